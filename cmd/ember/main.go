@@ -1,0 +1,36 @@
+// Command ember runs Ember's examples and benchmarks.
+//
+//	ember run dotproduct [--size N] [--partitions P] [--out DIR] [--master URL]
+//	ember run wordcount [--input PATH | --bytes N] [--master URL]
+//	ember bench [dotproduct|dotproduct-batches|wordcount|sort|all]
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "ember:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "ember",
+		Short:         "Ember: a Spark-like RDD dataflow engine for Go",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("master", "local[*]", "where tasks run: local, local[N] or local[*]")
+	root.AddCommand(newRun(), newBench())
+	return root
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ember-go/ember/examples/dotproduct"
+	"github.com/ember-go/ember/examples/wordcount"
+	"github.com/ember-go/ember/rdd"
+	"github.com/spf13/cobra"
+)
+
+func newRun() *cobra.Command {
+	run := &cobra.Command{
+		Use:   "run <example>",
+		Short: "Run an example job",
+	}
+	run.AddCommand(newRunDotProduct(), newRunWordCount())
+	return run
+}
+
+func session(cmd *cobra.Command) (*rdd.Session, error) {
+	master, _ := cmd.Flags().GetString("master")
+	return rdd.NewSession(rdd.WithMaster(master))
+}
+
+func newRunDotProduct() *cobra.Command {
+	var cfg dotproduct.Config
+	cmd := &cobra.Command{
+		Use:   "dotproduct",
+		Short: "Dot product of two arrays: Zip → Map → Reduce, products saved as Arrow files",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := session(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if cfg.OutDir == "" {
+				dir, err := os.MkdirTemp("", "ember-dotproduct-*")
+				if err != nil {
+					return err
+				}
+				cfg.OutDir = dir + "/products"
+			}
+			res, err := dotproduct.Run(cmd.Context(), s, cfg)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "dot product of %d elements: %.6g (plain loop: %.6g)\n", cfg.N, res.Dot, res.Expected)
+			fmt.Fprintf(out, "products saved in %s\n", res.Saved)
+			fmt.Fprintf(out, "time: %v on %s\n", res.Elapsed.Round(time.Millisecond), s.Config().Master)
+			return nil
+		},
+	}
+	cmd.Flags().Int64Var(&cfg.N, "size", 10_000_000, "elements per array")
+	cmd.Flags().IntVar(&cfg.Partitions, "partitions", 0, "partitions (default: one per task slot)")
+	cmd.Flags().StringVar(&cfg.OutDir, "out", "", "directory for the products (default: a new temporary directory)")
+	return cmd
+}
+
+func newRunWordCount() *cobra.Command {
+	var (
+		input      string
+		bytes      int64
+		partitions int
+		top        int
+	)
+	cmd := &cobra.Command{
+		Use:   "wordcount",
+		Short: "Count words of a text file, or of generated text",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := session(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			start := time.Now()
+			lines := wordcount.GenerateText(s, bytes, partitions)
+			if input != "" {
+				lines = rdd.TextFile(s, input, partitions)
+			}
+			counts, err := wordcount.Count(cmd.Context(), lines, partitions)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			for _, c := range counts[:min(top, len(counts))] {
+				fmt.Fprintf(out, "%8d %s\n", c.Value, c.Key)
+			}
+			fmt.Fprintf(out, "%d distinct words; time: %v on %s\n", len(counts), time.Since(start).Round(time.Millisecond), s.Config().Master)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&input, "input", "", "text file, directory or glob (default: generated text)")
+	cmd.Flags().Int64Var(&bytes, "bytes", 100<<20, "size of the generated text")
+	cmd.Flags().IntVar(&partitions, "partitions", 0, "partitions (default: one per task slot)")
+	cmd.Flags().IntVar(&top, "top", 10, "how many of the most frequent words to print")
+	return cmd
+}

@@ -1,0 +1,68 @@
+// Package wordcount counts words, the "hello world" of dataflow engines:
+// TextFile (or generated text) → FlatMap (split) → Map (word, 1) →
+// ReduceByKey (sum) → SortBy (count, descending).
+package wordcount
+
+import (
+	"context"
+	"iter"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/ember-go/ember/rdd"
+)
+
+// Count returns every distinct word of lines with its count, most frequent
+// first.
+func Count(ctx context.Context, lines *rdd.RDD[string], partitions int) ([]rdd.Pair[string, int64], error) {
+	words := rdd.FlatMap(lines, strings.Fields)
+	ones := rdd.Map(words, func(w string) rdd.Pair[string, int64] { return rdd.Pair[string, int64]{Key: w, Value: 1} })
+	counts := rdd.ReduceByKey(ones, func(a, b int64) int64 { return a + b }, partitions)
+	sorted := rdd.SortBy(counts, func(p rdd.Pair[string, int64]) int64 { return p.Value }, false, partitions)
+	return sorted.Collect(ctx)
+}
+
+// Vocabulary is the words GenerateText draws from.
+var Vocabulary = strings.Fields(`the of and to in a is that for it as was with be by on not he i this are
+or his from at which but have an they you were her she there been one all we their has would when if
+so no will more can out up said about what some its into them than only other time new could these two
+may first then do any like my now over such our man me even most made after also did many before must
+through back years where much your way well down should because each just those people how too little
+state good very make world still own see men work long get here between both life being under never
+day same another know while last might us great old year off come since against go came right used take
+three ember spark arrow gossip lineage partition shuffle stage executor driver`)
+
+// GenerateText makes a deterministic text of about bytesTotal bytes in
+// partitions partitions: lines of words drawn from Vocabulary with a skewed
+// (Zipf) frequency, as natural text has.
+func GenerateText(s *rdd.Session, bytesTotal int64, partitions int) *rdd.RDD[string] {
+	if partitions <= 0 {
+		partitions = s.DefaultParallelism()
+	}
+	perPart := bytesTotal / int64(partitions)
+	return rdd.Generate(s, partitions, func(p int) iter.Seq[string] {
+		return Lines(p, perPart)
+	})
+}
+
+// Lines yields the lines of partition p of GenerateText's text.
+func Lines(p int, bytes int64) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		rng := rand.New(rand.NewPCG(uint64(p), 42))
+		zipf := rand.NewZipf(rng, 1.1, 1, uint64(len(Vocabulary)-1))
+		var b strings.Builder
+		for written := int64(0); written < bytes; {
+			b.Reset()
+			for range 12 {
+				if b.Len() > 0 {
+					b.WriteByte(' ')
+				}
+				b.WriteString(Vocabulary[zipf.Uint64()])
+			}
+			written += int64(b.Len() + 1)
+			if !yield(b.String()) {
+				return
+			}
+		}
+	}
+}

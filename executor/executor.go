@@ -1,0 +1,137 @@
+// Package executor runs tasks. In local mode an executor is a pool of
+// goroutine slots inside the driver process; every task runs in a slot with
+// the executor's block manager and shuffle files at hand, and a panic in a
+// task becomes an error instead of ending the process.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/ember-go/ember/shuffle"
+	"github.com/ember-go/ember/storage"
+)
+
+// Env is what an executor offers the tasks it runs: the block manager that
+// holds cached partitions and the shuffle files of map outputs.
+type Env struct {
+	Blocks  *storage.Manager
+	Shuffle *shuffle.Manager
+	// Fetcher reads shuffle blocks; in local mode it is Shuffle itself.
+	Fetcher shuffle.Fetcher
+}
+
+// Task is one unit of work: the computation of one partition of a stage.
+type Task struct {
+	StageID   int
+	Partition int
+	Attempt   int
+	// Run computes the task. Its result is handed back to the scheduler.
+	Run func(tc *TaskContext) (any, error)
+	// MapOutputs tells a reduce task where the map outputs of a shuffle are.
+	MapOutputs func(shuffleID int) ([]*shuffle.MapStatus, error)
+}
+
+// TaskContext is what a running task knows about itself and its executor.
+type TaskContext struct {
+	ctx       context.Context
+	StageID   int
+	Partition int
+	Attempt   int
+	Env       *Env
+	task      *Task
+}
+
+// Context returns the task's context, cancelled when the job is cancelled.
+func (tc *TaskContext) Context() context.Context { return tc.ctx }
+
+// MapOutputs returns the status of every map task of the shuffle, indexed by
+// map partition.
+func (tc *TaskContext) MapOutputs(shuffleID int) ([]*shuffle.MapStatus, error) {
+	if tc.task.MapOutputs == nil {
+		return nil, fmt.Errorf("executor: no map output tracker for shuffle %d", shuffleID)
+	}
+	return tc.task.MapOutputs(shuffleID)
+}
+
+// Local is an executor made of goroutine slots in the current process.
+type Local struct {
+	slots chan struct{}
+	env   *Env
+}
+
+// NewLocal returns an executor that runs at most slots tasks at once.
+func NewLocal(slots int, env *Env) (*Local, error) {
+	if slots < 1 {
+		return nil, fmt.Errorf("executor: %d slots: need at least one", slots)
+	}
+	if env == nil {
+		return nil, errors.New("executor: nil environment")
+	}
+	return &Local{slots: make(chan struct{}, slots), env: env}, nil
+}
+
+// Slots returns how many tasks may run at once.
+func (l *Local) Slots() int { return cap(l.slots) }
+
+// Env returns the executor's environment.
+func (l *Local) Env() *Env { return l.env }
+
+// Run waits for a free slot, then runs the task in the calling goroutine.
+// It returns ctx.Err() if the context ends before a slot frees. A panic in
+// the task is returned as a *PanicError.
+func (l *Local) Run(ctx context.Context, t *Task) (result any, err error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-l.slots }()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	tc := &TaskContext{ctx: ctx, StageID: t.StageID, Partition: t.Partition, Attempt: t.Attempt, Env: l.env, task: t}
+	return runRecovered(tc, t.Run)
+}
+
+func runRecovered(tc *TaskContext, run func(*TaskContext) (any, error)) (result any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = NewPanicError(v)
+		}
+	}()
+	return run(tc)
+}
+
+// PanicError is a panic caught while running a task.
+type PanicError struct {
+	Value any    // what was passed to panic
+	Where string // the user code that panicked, e.g. an RDD and its creation site
+	Stack string // the goroutine's stack where the panic happened
+}
+
+// NewPanicError wraps a recovered value with the current stack. It must be
+// called from the deferred function that recovered, so that the stack still
+// shows where the panic began. A value that already is a *PanicError is
+// returned as it is, so that the innermost recovery keeps its stack.
+func NewPanicError(v any) *PanicError {
+	if pe, ok := v.(*PanicError); ok {
+		return pe
+	}
+	return &PanicError{Value: v, Stack: string(debug.Stack())}
+}
+
+func (e *PanicError) Error() string {
+	if e.Where != "" {
+		return fmt.Sprintf("panic in %s: %v\n\n%s", e.Where, e.Value, e.Stack)
+	}
+	return fmt.Sprintf("panic: %v\n\n%s", e.Value, e.Stack)
+}
+
+// Unwrap returns the panic value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}

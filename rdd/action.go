@@ -1,0 +1,406 @@
+package rdd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/scheduler"
+)
+
+// ErrEmpty is returned by Reduce and First on an RDD without elements.
+var ErrEmpty = errors.New("ember: RDD is empty")
+
+// runJob runs an action: fn computes a result from the stream of each of
+// parts (all partitions if nil), and each receives the results, one at a
+// time, with the index of their partition in parts.
+func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int,
+	fn func(tc *executor.TaskContext, p int, in stream[T]) (R, error), each func(i int, res R) error) error {
+	if r.s == nil {
+		return fmt.Errorf("ember: %s: RDD has no session", action)
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("ember: %s on %s: %w", action, r, err)
+	}
+	jctx, done, err := r.s.startJob(ctx)
+	if err != nil {
+		return fmt.Errorf("%w (%s on %s)", err, action, r)
+	}
+	defer done()
+	err = r.s.dag.RunJob(jctx, scheduler.Job{
+		Final:      r,
+		Partitions: parts,
+		Run: func(tc *executor.TaskContext, p int) (any, error) {
+			return fn(tc, p, r.iterator(tc, p))
+		},
+		Result: func(i int, res any) error { return each(i, res.(R)) },
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		} else if r.s.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = ErrSessionClosed
+		}
+		return fmt.Errorf("ember: %s on %s: %w", action, r, err)
+	}
+	return nil
+}
+
+// collectPartitions runs fn over every partition and returns the results in
+// partition order.
+func collectPartitions[T, R any](ctx context.Context, r *RDD[T], action string,
+	fn func(tc *executor.TaskContext, p int, in stream[T]) (R, error)) ([]R, error) {
+	out := make([]R, r.nparts)
+	err := runJob(ctx, r, action, nil, fn, func(i int, res R) error { out[i] = res; return nil })
+	return out, err
+}
+
+// Collect returns all elements, in partition order.
+func (r *RDD[T]) Collect(ctx context.Context) ([]T, error) {
+	parts, err := collectPartitions(ctx, r, "Collect", func(tc *executor.TaskContext, p int, in stream[T]) ([]T, error) {
+		var all []T
+		err := in(func(b []T) bool { all = append(all, b...); return true })
+		return all, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	for _, p := range parts {
+		n += len(p)
+	}
+	all := make([]T, 0, n)
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	return all, nil
+}
+
+// Count returns the number of elements.
+func (r *RDD[T]) Count(ctx context.Context) (int64, error) {
+	counts, err := collectPartitions(ctx, r, "Count", func(tc *executor.TaskContext, p int, in stream[T]) (int64, error) {
+		var n int64
+		err := in(func(b []T) bool { n += int64(len(b)); return true })
+		return n, err
+	})
+	var total int64
+	for _, c := range counts {
+		total += c
+	}
+	return total, err
+}
+
+// Reduce merges all elements with f, which must be associative and
+// commutative. It returns ErrEmpty if there are none.
+func (r *RDD[T]) Reduce(ctx context.Context, f func(T, T) T) (T, error) {
+	var zero T
+	if f == nil {
+		return zero, fmt.Errorf("ember: Reduce on %s: nil function", r)
+	}
+	type partial struct {
+		v  T
+		ok bool
+	}
+	parts, err := collectPartitions(ctx, r, "Reduce", func(tc *executor.TaskContext, p int, in stream[T]) (partial, error) {
+		var acc partial
+		err := in(func(b []T) bool {
+			acc = reduceBatch(&r.node, f, acc.v, acc.ok, b)
+			return true
+		})
+		return acc, err
+	})
+	if err != nil {
+		return zero, err
+	}
+	acc := partial{}
+	for _, p := range parts {
+		if p.ok {
+			acc = reduceBatch(&r.node, f, acc.v, acc.ok, []T{p.v})
+		}
+	}
+	if !acc.ok {
+		return zero, fmt.Errorf("Reduce on %s: %w", r, ErrEmpty)
+	}
+	return acc.v, nil
+}
+
+func reduceBatch[T any](n *node, f func(T, T) T, acc T, ok bool, b []T) struct {
+	v  T
+	ok bool
+} {
+	defer n.guard()
+	if len(b) == 0 {
+		return struct {
+			v  T
+			ok bool
+		}{acc, ok}
+	}
+	if !ok {
+		acc, b = b[0], b[1:]
+	}
+	for _, x := range b {
+		acc = f(acc, x)
+	}
+	return struct {
+		v  T
+		ok bool
+	}{acc, true}
+}
+
+// Fold merges all elements with f, starting from zero in every partition and
+// again when merging the partitions' results, as Spark's fold does.
+func (r *RDD[T]) Fold(ctx context.Context, zero T, f func(T, T) T) (T, error) {
+	return aggregate(ctx, r, "Fold", zero, f, f)
+}
+
+// Aggregate folds the elements of each partition into an accumulator that
+// starts at zero, with seq, then merges the partitions' accumulators with
+// comb, starting from zero again.
+func Aggregate[T, A any](ctx context.Context, r *RDD[T], zero A, seq func(A, T) A, comb func(A, A) A) (A, error) {
+	return aggregate(ctx, r, "Aggregate", zero, seq, comb)
+}
+
+func aggregate[T, A any](ctx context.Context, r *RDD[T], action string, zero A, seq func(A, T) A, comb func(A, A) A) (A, error) {
+	if seq == nil || comb == nil {
+		return zero, fmt.Errorf("ember: %s on %s: nil function", action, r)
+	}
+	parts, err := collectPartitions(ctx, r, action, func(tc *executor.TaskContext, p int, in stream[T]) (A, error) {
+		acc := zero
+		err := in(func(b []T) bool {
+			acc = foldBatch(&r.node, seq, acc, b)
+			return true
+		})
+		return acc, err
+	})
+	if err != nil {
+		return zero, err
+	}
+	return foldBatch(&r.node, comb, zero, parts), nil
+}
+
+func foldBatch[A, T any](n *node, f func(A, T) A, acc A, b []T) A {
+	defer n.guard()
+	for _, x := range b {
+		acc = f(acc, x)
+	}
+	return acc
+}
+
+// Take returns the first n elements, in partition order. It computes the
+// first partition alone, and more partitions only if that gave too few, as
+// Spark's take does.
+func (r *RDD[T]) Take(ctx context.Context, n int) ([]T, error) {
+	var out []T
+	for next := 0; len(out) < n && next < r.nparts; {
+		// Try four times as many partitions each round, or an estimate from
+		// the elements found so far.
+		try := 1
+		if next > 0 {
+			try = next * 4
+			if len(out) > 0 {
+				try = min(try, max(1, int(1.5*float64(n-len(out))*float64(next)/float64(len(out)))))
+			}
+		}
+		parts := make([]int, 0, try)
+		for p := next; p < min(next+try, r.nparts); p++ {
+			parts = append(parts, p)
+		}
+		got := make([][]T, len(parts))
+		want := n - len(out)
+		err := runJob(ctx, r, "Take", parts, func(tc *executor.TaskContext, p int, in stream[T]) ([]T, error) {
+			var taken []T
+			err := in(func(b []T) bool {
+				taken = append(taken, b[:min(len(b), want-len(taken))]...)
+				return len(taken) < want
+			})
+			return taken, err
+		}, func(i int, res []T) error { got[i] = res; return nil })
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range got {
+			out = append(out, g[:min(len(g), n-len(out))]...)
+		}
+		next += len(parts)
+	}
+	return out, nil
+}
+
+// First returns the first element, or ErrEmpty.
+func (r *RDD[T]) First(ctx context.Context) (T, error) {
+	var zero T
+	got, err := r.Take(ctx, 1)
+	if err != nil {
+		return zero, err
+	}
+	if len(got) == 0 {
+		return zero, fmt.Errorf("First on %s: %w", r, ErrEmpty)
+	}
+	return got[0], nil
+}
+
+// Foreach calls f on every element, inside the tasks.
+func (r *RDD[T]) Foreach(ctx context.Context, f func(T)) error {
+	if f == nil {
+		return fmt.Errorf("ember: Foreach on %s: nil function", r)
+	}
+	_, err := collectPartitions(ctx, r, "Foreach", func(tc *executor.TaskContext, p int, in stream[T]) (struct{}, error) {
+		return struct{}{}, in(func(b []T) bool {
+			foreachBatch(&r.node, f, b)
+			return true
+		})
+	})
+	return err
+}
+
+func foreachBatch[T any](n *node, f func(T), b []T) {
+	defer n.guard()
+	for _, x := range b {
+		f(x)
+	}
+}
+
+// CountByKey counts the pairs of each key.
+func CountByKey[K comparable, V any](ctx context.Context, r *RDD[Pair[K, V]]) (map[K]int64, error) {
+	counts := make(map[K]int64)
+	err := runJob(ctx, r, "CountByKey", nil, func(tc *executor.TaskContext, p int, in stream[Pair[K, V]]) (map[K]int64, error) {
+		m := make(map[K]int64)
+		err := in(func(b []Pair[K, V]) bool {
+			for _, kv := range b {
+				m[kv.Key]++
+			}
+			return true
+		})
+		return m, err
+	}, func(_ int, m map[K]int64) error {
+		for k, c := range m {
+			counts[k] += c
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return counts, nil
+}
+
+// SaveAsArrow writes each partition as an Arrow IPC file, part-NNNNN.arrow,
+// in dir, then an empty _SUCCESS file. dir must not exist or be empty. Each
+// part is written to a temporary name and renamed when complete; when a
+// task runs twice, the first complete part is kept.
+func (r *RDD[T]) SaveAsArrow(ctx context.Context, dir string) error {
+	return saveParts(ctx, r, "SaveAsArrow", dir, "arrow", func(f *os.File, in stream[T]) error {
+		w, err := ipc.NewFileWriter(f, ipc.WithSchema(r.codec.Schema()), ipc.WithLZ4())
+		if err != nil {
+			return err
+		}
+		enc := r.codec.NewEncoder(nil)
+		defer enc.Release()
+		write := func() error {
+			rec := enc.NewRecord()
+			defer rec.Release()
+			return w.Write(rec)
+		}
+		var werr error
+		err = in(func(b []T) bool {
+			enc.Append(b...)
+			if enc.Len() >= recordRows {
+				werr = write()
+			}
+			return werr == nil
+		})
+		if err == nil {
+			err = werr
+		}
+		if err == nil && enc.Len() > 0 {
+			err = write()
+		}
+		return errors.Join(err, w.Close())
+	})
+}
+
+// SaveAsTextFile writes each partition as a text file, part-NNNNN, in dir,
+// one element per line (formatted with fmt's %v), then _SUCCESS.
+func (r *RDD[T]) SaveAsTextFile(ctx context.Context, dir string) error {
+	return saveParts(ctx, r, "SaveAsTextFile", dir, "", func(f *os.File, in stream[T]) error {
+		bw := bufio.NewWriterSize(f, 1<<16)
+		var werr error
+		err := in(func(b []T) bool {
+			for _, x := range b {
+				if s, ok := any(x).(string); ok {
+					bw.WriteString(s)
+					werr = bw.WriteByte('\n')
+				} else {
+					_, werr = fmt.Fprintln(bw, x)
+				}
+			}
+			return werr == nil
+		})
+		return errors.Join(err, werr, bw.Flush())
+	})
+}
+
+// saveParts runs the job of SaveAsArrow and SaveAsTextFile: each task writes
+// its partition with write into a temporary file, then links it to its final
+// name, which fails if an earlier attempt already did (first one wins).
+func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, write func(*os.File, stream[T]) error) error {
+	if err := prepareOutputDir(dir); err != nil {
+		return fmt.Errorf("ember: %s on %s: %w", action, r, err)
+	}
+	name := func(p int) string {
+		if ext == "" {
+			return fmt.Sprintf("part-%05d", p)
+		}
+		return fmt.Sprintf("part-%05d.%s", p, ext)
+	}
+	_, err := collectPartitions(ctx, r, action, func(tc *executor.TaskContext, p int, in stream[T]) (struct{}, error) {
+		final := filepath.Join(dir, name(p))
+		tmp, err := os.CreateTemp(dir, fmt.Sprintf(".%s-attempt%d-*.tmp", name(p), tc.Attempt))
+		if err != nil {
+			return struct{}{}, err
+		}
+		defer os.Remove(tmp.Name())
+		err = write(tmp, in)
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return struct{}{}, err
+		}
+		if err := os.Link(tmp.Name(), final); err != nil && !errors.Is(err, os.ErrExist) {
+			return struct{}{}, err
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "_SUCCESS"), nil, 0o644); err != nil {
+		return fmt.Errorf("ember: %s on %s: %w", action, r, err)
+	}
+	return nil
+}
+
+func prepareOutputDir(dir string) error {
+	if dir == "" {
+		return errors.New("empty output directory name")
+	}
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return os.MkdirAll(dir, 0o755)
+	case err != nil:
+		return err
+	case len(entries) > 0:
+		return fmt.Errorf("output directory %s already exists and is not empty", dir)
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+package rdd
+
+import (
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/storage"
+)
+
+// StorageLevel says where a persisted RDD keeps its partitions.
+type StorageLevel = storage.Level
+
+// Storage levels, as in Spark. A partition evicted from memory is spilled to
+// disk when its level allows disk, and otherwise recomputed from lineage
+// when next needed.
+var (
+	MemoryOnly    = storage.MemoryOnly
+	MemoryAndDisk = storage.MemoryAndDisk
+	DiskOnly      = storage.DiskOnly
+)
+
+// Cache keeps the RDD's partitions in memory once computed: Persist(MemoryOnly).
+func (r *RDD[T]) Cache() *RDD[T] { return r.Persist(MemoryOnly) }
+
+// Persist keeps the RDD's partitions, as Arrow records, at level once an
+// action computed them. It returns r.
+func (r *RDD[T]) Persist(level StorageLevel) *RDD[T] {
+	r.levelMu.Lock()
+	r.level = level
+	r.levelMu.Unlock()
+	return r
+}
+
+// Unpersist drops the RDD's stored partitions and stops persisting it.
+func (r *RDD[T]) Unpersist() {
+	r.Persist(storage.None)
+	if r.s != nil {
+		r.s.blocks.RemoveRDD(r.id)
+	}
+}
+
+// StorageLevel returns the level set by Persist.
+func (r *RDD[T]) StorageLevel() StorageLevel { return r.storageLevel() }
+
+// recordRows is how many rows go in one Arrow record of a stored partition.
+const recordRows = 1 << 16
+
+// cached reads partition p from the block manager, or computes it and stores
+// it there while passing it on.
+func (r *RDD[T]) cached(tc *executor.TaskContext, p int, level storage.Level) stream[T] {
+	blocks := tc.Env.Blocks
+	id := storage.RDDBlock(r.id, p)
+	return func(yield func([]T) bool) error {
+		_, recs, ok, err := blocks.Get(id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			defer releaseAll(recs)
+			return r.yieldRecords(recs, yield)
+		}
+		enc := r.codec.NewEncoder(nil)
+		defer enc.Release()
+		var out []arrow.Record
+		defer func() { releaseAll(out) }()
+		complete := true
+		err = r.compute(tc, p)(func(b []T) bool {
+			enc.Append(b...)
+			if enc.Len() >= recordRows {
+				out = append(out, enc.NewRecord())
+			}
+			if !yield(b) {
+				complete = false
+				return false
+			}
+			return true
+		})
+		if err != nil || !complete {
+			return err
+		}
+		if enc.Len() > 0 || len(out) == 0 {
+			out = append(out, enc.NewRecord())
+		}
+		_, err = blocks.Put(id, r.codec.Schema(), out, level)
+		return err
+	}
+}
+
+// yieldRecords decodes Arrow records into batches, zero-copy for primitive
+// element types.
+func (r *RDD[T]) yieldRecords(recs []arrow.Record, yield func([]T) bool) error {
+	for _, rec := range recs {
+		for b, err := range r.codec.Batches(rec, r.batchSize()) {
+			if err != nil {
+				return err
+			}
+			if len(b) > 0 && !yield(b) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+func releaseAll(recs []arrow.Record) {
+	for _, rec := range recs {
+		rec.Release()
+	}
+}

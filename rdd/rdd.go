@@ -1,0 +1,185 @@
+package rdd
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/codec"
+	"github.com/ember-go/ember/scheduler"
+	"github.com/ember-go/ember/storage"
+)
+
+// RDD is a resilient distributed dataset of T: a lazily computed, immutable,
+// partitioned collection. Transformations build new RDDs and compute
+// nothing; actions (Collect, Count, Reduce, …) run a job.
+//
+// T must map to Arrow (see package doc). An RDD built from an unsupported
+// type, a nil function or mismatched inputs carries the error; Err reports
+// it at once, and every action on the RDD or on RDDs built from it returns it.
+type RDD[T any] struct {
+	node
+	codec   *codec.Codec[T]
+	compute func(tc *executor.TaskContext, partition int) stream[T]
+}
+
+// stream pushes the elements of one partition, in batches, to yield. A batch
+// is valid only until yield returns: whoever keeps elements copies them.
+// It returns the first error met, and nil when yield asked it to stop.
+type stream[T any] func(yield func(batch []T) bool) error
+
+// node is the part of an RDD that does not depend on T: what the scheduler
+// and the lineage printer see.
+type node struct {
+	s       *Session
+	id      int
+	op      string // the operation that made it: "Map", "Parallelize", …
+	site    string // file:line of the call in the user's code
+	nparts  int
+	deps    []scheduler.Dependency
+	err     error
+	levelMu sync.Mutex
+	level   storage.Level
+}
+
+// ID returns the RDD's id, unique within its session.
+func (n *node) ID() int { return n.id }
+
+// NumPartitions returns the number of partitions.
+func (n *node) NumPartitions() int { return n.nparts }
+
+// Dependencies returns the RDD's dependencies on its parents.
+func (n *node) Dependencies() []scheduler.Dependency { return n.deps }
+
+// String names the RDD by operation, id and creation site:
+// "Map [3] at main.go:42".
+func (n *node) String() string { return fmt.Sprintf("%s [%d] at %s", n.op, n.id, n.site) }
+
+// Err returns the error the RDD was built with, if any: an unsupported
+// element type, a nil function, inputs that do not fit. It includes errors
+// of the RDDs it was built from.
+func (n *node) Err() error {
+	if n.err != nil {
+		return n.err
+	}
+	for _, d := range n.deps {
+		if p, ok := d.Parent.(interface{ Err() error }); ok {
+			if err := p.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Session returns the session the RDD belongs to.
+func (n *node) Session() *Session { return n.s }
+
+func (n *node) storageLevel() storage.Level {
+	n.levelMu.Lock()
+	defer n.levelMu.Unlock()
+	return n.level
+}
+
+// newRDD builds an RDD. Errors in errs (nil ones are skipped) are recorded
+// with the RDD's creation site.
+func newRDD[T any](s *Session, op string, nparts int, deps []scheduler.Dependency,
+	compute func(tc *executor.TaskContext, partition int) stream[T], errs ...error) *RDD[T] {
+	r := &RDD[T]{compute: compute}
+	r.s, r.op, r.site, r.nparts, r.deps = s, op, callerSite(), nparts, deps
+	if s != nil {
+		r.id = int(s.nextRDD.Add(1))
+	}
+	c, err := codec.For[T]()
+	r.codec = c
+	switch {
+	case s == nil:
+		r.err = errors.New("nil session")
+	case err != nil:
+		r.err = err
+	default:
+		r.err = errors.Join(errs...)
+	}
+	if r.err != nil {
+		r.err = &BuildError{RDD: r.String(), Err: r.err}
+	}
+	return r
+}
+
+// BuildError is an error in how an RDD was built.
+type BuildError struct {
+	RDD string // the RDD with its creation site
+	Err error
+}
+
+func (e *BuildError) Error() string { return fmt.Sprintf("%s: %v", e.RDD, e.Err) }
+func (e *BuildError) Unwrap() error { return e.Err }
+
+// narrow returns the dependencies of an RDD computed from parents in the
+// same task.
+func narrow(parents ...scheduler.Node) []scheduler.Dependency {
+	deps := make([]scheduler.Dependency, len(parents))
+	for i, p := range parents {
+		deps[i] = scheduler.Dependency{Parent: p}
+	}
+	return deps
+}
+
+// iterator returns the stream of one partition, read from the block manager
+// when the RDD is persisted and the partition was computed before.
+func (r *RDD[T]) iterator(tc *executor.TaskContext, p int) stream[T] {
+	if lvl := r.storageLevel(); lvl != storage.None {
+		return r.cached(tc, p, lvl)
+	}
+	return r.compute(tc, p)
+}
+
+// Schema returns the Arrow schema of the RDD's partitions, or nil if T is
+// not supported (then Err says why).
+func (r *RDD[T]) Schema() *arrow.Schema {
+	if r.codec == nil {
+		return nil
+	}
+	return r.codec.Schema()
+}
+
+// batchSize is how many elements a stage's operators pass at a time.
+func (r *RDD[T]) batchSize() int { return r.s.cfg.BatchSize }
+
+// PanicError is a panic in a user function, caught and turned into the
+// error of its task. Where names the RDD whose function panicked.
+type PanicError = executor.PanicError
+
+// guard turns a panic in a user function into a *PanicError naming the RDD,
+// and panics again with it so that the task fails. Every operator runs user
+// code in a function that defers guard: once per batch, not per element.
+func (n *node) guard() {
+	if v := recover(); v != nil {
+		pe := executor.NewPanicError(v)
+		if pe.Where == "" {
+			pe.Where = n.String()
+		}
+		panic(pe)
+	}
+}
+
+// callerSite returns file:line of the first caller outside this package.
+func callerSite() string {
+	var pcs [24]uintptr
+	n := runtime.Callers(3, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "github.com/ember-go/ember/rdd.") {
+			return fmt.Sprintf("%s:%d", filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return "unknown"
+		}
+	}
+}

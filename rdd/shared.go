@@ -1,0 +1,74 @@
+package rdd
+
+import (
+	"math"
+	"sync/atomic"
+)
+
+// Broadcast is a read-only value shared by every task of a session, as
+// Spark's broadcast variables are. Tasks read it with Value.
+type Broadcast[T any] struct {
+	id    int64
+	value T
+}
+
+var broadcastIDs atomic.Int64
+
+// NewBroadcast shares v with the tasks of s. v must not be modified
+// afterwards.
+func NewBroadcast[T any](s *Session, v T) *Broadcast[T] {
+	return &Broadcast[T]{id: broadcastIDs.Add(1), value: v}
+}
+
+// Value returns the broadcast value.
+func (b *Broadcast[T]) Value() T { return b.value }
+
+// Accumulator is a number that tasks add to and the driver reads, as
+// Spark's accumulators. Additions from actions (Foreach, …) count once per
+// element; additions made in a transformation count once per computation of
+// its partition, so a retried or recomputed task may add twice.
+type Accumulator[N int64 | float64] struct {
+	name string
+	bits atomic.Uint64
+}
+
+// NewAccumulator returns a named accumulator starting at zero.
+func NewAccumulator[N int64 | float64](s *Session, name string) *Accumulator[N] {
+	return &Accumulator[N]{name: name}
+}
+
+// Name returns the accumulator's name.
+func (a *Accumulator[N]) Name() string { return a.name }
+
+// Add adds v. It is safe to call from many tasks at once.
+func (a *Accumulator[N]) Add(v N) {
+	for {
+		old := a.bits.Load()
+		if a.bits.CompareAndSwap(old, toBits(fromBits[N](old)+v)) {
+			return
+		}
+	}
+}
+
+// Value returns the current sum.
+func (a *Accumulator[N]) Value() N { return fromBits[N](a.bits.Load()) }
+
+func toBits[N int64 | float64](v N) uint64 {
+	switch x := any(v).(type) {
+	case float64:
+		return math.Float64bits(x)
+	case int64:
+		return uint64(x)
+	}
+	panic("unreachable")
+}
+
+func fromBits[N int64 | float64](b uint64) N {
+	var zero N
+	switch any(zero).(type) {
+	case float64:
+		return N(math.Float64frombits(b))
+	default:
+		return N(int64(b))
+	}
+}

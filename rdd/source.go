@@ -1,0 +1,279 @@
+package rdd
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/ember-go/ember/executor"
+)
+
+// Parallelize distributes a copy of data over numPartitions partitions
+// (the session's default parallelism if numPartitions <= 0), in order.
+func Parallelize[T any](s *Session, data []T, numPartitions int) *RDD[T] {
+	n := sourcePartitions(s, numPartitions)
+	data = slices.Clone(data)
+	return newRDD(s, "Parallelize", n, nil, func(tc *executor.TaskContext, p int) stream[T] {
+		lo, hi := split(len(data), n, p)
+		return sliceStream(tc, data[lo:hi])
+	})
+}
+
+// Range returns the int64s from start up to, not including, end.
+func Range(s *Session, start, end int64, numPartitions int) *RDD[int64] {
+	n := sourcePartitions(s, numPartitions)
+	total := max(end-start, 0)
+	var bs int
+	if s != nil {
+		bs = s.cfg.BatchSize
+	}
+	return newRDD(s, "Range", n, nil, func(tc *executor.TaskContext, p int) stream[int64] {
+		lo, hi := split64(total, int64(n), int64(p))
+		return func(yield func([]int64) bool) error {
+			buf := make([]int64, 0, bs)
+			for i := start + lo; i < start+hi; {
+				if err := tc.Context().Err(); err != nil {
+					return err
+				}
+				buf = buf[:0]
+				for ; i < start+hi && len(buf) < bs; i++ {
+					buf = append(buf, i)
+				}
+				if !yield(buf) {
+					return nil
+				}
+			}
+			return nil
+		}
+	})
+}
+
+// Generate makes an RDD whose partition p holds the values gen(p) yields.
+// gen runs inside tasks, once per computation of a partition, so it must
+// give the same values every time it is called with the same partition.
+func Generate[T any](s *Session, numPartitions int, gen func(partition int) iter.Seq[T]) *RDD[T] {
+	n := sourcePartitions(s, numPartitions)
+	r := newRDD[T](s, "Generate", n, nil, nil, nilFunc("gen", gen == nil))
+	r.compute = func(tc *executor.TaskContext, p int) stream[T] {
+		return func(yield func([]T) bool) error {
+			return r.batches(tc, gen(p), yield)
+		}
+	}
+	return r
+}
+
+// TextFile reads the lines of a text file, of the files in a directory, or
+// of the files a glob pattern matches, without their line endings. Each file
+// is cut into byte ranges so that there are at least minPartitions
+// partitions (the session's default parallelism if minPartitions <= 0); a
+// line belongs to the range where it starts.
+func TextFile(s *Session, path string, minPartitions int) *RDD[string] {
+	n := sourcePartitions(s, minPartitions)
+	splits, err := textSplits(path, n)
+	r := newRDD[string](s, "TextFile", len(splits), nil, nil, err)
+	r.compute = func(tc *executor.TaskContext, p int) stream[string] {
+		return func(yield func([]string) bool) error {
+			return r.batches(tc, splits[p].lines(), yield)
+		}
+	}
+	return r
+}
+
+// batches cuts a sequence of values into batches, checking for cancellation
+// between them.
+func (r *RDD[T]) batches(tc *executor.TaskContext, seq iter.Seq[T], yield func([]T) bool) (err error) {
+	bs := r.batchSize()
+	buf := make([]T, 0, bs)
+	stopped := false
+	func() {
+		defer r.guard()
+		for v := range seq {
+			buf = append(buf, v)
+			if len(buf) == bs {
+				if err = tc.Context().Err(); err != nil || !yield(buf) {
+					stopped = true
+					return
+				}
+				buf = buf[:0]
+			}
+		}
+	}()
+	if err != nil || stopped || len(buf) == 0 {
+		return err
+	}
+	yield(buf)
+	return nil
+}
+
+// sliceStream yields a slice in batches. The batches are views of data:
+// consumers never write to batches they are given.
+func sliceStream[T any](tc *executor.TaskContext, data []T) stream[T] {
+	const bs = 4096
+	return func(yield func([]T) bool) error {
+		for lo := 0; lo < len(data); lo += bs {
+			if err := tc.Context().Err(); err != nil {
+				return err
+			}
+			if !yield(data[lo:min(lo+bs, len(data))]) {
+				return nil
+			}
+		}
+		return nil
+	}
+}
+
+// textSplit is a byte range of one file.
+type textSplit struct {
+	path       string
+	start, end int64
+}
+
+func textSplits(path string, minPartitions int) ([]textSplit, error) {
+	files, err := listFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	sizes := make([]int64, len(files))
+	for i, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return nil, err
+		}
+		sizes[i] = fi.Size()
+		total += fi.Size()
+	}
+	goal := max(total/int64(max(minPartitions, 1)), 1)
+	if rem := total % int64(max(minPartitions, 1)); rem != 0 {
+		goal++
+	}
+	var splits []textSplit
+	for i, f := range files {
+		if sizes[i] == 0 {
+			splits = append(splits, textSplit{path: f})
+			continue
+		}
+		for off := int64(0); off < sizes[i]; off += goal {
+			splits = append(splits, textSplit{path: f, start: off, end: min(off+goal, sizes[i])})
+		}
+	}
+	return splits, nil
+}
+
+func listFiles(path string) ([]string, error) {
+	if path == "" {
+		return nil, errors.New("empty path")
+	}
+	fi, err := os.Stat(path)
+	if err == nil && !fi.IsDir() {
+		return []string{path}, nil
+	}
+	var files []string
+	if err == nil {
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || name[0] == '.' || name[0] == '_' {
+				continue // hidden files and markers such as _SUCCESS
+			}
+			files = append(files, filepath.Join(path, name))
+		}
+		return files, nil
+	}
+	matches, gerr := filepath.Glob(path)
+	if gerr != nil || len(matches) == 0 {
+		return nil, err // the Stat error says what is missing
+	}
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && !fi.IsDir() {
+			files = append(files, m)
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: no files match", path)
+	}
+	return files, nil
+}
+
+// lines yields the lines that start inside the split.
+func (sp textSplit) lines() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		f, err := os.Open(sp.path)
+		if err != nil {
+			panic(fmt.Errorf("reading %s: %w", sp.path, err))
+		}
+		defer f.Close()
+		pos := sp.start
+		if sp.start > 0 {
+			// The line that holds byte start-1 belongs to the previous split.
+			pos = sp.start - 1
+		}
+		if _, err := f.Seek(pos, io.SeekStart); err != nil {
+			panic(fmt.Errorf("reading %s: %w", sp.path, err))
+		}
+		br := bufio.NewReaderSize(f, 1<<16)
+		if sp.start > 0 {
+			skipped, err := br.ReadSlice('\n')
+			for errors.Is(err, bufio.ErrBufferFull) {
+				pos += int64(len(skipped))
+				skipped, err = br.ReadSlice('\n')
+			}
+			pos += int64(len(skipped))
+			if err == io.EOF {
+				return
+			}
+		}
+		for pos < sp.end {
+			line, err := br.ReadBytes('\n')
+			pos += int64(len(line))
+			if len(line) > 0 || err == nil {
+				line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte{'\n'}), []byte{'\r'})
+				if !yield(string(line)) {
+					return
+				}
+			}
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				panic(fmt.Errorf("reading %s: %w", sp.path, err))
+			}
+		}
+	}
+}
+
+func sourcePartitions(s *Session, n int) int {
+	if n > 0 {
+		return n
+	}
+	if s == nil {
+		return 1
+	}
+	return s.cfg.DefaultParallelism
+}
+
+// split returns the bounds of part p when n items are cut into parts pieces.
+func split(n, parts, p int) (lo, hi int) {
+	l, h := split64(int64(n), int64(parts), int64(p))
+	return int(l), int(h)
+}
+
+func split64(n, parts, p int64) (lo, hi int64) {
+	return p * n / parts, (p + 1) * n / parts
+}
+
+func nilFunc(name string, isNil bool) error {
+	if isNil {
+		return fmt.Errorf("%s is nil", name)
+	}
+	return nil
+}

@@ -1,0 +1,473 @@
+package rdd
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/codec"
+	"github.com/ember-go/ember/scheduler"
+	"github.com/ember-go/ember/shuffle"
+)
+
+// Repartition redistributes the elements evenly over numPartitions
+// partitions (the current count if numPartitions <= 0), through a shuffle.
+func (r *RDD[T]) Repartition(numPartitions int) *RDD[T] {
+	n := r.reducePartitions(numPartitions)
+	dep, errDep := newShuffleDep(r, n, func(tc *executor.TaskContext, p int, in stream[T], emit func(int, T)) error {
+		next := rand.New(rand.NewPCG(uint64(p), 0x5eed)).IntN(n)
+		return in(func(b []T) bool {
+			for _, x := range b {
+				emit(next, x)
+				if next++; next == n {
+					next = 0
+				}
+			}
+			return true
+		})
+	})
+	out := newRDD[T](r.s, "Repartition", n, dep.deps(), nil, errDep)
+	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
+		return func(yield func([]T) bool) error { return dep.read(tc, p, out.batchSize(), yield) }
+	}
+	return out
+}
+
+// ReduceByKey merges the values of each key with f, which must be
+// associative and commutative. Values are first merged within each map
+// partition (map-side combine), then across partitions.
+func ReduceByKey[K comparable, V any](r *RDD[Pair[K, V]], f func(V, V) V, numPartitions int) *RDD[Pair[K, V]] {
+	var create func(V) V
+	if f != nil {
+		create = func(v V) V { return v }
+	}
+	return combineByKey(r, "ReduceByKey", create, f, f, numPartitions)
+}
+
+// AggregateByKey folds the values of each key into an accumulator that
+// starts at zero: seq adds a value to an accumulator, comb merges two
+// accumulators. zero is copied by assignment for every key, so it must not
+// share memory that seq modifies (a slice zero should be nil or empty).
+func AggregateByKey[K comparable, V, A any](r *RDD[Pair[K, V]], zero A, seq func(A, V) A, comb func(A, A) A, numPartitions int) *RDD[Pair[K, A]] {
+	var create func(V) A
+	if seq != nil {
+		create = func(v V) A { return seq(zero, v) }
+	}
+	return combineByKey(r, "AggregateByKey", create, seq, comb, numPartitions)
+}
+
+// combineByKey is Spark's combineByKey with map-side combine: the engine of
+// ReduceByKey and AggregateByKey.
+func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
+	create func(V) C, merge func(C, V) C, combine func(C, C) C, numPartitions int) *RDD[Pair[K, C]] {
+	n := r.reducePartitions(numPartitions)
+	part, errPart := hashPartitioner[K](n)
+	nilErr := errors.Join(nilFunc("merge function", merge == nil || create == nil), nilFunc("combine function", combine == nil))
+	var self *node // the RDD being built, for panic messages
+	dep, errDep := newShuffleDep(r, n, func(tc *executor.TaskContext, p int, in stream[Pair[K, V]], emit func(int, Pair[K, C])) error {
+		acc := make(map[K]C)
+		err := in(func(b []Pair[K, V]) bool {
+			mergeBatch(self, acc, b, create, merge)
+			return true
+		})
+		for k, c := range acc {
+			emit(part.Partition(k), Pair[K, C]{k, c})
+		}
+		return err
+	})
+	out := newRDD[Pair[K, C]](r.s, op, n, dep.deps(), nil, errPart, nilErr, errDep)
+	self = &out.node
+	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[K, C]] {
+		return func(yield func([]Pair[K, C]) bool) error {
+			acc := make(map[K]C)
+			err := dep.read(tc, p, out.batchSize(), func(b []Pair[K, C]) bool {
+				combineBatch(self, acc, b, combine)
+				return true
+			})
+			if err != nil {
+				return err
+			}
+			return out.batches(tc, pairsOf(acc), yield)
+		}
+	}
+	return out
+}
+
+func mergeBatch[K comparable, V, C any](n *node, acc map[K]C, b []Pair[K, V], create func(V) C, merge func(C, V) C) {
+	defer n.guard()
+	for _, kv := range b {
+		if c, ok := acc[kv.Key]; ok {
+			acc[kv.Key] = merge(c, kv.Value)
+		} else {
+			acc[kv.Key] = create(kv.Value)
+		}
+	}
+}
+
+func combineBatch[K comparable, C any](n *node, acc map[K]C, b []Pair[K, C], combine func(C, C) C) {
+	defer n.guard()
+	for _, kc := range b {
+		if c, ok := acc[kc.Key]; ok {
+			acc[kc.Key] = combine(c, kc.Value)
+		} else {
+			acc[kc.Key] = kc.Value
+		}
+	}
+}
+
+func pairsOf[K comparable, V any](m map[K]V) func(func(Pair[K, V]) bool) {
+	return func(yield func(Pair[K, V]) bool) {
+		for k, v := range m {
+			if !yield(Pair[K, V]{k, v}) {
+				return
+			}
+		}
+	}
+}
+
+// GroupByKey gathers the values of each key in one slice. Prefer
+// ReduceByKey or AggregateByKey when the values are to be combined: they
+// combine before the shuffle.
+func GroupByKey[K comparable, V any](r *RDD[Pair[K, V]], numPartitions int) *RDD[Pair[K, []V]] {
+	n := r.reducePartitions(numPartitions)
+	part, errPart := hashPartitioner[K](n)
+	dep, errDep := newShuffleDep(r, n, emitByKey[K, V](part))
+	out := newRDD[Pair[K, []V]](r.s, "GroupByKey", n, dep.deps(), nil, errPart, errDep)
+	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[K, []V]] {
+		return func(yield func([]Pair[K, []V]) bool) error {
+			groups, err := groupShuffle(tc, dep, p, out.batchSize())
+			if err != nil {
+				return err
+			}
+			return out.batches(tc, pairsOf(groups), yield)
+		}
+	}
+	return out
+}
+
+// emitByKey is a map side that sends every pair to its key's partition.
+func emitByKey[K comparable, V any](part *shuffle.Hash[K]) func(*executor.TaskContext, int, stream[Pair[K, V]], func(int, Pair[K, V])) error {
+	return func(_ *executor.TaskContext, _ int, in stream[Pair[K, V]], emit func(int, Pair[K, V])) error {
+		return in(func(b []Pair[K, V]) bool {
+			for _, kv := range b {
+				emit(part.Partition(kv.Key), kv)
+			}
+			return true
+		})
+	}
+}
+
+// groupShuffle reads one reduce partition of pairs into a map of slices.
+func groupShuffle[K comparable, V any](tc *executor.TaskContext, dep *shuffleDep[Pair[K, V]], p, bs int) (map[K][]V, error) {
+	groups := make(map[K][]V)
+	err := dep.read(tc, p, bs, func(b []Pair[K, V]) bool {
+		for _, kv := range b {
+			groups[kv.Key] = append(groups[kv.Key], kv.Value)
+		}
+		return true
+	})
+	return groups, err
+}
+
+// Join returns, for every key in both a and b, each pair of a value from a
+// and a value from b (an inner join).
+func Join[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, Pair[V, W]]] {
+	n := numPartitions
+	if n <= 0 {
+		n = max(a.nparts, b.nparts)
+	}
+	part, errPart := hashPartitioner[K](n)
+	depA, errA := newShuffleDep(a, n, emitByKey[K, V](part))
+	depB, errB := newShuffleDep(b, n, emitByKey[K, W](part))
+	deps := append(depA.deps(), depB.deps()...)
+	out := newRDD[Pair[K, Pair[V, W]]](a.s, "Join", n, deps, nil, errPart, errA, errB)
+	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[K, Pair[V, W]]] {
+		return func(yield func([]Pair[K, Pair[V, W]]) bool) error {
+			left, err := groupShuffle(tc, depA, p, out.batchSize())
+			if err != nil {
+				return err
+			}
+			var readErr error
+			joined := func(yield func(Pair[K, Pair[V, W]]) bool) {
+				readErr = depB.read(tc, p, out.batchSize(), func(b []Pair[K, W]) bool {
+					for _, kw := range b {
+						for _, v := range left[kw.Key] {
+							if !yield(Pair[K, Pair[V, W]]{kw.Key, Pair[V, W]{v, kw.Value}}) {
+								return false
+							}
+						}
+					}
+					return true
+				})
+			}
+			if err := out.batches(tc, joined, yield); err != nil {
+				return err
+			}
+			return readErr
+		}
+	}
+	return out
+}
+
+// Distinct returns each distinct element once.
+func Distinct[T comparable](r *RDD[T], numPartitions int) *RDD[T] {
+	n := r.reducePartitions(numPartitions)
+	part, errPart := hashPartitioner[T](n)
+	dep, errDep := newShuffleDep(r, n, func(tc *executor.TaskContext, p int, in stream[T], emit func(int, T)) error {
+		seen := make(map[T]struct{})
+		err := in(func(b []T) bool {
+			for _, x := range b {
+				seen[x] = struct{}{}
+			}
+			return true
+		})
+		for x := range seen {
+			emit(part.Partition(x), x)
+		}
+		return err
+	})
+	out := newRDD[T](r.s, "Distinct", n, dep.deps(), nil, errPart, errDep)
+	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
+		return func(yield func([]T) bool) error {
+			seen := make(map[T]struct{})
+			err := dep.read(tc, p, out.batchSize(), func(b []T) bool {
+				for _, x := range b {
+					seen[x] = struct{}{}
+				}
+				return true
+			})
+			if err != nil {
+				return err
+			}
+			keys := func(yield func(T) bool) {
+				for x := range seen {
+					if !yield(x) {
+						return
+					}
+				}
+			}
+			return out.batches(tc, keys, yield)
+		}
+	}
+	return out
+}
+
+// SortBy sorts the elements by key(x), ascending or descending, into
+// numPartitions ranges (the current count if numPartitions <= 0): partition
+// i holds keys before those of partition i+1. The ranges come from a sample
+// of the keys, taken by a job of its own when the sort first runs. Elements
+// with equal keys keep no particular order.
+func SortBy[T any, K cmp.Ordered](r *RDD[T], key func(T) K, ascending bool, numPartitions int) *RDD[T] {
+	n := r.reducePartitions(numPartitions)
+	var part *shuffle.Range[K]
+	dep, errDep := newShuffleDep(r, n, func(tc *executor.TaskContext, p int, in stream[T], emit func(int, T)) error {
+		return in(func(b []T) bool {
+			for _, x := range b {
+				emit(part.Partition(key(x)), x)
+			}
+			return true
+		})
+	})
+	out := newRDD[T](r.s, "SortBy", n, dep.deps(), nil, nilFunc("key function", key == nil), errDep)
+	dep.dep.Prepare = func(ctx context.Context) error {
+		sample, err := sampleKeys(ctx, r, key, n)
+		if err != nil {
+			return err
+		}
+		part, err = shuffle.NewRange(n, sample, ascending)
+		return err
+	}
+	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
+		return func(yield func([]T) bool) error {
+			type keyed struct {
+				k K
+				v T
+			}
+			var items []keyed
+			err := dep.read(tc, p, out.batchSize(), func(b []T) bool {
+				for _, x := range b {
+					items = append(items, keyed{key(x), x})
+				}
+				return true
+			})
+			if err != nil {
+				return err
+			}
+			slices.SortFunc(items, func(a, b keyed) int {
+				if ascending {
+					return cmp.Compare(a.k, b.k)
+				}
+				return cmp.Compare(b.k, a.k)
+			})
+			values := func(yield func(T) bool) {
+				for _, it := range items {
+					if !yield(it.v) {
+						return
+					}
+				}
+			}
+			return out.batches(tc, values, yield)
+		}
+	}
+	return out
+}
+
+// SortByKey sorts pairs by key; see SortBy.
+func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], ascending bool, numPartitions int) *RDD[Pair[K, V]] {
+	return withOp(SortBy(r, func(kv Pair[K, V]) K { return kv.Key }, ascending, numPartitions), "SortByKey")
+}
+
+// sampleKeys runs a job that samples the keys of every partition of r, as
+// Spark's RangePartitioner does: about 20 keys per output partition in all,
+// three times over.
+func sampleKeys[T any, K cmp.Ordered](ctx context.Context, r *RDD[T], key func(T) K, n int) ([]K, error) {
+	perPartition := (3*min(20*n, 1_000_000) + r.nparts - 1) / max(r.nparts, 1)
+	var sample []K
+	err := r.s.dag.RunJob(ctx, scheduler.Job{
+		Final: r,
+		Run: func(tc *executor.TaskContext, p int) (any, error) {
+			var err error
+			keys := func(yield func(K) bool) {
+				err = r.iterator(tc, p)(func(b []T) bool {
+					for _, x := range b {
+						if !yield(key(x)) {
+							return false
+						}
+					}
+					return true
+				})
+			}
+			s, _ := shuffle.Reservoir(keys, perPartition, uint64(p))
+			return s, err
+		},
+		Result: func(_ int, res any) error {
+			sample = append(sample, res.([]K)...)
+			return nil
+		},
+	})
+	return sample, err
+}
+
+// reducePartitions is the partition count of a shuffle's output.
+func (r *RDD[T]) reducePartitions(n int) int {
+	if n > 0 {
+		return n
+	}
+	return max(r.nparts, 1)
+}
+
+func hashPartitioner[K comparable](n int) (*shuffle.Hash[K], error) {
+	h, err := codec.Hasher[K]()
+	if err != nil {
+		return nil, err
+	}
+	return shuffle.NewHash(n, h)
+}
+
+// shuffleDep is the typed side of a scheduler.ShuffleDependency: how map
+// tasks write elements of type M and how reduce tasks read them back.
+type shuffleDep[M any] struct {
+	dep    *scheduler.ShuffleDependency
+	parent scheduler.Node
+	codec  *codec.Codec[M]
+}
+
+// newShuffleDep builds the shuffle that writes parent's partitions, through
+// mapSide, as elements of type M sent to reduce partitions by emit.
+func newShuffleDep[T, M any](parent *RDD[T], nReduce int,
+	mapSide func(tc *executor.TaskContext, p int, in stream[T], emit func(reduce int, m M)) error) (*shuffleDep[M], error) {
+	mc, err := codec.For[M]()
+	sd := &shuffleDep[M]{parent: parent, codec: mc}
+	sd.dep = &scheduler.ShuffleDependency{NumReduce: nReduce}
+	if parent.s != nil {
+		sd.dep.ID = int(parent.s.nextShuffle.Add(1))
+	}
+	flushRows := max(256, (1<<18)/nReduce)
+	sd.dep.MapTask = func(tc *executor.TaskContext, p int) (shuffle.MapStatus, error) {
+		w, err := tc.Env.Shuffle.NewWriter(sd.dep.ID, p, tc.Attempt, nReduce, mc.Schema())
+		if err != nil {
+			return shuffle.MapStatus{}, err
+		}
+		bufs := make([][]M, nReduce)
+		var werr error
+		flush := func(red int) {
+			rec := mc.Encode(nil, bufs[red])
+			if err := w.Write(red, rec); err != nil && werr == nil {
+				werr = err
+			}
+			rec.Release()
+			bufs[red] = bufs[red][:0]
+		}
+		emit := func(red int, m M) {
+			bufs[red] = append(bufs[red], m)
+			if len(bufs[red]) >= flushRows {
+				flush(red)
+			}
+		}
+		err = mapSide(tc, p, parent.iterator(tc, p), emit)
+		for red := range bufs {
+			if len(bufs[red]) > 0 {
+				flush(red)
+			}
+		}
+		if err == nil {
+			err = werr
+		}
+		if err == nil {
+			err = tc.Context().Err()
+		}
+		if err != nil {
+			w.Abort()
+			return shuffle.MapStatus{}, err
+		}
+		return w.Commit()
+	}
+	return sd, err
+}
+
+func (sd *shuffleDep[M]) deps() []scheduler.Dependency {
+	return []scheduler.Dependency{{Parent: sd.parent, Shuffle: sd.dep}}
+}
+
+// read yields reduce partition p of the shuffle: the blocks of every map
+// output, in map order.
+func (sd *shuffleDep[M]) read(tc *executor.TaskContext, p, batchSize int, yield func([]M) bool) error {
+	statuses, err := tc.MapOutputs(sd.dep.ID)
+	if err != nil {
+		return err
+	}
+	ctx := tc.Context()
+	for _, st := range statuses {
+		if st.Rows != nil && st.Rows[p] == 0 {
+			continue
+		}
+		ref := shuffle.BlockRef{ShuffleID: sd.dep.ID, MapID: st.MapID, ReduceID: p}
+		for rec, err := range tc.Env.Fetcher.Fetch(ctx, ref) {
+			if err != nil {
+				if errors.Is(err, shuffle.ErrMissingBlock) {
+					return &scheduler.FetchFailedError{ShuffleID: ref.ShuffleID, MapID: ref.MapID, Err: err}
+				}
+				return err
+			}
+			stopped := false
+			for b, err := range sd.codec.Batches(rec, batchSize) {
+				if err != nil {
+					rec.Release()
+					return err
+				}
+				if len(b) > 0 && !yield(b) {
+					stopped = true
+					break
+				}
+			}
+			rec.Release()
+			if stopped {
+				return nil
+			}
+		}
+	}
+	return nil
+}

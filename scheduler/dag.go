@@ -1,0 +1,300 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/shuffle"
+)
+
+// DefaultMaxFailures is how many times a task may fail before its job fails,
+// as Spark's spark.task.maxFailures.
+const DefaultMaxFailures = 4
+
+// Config tunes a DAG. The zero value works.
+type Config struct {
+	// MaxFailures is how many attempts a task gets before the job fails,
+	// and how many times a stage is resubmitted after lost map output.
+	// Zero means DefaultMaxFailures.
+	MaxFailures int
+}
+
+// DAG schedules the jobs of one session onto an executor.
+type DAG struct {
+	exec    *executor.Local
+	tracker *MapOutputTracker
+	cfg     Config
+
+	nextStage atomic.Int64
+
+	mu      sync.Mutex
+	running map[int]*shuffleRun // shuffle ID → the map stage computing it
+}
+
+// shuffleRun lets concurrent callers wait on the one map stage that
+// computes a shuffle.
+type shuffleRun struct {
+	done chan struct{}
+	err  error
+}
+
+// New returns a DAG scheduler that runs tasks on exec.
+func New(exec *executor.Local, cfg Config) *DAG {
+	if cfg.MaxFailures <= 0 {
+		cfg.MaxFailures = DefaultMaxFailures
+	}
+	return &DAG{exec: exec, tracker: NewMapOutputTracker(), cfg: cfg, running: make(map[int]*shuffleRun)}
+}
+
+// Tracker returns the map output tracker.
+func (d *DAG) Tracker() *MapOutputTracker { return d.tracker }
+
+// Job is one action: run a function over some partitions of a final node.
+type Job struct {
+	Final Node
+	// Partitions to compute; nil means all of them.
+	Partitions []int
+	// Run computes one partition of Final inside a task.
+	Run func(tc *executor.TaskContext, partition int) (any, error)
+	// Result receives the result of Partitions[index]. Calls are serial.
+	// An error from Result fails the job.
+	Result func(index int, result any) error
+}
+
+// TaskError is the failure of a task that used up its attempts.
+type TaskError struct {
+	StageID   int
+	Stage     string // the last node of the stage, with its creation site
+	Partition int
+	Attempts  int
+	Err       error
+}
+
+func (e *TaskError) Error() string {
+	return fmt.Sprintf("task %d of stage %d (%s) failed after %d attempt(s): %v",
+		e.Partition, e.StageID, e.Stage, e.Attempts, e.Err)
+}
+
+func (e *TaskError) Unwrap() error { return e.Err }
+
+// RunJob runs job and returns when every partition's result has been
+// delivered, the job failed, or ctx ended (then it returns ctx's error once
+// the running tasks have stopped).
+func (d *DAG) RunJob(ctx context.Context, job Job) error {
+	parts := job.Partitions
+	if parts == nil {
+		parts = make([]int, job.Final.NumPartitions())
+		for i := range parts {
+			parts[i] = i
+		}
+	}
+	index := make(map[int]int, len(parts))
+	for i, p := range parts {
+		if p < 0 || p >= job.Final.NumPartitions() {
+			return fmt.Errorf("scheduler: partition %d out of range for %s with %d partitions", p, job.Final, job.Final.NumPartitions())
+		}
+		index[p] = i
+	}
+	stageID := d.newStageID()
+	pending := parts
+	for attempt := 1; len(pending) > 0; attempt++ {
+		if err := d.ensureParents(ctx, job.Final); err != nil {
+			return err
+		}
+		deliver := func(p int, res any) error { return job.Result(index[p], res) }
+		lost, err := d.runTasks(ctx, stageID, job.Final, pending, job.Run, deliver)
+		if err != nil {
+			return err
+		}
+		if len(lost) > 0 && attempt >= d.cfg.MaxFailures {
+			return fmt.Errorf("stage %d (%s) resubmitted %d times after lost map output: %w", stageID, job.Final, attempt, lost[0].err)
+		}
+		pending = d.forgetLost(lost)
+	}
+	return nil
+}
+
+// lostPartition is a task that could not read its shuffle input.
+type lostPartition struct {
+	partition int
+	err       *FetchFailedError
+}
+
+// forgetLost unregisters the map outputs that tasks failed to fetch and
+// returns those tasks' partitions, to be run again once the outputs are
+// recomputed.
+func (d *DAG) forgetLost(lost []lostPartition) []int {
+	parts := make([]int, len(lost))
+	for i, l := range lost {
+		d.tracker.Unregister(l.err.ShuffleID, l.err.MapID)
+		parts[i] = l.partition
+	}
+	return parts
+}
+
+// ensureParents makes sure every shuffle that the stage ending in n reads
+// has all its map outputs, computing the missing ones (and, first, their own
+// parents). Independent shuffles are computed at the same time.
+func (d *DAG) ensureParents(ctx context.Context, n Node) error {
+	deps := stageShuffles(n)
+	if len(deps) == 0 {
+		return nil
+	}
+	errs := make([]error, len(deps))
+	var wg sync.WaitGroup
+	for i, dep := range deps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = d.ensureShuffle(ctx, dep)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// ensureShuffle computes the missing map outputs of one shuffle. Callers
+// that ask for a shuffle already being computed wait for that computation.
+func (d *DAG) ensureShuffle(ctx context.Context, dep Dependency) error {
+	for {
+		d.mu.Lock()
+		run, ok := d.running[dep.Shuffle.ID]
+		if !ok {
+			run = &shuffleRun{done: make(chan struct{})}
+			d.running[dep.Shuffle.ID] = run
+			d.mu.Unlock()
+			run.err = d.runMapStage(ctx, dep)
+			d.mu.Lock()
+			delete(d.running, dep.Shuffle.ID)
+			d.mu.Unlock()
+			close(run.done)
+			return run.err
+		}
+		d.mu.Unlock()
+		select {
+		case <-run.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		// The computation we waited for may have been cancelled by its own
+		// job while ours goes on: then try again ourselves.
+		if run.err != nil && !(errors.Is(run.err, context.Canceled) || errors.Is(run.err, context.DeadlineExceeded)) {
+			return run.err
+		}
+		if run.err == nil {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+func (d *DAG) runMapStage(ctx context.Context, dep Dependency) error {
+	sd := dep.Shuffle
+	numMaps := dep.Parent.NumPartitions()
+	stageID := d.newStageID()
+	for attempt := 1; ; attempt++ {
+		missing := d.tracker.Missing(sd.ID, numMaps)
+		if len(missing) == 0 {
+			return nil
+		}
+		if err := d.ensureParents(ctx, dep.Parent); err != nil {
+			return err
+		}
+		if err := sd.prepare(ctx); err != nil {
+			return fmt.Errorf("preparing shuffle %d of %s: %w", sd.ID, dep.Parent, err)
+		}
+		run := func(tc *executor.TaskContext, p int) (any, error) { return sd.MapTask(tc, p) }
+		register := func(_ int, res any) error {
+			d.tracker.Register(sd.ID, numMaps, res.(shuffle.MapStatus))
+			return nil
+		}
+		lost, err := d.runTasks(ctx, stageID, dep.Parent, missing, run, register)
+		if err != nil {
+			return err
+		}
+		if len(lost) > 0 && attempt >= d.cfg.MaxFailures {
+			return fmt.Errorf("stage %d (%s) resubmitted %d times after lost map output: %w", stageID, dep.Parent, attempt, lost[0].err)
+		}
+		d.forgetLost(lost)
+	}
+}
+
+// runTasks runs one task per partition of stage node n, each retried up to
+// MaxFailures times, and hands every result to deliver. Tasks that failed to
+// fetch their shuffle input are returned as lost; any other failure that
+// retries cannot mend cancels the rest and is returned.
+func (d *DAG) runTasks(ctx context.Context, stageID int, n Node, parts []int,
+	run func(*executor.TaskContext, int) (any, error), deliver func(partition int, res any) error) ([]lostPartition, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	var (
+		mu       sync.Mutex // serialises deliver and guards lost
+		lost     []lostPartition
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel(err)
+	}
+	for _, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for attempt := 1; ; attempt++ {
+				t := &executor.Task{
+					StageID: stageID, Partition: p, Attempt: attempt,
+					Run:        func(tc *executor.TaskContext) (any, error) { return run(tc, p) },
+					MapOutputs: d.tracker.Statuses,
+				}
+				res, err := d.exec.Run(ctx, t)
+				if err == nil {
+					mu.Lock()
+					if firstErr == nil {
+						err = deliver(p, res)
+					}
+					mu.Unlock()
+					if err != nil {
+						fail(err)
+					}
+					return
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				var ff *FetchFailedError
+				if errors.As(err, &ff) {
+					mu.Lock()
+					lost = append(lost, lostPartition{partition: p, err: ff})
+					mu.Unlock()
+					return
+				}
+				if IsPermanent(err) || attempt >= d.cfg.MaxFailures {
+					fail(&TaskError{StageID: stageID, Stage: n.String(), Partition: p, Attempts: attempt, Err: err})
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return lost, nil
+}
+
+func (d *DAG) newStageID() int { return int(d.nextStage.Add(1)) }

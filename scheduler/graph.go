@@ -1,0 +1,132 @@
+// Package scheduler is Ember's DAG scheduler. It cuts the lineage graph of
+// an action into stages at shuffle dependencies, runs the parent stages
+// first, one task per missing partition, and retries what fails: a failed
+// task is run again up to Config.MaxFailures times, and a reduce task that
+// cannot find its map output makes the scheduler recompute that output from
+// lineage. Shuffle outputs are remembered in a MapOutputTracker, so a later
+// job that needs the same shuffle reuses them instead of running it again.
+//
+// The scheduler knows nothing of element types: it sees the graph through
+// the Node interface and runs the functions that package rdd gives it.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/shuffle"
+)
+
+// Node is one RDD of the lineage graph, as the scheduler sees it.
+type Node interface {
+	// ID is unique within a session.
+	ID() int
+	NumPartitions() int
+	Dependencies() []Dependency
+	// String describes the node for messages, with its creation site:
+	// "Map [3] at main.go:42".
+	String() string
+}
+
+// Dependency links a node to one parent. Shuffle is nil for a narrow
+// dependency (the child's partitions are computed from the parent's in the
+// same task); otherwise it describes the shuffle that separates two stages.
+type Dependency struct {
+	Parent  Node
+	Shuffle *ShuffleDependency
+}
+
+// ShuffleDependency is a stage boundary: the parent's partitions are written
+// as map outputs, and the child reads them by reduce partition.
+type ShuffleDependency struct {
+	ID        int // unique within a session
+	NumReduce int
+	// Prepare, if set, runs once on the driver before the first map task,
+	// after the map stage's own parents are ready. A range partitioner
+	// samples its keys here. It is retried if it fails.
+	Prepare func(ctx context.Context) error
+	// MapTask computes one partition of the parent and writes it as map
+	// output.
+	MapTask func(tc *executor.TaskContext, mapPartition int) (shuffle.MapStatus, error)
+
+	prepareMu sync.Mutex
+	prepared  bool
+}
+
+func (d *ShuffleDependency) prepare(ctx context.Context) error {
+	if d.Prepare == nil {
+		return nil
+	}
+	d.prepareMu.Lock()
+	defer d.prepareMu.Unlock()
+	if d.prepared {
+		return nil
+	}
+	if err := d.Prepare(ctx); err != nil {
+		return err
+	}
+	d.prepared = true
+	return nil
+}
+
+// stageShuffles returns the shuffle dependencies at the edge of the stage
+// that ends in n: every shuffle reached from n through narrow dependencies.
+func stageShuffles(n Node) []Dependency {
+	var out []Dependency
+	seen := map[int]bool{}
+	var walk func(Node)
+	walk = func(n Node) {
+		if seen[n.ID()] {
+			return
+		}
+		seen[n.ID()] = true
+		for _, d := range n.Dependencies() {
+			if d.Shuffle != nil {
+				out = append(out, d)
+				continue
+			}
+			walk(d.Parent)
+		}
+	}
+	walk(n)
+	return out
+}
+
+// FetchFailedError says that a reduce task could not read a map output. The
+// scheduler forgets that output and recomputes it from lineage.
+type FetchFailedError struct {
+	ShuffleID int
+	MapID     int
+	Err       error
+}
+
+func (e *FetchFailedError) Error() string {
+	return fmt.Sprintf("fetch of shuffle %d map %d failed: %v", e.ShuffleID, e.MapID, e.Err)
+}
+
+func (e *FetchFailedError) Unwrap() error { return e.Err }
+
+// permanentError marks a failure that retrying cannot mend.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as a failure that the same task would meet again (a
+// malformed input, a mismatch of partition sizes): the scheduler does not
+// retry it and fails the job at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked by Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}

@@ -1,0 +1,84 @@
+package scheduler
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/ember-go/ember/shuffle"
+)
+
+// MapOutputTracker remembers, for every shuffle, the status of each map
+// task's output. A reduce task asks it where its blocks are; the scheduler
+// asks it which map partitions are missing.
+type MapOutputTracker struct {
+	mu       sync.Mutex
+	shuffles map[int][]*shuffle.MapStatus
+}
+
+// NewMapOutputTracker returns an empty tracker.
+func NewMapOutputTracker() *MapOutputTracker {
+	return &MapOutputTracker{shuffles: make(map[int][]*shuffle.MapStatus)}
+}
+
+// Register records the output of one map task.
+func (t *MapOutputTracker) Register(shuffleID, numMaps int, st shuffle.MapStatus) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	outs := t.outputs(shuffleID, numMaps)
+	outs[st.MapID] = &st
+}
+
+// Unregister forgets one map output, so that it is computed again.
+func (t *MapOutputTracker) Unregister(shuffleID, mapID int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if outs, ok := t.shuffles[shuffleID]; ok && mapID >= 0 && mapID < len(outs) {
+		outs[mapID] = nil
+	}
+}
+
+// Missing returns the map partitions of the shuffle that have no output.
+func (t *MapOutputTracker) Missing(shuffleID, numMaps int) []int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var missing []int
+	for i, st := range t.outputs(shuffleID, numMaps) {
+		if st == nil {
+			missing = append(missing, i)
+		}
+	}
+	return missing
+}
+
+// Statuses returns every map output of the shuffle, or an error if one is
+// missing.
+func (t *MapOutputTracker) Statuses(shuffleID int) ([]*shuffle.MapStatus, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	outs, ok := t.shuffles[shuffleID]
+	if !ok {
+		return nil, fmt.Errorf("scheduler: shuffle %d has no registered output", shuffleID)
+	}
+	for i, st := range outs {
+		if st == nil {
+			return nil, &FetchFailedError{ShuffleID: shuffleID, MapID: i, Err: fmt.Errorf("map output missing")}
+		}
+	}
+	return append([]*shuffle.MapStatus(nil), outs...), nil
+}
+
+// Remove forgets a whole shuffle.
+func (t *MapOutputTracker) Remove(shuffleID int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.shuffles, shuffleID)
+}
+
+func (t *MapOutputTracker) outputs(shuffleID, numMaps int) []*shuffle.MapStatus {
+	outs, ok := t.shuffles[shuffleID]
+	if !ok || len(outs) != numMaps {
+		outs = make([]*shuffle.MapStatus, numMaps)
+		t.shuffles[shuffleID] = outs
+	}
+	return outs
+}

@@ -1,0 +1,569 @@
+package storage
+
+import (
+	"cmp"
+	"container/list"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+)
+
+// DefaultMemoryLimit is the memory store size used when Config.MemoryLimit
+// is zero: 1 GiB.
+const DefaultMemoryLimit int64 = 1 << 30
+
+// Config configures a [Manager].
+type Config struct {
+	// MemoryLimit is the number of bytes of record buffers the memory store
+	// may hold. Zero means DefaultMemoryLimit.
+	MemoryLimit int64
+
+	// Dir is the disk store directory. It is created if missing, and left
+	// in place by Close, though emptied of block files. "" means a new
+	// temporary directory, which Close removes.
+	Dir string
+
+	// Allocator allocates the records read back from disk and the buffers
+	// used to write them. nil means memory.DefaultAllocator.
+	Allocator memory.Allocator
+}
+
+// PutResult reports where Put stored a block. Both fields are false when a
+// MemoryOnly block was larger than the whole memory store and was dropped.
+type PutResult struct {
+	InMemory bool
+	OnDisk   bool
+}
+
+// Status is a snapshot of a Manager's stores.
+type Status struct {
+	MemoryUsed  int64
+	MemoryLimit int64
+	DiskUsed    int64
+	Blocks      []BlockStatus // ordered by RDD id, then partition
+}
+
+// BlockStatus describes one stored block. A size is zero when the block is
+// not in that store.
+type BlockStatus struct {
+	ID       BlockID
+	Level    Level // the level the block was put at
+	MemSize  int64
+	DiskSize int64
+}
+
+// Manager stores blocks in memory and on disk. It is safe for concurrent use.
+//
+// The memory store holds the records themselves, without copying, and
+// accounts each block as the sum of its records' buffer lengths. The disk
+// store holds one Arrow IPC file per block.
+type Manager struct {
+	limit  int64
+	dir    string
+	ownDir bool // dir was created by NewManager and is removed by Close
+	mem    memory.Allocator
+
+	// inflight counts disk reads and writes running without mu held, so
+	// that Close can wait for them before it removes their files.
+	inflight sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	blocks   map[BlockID]*block
+	lru      *list.List // blocks counted in memUsed, most recently used first
+	memUsed  int64
+	diskUsed int64
+}
+
+// block is the Manager's record of one stored block. Its fields other than
+// the immutable id, rdd, partition, level and schema are guarded by
+// Manager.mu.
+//
+// A block is in one of these states:
+//   - in memory: records != nil, elem != nil, counted in memUsed;
+//   - spilling: evicted from memory and being written to disk; records are
+//     still held so readers are served, but elem == nil and memSize == 0,
+//     since the memory is about to be freed;
+//   - on disk: onDisk, possibly also in memory after a Get re-cached it.
+//
+// A block removed from Manager.blocks is dead; a pending spill of it
+// notices by comparing pointers and discards its file.
+type block struct {
+	id             BlockID
+	rdd, partition int
+	level          Level
+	schema         *arrow.Schema
+	records        []arrow.Record // one reference each, owned by the block
+	memSize        int64
+	elem           *list.Element
+	onDisk         bool
+	diskSize       int64
+}
+
+// spill is a block evicted from memory that must be written to disk. It
+// holds its own references to the records, so the write is unaffected by a
+// concurrent Remove.
+type spill struct {
+	b       *block
+	records []arrow.Record
+}
+
+// NewManager returns a Manager configured by cfg.
+func NewManager(cfg Config) (*Manager, error) {
+	m := &Manager{
+		limit:  cfg.MemoryLimit,
+		dir:    cfg.Dir,
+		mem:    cfg.Allocator,
+		blocks: make(map[BlockID]*block),
+		lru:    list.New(),
+	}
+	if m.limit < 0 {
+		return nil, fmt.Errorf("storage: negative memory limit %d", m.limit)
+	}
+	if m.limit == 0 {
+		m.limit = DefaultMemoryLimit
+	}
+	if m.mem == nil {
+		m.mem = memory.DefaultAllocator
+	}
+	if m.dir == "" {
+		dir, err := os.MkdirTemp("", "ember-blocks-*")
+		if err != nil {
+			return nil, fmt.Errorf("storage: create block directory: %w", err)
+		}
+		m.dir, m.ownDir = dir, true
+	} else if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("storage: create block directory: %w", err)
+	}
+	return m, nil
+}
+
+// Put stores a block of records with the given schema at level, replacing
+// any block already stored under id. It retains the records it keeps in
+// memory; the caller keeps and releases its own references.
+//
+// A block put at a memory level goes to the memory store, evicting
+// least-recently-used blocks until it fits: an evicted block whose level
+// includes Disk is spilled to the disk store, any other is dropped, to be
+// recomputed by the caller. A block larger than the whole memory store is
+// written straight to disk if its level allows, and otherwise dropped. A
+// DiskOnly block is written straight to disk.
+//
+// If spilling an evicted block fails, that block is dropped and Put returns
+// the error together with a PutResult describing the block it did store.
+func (m *Manager) Put(id BlockID, schema *arrow.Schema, records []arrow.Record, level Level) (PutResult, error) {
+	rdd, part, err := ParseRDDBlock(id)
+	if err != nil {
+		return PutResult{}, err
+	}
+	if level == None {
+		return PutResult{}, fmt.Errorf("storage: put %s: level %s stores nothing", id, level)
+	}
+	if schema == nil {
+		return PutResult{}, fmt.Errorf("storage: put %s: nil schema", id)
+	}
+	for i, rec := range records {
+		if rec == nil || !rec.Schema().Equal(schema) {
+			return PutResult{}, fmt.Errorf("storage: put %s: record %d does not have the block's schema", id, i)
+		}
+	}
+	b := &block{id: id, rdd: rdd, partition: part, level: level, schema: schema}
+
+	size := recordsSize(records)
+	switch {
+	case level.Memory && size <= m.limit:
+		return m.putMemory(b, records, size)
+	case level.Disk:
+		return m.putDisk(b, records)
+	}
+
+	// A MemoryOnly block too large to keep: store nothing, but do not leave
+	// an older version of the block behind either.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return PutResult{}, ErrClosed
+	}
+	m.removeLocked(id)
+	return PutResult{}, nil
+}
+
+// Get returns the schema and records of the block id, each record retained
+// for the caller, who must release it. ok is false when the block is stored
+// nowhere.
+//
+// A block in memory is marked recently used. A block only on disk is read
+// from its file; if its level includes Memory and the memory store has room
+// for it without evicting anything, it is cached in memory again. Reads do
+// not evict: a scan over more data than fits would otherwise churn the
+// memory store and turn reads into spill writes.
+func (m *Manager) Get(id BlockID) (schema *arrow.Schema, records []arrow.Record, ok bool, err error) {
+	if _, _, err := ParseRDDBlock(id); err != nil {
+		return nil, nil, false, err
+	}
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, nil, false, ErrClosed
+		}
+		b := m.blocks[id]
+		if b == nil {
+			m.mu.Unlock()
+			return nil, nil, false, nil
+		}
+		if b.records != nil {
+			if b.elem != nil {
+				m.lru.MoveToFront(b.elem)
+			}
+			records = retainAll(b.records)
+			m.mu.Unlock()
+			return b.schema, records, true, nil
+		}
+		m.inflight.Add(1)
+		m.mu.Unlock()
+
+		records, err = readBlockFile(m.path(id), b.schema, m.mem)
+
+		m.mu.Lock()
+		current := m.blocks[id] == b
+		if err == nil && current && !m.closed && b.level.Memory && b.records == nil {
+			if size := recordsSize(records); size <= m.limit-m.memUsed {
+				b.records = retainAll(records)
+				b.memSize = size
+				b.elem = m.lru.PushFront(b)
+				m.memUsed += size
+			}
+		}
+		m.mu.Unlock()
+		m.inflight.Done()
+
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && !current {
+				// The block was removed or replaced while we opened its
+				// file. Look again: progress by another goroutine caused
+				// this, so the loop ends.
+				continue
+			}
+			return nil, nil, false, fmt.Errorf("storage: get %s: %w", id, err)
+		}
+		return b.schema, records, true, nil
+	}
+}
+
+// Contains reports whether the block id is stored in memory or on disk.
+func (m *Manager) Contains(id BlockID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.blocks[id] != nil
+}
+
+// Remove removes the block id from memory and disk. Removing a block that is
+// not stored does nothing.
+func (m *Manager) Remove(id BlockID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.removeLocked(id)
+}
+
+// RemoveRDD removes all blocks of the RDD rddID from memory and disk.
+func (m *Manager) RemoveRDD(rddID int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, b := range m.blocks {
+		if b.rdd == rddID {
+			m.removeLocked(id)
+		}
+	}
+}
+
+// Status returns a snapshot of the Manager's stores.
+func (m *Manager) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := Status{
+		MemoryUsed:  m.memUsed,
+		MemoryLimit: m.limit,
+		DiskUsed:    m.diskUsed,
+		Blocks:      make([]BlockStatus, 0, len(m.blocks)),
+	}
+	for _, b := range m.sortedBlocksLocked() {
+		bs := BlockStatus{ID: b.id, Level: b.level, MemSize: b.memSize}
+		if b.onDisk {
+			bs.DiskSize = b.diskSize
+		}
+		s.Blocks = append(s.Blocks, bs)
+	}
+	return s
+}
+
+// Close releases every block held in memory and deletes every block file,
+// removing the directory too if NewManager created it. It waits for disk
+// reads and writes in progress to finish. Close is idempotent; after it,
+// Put and Get return ErrClosed and the Manager stores nothing.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+
+	m.inflight.Wait()
+
+	m.mu.Lock()
+	var errs []error
+	for _, b := range m.blocks {
+		releaseAll(b.records)
+		b.records = nil
+		if b.onDisk {
+			if err := os.Remove(m.path(b.id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	clear(m.blocks)
+	m.lru.Init()
+	m.memUsed, m.diskUsed = 0, 0
+	m.mu.Unlock()
+
+	if m.ownDir {
+		if err := os.RemoveAll(m.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
+}
+
+// putMemory stores b in the memory store, evicting as needed, then writes
+// the blocks chosen for spilling with mu released.
+func (m *Manager) putMemory(b *block, records []arrow.Record, size int64) (PutResult, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return PutResult{}, ErrClosed
+	}
+	m.removeLocked(b.id)
+	spills := m.evictLocked(size)
+	b.records = retainAll(records)
+	b.memSize = size
+	b.elem = m.lru.PushFront(b)
+	m.blocks[b.id] = b
+	m.memUsed += size
+	m.mu.Unlock()
+
+	var errs []error
+	for _, s := range spills {
+		if err := m.spill(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return PutResult{InMemory: true}, errors.Join(errs...)
+}
+
+// putDisk writes b straight to the disk store. The file is written with mu
+// released and renamed into place with it held, so that the file under a
+// block's name always belongs to the block in the map.
+func (m *Manager) putDisk(b *block, records []arrow.Record) (PutResult, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return PutResult{}, ErrClosed
+	}
+	m.inflight.Add(1)
+	m.mu.Unlock()
+	defer m.inflight.Done()
+
+	tmp, size, err := writeBlockFile(m.dir, b.id, b.schema, records, m.mem)
+	if err != nil {
+		return PutResult{}, fmt.Errorf("storage: put %s: %w", b.id, err)
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		os.Remove(tmp)
+		return PutResult{}, ErrClosed
+	}
+	m.removeLocked(b.id)
+	if err := os.Rename(tmp, m.path(b.id)); err != nil {
+		os.Remove(tmp)
+		return PutResult{}, fmt.Errorf("storage: put %s: %w", b.id, err)
+	}
+	b.onDisk, b.diskSize = true, size
+	m.blocks[b.id] = b
+	m.diskUsed += size
+	return PutResult{OnDisk: true}, nil
+}
+
+// evictLocked evicts least-recently-used blocks until need more bytes fit in
+// the memory store, and returns the evicted blocks that must be spilled.
+// need must not exceed the limit. The caller has not yet added its own block
+// to the LRU list, so that block is never evicted.
+func (m *Manager) evictLocked(need int64) []spill {
+	var spills []spill
+	for m.memUsed+need > m.limit {
+		e := m.lru.Back()
+		if e == nil {
+			break
+		}
+		b := e.Value.(*block)
+		m.lru.Remove(e)
+		b.elem = nil
+		m.memUsed -= b.memSize
+		b.memSize = 0
+		switch {
+		case b.onDisk:
+			// Already on disk since a Get re-cached it: just let go of memory.
+			releaseAll(b.records)
+			b.records = nil
+		case b.level.Disk:
+			m.inflight.Add(1)
+			spills = append(spills, spill{b: b, records: retainAll(b.records)})
+		default:
+			releaseAll(b.records)
+			b.records = nil
+			delete(m.blocks, b.id)
+		}
+	}
+	return spills
+}
+
+// spill writes an evicted block to disk and then lets go of its memory. If
+// the block was removed or replaced meanwhile, the file is discarded. If the
+// write fails, the block is dropped.
+func (m *Manager) spill(s spill) error {
+	defer m.inflight.Done()
+	defer releaseAll(s.records)
+	b := s.b
+
+	tmp, size, err := writeBlockFile(m.dir, b.id, b.schema, s.records, m.mem)
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.blocks[b.id] != b {
+		if err == nil {
+			os.Remove(tmp)
+		}
+		return nil
+	}
+	if err == nil {
+		if err = os.Rename(tmp, m.path(b.id)); err != nil {
+			os.Remove(tmp)
+		}
+	}
+	releaseAll(b.records)
+	b.records = nil
+	if err != nil {
+		delete(m.blocks, b.id)
+		return fmt.Errorf("storage: spill %s: %w", b.id, err)
+	}
+	b.onDisk, b.diskSize = true, size
+	m.diskUsed += size
+	return nil
+}
+
+// removeLocked removes the block id, if any, from both stores.
+func (m *Manager) removeLocked(id BlockID) {
+	b := m.blocks[id]
+	if b == nil {
+		return
+	}
+	delete(m.blocks, id)
+	if b.elem != nil {
+		m.lru.Remove(b.elem)
+		b.elem = nil
+		m.memUsed -= b.memSize
+		b.memSize = 0
+	}
+	releaseAll(b.records)
+	b.records = nil
+	if b.onDisk {
+		// Remove has no error to report, and a file left behind is harmless:
+		// no block refers to it, the next Put of the id overwrites it, and
+		// Close removes the directory it created.
+		os.Remove(m.path(id))
+		m.diskUsed -= b.diskSize
+		b.onDisk, b.diskSize = false, 0
+	}
+}
+
+// sortedBlocksLocked returns the stored blocks ordered by RDD and partition.
+func (m *Manager) sortedBlocksLocked() []*block {
+	bs := make([]*block, 0, len(m.blocks))
+	for _, b := range m.blocks {
+		bs = append(bs, b)
+	}
+	slices.SortFunc(bs, func(a, b *block) int {
+		return cmp.Or(cmp.Compare(a.rdd, b.rdd), cmp.Compare(a.partition, b.partition))
+	})
+	return bs
+}
+
+// path returns the name of the file holding block id, which ParseRDDBlock
+// has validated to be a plain file name.
+func (m *Manager) path(id BlockID) string {
+	return filepath.Join(m.dir, string(id)+".arrow")
+}
+
+// recordsSize returns the memory a block occupies: the total length of its
+// records' buffers, including those of child and dictionary arrays.
+func recordsSize(records []arrow.Record) int64 {
+	var n int64
+	for _, rec := range records {
+		for _, col := range rec.Columns() {
+			n += dataSize(col.Data())
+		}
+	}
+	return n
+}
+
+func dataSize(d arrow.ArrayData) int64 {
+	var n int64
+	for _, buf := range d.Buffers() {
+		if buf != nil {
+			n += int64(buf.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataSize(c)
+	}
+	// Dictionary returns a non-nil interface holding a nil *array.Data for
+	// arrays without a dictionary.
+	if dict := d.Dictionary(); dict != nil {
+		if ad, ok := dict.(*array.Data); !ok || ad != nil {
+			n += dataSize(dict)
+		}
+	}
+	return n
+}
+
+// retainAll retains each record and returns them in a new slice. The slice
+// is never nil, so that an empty block in memory (records != nil) is told
+// apart from a block that is not in memory.
+func retainAll(records []arrow.Record) []arrow.Record {
+	out := make([]arrow.Record, len(records))
+	for i, rec := range records {
+		rec.Retain()
+		out[i] = rec
+	}
+	return out
+}
+
+func releaseAll(records []arrow.Record) {
+	for _, rec := range records {
+		rec.Release()
+	}
+}
