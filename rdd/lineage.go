@@ -39,7 +39,7 @@ func writeLineage(b *strings.Builder, n scheduler.Node, indent string, stageStar
 	for _, d := range n.Dependencies() {
 		if d.Shuffle != nil {
 			b.WriteString(indent + " +-")
-			writeLineage(b, d.Parent, indent+"    ", true)
+			writeLineage(b, d.Parent, indent+"   ", true)
 		} else {
 			b.WriteString(indent + " |  ")
 			writeLineage(b, d.Parent, indent, false)

@@ -263,7 +263,13 @@ func TestWideOperators(t *testing.T) {
 						sameElements(t, "GroupByKey "+g.Key, g.Value, groups[g.Key])
 					}
 
-					other := rdd.Parallelize(s, pairs(dataCase{n: c.n / 2, keys: c.keys + 2}, 9), 3)
+					// Every key once, twice for the skewed key, plus keys absent from r.
+					var otherData []rdd.Pair[string, int64]
+					for k := range c.keys + 2 {
+						otherData = append(otherData, rdd.Pair[string, int64]{Key: fmt.Sprintf("k%d", k), Value: int64(k)})
+					}
+					otherData = append(otherData, rdd.Pair[string, int64]{Key: "k0", Value: -1})
+					other := rdd.Parallelize(s, otherData, 3)
 					var wantJoin []rdd.Pair[string, rdd.Pair[int64, int64]]
 					for _, b := range collect(t, other) {
 						for _, v := range groups[b.Key] {

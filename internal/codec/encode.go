@@ -154,7 +154,11 @@ func bytesAppender[S string | []byte](b *array.BinaryBuilder, null func()) appen
 			total += len(*(*S)(unsafe.Add(p, uintptr(i)*stride)))
 		}
 		b.Reserve(count)
-		b.ReserveData(total)
+		if b.DataCap()-b.DataLen() < total {
+			// ReserveData grows to the exact size asked for; asking for at
+			// least double keeps many small appends (list elements) linear.
+			b.ReserveData(max(total, b.DataLen()))
+		}
 		for i := range count {
 			q := unsafe.Add(p, uintptr(i)*stride)
 			// Strings and slices both start with their data pointer. The

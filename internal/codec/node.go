@@ -117,7 +117,7 @@ func (e *unsupportedError) Error() string {
 		b.WriteString(" at field ")
 		b.WriteString(e.path)
 	}
-	if e.root != e.typ {
+	if e.path != "" || e.root != e.typ {
 		b.WriteString(" (of ")
 		b.WriteString(e.root.String())
 		b.WriteString(")")
