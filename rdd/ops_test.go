@@ -169,7 +169,9 @@ func TestNarrowOperators(t *testing.T) {
 			kb := rdd.KeyBy(r, func(x int64) int64 { return x % 3 })
 			equal(t, "KeyBy", collect(t, kb), mapSlice(data, func(x int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: x % 3, Value: x} }))
 			mv := rdd.MapValues(kb, func(v int64) string { return fmt.Sprint(-v) })
-			equal(t, "MapValues", collect(t, mv), mapSlice(data, func(x int64) rdd.Pair[int64, string] { return rdd.Pair[int64, string]{Key: x % 3, Value: fmt.Sprint(-x)} }))
+			equal(t, "MapValues", collect(t, mv), mapSlice(data, func(x int64) rdd.Pair[int64, string] {
+				return rdd.Pair[int64, string]{Key: x % 3, Value: fmt.Sprint(-x)}
+			}))
 
 			z := rdd.Zip(r, rdd.Map(r, sq))
 			equal(t, "Zip", collect(t, z), mapSlice(data, func(x int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: x, Value: sq(x)} }))
