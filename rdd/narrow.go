@@ -192,7 +192,7 @@ func withOp[T any](r *RDD[T], op string) *RDD[T] {
 // the same number of partitions and the same number of elements in each.
 func Zip[T, U any](a *RDD[T], b *RDD[U]) *RDD[Pair[T, U]] {
 	return zipWith(a, b, "Zip", func(n *node, buf []Pair[T, U], x []T, y []U) []Pair[T, U] {
-		buf = buf[:len(x)]
+		buf, y = buf[:len(x)], y[:len(x)] // lets the compiler drop bounds checks
 		for i := range x {
 			buf[i] = Pair[T, U]{x[i], y[i]}
 		}

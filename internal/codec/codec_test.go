@@ -682,7 +682,7 @@ func roundTrip[T any](t *testing.T, values []T, batchSize int) {
 
 // compare checks that got holds want, up to the normalisations the package
 // documents.
-func compare[T any](t *testing.T, want, got []T) {
+func compare[T any](t testing.TB, want, got []T) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%T: %d rows, want %d", want, len(got), len(want))

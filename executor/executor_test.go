@@ -1,0 +1,89 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestRunLimitsConcurrencyToSlots(t *testing.T) {
+	l, err := NewLocal(3, &Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running, peak atomic.Int64
+	var wg sync.WaitGroup
+	for p := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := l.Run(context.Background(), &Task{Partition: p, Run: func(tc *TaskContext) (any, error) {
+				n := running.Add(1)
+				for {
+					old := peak.Load()
+					if n <= old || peak.CompareAndSwap(old, n) {
+						break
+					}
+				}
+				time.Sleep(2 * time.Millisecond)
+				running.Add(-1)
+				return nil, nil
+			}})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := peak.Load(); p < 2 || p > 3 {
+		t.Fatalf("peak concurrency %d, want up to 3 slots used (and more than 1)", p)
+	}
+}
+
+func TestRunTurnsPanicIntoError(t *testing.T) {
+	l, _ := NewLocal(1, &Env{})
+	_, err := l.Run(context.Background(), &Task{Run: func(*TaskContext) (any, error) {
+		var m map[string]int
+		m["x"] = 1 // a runtime error panic
+		return nil, nil
+	}})
+	var pe *PanicError
+	if !errors.As(err, &pe) {
+		t.Fatalf("error %v is not a *PanicError", err)
+	}
+	if !strings.Contains(err.Error(), "assignment to entry in nil map") || !strings.Contains(pe.Stack, "executor_test.go") {
+		t.Fatalf("panic error lacks the cause or the stack:\n%v", err)
+	}
+	var re interface{ RuntimeError() }
+	if !errors.As(err, &re) {
+		t.Fatal("the runtime error is not reachable with errors.As")
+	}
+}
+
+func TestRunWaitsForSlotUntilContextEnds(t *testing.T) {
+	l, _ := NewLocal(1, &Env{})
+	release := make(chan struct{})
+	go l.Run(context.Background(), &Task{Run: func(*TaskContext) (any, error) { <-release; return nil, nil }})
+	time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	ran := false
+	_, err := l.Run(ctx, &Task{Run: func(*TaskContext) (any, error) { ran = true; return nil, nil }})
+	close(release)
+	if !errors.Is(err, context.DeadlineExceeded) || ran {
+		t.Fatalf("Run with no free slot: err %v, ran %v; want DeadlineExceeded without running", err, ran)
+	}
+}
+
+func TestNewLocalRejectsBadArguments(t *testing.T) {
+	if _, err := NewLocal(0, &Env{}); err == nil {
+		t.Fatal("NewLocal(0) succeeded")
+	}
+	if _, err := NewLocal(1, nil); err == nil {
+		t.Fatal("NewLocal with a nil Env succeeded")
+	}
+}
