@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/ember-go/ember/rdd"
 	"runtime"
 	"text/tabwriter"
 
@@ -23,37 +24,36 @@ func newBench() *cobra.Command {
 			if len(names) == 0 {
 				names = bench.Names
 			}
-			s, err := session(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			ctx := cmd.Context()
-			out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintf(out, "workload\tengine\tbaseline\tratio\ttarget\t\n")
-			for _, name := range names {
-				w, err := bench.New(ctx, s, name, size)
-				if err != nil {
-					return err
-				}
-				f, err := bench.Measure(ctx, w, runs)
-				w.Close()
-				if err != nil {
-					return err
-				}
-				target := "report"
-				if f.Target > 0 {
-					target = fmt.Sprintf("≤ %.1f", f.Target)
-				}
-				fmt.Fprintf(out, "%s\t%.1f ms\t%.1f ms\t%.2f\t%s\t\n", f.Name,
-					f.Engine.Seconds()*1000, f.Baseline.Seconds()*1000, f.Ratio(), target)
-				out.Flush()
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "master %s, GOMAXPROCS %d, %s/%s\n", s.Config().Master, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
-			return nil
+			return withSession(cmd, func(s *rdd.Session) error { return runBench(cmd, s, names, size, runs) })
 		},
 	}
 	cmd.Flags().Int64Var(&size, "size", 0, "elements (bytes of text for wordcount); 0: the documented default")
 	cmd.Flags().IntVar(&runs, "runs", 5, "runs of each side")
 	return cmd
+}
+
+func runBench(cmd *cobra.Command, s *rdd.Session, names []string, size int64, runs int) error {
+	ctx := cmd.Context()
+	out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintf(out, "workload\tengine\tbaseline\tratio\ttarget\t\n")
+	for _, name := range names {
+		w, err := bench.New(ctx, s, name, size)
+		if err != nil {
+			return err
+		}
+		f, err := bench.Measure(ctx, w, runs)
+		w.Close()
+		if err != nil {
+			return err
+		}
+		target := "report"
+		if f.Target > 0 {
+			target = fmt.Sprintf("≤ %.1f", f.Target)
+		}
+		fmt.Fprintf(out, "%s\t%.1f ms\t%.1f ms\t%.2f\t%s\t\n", f.Name,
+			f.Engine.Seconds()*1000, f.Baseline.Seconds()*1000, f.Ratio(), target)
+		out.Flush()
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "master %s, GOMAXPROCS %d, %s/%s\n", s.Config().Master, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -20,9 +21,15 @@ func newRun() *cobra.Command {
 	return run
 }
 
-func session(cmd *cobra.Command) (*rdd.Session, error) {
+// withSession runs f on a session opened with the command's flags, and
+// closes it afterwards.
+func withSession(cmd *cobra.Command, f func(s *rdd.Session) error) error {
 	master, _ := cmd.Flags().GetString("master")
-	return rdd.NewSession(rdd.WithMaster(master))
+	s, err := rdd.NewSession(rdd.WithMaster(master))
+	if err != nil {
+		return err
+	}
+	return errors.Join(f(s), s.Close())
 }
 
 func newRunDotProduct() *cobra.Command {
@@ -32,33 +39,32 @@ func newRunDotProduct() *cobra.Command {
 		Short: "Dot product of two arrays: Zip → Map → Reduce, products saved as Arrow files",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := session(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if cfg.OutDir == "" {
-				dir, err := os.MkdirTemp("", "ember-dotproduct-*")
-				if err != nil {
-					return err
-				}
-				cfg.OutDir = dir + "/products"
-			}
-			res, err := dotproduct.Run(cmd.Context(), s, cfg)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "dot product of %d elements: %.6g (plain loop: %.6g)\n", cfg.N, res.Dot, res.Expected)
-			fmt.Fprintf(out, "products saved in %s\n", res.Saved)
-			fmt.Fprintf(out, "time: %v on %s\n", res.Elapsed.Round(time.Millisecond), s.Config().Master)
-			return nil
+			return withSession(cmd, func(s *rdd.Session) error { return runDotProduct(cmd, s, cfg) })
 		},
 	}
 	cmd.Flags().Int64Var(&cfg.N, "size", 10_000_000, "elements per array")
 	cmd.Flags().IntVar(&cfg.Partitions, "partitions", 0, "partitions (default: one per task slot)")
 	cmd.Flags().StringVar(&cfg.OutDir, "out", "", "directory for the products (default: a new temporary directory)")
 	return cmd
+}
+
+func runDotProduct(cmd *cobra.Command, s *rdd.Session, cfg dotproduct.Config) error {
+	if cfg.OutDir == "" {
+		dir, err := os.MkdirTemp("", "ember-dotproduct-*")
+		if err != nil {
+			return err
+		}
+		cfg.OutDir = dir + "/products"
+	}
+	res, err := dotproduct.Run(cmd.Context(), s, cfg)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "dot product of %d elements: %.1f (plain loop: %.1f)\n", cfg.N, res.Dot, res.Expected)
+	fmt.Fprintf(out, "products saved in %s\n", res.Saved)
+	fmt.Fprintf(out, "time: %v on %s\n", res.Elapsed.Round(time.Millisecond), s.Config().Master)
+	return nil
 }
 
 func newRunWordCount() *cobra.Command {
@@ -73,26 +79,23 @@ func newRunWordCount() *cobra.Command {
 		Short: "Count words of a text file, or of generated text",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := session(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			start := time.Now()
-			lines := wordcount.GenerateText(s, bytes, partitions)
-			if input != "" {
-				lines = rdd.TextFile(s, input, partitions)
-			}
-			counts, err := wordcount.Count(cmd.Context(), lines, partitions)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			for _, c := range counts[:min(top, len(counts))] {
-				fmt.Fprintf(out, "%8d %s\n", c.Value, c.Key)
-			}
-			fmt.Fprintf(out, "%d distinct words; time: %v on %s\n", len(counts), time.Since(start).Round(time.Millisecond), s.Config().Master)
-			return nil
+			return withSession(cmd, func(s *rdd.Session) error {
+				start := time.Now()
+				lines := wordcount.GenerateText(s, bytes, partitions)
+				if input != "" {
+					lines = rdd.TextFile(s, input, partitions)
+				}
+				counts, err := wordcount.Count(cmd.Context(), lines, partitions)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				for _, c := range counts[:min(top, len(counts))] {
+					fmt.Fprintf(out, "%8d %s\n", c.Value, c.Key)
+				}
+				fmt.Fprintf(out, "%d distinct words; time: %v on %s\n", len(counts), time.Since(start).Round(time.Millisecond), s.Config().Master)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "text file, directory or glob (default: generated text)")
