@@ -65,9 +65,6 @@ import (
 // one, that has no Arrow representation.
 var ErrUnsupported = errors.New("unsupported element type")
 
-// defaultBatchSize is the number of rows per batch when Batches is given none.
-const defaultBatchSize = 4096
-
 // Codec converts between Go values of type T and Arrow record batches.
 // It is derived once per type and cached; it is safe for concurrent use.
 type Codec[T any] struct {
@@ -82,23 +79,6 @@ type Codec[T any] struct {
 	fast bool
 }
 
-// column is one column of the record: the node of the Go value stored at
-// offset within T.
-type column struct {
-	name   string
-	offset uintptr
-	node   *node
-}
-
-// codecs caches derived codecs, keyed by reflect.Type.
-var codecs sync.Map
-
-// cached is a cache entry: a *Codec[T] or the error deriving it.
-type cached struct {
-	codec any
-	err   error
-}
-
 // For returns the codec of T, or an error that names the type and the field
 // path of its first unsupported part, for example
 //
@@ -107,24 +87,17 @@ type cached struct {
 // The error wraps [ErrUnsupported].
 func For[T any]() (*Codec[T], error) {
 	t := reflect.TypeFor[T]()
-	if v, ok := codecs.Load(t); ok {
-		e := v.(*cached)
-		if e.err != nil {
-			return nil, e.err
-		}
-		return e.codec.(*Codec[T]), nil
+	v, ok := codecs.Load(t)
+	if !ok {
+		// Deriving twice in a race is harmless: the first stored wins.
+		c, err := newCodec[T](t)
+		v, _ = codecs.LoadOrStore(t, &cached{c, err})
 	}
-	c, err := newCodec[T](t)
-	e := &cached{err: err}
-	if err == nil {
-		e.codec = c
-	}
-	v, _ := codecs.LoadOrStore(t, e)
-	e = v.(*cached)
+	e := v.(*cached)
 	if e.err != nil {
 		return nil, e.err
 	}
-	return e.codec.(*Codec[T]), nil
+	return e.value.(*Codec[T]), nil
 }
 
 // Schema returns the schema of the records the codec writes and reads.
@@ -135,6 +108,80 @@ func (c *Codec[T]) Schema() *arrow.Schema { return c.schema }
 // values Arrow stores exactly as Go does; bool is excluded because Arrow packs
 // booleans into bits.
 func (c *Codec[T]) ZeroCopy() bool { return c.zeroCopy }
+
+// Encode returns one record holding values. The caller must release it.
+func (c *Codec[T]) Encode(mem memory.Allocator, values []T) arrow.Record {
+	e := c.NewEncoder(mem)
+	defer e.Release()
+	e.Append(values...)
+	return e.NewRecord()
+}
+
+// Batches yields the rows of rec in batches of at most batchSize rows
+// (4096 when batchSize <= 0).
+//
+// When ZeroCopy reports true and the column has no nulls, each batch is a
+// view of the Arrow values buffer. Otherwise rows are decoded into a buffer
+// that is reused from one batch to the next. Either way a batch is valid only
+// until yield returns: copy what must be kept. rec must stay alive (not be
+// released) while iterating.
+//
+// If rec does not match the codec's schema or is malformed, Batches yields
+// one error and stops.
+func (c *Codec[T]) Batches(rec arrow.Record, batchSize int) iter.Seq2[[]T, error] {
+	if batchSize <= 0 {
+		batchSize = defaultBatchSize
+	}
+	return func(yield func([]T, error) bool) {
+		n, readers, err := c.bind(rec)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		if n == 0 {
+			return
+		}
+		if c.zeroCopy {
+			if all, ok := view[T](rec.Column(0).Data(), n); ok {
+				for start := 0; start < n; start += batchSize {
+					end := min(start+batchSize, n)
+					// Cap the batch so that appending to it cannot write
+					// into the rows that follow.
+					if !yield(all[start:end:end], nil) {
+						return
+					}
+				}
+				return
+			}
+		}
+		buf := make([]T, min(batchSize, n))
+		for start := 0; start < n; start += batchSize {
+			m := min(batchSize, n-start)
+			batch := buf[:m:m]
+			// Skipped fields are never written by the readers, so stale
+			// values from the previous batch must not survive in them.
+			clear(batch)
+			c.read(readers, start, batch)
+			if !yield(batch, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Decode appends all rows of rec to dst and returns the extended slice.
+// The rows are copies: they do not refer to rec's memory.
+func (c *Codec[T]) Decode(rec arrow.Record, dst []T) ([]T, error) {
+	n, readers, err := c.bind(rec)
+	if err != nil {
+		return dst, err
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	clear(dst[start:])
+	c.read(readers, 0, dst[start:])
+	return dst, nil
+}
 
 // Encoder accumulates values of type T and cuts them into records.
 // An Encoder is not safe for concurrent use.
@@ -185,6 +232,12 @@ func (e *Encoder[T]) Append(values ...T) {
 	if e.stage == nil {
 		e.stage = make([]T, stageLen(unsafe.Sizeof(*new(T))))
 	}
+	if len(values) > len(e.stage) {
+		// Grow the builders once rather than by doubling stage by stage.
+		for _, b := range e.builders {
+			b.Reserve(len(values))
+		}
+	}
 	for len(values) > 0 {
 		k := copy(e.stage, values)
 		e.appendRows(e.stage[:k])
@@ -230,77 +283,25 @@ func (e *Encoder[T]) appendRows(rows []T) {
 	}
 }
 
-// Encode returns one record holding values. The caller must release it.
-func (c *Codec[T]) Encode(mem memory.Allocator, values []T) arrow.Record {
-	e := c.NewEncoder(mem)
-	defer e.Release()
-	e.Append(values...)
-	return e.NewRecord()
+// defaultBatchSize is the number of rows per batch when Batches is given none.
+const defaultBatchSize = 4096
+
+// column is one column of the record: the node of the Go value stored at
+// offset within T.
+type column struct {
+	name   string
+	offset uintptr
+	node   *node
 }
 
-// Batches yields the rows of rec in batches of at most batchSize rows
-// (4096 when batchSize <= 0).
-//
-// When ZeroCopy reports true and the column has no nulls, each batch is a
-// view of the Arrow values buffer. Otherwise rows are decoded into a buffer
-// that is reused from one batch to the next. Either way a batch is valid only
-// until yield returns: copy what must be kept. rec must stay alive (not be
-// released) while iterating.
-//
-// If rec does not match the codec's schema or is malformed, Batches yields
-// one error and stops.
-func (c *Codec[T]) Batches(rec arrow.Record, batchSize int) iter.Seq2[[]T, error] {
-	if batchSize <= 0 {
-		batchSize = defaultBatchSize
-	}
-	return func(yield func([]T, error) bool) {
-		n, readers, err := c.bind(rec)
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		if n == 0 {
-			return
-		}
-		if c.zeroCopy {
-			if all, ok := view[T](rec.Column(0).Data(), n); ok {
-				for start := 0; start < n; start += batchSize {
-					end := min(start+batchSize, n)
-					// Cap the batch so that appending to it cannot write
-					// into the rows that follow.
-					if !yield(all[start:end:end], nil) {
-						return
-					}
-				}
-				return
-			}
-		}
-		buf := make([]T, min(batchSize, n))
-		for start := 0; start < n; start += batchSize {
-			batch := buf[:min(batchSize, n-start)]
-			// Skipped fields are never written by the readers, so stale
-			// values from the previous batch must not survive in them.
-			clear(batch)
-			c.read(readers, start, batch)
-			if !yield(batch, nil) {
-				return
-			}
-		}
-	}
-}
+// codecs caches derived codecs, keyed by reflect.Type.
+var codecs sync.Map
 
-// Decode appends all rows of rec to dst and returns the extended slice.
-// The rows are copies: they do not refer to rec's memory.
-func (c *Codec[T]) Decode(rec arrow.Record, dst []T) ([]T, error) {
-	n, readers, err := c.bind(rec)
-	if err != nil {
-		return dst, err
-	}
-	start := len(dst)
-	dst = slices.Grow(dst, n)[:start+n]
-	clear(dst[start:])
-	c.read(readers, 0, dst[start:])
-	return dst, nil
+// cached is a cache entry: a *Codec[T] or hash function, or the error
+// deriving it.
+type cached struct {
+	value any
+	err   error
 }
 
 // bind checks rec against the schema and prepares one reader per column.

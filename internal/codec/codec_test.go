@@ -140,6 +140,8 @@ func TestRoundTripTopLevel(t *testing.T) {
 		roundTrip(t, randomValues[[3]float64](r, n), 1024)
 		roundTrip(t, randomValues[map[string]int](r, n), 1024)
 		roundTrip(t, randomValues[map[int16][]*string](r, n), 1024)
+		roundTrip(t, randomValues[map[pair[int32, string]][]float64](r, n), 1024)
+		roundTrip(t, randomValues[[2]pair[string, *int64]](r, n), 1024)
 		roundTrip(t, randomValues[struct{}](r, n), 1024)
 	}
 }
@@ -861,5 +863,81 @@ func fill(r *rand.Rand, v reflect.Value, depth int) {
 				fill(r, v.Field(i), depth)
 			}
 		}
+	}
+}
+
+func TestSlicedRecord(t *testing.T) {
+	// Slices of records carry an offset in every column, which structs pass
+	// on to their children.
+	r := rand.New(rand.NewPCG(15, 16))
+	values := randomValues[customer](r, 200)
+	c, _ := For[customer]()
+	rec := c.Encode(nil, values)
+	defer rec.Release()
+	for _, s := range [][2]int{{0, 0}, {0, 1}, {13, 77}, {150, 200}} {
+		sub := rec.NewSlice(int64(s[0]), int64(s[1]))
+		got, err := c.Decode(sub, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compare(t, values[s[0]:s[1]], got)
+		var batched []customer
+		for batch, err := range c.Batches(sub, 16) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			batched = append(batched, batch...)
+		}
+		compare(t, values[s[0]:s[1]], batched)
+		sub.Release()
+	}
+
+	floats := []float64{0, 1, 2, 3, 4, 5, 6, 7}
+	cf, _ := For[float64]()
+	recf := cf.Encode(nil, floats)
+	defer recf.Release()
+	sub := recf.NewSlice(3, 7)
+	defer sub.Release()
+	checkViews(t, cf, sub, recf.Column(0).(*array.Float64).Float64Values()[3:], floats[3:7])
+}
+
+func TestForeignNulls(t *testing.T) {
+	// Another producer's nullable struct column: a null row decodes as the
+	// zero value, or as nil through a pointer.
+	type point struct {
+		X int64
+		S string
+	}
+	dt := arrow.StructOf(arrow.Field{Name: "X", Type: arrow.PrimitiveTypes.Int64, Nullable: true}, arrow.Field{Name: "S", Type: arrow.BinaryTypes.String, Nullable: true})
+	b := array.NewStructBuilder(memory.DefaultAllocator, dt)
+	b.Append(true)
+	b.FieldBuilder(0).(*array.Int64Builder).Append(1)
+	b.FieldBuilder(1).(*array.StringBuilder).Append("a")
+	b.Append(false)
+	b.Append(true)
+	b.FieldBuilder(0).(*array.Int64Builder).AppendNull()
+	b.FieldBuilder(1).(*array.StringBuilder).Append("c")
+	arr := b.NewArray()
+	b.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "P", Type: dt, Nullable: true}}, nil)
+	rec := array.NewRecord(schema, []arrow.Array{arr}, 3)
+	arr.Release()
+	defer rec.Release()
+
+	cv, _ := For[struct{ P point }]()
+	vals, err := cv.Decode(rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vals[0].P != (point{1, "a"}) || vals[1].P != (point{}) || vals[2].P != (point{0, "c"}) {
+		t.Errorf("got %v", vals)
+	}
+	cp, _ := For[struct{ P *point }]()
+	ptrs, err := cp.Decode(rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ptrs[0].P == nil || *ptrs[0].P != (point{1, "a"}) || ptrs[1].P != nil || ptrs[2].P == nil || *ptrs[2].P != (point{0, "c"}) {
+		t.Errorf("got %v %v %v", ptrs[0].P, ptrs[1].P, ptrs[2].P)
 	}
 }

@@ -21,29 +21,26 @@ var hashers sync.Map
 // integers, floats (hashed by value: -0 and 0 hash alike, as do all NaNs),
 // strings, time.Time (hashed by instant, as UnixNano) and structs and arrays
 // of these. Pointers are rejected: they compare by address, which differs
-// from one process to the next. The function is derived once per type and
-// is safe for concurrent use.
+// from one process to the next. An unsupported K gives an error wrapping
+// [ErrUnsupported] that names the type and field path, as For does. The
+// function is derived once per type and is safe for concurrent use.
 func Hasher[K comparable]() (func(K) uint64, error) {
 	t := reflect.TypeFor[K]()
-	if v, ok := hashers.Load(t); ok {
-		e := v.(*cached)
-		if e.err != nil {
-			return nil, e.err
+	v, ok := hashers.Load(t)
+	if !ok {
+		var hash func(K) uint64
+		d := &deriver{root: t, active: make(map[reflect.Type]bool)}
+		h, err := d.hash(t)
+		if err == nil {
+			hash = hasherOf[K](t, h)
 		}
-		return e.codec.(func(K) uint64), nil
+		v, _ = hashers.LoadOrStore(t, &cached{hash, err})
 	}
-	d := &deriver{root: t, active: make(map[reflect.Type]bool)}
-	h, err := d.hash(t)
-	e := &cached{err: err}
-	if err == nil {
-		e.codec = hasherOf[K](t, h)
-	}
-	v, _ := hashers.LoadOrStore(t, e)
-	e = v.(*cached)
+	e := v.(*cached)
 	if e.err != nil {
 		return nil, e.err
 	}
-	return e.codec.(func(K) uint64), nil
+	return e.value.(func(K) uint64), nil
 }
 
 // hashFunc hashes the value at p.
