@@ -42,7 +42,7 @@ type Config struct {
 // Defaults that DefaultConfig fills in.
 const (
 	DefaultMaster      = "local[*]"
-	DefaultBatchSize   = 2048
+	DefaultBatchSize   = 512
 	DefaultMemoryLimit = 1 << 30
 	DefaultCompression = "lz4"
 )

@@ -36,11 +36,25 @@ func Map[T, U any](r *RDD[T], f func(T) U) *RDD[U] {
 			})
 		}
 	}
+	out.reduce = func(tc *executor.TaskContext, p int, g func(U, U) U) (acc U, ok bool, err error) {
+		err = r.iterator(tc, p)(func(b []T) bool {
+			acc, ok = mapReduceBatch(&out.node, f, g, acc, ok, b)
+			return true
+		})
+		return acc, ok, err
+	}
 	return out
+}
+
+// mapReduceBatch folds g over f of every element of in.
+func mapReduceBatch[T, U any](n *node, f func(T) U, g func(U, U) U, acc U, ok bool, in []T) (U, bool) {
+	defer n.guard()
+	return foldLanes(f, g, acc, ok, in)
 }
 
 func mapBatch[T, U any](n *node, f func(T) U, in []T, dst []U) {
 	defer n.guard()
+	dst = dst[:len(in)]
 	for i, x := range in {
 		dst[i] = f(x)
 	}

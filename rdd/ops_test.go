@@ -353,6 +353,19 @@ func TestActions(t *testing.T) {
 			} else if err != nil || sum != want {
 				t.Fatalf("Reduce = %d, %v; want %d", sum, err, want)
 			}
+			// Reduce over a Map folds in the same loop as the map (and in
+			// interleaved lanes): it must still see every element once.
+			sq := func(x int64) int64 { return x*x - 3 }
+			var wantSq int64
+			for _, x := range data {
+				wantSq += sq(x)
+			}
+			if got, err := rdd.Map(r, sq).Reduce(ctx, add); len(data) > 0 && (err != nil || got != wantSq) {
+				t.Fatalf("Reduce over Map = %d, %v; want %d", got, err, wantSq)
+			}
+			if got, err := rdd.Map(r, sq).Cache().Reduce(ctx, add); len(data) > 0 && (err != nil || got != wantSq) {
+				t.Fatalf("Reduce over a cached Map = %d, %v; want %d", got, err, wantSq)
+			}
 			if got, err := r.Fold(ctx, 0, add); err != nil || got != want {
 				t.Fatalf("Fold = %d, %v; want %d", got, err, want)
 			}

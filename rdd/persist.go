@@ -89,7 +89,13 @@ func (r *RDD[T]) cached(tc *executor.TaskContext, p int, level storage.Level) st
 // element types.
 func (r *RDD[T]) yieldRecords(recs []arrow.Record, yield func([]T) bool) error {
 	for _, rec := range recs {
-		for b, err := range r.codec.Batches(rec, r.batchSize()) {
+		// Views of Arrow buffers cost nothing however long: pass whole
+		// records, and let operators that copy cut them to BatchSize.
+		bs := r.batchSize()
+		if r.codec.ZeroCopy() {
+			bs = max(int(rec.NumRows()), 1)
+		}
+		for b, err := range r.codec.Batches(rec, bs) {
 			if err != nil {
 				return err
 			}

@@ -26,6 +26,11 @@ type RDD[T any] struct {
 	node
 	codec   *codec.Codec[T]
 	compute func(tc *executor.TaskContext, partition int) stream[T]
+	// reduce, when set, folds a partition with f without materializing
+	// it: Map sets it so that Reduce over a Map runs one loop that calls
+	// both functions, instead of a loop that writes a batch and another
+	// that reads it.
+	reduce func(tc *executor.TaskContext, partition int, f func(T, T) T) (acc T, ok bool, err error)
 }
 
 // stream pushes the elements of one partition, in batches, to yield. A batch
