@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&out)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestRunDotProduct(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "products")
+	out, err := runCLI(t, "run", "dotproduct", "--master", "local[2]", "--size", "10000", "--partitions", "3", "--out", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "dot product of 10000 elements: 9989002.0 (plain loop: 9989002.0)") {
+		t.Fatalf("unexpected output:\n%s", out)
+	}
+	for _, name := range []string{"part-00000.arrow", "part-00001.arrow", "part-00002.arrow", "_SUCCESS"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestRunWordCount(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(path, []byte("ember arrow ember\ngossip ember arrow\n"), 0o644)
+	out, err := runCLI(t, "run", "wordcount", "--master", "local", "--input", path, "--top", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "       3 ember\n       2 arrow\n3 distinct words") {
+		t.Fatalf("unexpected output:\n%s", out)
+	}
+}
+
+func TestBenchRunsEveryWorkload(t *testing.T) {
+	out, err := runCLI(t, "bench", "--master", "local[2]", "--size", "20000", "--runs", "1", "dotproduct", "sort")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"dotproduct", "sort", "ratio", "GOMAXPROCS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	if _, err := runCLI(t, "run", "dotproduct", "--master", "yarn"); err == nil || !strings.Contains(err.Error(), `unknown master "yarn"`) {
+		t.Fatalf("bad master: %v", err)
+	}
+	if _, err := runCLI(t, "bench", "nosuch"); err == nil || !strings.Contains(err.Error(), "unknown benchmark") {
+		t.Fatalf("bad workload: %v", err)
+	}
+	if _, err := runCLI(t, "run", "wordcount", "--input", filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("missing input: %v", err)
+	}
+}
