@@ -218,6 +218,16 @@ func TestBadInput(t *testing.T) {
 	_, err = rdd.TextFile(s, filepath.Join(t.TempDir(), "missing.txt"), 2).Count(ctx)
 	check("missing file", err, "missing.txt", "TextFile")
 
+	gone := filepath.Join(t.TempDir(), "gone.txt")
+	os.WriteFile(gone, []byte("a\nb\n"), 0o644)
+	lines := rdd.TextFile(s, gone, 1)
+	os.Remove(gone)
+	_, err = lines.Count(ctx)
+	check("file removed before the job", err, "reading", "gone.txt")
+	if strings.Contains(err.Error(), "panic") {
+		t.Fatalf("a read error surfaced as a panic: %v", err)
+	}
+
 	closed, err := rdd.NewSession(rdd.WithMaster("local"))
 	if err != nil {
 		t.Fatal(err)

@@ -79,7 +79,11 @@ func TextFile(s *Session, path string, minPartitions int) *RDD[string] {
 	r := newRDD[string](s, "TextFile", len(splits), nil, nil, err)
 	r.compute = func(tc *executor.TaskContext, p int) stream[string] {
 		return func(yield func([]string) bool) error {
-			return r.batches(tc, splits[p].lines(), yield)
+			var readErr error
+			if err := r.batches(tc, splits[p].lines(&readErr), yield); err != nil {
+				return err
+			}
+			return readErr
 		}
 	}
 	return r
@@ -204,51 +208,64 @@ func listFiles(path string) ([]string, error) {
 	return files, nil
 }
 
-// lines yields the lines that start inside the split.
-func (sp textSplit) lines() iter.Seq[string] {
+// lines yields the lines that start inside the split. A read error ends
+// the sequence and is stored in *errp.
+func (sp textSplit) lines(errp *error) iter.Seq[string] {
 	return func(yield func(string) bool) {
-		f, err := os.Open(sp.path)
-		if err != nil {
-			panic(fmt.Errorf("reading %s: %w", sp.path, err))
+		if err := sp.eachLine(yield); err != nil {
+			*errp = fmt.Errorf("reading %s: %w", sp.path, err)
 		}
-		defer f.Close()
-		pos := sp.start
-		if sp.start > 0 {
-			// The line that holds byte start-1 belongs to the previous split.
-			pos = sp.start - 1
-		}
-		if _, err := f.Seek(pos, io.SeekStart); err != nil {
-			panic(fmt.Errorf("reading %s: %w", sp.path, err))
-		}
-		br := bufio.NewReaderSize(f, 1<<16)
-		if sp.start > 0 {
+	}
+}
+
+func (sp textSplit) eachLine(yield func(string) bool) error {
+	f, err := os.Open(sp.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	pos := sp.start
+	if sp.start > 0 {
+		// The line that holds byte start-1 belongs to the previous split:
+		// skip to its end.
+		pos = sp.start - 1
+	}
+	if _, err := f.Seek(pos, io.SeekStart); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(f, 1<<16)
+	if sp.start > 0 {
+		for {
 			skipped, err := br.ReadSlice('\n')
-			for errors.Is(err, bufio.ErrBufferFull) {
-				pos += int64(len(skipped))
-				skipped, err = br.ReadSlice('\n')
-			}
 			pos += int64(len(skipped))
 			if err == io.EOF {
-				return
+				return nil
 			}
-		}
-		for pos < sp.end {
-			line, err := br.ReadBytes('\n')
-			pos += int64(len(line))
-			if len(line) > 0 || err == nil {
-				line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte{'\n'}), []byte{'\r'})
-				if !yield(string(line)) {
-					return
-				}
+			if err == nil {
+				break
 			}
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				panic(fmt.Errorf("reading %s: %w", sp.path, err))
+			if !errors.Is(err, bufio.ErrBufferFull) {
+				return err
 			}
 		}
 	}
+	for pos < sp.end {
+		line, err := br.ReadBytes('\n')
+		pos += int64(len(line))
+		if len(line) > 0 {
+			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte{'\n'}), []byte{'\r'})
+			if !yield(string(line)) {
+				return nil
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func sourcePartitions(s *Session, n int) int {

@@ -51,7 +51,7 @@ func TestCountMatchesPlainGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []rdd.Pair[string, int64]{{"b", 3}, {"a", 2}, {"c", 1}}; !slices.Equal(got, want) {
+	if want := []rdd.Pair[string, int64]{{Key: "b", Value: 3}, {Key: "a", Value: 2}, {Key: "c", Value: 1}}; !slices.Equal(got, want) {
 		t.Fatalf("file count = %v, want %v", got, want)
 	}
 }
