@@ -166,6 +166,23 @@ func TestNarrowOperators(t *testing.T) {
 			}
 			equal(t, "MapPartitions", collect(t, running), wantRunning)
 
+			batched := rdd.MapBatches(r, func(in []int64) []string {
+				out := make([]string, len(in))
+				for i, x := range in {
+					out[i] = fmt.Sprint(sq(x))
+				}
+				return out
+			})
+			equal(t, "MapBatches", collect(t, batched), mapSlice(data, func(x int64) string { return fmt.Sprint(sq(x)) }))
+			zb := rdd.ZipBatches(r, rdd.Map(r, sq), func(x, y []int64) []int64 {
+				out := make([]int64, len(x))
+				for i := range x {
+					out[i] = x[i] - y[i]
+				}
+				return out
+			})
+			equal(t, "ZipBatches", collect(t, zb), mapSlice(data, func(x int64) int64 { return x - sq(x) }))
+
 			kb := rdd.KeyBy(r, func(x int64) int64 { return x % 3 })
 			equal(t, "KeyBy", collect(t, kb), mapSlice(data, func(x int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: x % 3, Value: x} }))
 			mv := rdd.MapValues(kb, func(v int64) string { return fmt.Sprint(-v) })
@@ -424,5 +441,44 @@ func TestTakeRunsFewPartitions(t *testing.T) {
 	equal(t, "Take(3)", got, []int64{0, 0, 1})
 	if n := computed.Load(); n > 5 {
 		t.Fatalf("Take(3) computed %d partitions of 50, want at most 5", n)
+	}
+}
+
+func TestSources(t *testing.T) {
+	s := newSession(t)
+	for _, tc := range []struct {
+		start, end int64
+		parts      int
+	}{{0, 0, 3}, {-5, 17, 4}, {10, 5, 2}, {0, 1, 7}, {3, 1003, 1}} {
+		var want []int64
+		for i := tc.start; i < tc.end; i++ {
+			want = append(want, i)
+		}
+		r := rdd.Range(s, tc.start, tc.end, tc.parts)
+		equal(t, fmt.Sprintf("Range(%d, %d, %d)", tc.start, tc.end, tc.parts), collect(t, r), want)
+	}
+	gen := rdd.Generate(s, 4, func(p int) iter.Seq[string] {
+		return func(yield func(string) bool) {
+			for i := range p * 3 { // partition 0 is empty
+				if !yield(fmt.Sprintf("%d-%d", p, i)) {
+					return
+				}
+			}
+		}
+	})
+	var want []string
+	for p := range 4 {
+		for i := range p * 3 {
+			want = append(want, fmt.Sprintf("%d-%d", p, i))
+		}
+	}
+	equal(t, "Generate", collect(t, gen), want)
+
+	empty := rdd.TextFile(s, t.TempDir(), 3) // a directory without files
+	if n, err := empty.Count(context.Background()); err != nil || n != 0 || empty.NumPartitions() != 0 {
+		t.Fatalf("TextFile of an empty directory: %d elements in %d partitions, %v", n, empty.NumPartitions(), err)
+	}
+	if _, err := empty.Reduce(context.Background(), func(a, b string) string { return a + b }); !errors.Is(err, rdd.ErrEmpty) {
+		t.Fatalf("Reduce of an RDD without partitions: %v, want ErrEmpty", err)
 	}
 }
