@@ -8,16 +8,13 @@ import (
 // Broadcast is a read-only value shared by every task of a session, as
 // Spark's broadcast variables are. Tasks read it with Value.
 type Broadcast[T any] struct {
-	id    int64
 	value T
 }
-
-var broadcastIDs atomic.Int64
 
 // NewBroadcast shares v with the tasks of s. v must not be modified
 // afterwards.
 func NewBroadcast[T any](s *Session, v T) *Broadcast[T] {
-	return &Broadcast[T]{id: broadcastIDs.Add(1), value: v}
+	return &Broadcast[T]{value: v}
 }
 
 // Value returns the broadcast value.
