@@ -15,22 +15,19 @@ import (
 )
 
 // ErrEmpty is returned by Reduce and First on an RDD without elements.
-var ErrEmpty = errors.New("ember: RDD is empty")
+var ErrEmpty = errors.New("RDD is empty")
 
 // runJob runs an action: fn computes a result from the stream of each of
 // parts (all partitions if nil), and each receives the results, one at a
 // time, with the index of their partition in parts.
 func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int,
 	fn func(tc *executor.TaskContext, p int, in stream[T]) (R, error), each func(i int, res R) error) error {
-	if r.s == nil {
-		return fmt.Errorf("ember: %s: RDD has no session", action)
-	}
 	if err := r.Err(); err != nil {
-		return fmt.Errorf("ember: %s on %s: %w", action, r, err)
+		return fmt.Errorf("ember: %s: %w", action, err) // the error names the RDD
 	}
 	jctx, done, err := r.s.startJob(ctx)
 	if err != nil {
-		return fmt.Errorf("%w (%s on %s)", err, action, r)
+		return actionError(action, r, err)
 	}
 	defer done()
 	err = r.s.dag.RunJob(jctx, scheduler.Job{
@@ -47,9 +44,14 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		} else if r.s.ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			err = ErrSessionClosed
 		}
-		return fmt.Errorf("ember: %s on %s: %w", action, r, err)
+		return actionError(action, r, err)
 	}
 	return nil
+}
+
+// actionError says which action on which RDD failed, and why.
+func actionError(action string, n fmt.Stringer, err error) error {
+	return fmt.Errorf("ember: %s on %s: %w", action, n, err)
 }
 
 // collectPartitions runs fn over every partition and returns the results in
@@ -101,7 +103,7 @@ func (r *RDD[T]) Count(ctx context.Context) (int64, error) {
 func (r *RDD[T]) Reduce(ctx context.Context, f func(T, T) T) (T, error) {
 	var zero T
 	if f == nil {
-		return zero, fmt.Errorf("ember: Reduce on %s: nil function", r)
+		return zero, actionError("Reduce", r, errors.New("nil function"))
 	}
 	type partial struct {
 		v  T
@@ -130,7 +132,7 @@ func (r *RDD[T]) Reduce(ctx context.Context, f func(T, T) T) (T, error) {
 		}
 	}
 	if !acc.ok {
-		return zero, fmt.Errorf("Reduce on %s: %w", r, ErrEmpty)
+		return zero, actionError("Reduce", r, ErrEmpty)
 	}
 	return acc.v, nil
 }
@@ -206,7 +208,7 @@ func Aggregate[T, A any](ctx context.Context, r *RDD[T], zero A, seq func(A, T) 
 
 func aggregate[T, A any](ctx context.Context, r *RDD[T], action string, zero A, seq func(A, T) A, comb func(A, A) A) (A, error) {
 	if seq == nil || comb == nil {
-		return zero, fmt.Errorf("ember: %s on %s: nil function", action, r)
+		return zero, actionError(action, r, errors.New("nil function"))
 	}
 	parts, err := collectPartitions(ctx, r, action, func(tc *executor.TaskContext, p int, in stream[T]) (A, error) {
 		acc := zero
@@ -278,7 +280,7 @@ func (r *RDD[T]) First(ctx context.Context) (T, error) {
 		return zero, err
 	}
 	if len(got) == 0 {
-		return zero, fmt.Errorf("First on %s: %w", r, ErrEmpty)
+		return zero, actionError("First", r, ErrEmpty)
 	}
 	return got[0], nil
 }
@@ -286,7 +288,7 @@ func (r *RDD[T]) First(ctx context.Context) (T, error) {
 // Foreach calls f on every element, inside the tasks.
 func (r *RDD[T]) Foreach(ctx context.Context, f func(T)) error {
 	if f == nil {
-		return fmt.Errorf("ember: Foreach on %s: nil function", r)
+		return actionError("Foreach", r, errors.New("nil function"))
 	}
 	_, err := collectPartitions(ctx, r, "Foreach", func(tc *executor.TaskContext, p int, in stream[T]) (struct{}, error) {
 		return struct{}{}, in(func(b []T) bool {
@@ -389,7 +391,7 @@ func (r *RDD[T]) SaveAsTextFile(ctx context.Context, dir string) error {
 // name, which fails if an earlier attempt already did (first one wins).
 func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, write func(*os.File, stream[T]) error) error {
 	if err := prepareOutputDir(dir); err != nil {
-		return fmt.Errorf("ember: %s on %s: %w", action, r, err)
+		return actionError(action, r, err)
 	}
 	name := func(p int) string {
 		if ext == "" {
@@ -423,7 +425,7 @@ func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, w
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "_SUCCESS"), nil, 0o644); err != nil {
-		return fmt.Errorf("ember: %s on %s: %w", action, r, err)
+		return actionError(action, r, err)
 	}
 	return nil
 }

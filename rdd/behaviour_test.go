@@ -149,6 +149,19 @@ func TestPanicBecomesError(t *testing.T) {
 	if n := attempts.Load(); n != 2 {
 		t.Fatalf("the panicking task ran %d times, want 2 (task.maxFailures)", n)
 	}
+
+	// A key function runs in the sort's sampling job and its map tasks,
+	// which compute the parent: the error still names the sort.
+	sorted := rdd.SortBy(rdd.Range(s, 0, 100, 2), func(x int64) int64 {
+		if x == 7 {
+			panic("bad key")
+		}
+		return x
+	}, true, 2)
+	_, err = sorted.Collect(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "panic in SortBy [") || !strings.Contains(err.Error(), "bad key") {
+		t.Fatalf("a panicking sort key gave %v, want a panic naming SortBy", err)
+	}
 }
 
 func TestCancellationStopsJob(t *testing.T) {

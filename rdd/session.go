@@ -14,7 +14,7 @@ import (
 )
 
 // ErrSessionClosed is returned by actions on a closed Session.
-var ErrSessionClosed = errors.New("ember: session is closed")
+var ErrSessionClosed = errors.New("session is closed")
 
 // A Session is a connection to an Ember master: it creates RDDs and runs
 // their actions. Its methods are safe for concurrent use; several jobs may

@@ -263,17 +263,21 @@ func Distinct[T comparable](r *RDD[T], numPartitions int) *RDD[T] {
 func SortBy[T any, K cmp.Ordered](r *RDD[T], key func(T) K, ascending bool, numPartitions int) *RDD[T] {
 	n := r.reducePartitions(numPartitions)
 	var part *shuffle.Range[K]
+	var self *node // the RDD being built, named when key panics
 	dep, errDep := newShuffleDep(r, n, func(tc *executor.TaskContext, p int, in stream[T], emit func(int, T)) error {
+		var keys []K
 		return in(func(b []T) bool {
-			for _, x := range b {
-				emit(part.Partition(key(x)), x)
+			keys = keysOf(self, key, b, keys[:0])
+			for i, x := range b {
+				emit(part.Partition(keys[i]), x)
 			}
 			return true
 		})
 	})
 	out := newRDD[T](r.s, "SortBy", n, dep.deps(), nil, nilFunc("key function", key == nil), errDep)
+	self = &out.node
 	dep.dep.Prepare = func(ctx context.Context) error {
-		sample, err := sampleKeys(ctx, r, key, n)
+		sample, err := sampleKeys(ctx, r, self, key, n)
 		if err != nil {
 			return err
 		}
@@ -287,9 +291,11 @@ func SortBy[T any, K cmp.Ordered](r *RDD[T], key func(T) K, ascending bool, numP
 				v T
 			}
 			var items []keyed
+			var keys []K
 			err := dep.read(tc, p, out.batchSize(), func(b []T) bool {
-				for _, x := range b {
-					items = append(items, keyed{key(x), x})
+				keys = keysOf(self, key, b, keys[:0])
+				for i, x := range b {
+					items = append(items, keyed{keys[i], x})
 				}
 				return true
 			})
@@ -323,7 +329,7 @@ func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], ascending bool, numPart
 // sampleKeys runs a job that samples the keys of every partition of r, as
 // Spark's RangePartitioner does: about 20 keys per output partition in all,
 // three times over.
-func sampleKeys[T any, K cmp.Ordered](ctx context.Context, r *RDD[T], key func(T) K, n int) ([]K, error) {
+func sampleKeys[T any, K cmp.Ordered](ctx context.Context, r *RDD[T], sort *node, key func(T) K, n int) ([]K, error) {
 	perPartition := (3*min(20*n, 1_000_000) + r.nparts - 1) / max(r.nparts, 1)
 	var sample []K
 	err := r.s.dag.RunJob(ctx, scheduler.Job{
@@ -331,9 +337,11 @@ func sampleKeys[T any, K cmp.Ordered](ctx context.Context, r *RDD[T], key func(T
 		Run: func(tc *executor.TaskContext, p int) (any, error) {
 			var err error
 			keys := func(yield func(K) bool) {
+				var ks []K
 				err = r.iterator(tc, p)(func(b []T) bool {
-					for _, x := range b {
-						if !yield(key(x)) {
+					ks = keysOf(sort, key, b, ks[:0])
+					for _, k := range ks {
+						if !yield(k) {
 							return false
 						}
 					}
@@ -349,6 +357,15 @@ func sampleKeys[T any, K cmp.Ordered](ctx context.Context, r *RDD[T], key func(T
 		},
 	})
 	return sample, err
+}
+
+// keysOf appends the key of every element of b to dst.
+func keysOf[T, K any](n *node, key func(T) K, b []T, dst []K) []K {
+	defer n.guard()
+	for _, x := range b {
+		dst = append(dst, key(x))
+	}
+	return dst
 }
 
 // reducePartitions is the partition count of a shuffle's output.

@@ -46,14 +46,17 @@ func runBench(cmd *cobra.Command, s *rdd.Session, names []string, size int64, ru
 		if err != nil {
 			return err
 		}
-		target := "report"
+		target := "reported"
 		if f.Target > 0 {
 			target = fmt.Sprintf("≤ %.1f", f.Target)
+			if f.Ratio() > f.Target {
+				target += "  MISSED"
+			}
 		}
 		fmt.Fprintf(out, "%s\t%.1f ms\t%.1f ms\t%.2f\t%s\t\n", f.Name,
 			f.Engine.Seconds()*1000, f.Baseline.Seconds()*1000, f.Ratio(), target)
-		out.Flush()
 	}
+	out.Flush()
 	fmt.Fprintf(cmd.OutOrStdout(), "master %s, GOMAXPROCS %d, %s/%s\n", s.Config().Master, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
 	return nil
 }

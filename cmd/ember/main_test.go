@@ -64,6 +64,12 @@ func TestBadArguments(t *testing.T) {
 	if _, err := runCLI(t, "run", "dotproduct", "--master", "yarn"); err == nil || !strings.Contains(err.Error(), `unknown master "yarn"`) {
 		t.Fatalf("bad master: %v", err)
 	}
+	if _, err := runCLI(t, "run", "nosuch"); err == nil || !strings.Contains(err.Error(), `unknown example "nosuch"`) {
+		t.Fatalf("bad example: %v", err)
+	}
+	if _, err := runCLI(t, "run", "dotproduct", "--size", "0"); err == nil || !strings.Contains(err.Error(), "--size") {
+		t.Fatalf("zero size: %v", err)
+	}
 	if _, err := runCLI(t, "bench", "nosuch"); err == nil || !strings.Contains(err.Error(), "unknown benchmark") {
 		t.Fatalf("bad workload: %v", err)
 	}

@@ -16,6 +16,13 @@ func newRun() *cobra.Command {
 	run := &cobra.Command{
 		Use:   "run <example>",
 		Short: "Run an example job",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return fmt.Errorf("unknown example %q: want dotproduct or wordcount", args[0])
+		},
 	}
 	run.AddCommand(newRunDotProduct(), newRunWordCount())
 	return run
@@ -49,6 +56,9 @@ func newRunDotProduct() *cobra.Command {
 }
 
 func runDotProduct(cmd *cobra.Command, s *rdd.Session, cfg dotproduct.Config) error {
+	if cfg.N <= 0 {
+		return fmt.Errorf("--size is %d: want a positive number of elements", cfg.N)
+	}
 	if cfg.OutDir == "" {
 		dir, err := os.MkdirTemp("", "ember-dotproduct-*")
 		if err != nil {
