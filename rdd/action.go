@@ -244,7 +244,8 @@ func (r *RDD[T]) Take(ctx context.Context, n int) ([]T, error) {
 		if next > 0 {
 			try = next * 4
 			if len(out) > 0 {
-				try = min(try, max(1, int(1.5*float64(n-len(out))*float64(next)/float64(len(out)))))
+				estimate := 1.5 * float64(n-len(out)) * float64(next) / float64(len(out))
+				try = min(try, max(1, int(min(estimate, float64(r.nparts)))))
 			}
 		}
 		parts := make([]int, 0, try)
@@ -416,7 +417,7 @@ func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, w
 		if err != nil {
 			return struct{}{}, err
 		}
-		if err := os.Link(tmp.Name(), final); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := commitPart(tmp.Name(), final); err != nil {
 			return struct{}{}, err
 		}
 		return struct{}{}, nil
@@ -428,6 +429,25 @@ func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, w
 		return actionError(action, r, err)
 	}
 	return nil
+}
+
+// commitPart gives a complete temporary part file its final name, unless
+// another attempt of the same task did so first. A hard link fails if the
+// name exists, which makes the first attempt win; where the file system has
+// no hard links, a rename does the job, and an attempt racing it writes the
+// same content.
+func commitPart(tmp, final string) error {
+	err := os.Link(tmp, final)
+	switch {
+	case err == nil, errors.Is(err, os.ErrExist):
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+		return err
+	}
+	if _, statErr := os.Stat(final); statErr == nil {
+		return nil
+	}
+	return os.Rename(tmp, final)
 }
 
 func prepareOutputDir(dir string) error {

@@ -389,3 +389,96 @@ func TestSharedVariables(t *testing.T) {
 		t.Fatalf("accumulators = %d, %v; want 100, %v", seen.Value(), total.Value(), 3*4950/2.0)
 	}
 }
+
+func TestCorruptShuffleBlockIsRecomputed(t *testing.T) {
+	dir := t.TempDir()
+	s := newSession(t, rdd.WithConf("shuffle.dir", dir), rdd.WithConf("shuffle.compression", "none"))
+	var mapCalls atomic.Int64
+	src := rdd.Map(rdd.Range(s, 0, 10000, 2), func(x int64) rdd.Pair[int64, int64] {
+		mapCalls.Add(1)
+		return rdd.Pair[int64, int64]{Key: x % 7, Value: x}
+	})
+	sums := rdd.ReduceByKey(src, func(a, b int64) int64 { return a + b }, 1)
+	want := collect(t, sums)
+	// Flip a byte in the middle of every map output's data file.
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".data") {
+			b, _ := os.ReadFile(p)
+			b[len(b)/2] ^= 0xff
+			os.WriteFile(p, b, 0o644)
+		}
+		return nil
+	})
+	sameElements(t, "after corrupting the shuffle files", collect(t, sums), want)
+	if n := mapCalls.Load(); n != 20000 {
+		t.Fatalf("the map side ran %d times, want 20000 (each map output recomputed once)", n)
+	}
+}
+
+func TestConcurrentJobsShareASort(t *testing.T) {
+	s := newSession(t)
+	sorted := rdd.SortBy(rdd.Map(rdd.Range(s, 0, 20000, 8), func(x int64) int64 { return (x * 7919) % 20011 }),
+		func(x int64) int64 { return x }, false, 5)
+	var wg sync.WaitGroup
+	res := make([][]int64, 4)
+	errs := make([]error, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				res[i], errs[i] = sorted.Collect(context.Background())
+			} else {
+				res[i], errs[i] = sorted.Take(context.Background(), 20000)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range 4 {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if len(res[i]) != 20000 || !slices.IsSortedFunc(res[i], func(a, b int64) int { return int(b - a) }) {
+			t.Fatalf("job %d: %d elements, sorted descending: %v", i, len(res[i]), slices.IsSortedFunc(res[i], func(a, b int64) int { return int(b - a) }))
+		}
+	}
+}
+
+func TestCloseWhileJobsRun(t *testing.T) {
+	s, err := rdd.NewSession(rdd.WithMaster("local[2]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rdd.Map(rdd.Range(s, 0, 1<<22, 8), func(x int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: x % 1000, Value: x} })
+	sums := rdd.ReduceByKey(r, func(a, b int64) int64 { return a + b }, 4)
+	errc := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := sums.Collect(context.Background()); errc <- err }()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := <-errc; err != nil && !errors.Is(err, rdd.ErrSessionClosed) {
+			t.Errorf("a job running during Close: %v, want success or ErrSessionClosed", err)
+		}
+	}
+}
+
+func TestSourceGivesTheSameElementsEachTime(t *testing.T) {
+	// Writing into the input of MapBatches is documented as forbidden; what
+	// the engine guarantees is that its own operators never do, so a source
+	// read twice gives the same elements.
+	s := newSession(t)
+	r := rdd.Parallelize(s, []int64{1, 2, 3}, 1)
+	doubled := rdd.MapBatches(r, func(in []int64) []int64 {
+		out := make([]int64, len(in))
+		for i, x := range in {
+			out[i] = 2 * x
+		}
+		return out
+	})
+	equal(t, "first", collect(t, doubled), []int64{2, 4, 6})
+	equal(t, "second", collect(t, doubled), []int64{2, 4, 6})
+}

@@ -62,8 +62,10 @@ func mapBatch[T, U any](n *node, f func(T) U, in []T, dst []U) {
 
 // MapBatches applies f to whole batches of elements: f receives a slice of
 // up to Config.BatchSize elements (for a persisted RDD of a primitive type, a
-// zero-copy view of its Arrow column) and returns the batch's output. f may
-// return the same slice each time; it must not keep in after returning.
+// zero-copy view of its Arrow column) and returns the batch's output. in is
+// read-only: it may be the memory of a cached partition or of the slice
+// given to Parallelize. f may return the same slice each time, and must not
+// keep in after returning.
 // This is the vectorized form of Map: one call per batch, not per element.
 func MapBatches[T, U any](r *RDD[T], f func(in []T) []U) *RDD[U] {
 	out := newRDD[U](r.s, "MapBatches", r.nparts, narrow(r), nil, nilFunc("batch function", f == nil))
@@ -216,8 +218,9 @@ func Zip[T, U any](a *RDD[T], b *RDD[U]) *RDD[Pair[T, U]] {
 
 // ZipBatches applies f to aligned batches of a and b: x[i] and y[i] are
 // elements at the same position. For persisted RDDs of primitive types both
-// are zero-copy views of Arrow columns. f may return the same slice each
-// time and must not keep x or y. Requirements are those of Zip.
+// are zero-copy views of Arrow columns, so x and y are read-only. f may
+// return the same slice each time and must not keep x or y. Requirements
+// are those of Zip.
 func ZipBatches[T, U, V any](a *RDD[T], b *RDD[U], f func(x []T, y []U) []V) *RDD[V] {
 	var nilErr error
 	if f == nil {

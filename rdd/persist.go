@@ -1,6 +1,8 @@
 package rdd
 
 import (
+	"log/slog"
+
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/storage"
@@ -80,8 +82,13 @@ func (r *RDD[T]) cached(tc *executor.TaskContext, p int, level storage.Level) st
 		if enc.Len() > 0 || len(out) == 0 {
 			out = append(out, enc.NewRecord())
 		}
-		_, err = blocks.Put(id, r.codec.Schema(), out, level)
-		return err
+		// The partition was computed and passed on: a failure to keep it
+		// (a full disk while spilling) costs a recomputation later, not
+		// this task.
+		if _, err := blocks.Put(id, r.codec.Schema(), out, level); err != nil {
+			slog.Warn("ember: could not cache a partition", "rdd", r.String(), "partition", p, "level", level.String(), "err", err)
+		}
+		return nil
 	}
 }
 

@@ -464,8 +464,9 @@ func (sd *shuffleDep[M]) read(tc *executor.TaskContext, p, batchSize int, yield 
 		ref := shuffle.BlockRef{ShuffleID: sd.dep.ID, MapID: st.MapID, ReduceID: p}
 		for rec, err := range tc.Env.Fetcher.Fetch(ctx, ref) {
 			if err != nil {
-				if errors.Is(err, shuffle.ErrMissingBlock) {
-					return &scheduler.FetchFailedError{ShuffleID: ref.ShuffleID, MapID: ref.MapID, Err: err}
+				// A missing or damaged block is recomputed from lineage.
+				if errors.Is(err, shuffle.ErrMissingBlock) || errors.Is(err, shuffle.ErrCorruptBlock) {
+					return &scheduler.FetchFailedError{ShuffleID: ref.ShuffleID, MapID: ref.MapID, Epoch: st.Epoch, Err: err}
 				}
 				return err
 			}

@@ -40,6 +40,9 @@ type DAG struct {
 type shuffleRun struct {
 	done chan struct{}
 	err  error
+	// cancelled says that the stage stopped because the context of the
+	// job that ran it ended, which says nothing to the jobs waiting on it.
+	cancelled bool
 }
 
 // New returns a DAG scheduler that runs tasks on exec.
@@ -130,7 +133,7 @@ type lostPartition struct {
 func (d *DAG) forgetLost(lost []lostPartition) []int {
 	parts := make([]int, len(lost))
 	for i, l := range lost {
-		d.tracker.Unregister(l.err.ShuffleID, l.err.MapID)
+		d.tracker.Unregister(l.err.ShuffleID, l.err.MapID, l.err.Epoch)
 		parts[i] = l.partition
 	}
 	return parts
@@ -144,16 +147,26 @@ func (d *DAG) ensureParents(ctx context.Context, n Node) error {
 	if len(deps) == 0 {
 		return nil
 	}
+	// The first failure stops the sibling stages: the job fails anyway.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errs := make([]error, len(deps))
 	var wg sync.WaitGroup
 	for i, dep := range deps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = d.ensureShuffle(ctx, dep)
+			if errs[i] = d.ensureShuffle(ctx, dep); errs[i] != nil {
+				cancel()
+			}
 		}()
 	}
 	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -168,6 +181,7 @@ func (d *DAG) ensureShuffle(ctx context.Context, dep Dependency) error {
 			d.running[dep.Shuffle.ID] = run
 			d.mu.Unlock()
 			run.err = d.runMapStage(ctx, dep)
+			run.cancelled = run.err != nil && ctx.Err() != nil
 			d.mu.Lock()
 			delete(d.running, dep.Shuffle.ID)
 			d.mu.Unlock()
@@ -182,11 +196,8 @@ func (d *DAG) ensureShuffle(ctx context.Context, dep Dependency) error {
 		}
 		// The computation we waited for may have been cancelled by its own
 		// job while ours goes on: then try again ourselves.
-		if run.err != nil && !(errors.Is(run.err, context.Canceled) || errors.Is(run.err, context.DeadlineExceeded)) {
+		if !run.cancelled {
 			return run.err
-		}
-		if run.err == nil {
-			return nil
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -252,6 +263,14 @@ func (d *DAG) runTasks(ctx context.Context, stageID int, n Node, parts []int,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			settled := false
+			defer func() {
+				// A task that leaves its goroutine (runtime.Goexit) must not
+				// leave its partition silently without a result.
+				if !settled {
+					fail(fmt.Errorf("task %d of stage %d (%s) exited without a result", p, stageID, n))
+				}
+			}()
 			for attempt := 1; ; attempt++ {
 				t := &executor.Task{
 					StageID: stageID, Partition: p, Attempt: attempt,
@@ -259,6 +278,7 @@ func (d *DAG) runTasks(ctx context.Context, stageID int, n Node, parts []int,
 					MapOutputs: d.tracker.Statuses,
 				}
 				res, err := d.exec.Run(ctx, t)
+				settled = true
 				if err == nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -284,6 +304,7 @@ func (d *DAG) runTasks(ctx context.Context, stageID int, n Node, parts []int,
 					fail(&TaskError{StageID: stageID, Stage: n.String(), Partition: p, Attempts: attempt, Err: err})
 					return
 				}
+				settled = false
 			}
 		}()
 	}
@@ -291,7 +312,9 @@ func (d *DAG) runTasks(ctx context.Context, stageID int, n Node, parts []int,
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	if err := context.Cause(ctx); err != nil {
+	// The job's own context ended. Its cause, if any, is for the job's
+	// caller to read; jobs sharing this stage need only know it stopped.
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return lost, nil

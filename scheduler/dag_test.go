@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -255,5 +257,85 @@ func TestPrepareRunsOnceBeforeMapTasks(t *testing.T) {
 	}
 	if prepared.Load() != 1 || mapsBeforePrepare.Load() != 0 {
 		t.Fatalf("Prepare ran %d times, %d map tasks before it; want 1 and 0", prepared.Load(), mapsBeforePrepare.Load())
+	}
+}
+
+// Job A and job B share a shuffle; A runs its map stage and B waits on it.
+// A is cancelled with a cause of its own: B, not cancelled, must compute
+// the shuffle itself rather than fail with A's reason.
+func TestCancelledJobDoesNotFailJobsSharingItsStage(t *testing.T) {
+	d := newDAG(t, 2, 4)
+	started := make(chan struct{}, 16)
+	var runs atomic.Int64
+	dep := &ShuffleDependency{ID: 1, NumReduce: 1,
+		MapTask: func(tc *executor.TaskContext, p int) (shuffle.MapStatus, error) {
+			if runs.Add(1) == 1 { // A's attempt: runs until A is cancelled
+				started <- struct{}{}
+				<-tc.Context().Done()
+				return shuffle.MapStatus{}, tc.Context().Err()
+			}
+			return shuffle.MapStatus{ShuffleID: 1, MapID: p, Sizes: []int64{0}, Rows: []int64{0}}, nil
+		}}
+	final := &fakeNode{id: 2, parts: 1, deps: []Dependency{{Parent: &fakeNode{id: 1, parts: 1}, Shuffle: dep}}}
+	job := Job{Final: final, Run: func(*executor.TaskContext, int) (any, error) { return nil, nil }, Result: func(int, any) error { return nil }}
+
+	ctxA, cancelA := context.WithCancelCause(context.Background())
+	errA := make(chan error, 1)
+	go func() { errA <- d.RunJob(ctxA, job) }()
+	<-started
+	errB := make(chan error, 1)
+	go func() { errB <- d.RunJob(context.Background(), job) }()
+	time.Sleep(50 * time.Millisecond) // B now waits on A's map stage
+	cancelA(errors.New("job A's own reason"))
+	if err := <-errA; !errors.Is(err, context.Canceled) {
+		t.Fatalf("job A: %v, want context.Canceled", err)
+	}
+	if err := <-errB; err != nil {
+		t.Fatalf("job B, never cancelled, failed: %v", err)
+	}
+}
+
+// A task whose goroutine exits (runtime.Goexit) must fail its job, not
+// leave its partition out of a successful one.
+func TestTaskThatExitsFailsTheJob(t *testing.T) {
+	d := newDAG(t, 2, 4)
+	var results atomic.Int64
+	err := d.RunJob(context.Background(), Job{Final: &fakeNode{id: 1, parts: 4},
+		Run: func(tc *executor.TaskContext, p int) (any, error) {
+			if p == 2 {
+				runtime.Goexit()
+			}
+			return p, nil
+		},
+		Result: func(int, any) error { results.Add(1); return nil },
+	})
+	if err == nil || !strings.Contains(err.Error(), "exited without a result") {
+		t.Fatalf("job with an exiting task: %v (results %d), want an error", err, results.Load())
+	}
+}
+
+func TestUnregisterIgnoresStaleEpochs(t *testing.T) {
+	tr := NewMapOutputTracker()
+	status := func() shuffle.MapStatus { return shuffle.MapStatus{ShuffleID: 1, MapID: 0, Sizes: []int64{1}, Rows: []int64{1}} }
+	tr.Register(1, 2, status())
+	tr.Register(1, 2, shuffle.MapStatus{ShuffleID: 1, MapID: 1})
+	outs, err := tr.Statuses(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := outs[0].Epoch
+	tr.Unregister(1, 0, first) // the output was lost: recompute it
+	if m := tr.Missing(1, 2); !slices.Equal(m, []int{0}) {
+		t.Fatalf("missing %v, want [0]", m)
+	}
+	tr.Register(1, 2, status()) // recomputed
+	tr.Unregister(1, 0, first)  // a late report about the lost output
+	if m := tr.Missing(1, 2); len(m) != 0 {
+		t.Fatalf("a stale report unregistered the recomputed output: missing %v", m)
+	}
+	outs, _ = tr.Statuses(1)
+	tr.Unregister(1, 0, outs[0].Epoch)
+	if m := tr.Missing(1, 2); !slices.Equal(m, []int{0}) {
+		t.Fatalf("a current report did not unregister: missing %v", m)
 	}
 }

@@ -100,6 +100,7 @@ func stageShuffles(n Node) []Dependency {
 type FetchFailedError struct {
 	ShuffleID int
 	MapID     int
+	Epoch     uint64 // of the map output's registration; zero if unknown
 	Err       error
 }
 

@@ -13,6 +13,7 @@ import (
 type MapOutputTracker struct {
 	mu       sync.Mutex
 	shuffles map[int][]*shuffle.MapStatus
+	epoch    uint64 // of the last registration
 }
 
 // NewMapOutputTracker returns an empty tracker.
@@ -20,19 +21,27 @@ func NewMapOutputTracker() *MapOutputTracker {
 	return &MapOutputTracker{shuffles: make(map[int][]*shuffle.MapStatus)}
 }
 
-// Register records the output of one map task.
+// Register records the output of one map task, with a new epoch.
 func (t *MapOutputTracker) Register(shuffleID, numMaps int, st shuffle.MapStatus) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	outs := t.outputs(shuffleID, numMaps)
+	t.epoch++
+	st.Epoch = t.epoch
 	outs[st.MapID] = &st
 }
 
-// Unregister forgets one map output, so that it is computed again.
-func (t *MapOutputTracker) Unregister(shuffleID, mapID int) {
+// Unregister forgets one map output, so that it is computed again, if it is
+// still the registration of the given epoch (zero matches any): a late
+// report about an output that was recomputed since leaves the new one.
+func (t *MapOutputTracker) Unregister(shuffleID, mapID int, epoch uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if outs, ok := t.shuffles[shuffleID]; ok && mapID >= 0 && mapID < len(outs) {
+	outs, ok := t.shuffles[shuffleID]
+	if !ok || mapID < 0 || mapID >= len(outs) || outs[mapID] == nil {
+		return
+	}
+	if epoch == 0 || outs[mapID].Epoch == epoch {
 		outs[mapID] = nil
 	}
 }

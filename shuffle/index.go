@@ -1,6 +1,7 @@
 package shuffle
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -133,4 +134,27 @@ func readIndex(path, dataPath string) (*index, error) {
 		return nil, fmt.Errorf("%w: data file %s has %d bytes, index expects %d", ErrCorruptBlock, dataPath, di.Size(), want)
 	}
 	return x, nil
+}
+
+// verify checks every segment of the data file against its checksum. It
+// runs when a retried map task commits over an existing output, which is
+// kept only if it is intact: a damaged one, found by a reader, must be
+// replaced by the recomputed output.
+func (x *index) verify(dataPath string) error {
+	f, err := os.Open(dataPath)
+	if err != nil {
+		return missing(err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	for r := range x.numSegments() {
+		h := crc32.New(castagnoli)
+		if _, err := io.CopyN(h, br, x.offsets[r+1]-x.offsets[r]); err != nil {
+			return fmt.Errorf("shuffle: verify %s: %w", dataPath, err)
+		}
+		if h.Sum32() != x.checksums[r] {
+			return fmt.Errorf("%w: segment %d of %s", ErrCorruptBlock, r, dataPath)
+		}
+	}
+	return nil
 }

@@ -175,7 +175,7 @@ func (m *Manager) install(shuffleID, mapID int, dataTmp, indexTmp string, x *ind
 		return MapStatus{}, ErrClosed
 	}
 	dataPath, indexPath := m.mapPaths(shuffleID, mapID)
-	if old, err := readIndex(indexPath, dataPath); err == nil {
+	if old, err := readIndex(indexPath, dataPath); err == nil && old.verify(dataPath) == nil {
 		return old.status(shuffleID, mapID), nil
 	}
 	// Anything else found there is the debris of an interrupted commit or a

@@ -29,6 +29,10 @@ type MapStatus struct {
 	ShuffleID, MapID int
 	Sizes            []int64
 	Rows             []int64
+	// Epoch tells registrations of the same map output apart: the map
+	// output tracker sets it, so that a report about an output that has
+	// since been recomputed does not discard the new one.
+	Epoch uint64
 }
 
 // Writer collects the output of one map task attempt and commits it as a
