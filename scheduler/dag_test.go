@@ -316,7 +316,9 @@ func TestTaskThatExitsFailsTheJob(t *testing.T) {
 
 func TestUnregisterIgnoresStaleEpochs(t *testing.T) {
 	tr := NewMapOutputTracker()
-	status := func() shuffle.MapStatus { return shuffle.MapStatus{ShuffleID: 1, MapID: 0, Sizes: []int64{1}, Rows: []int64{1}} }
+	status := func() shuffle.MapStatus {
+		return shuffle.MapStatus{ShuffleID: 1, MapID: 0, Sizes: []int64{1}, Rows: []int64{1}}
+	}
 	tr.Register(1, 2, status())
 	tr.Register(1, 2, shuffle.MapStatus{ShuffleID: 1, MapID: 1})
 	outs, err := tr.Statuses(1)
