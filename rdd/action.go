@@ -309,12 +309,18 @@ func foreachBatch[T any](n *node, f func(T), b []T) {
 
 // CountByKey counts the pairs of each key.
 func CountByKey[K comparable, V any](ctx context.Context, r *RDD[Pair[K, V]]) (map[K]int64, error) {
+	return countBy(ctx, r, "CountByKey", func(kv Pair[K, V]) K { return kv.Key })
+}
+
+// countBy counts the elements of r by key, in a map per partition merged on
+// the driver.
+func countBy[T any, K comparable](ctx context.Context, r *RDD[T], action string, key func(T) K) (map[K]int64, error) {
 	counts := make(map[K]int64)
-	err := runJob(ctx, r, "CountByKey", nil, func(tc *executor.TaskContext, p int, in stream[Pair[K, V]]) (map[K]int64, error) {
+	err := runJob(ctx, r, action, nil, func(tc *executor.TaskContext, p int, in stream[T]) (map[K]int64, error) {
 		m := make(map[K]int64)
-		err := in(func(b []Pair[K, V]) bool {
-			for _, kv := range b {
-				m[kv.Key]++
+		err := in(func(b []T) bool {
+			for _, x := range b {
+				m[key(x)]++
 			}
 			return true
 		})

@@ -118,3 +118,29 @@ func ExampleRDD_Take() {
 	fmt.Println(first, slices.Max(first))
 	// Output: [0 1 4 9 16] 16
 }
+
+func ExampleLeftOuterJoin() {
+	ctx := context.Background()
+	s, _ := rdd.NewSession(rdd.WithMaster("local[2]"))
+	defer s.Close()
+
+	people := rdd.Parallelize(s, []rdd.Pair[int, string]{{Key: 1, Value: "ada"}, {Key: 2, Value: "grace"}}, 2)
+	cities := rdd.Parallelize(s, []rdd.Pair[int, string]{{Key: 1, Value: "london"}}, 1)
+	joined, _ := rdd.SortByKey(rdd.LeftOuterJoin(people, cities, 2), true, 1).Collect(ctx)
+	for _, p := range joined {
+		fmt.Println(p.Key, p.Value.Key, p.Value.Value.Value, p.Value.Value.Valid)
+	}
+	// Output:
+	// 1 ada london true
+	// 2 grace  false
+}
+
+func ExampleStatsOf() {
+	ctx := context.Background()
+	s, _ := rdd.NewSession(rdd.WithMaster("local[2]"))
+	defer s.Close()
+
+	st, _ := rdd.StatsOf(ctx, rdd.Parallelize(s, []float64{2, 4, 4, 4, 5, 5, 7, 9}, 3))
+	fmt.Println(st.Count, st.Mean, st.Stdev(), st.Min, st.Max)
+	// Output: 8 5 2 2 9
+}

@@ -406,3 +406,83 @@ func (r *RDD[T]) Coalesce(numPartitions int) *RDD[T] {
 	}
 	return out
 }
+
+// Glom turns each partition into one slice holding its elements.
+func Glom[T any](r *RDD[T]) *RDD[[]T] {
+	out := newRDD[[]T](r.s, "Glom", r.nparts, narrow(r), nil)
+	out.compute = func(tc *executor.TaskContext, p int) stream[[]T] {
+		in := r.iterator(tc, p)
+		return func(yield func([][]T) bool) error {
+			all := []T{}
+			if err := in(func(b []T) bool { all = append(all, b...); return true }); err != nil {
+				return err
+			}
+			yield([][]T{all})
+			return nil
+		}
+	}
+	return out
+}
+
+// Cartesian pairs every element of a with every element of b. Partition
+// i*b.NumPartitions()+j pairs partition i of a with partition j of b.
+func Cartesian[T, U any](a *RDD[T], b *RDD[U]) *RDD[Pair[T, U]] {
+	out := newRDD[Pair[T, U]](a.s, "Cartesian", a.nparts*b.nparts, narrow(a, b), nil)
+	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[T, U]] {
+		return func(yield func([]Pair[T, U]) bool) error {
+			var right []U
+			err := b.iterator(tc, p%b.nparts)(func(ys []U) bool { right = append(right, ys...); return true })
+			if err != nil || len(right) == 0 {
+				return err
+			}
+			var leftErr error
+			pairs := func(yield func(Pair[T, U]) bool) {
+				leftErr = a.iterator(tc, p/b.nparts)(func(xs []T) bool {
+					for _, x := range xs {
+						for _, y := range right {
+							if !yield(Pair[T, U]{x, y}) {
+								return false
+							}
+						}
+					}
+					return true
+				})
+			}
+			if err := out.batches(tc, pairs, yield); err != nil {
+				return err
+			}
+			return leftErr
+		}
+	}
+	return out
+}
+
+// ZipWithUniqueID pairs every element with a unique int64 id, as Spark's
+// zipWithUniqueId: the k-th element of partition p gets k*n+p, where n is
+// the number of partitions. The ids are not contiguous, but need no job to
+// count the partitions first.
+func ZipWithUniqueID[T any](r *RDD[T]) *RDD[Pair[T, int64]] {
+	out := newRDD[Pair[T, int64]](r.s, "ZipWithUniqueID", r.nparts, narrow(r), nil)
+	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[T, int64]] {
+		in := r.iterator(tc, p)
+		return func(yield func([]Pair[T, int64]) bool) error {
+			n, id := int64(r.nparts), int64(p)
+			buf := make([]Pair[T, int64], 0, out.batchSize())
+			return in(func(b []T) bool {
+				for len(b) > 0 {
+					buf = buf[:0]
+					for _, x := range b[:min(len(b), cap(buf))] {
+						buf = append(buf, Pair[T, int64]{x, id})
+						id += n
+					}
+					if !yield(buf) {
+						return false
+					}
+					b = b[len(buf):]
+				}
+				return true
+			})
+		}
+	}
+	return out
+}

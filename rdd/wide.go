@@ -172,46 +172,6 @@ func groupShuffle[K comparable, V any](tc *executor.TaskContext, dep *shuffleDep
 	return groups, err
 }
 
-// Join returns, for every key in both a and b, each pair of a value from a
-// and a value from b (an inner join).
-func Join[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, Pair[V, W]]] {
-	n := numPartitions
-	if n <= 0 {
-		n = max(a.nparts, b.nparts)
-	}
-	part, errPart := hashPartitioner[K](n)
-	depA, errA := newShuffleDep(a, n, emitByKey[K, V](part))
-	depB, errB := newShuffleDep(b, n, emitByKey[K, W](part))
-	deps := append(depA.deps(), depB.deps()...)
-	out := newRDD[Pair[K, Pair[V, W]]](a.s, "Join", n, deps, nil, errPart, errA, errB)
-	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[K, Pair[V, W]]] {
-		return func(yield func([]Pair[K, Pair[V, W]]) bool) error {
-			left, err := groupShuffle(tc, depA, p, out.batchSize())
-			if err != nil {
-				return err
-			}
-			var readErr error
-			joined := func(yield func(Pair[K, Pair[V, W]]) bool) {
-				readErr = depB.read(tc, p, out.batchSize(), func(b []Pair[K, W]) bool {
-					for _, kw := range b {
-						for _, v := range left[kw.Key] {
-							if !yield(Pair[K, Pair[V, W]]{kw.Key, Pair[V, W]{v, kw.Value}}) {
-								return false
-							}
-						}
-					}
-					return true
-				})
-			}
-			if err := out.batches(tc, joined, yield); err != nil {
-				return err
-			}
-			return readErr
-		}
-	}
-	return out
-}
-
 // Distinct returns each distinct element once.
 func Distinct[T comparable](r *RDD[T], numPartitions int) *RDD[T] {
 	n := r.reducePartitions(numPartitions)

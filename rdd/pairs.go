@@ -1,0 +1,262 @@
+package rdd
+
+import (
+	"context"
+
+	"github.com/ember-go/ember/executor"
+)
+
+// Optional is a value that may be absent, as Spark's Option: the side of an
+// outer join that had no match has Valid false.
+type Optional[T any] struct {
+	Value T
+	Valid bool
+}
+
+// Keys returns the key of every pair.
+func Keys[K comparable, V any](r *RDD[Pair[K, V]]) *RDD[K] {
+	return withOp(Map(r, func(kv Pair[K, V]) K { return kv.Key }), "Keys")
+}
+
+// Values returns the value of every pair.
+func Values[K comparable, V any](r *RDD[Pair[K, V]]) *RDD[V] {
+	return withOp(Map(r, func(kv Pair[K, V]) V { return kv.Value }), "Values")
+}
+
+// FlatMapValues replaces every pair by one pair per value f returns, with
+// the same key.
+func FlatMapValues[K comparable, V, W any](r *RDD[Pair[K, V]], f func(V) []W) *RDD[Pair[K, W]] {
+	if f == nil {
+		return withOp(FlatMap[Pair[K, V], Pair[K, W]](r, nil), "FlatMapValues")
+	}
+	return withOp(FlatMap(r, func(kv Pair[K, V]) []Pair[K, W] {
+		ws := f(kv.Value)
+		out := make([]Pair[K, W], len(ws))
+		for i, w := range ws {
+			out[i] = Pair[K, W]{kv.Key, w}
+		}
+		return out
+	}), "FlatMapValues")
+}
+
+// CombineByKey is the general per-key aggregation that ReduceByKey and
+// AggregateByKey are made of, as Spark's combineByKey: create turns a key's
+// first value in a map partition into a combiner, merge adds further values
+// to it, and combine merges the combiners of different map partitions
+// after the shuffle.
+func CombineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], create func(V) C, merge func(C, V) C, combine func(C, C) C, numPartitions int) *RDD[Pair[K, C]] {
+	return combineByKey(r, "CombineByKey", create, merge, combine, numPartitions)
+}
+
+// FoldByKey merges the values of each key with f, starting from zero in
+// every map partition, as Spark's foldByKey.
+func FoldByKey[K comparable, V any](r *RDD[Pair[K, V]], zero V, f func(V, V) V, numPartitions int) *RDD[Pair[K, V]] {
+	var create func(V) V
+	if f != nil {
+		create = func(v V) V { return f(zero, v) }
+	}
+	return combineByKey(r, "FoldByKey", create, f, f, numPartitions)
+}
+
+// CoGroup gathers, for every key of a or b, its values in a and its values
+// in b (either may be empty).
+func CoGroup[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, Pair[[]V, []W]]] {
+	return coGroup(a, b, "CoGroup", numPartitions, func(k K, vs []V, ws []W, yield func(Pair[K, Pair[[]V, []W]]) bool) bool {
+		return yield(Pair[K, Pair[[]V, []W]]{k, Pair[[]V, []W]{vs, ws}})
+	})
+}
+
+// Join returns, for every key in both a and b, each pair of a value from a
+// and a value from b (an inner join).
+func Join[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, Pair[V, W]]] {
+	return coGroup(a, b, "Join", numPartitions, func(k K, vs []V, ws []W, yield func(Pair[K, Pair[V, W]]) bool) bool {
+		for _, v := range vs {
+			for _, w := range ws {
+				if !yield(Pair[K, Pair[V, W]]{k, Pair[V, W]{v, w}}) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// LeftOuterJoin is Join, plus every pair of a whose key is not in b, paired
+// with an invalid Optional.
+func LeftOuterJoin[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, Pair[V, Optional[W]]]] {
+	return coGroup(a, b, "LeftOuterJoin", numPartitions, func(k K, vs []V, ws []W, yield func(Pair[K, Pair[V, Optional[W]]]) bool) bool {
+		for _, v := range vs {
+			for _, w := range optionals(ws) {
+				if !yield(Pair[K, Pair[V, Optional[W]]]{k, Pair[V, Optional[W]]{v, w}}) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// RightOuterJoin is Join, plus every pair of b whose key is not in a, paired
+// with an invalid Optional.
+func RightOuterJoin[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, Pair[Optional[V], W]]] {
+	return coGroup(a, b, "RightOuterJoin", numPartitions, func(k K, vs []V, ws []W, yield func(Pair[K, Pair[Optional[V], W]]) bool) bool {
+		for _, v := range optionals(vs) {
+			for _, w := range ws {
+				if !yield(Pair[K, Pair[Optional[V], W]]{k, Pair[Optional[V], W]{v, w}}) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// FullOuterJoin is Join, plus the pairs of either side whose key is not in
+// the other, paired with an invalid Optional.
+func FullOuterJoin[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, Pair[Optional[V], Optional[W]]]] {
+	return coGroup(a, b, "FullOuterJoin", numPartitions, func(k K, vs []V, ws []W, yield func(Pair[K, Pair[Optional[V], Optional[W]]]) bool) bool {
+		for _, v := range optionals(vs) {
+			for _, w := range optionals(ws) {
+				if !yield(Pair[K, Pair[Optional[V], Optional[W]]]{k, Pair[Optional[V], Optional[W]]{v, w}}) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// optionals wraps values as valid Optionals, or gives one invalid Optional
+// when there are none: the shape of one side of an outer join.
+func optionals[T any](xs []T) []Optional[T] {
+	if len(xs) == 0 {
+		return []Optional[T]{{}}
+	}
+	out := make([]Optional[T], len(xs))
+	for i, x := range xs {
+		out[i] = Optional[T]{x, true}
+	}
+	return out
+}
+
+// SubtractByKey keeps the pairs of a whose key is not in b.
+func SubtractByKey[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, V]] {
+	return coGroup(a, b, "SubtractByKey", numPartitions, func(k K, vs []V, ws []W, yield func(Pair[K, V]) bool) bool {
+		if len(ws) > 0 {
+			return true
+		}
+		for _, v := range vs {
+			if !yield(Pair[K, V]{k, v}) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Subtract keeps the elements of a that are not in b, as many times as a
+// holds them.
+func Subtract[T comparable](a, b *RDD[T], numPartitions int) *RDD[T] {
+	return coGroup(asKeys(a), asKeys(b), "Subtract", numPartitions, func(x T, as []bool, bs []bool, yield func(T) bool) bool {
+		if len(bs) > 0 {
+			return true
+		}
+		for range as {
+			if !yield(x) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Intersection returns each element that is in both a and b, once.
+func Intersection[T comparable](a, b *RDD[T], numPartitions int) *RDD[T] {
+	return coGroup(asKeys(a), asKeys(b), "Intersection", numPartitions, func(x T, as []bool, bs []bool, yield func(T) bool) bool {
+		return len(as) == 0 || len(bs) == 0 || yield(x)
+	})
+}
+
+func asKeys[T comparable](r *RDD[T]) *RDD[Pair[T, bool]] {
+	return Map(r, func(x T) Pair[T, bool] { return Pair[T, bool]{x, true} })
+}
+
+// coGroup shuffles a and b by key into the same partitions, gathers each
+// key's values from both sides, and lets emit turn them into output: the
+// engine of CoGroup, the joins and the set operations.
+func coGroup[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], op string, numPartitions int,
+	emit func(k K, vs []V, ws []W, yield func(O) bool) bool) *RDD[O] {
+	n := numPartitions
+	if n <= 0 {
+		n = max(a.nparts, b.nparts, 1)
+	}
+	part, errPart := hashPartitioner[K](n)
+	depA, errA := newShuffleDep(a, n, emitByKey[K, V](part))
+	depB, errB := newShuffleDep(b, n, emitByKey[K, W](part))
+	deps := append(depA.deps(), depB.deps()...)
+	out := newRDD[O](a.s, op, n, deps, nil, errPart, errA, errB)
+	out.compute = func(tc *executor.TaskContext, p int) stream[O] {
+		return func(yield func([]O) bool) error {
+			type groups struct {
+				vs []V
+				ws []W
+			}
+			byKey := make(map[K]*groups)
+			group := func(k K) *groups {
+				g, ok := byKey[k]
+				if !ok {
+					g = &groups{}
+					byKey[k] = g
+				}
+				return g
+			}
+			err := depA.read(tc, p, out.batchSize(), func(b []Pair[K, V]) bool {
+				for _, kv := range b {
+					g := group(kv.Key)
+					g.vs = append(g.vs, kv.Value)
+				}
+				return true
+			})
+			if err == nil {
+				err = depB.read(tc, p, out.batchSize(), func(b []Pair[K, W]) bool {
+					for _, kw := range b {
+						g := group(kw.Key)
+						g.ws = append(g.ws, kw.Value)
+					}
+					return true
+				})
+			}
+			if err != nil {
+				return err
+			}
+			results := func(yield func(O) bool) {
+				for k, g := range byKey {
+					if !emit(k, g.vs, g.ws, yield) {
+						return
+					}
+				}
+			}
+			return out.batches(tc, results, yield)
+		}
+	}
+	return out
+}
+
+// CountByValue counts the occurrences of each distinct element.
+func CountByValue[T comparable](ctx context.Context, r *RDD[T]) (map[T]int64, error) {
+	return countBy(ctx, r, "CountByValue", func(x T) T { return x })
+}
+
+// CollectAsMap returns the pairs as a map; of several pairs with the same
+// key, the last in partition order wins.
+func CollectAsMap[K comparable, V any](ctx context.Context, r *RDD[Pair[K, V]]) (map[K]V, error) {
+	pairs, err := r.Collect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[K]V, len(pairs))
+	for _, kv := range pairs {
+		m[kv.Key] = kv.Value
+	}
+	return m, nil
+}

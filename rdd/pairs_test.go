@@ -1,0 +1,287 @@
+package rdd_test
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/ember-go/ember/rdd"
+)
+
+type kv = rdd.Pair[string, int64]
+
+func TestPairOperators(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			left := pairs(c, 11)
+			// One or two values per key, and keys absent from a: joins stay
+			// the size of a however skewed it is.
+			var right []kv
+			for k := range c.keys + 3 {
+				for i := range 1 + k%2 {
+					right = append(right, kv{Key: fmt.Sprintf("k%d", k), Value: int64(10*k + i)})
+				}
+			}
+			a := rdd.Parallelize(s, left, c.parts)
+			b := rdd.Parallelize(s, right, 3)
+			groupsA, groupsB := group(left), group(right)
+
+			sameElements(t, "Keys", collect(t, rdd.Keys(a)), mapSlice(left, func(p kv) string { return p.Key }))
+			sameElements(t, "Values", collect(t, rdd.Values(a)), mapSlice(left, func(p kv) int64 { return p.Value }))
+			var wantFlat []kv
+			for _, p := range left {
+				for i := range p.Value % 3 {
+					wantFlat = append(wantFlat, kv{Key: p.Key, Value: i})
+				}
+			}
+			flat := rdd.FlatMapValues(a, func(v int64) []int64 {
+				var out []int64
+				for i := range v % 3 {
+					out = append(out, i)
+				}
+				return out
+			})
+			equal(t, "FlatMapValues", collect(t, flat), wantFlat)
+
+			wantMax := map[string]int64{}
+			for k, vs := range groupsA {
+				wantMax[k] = slices.Max(vs)
+			}
+			folded := rdd.FoldByKey(a, math.MinInt64, func(x, y int64) int64 { return max(x, y) }, 2)
+			if got := toMap(collect(t, folded)); !maps.Equal(got, wantMax) {
+				t.Fatalf("FoldByKey = %v, want %v", got, wantMax)
+			}
+			lists := rdd.CombineByKey(a, func(v int64) []int64 { return []int64{v} },
+				func(c []int64, v int64) []int64 { return append(c, v) },
+				func(x, y []int64) []int64 { return append(x, y...) }, 0)
+			for _, p := range collect(t, lists) {
+				sameElements(t, "CombineByKey "+p.Key, p.Value, groupsA[p.Key])
+			}
+
+			var wantCo []string
+			for _, k := range union(groupsA, groupsB) {
+				wantCo = append(wantCo, fmt.Sprint(k, sorted(groupsA[k]), sorted(groupsB[k])))
+			}
+			var gotCo []string
+			for _, p := range collect(t, rdd.CoGroup(a, b, 4)) {
+				gotCo = append(gotCo, fmt.Sprint(p.Key, sorted(p.Value.Key), sorted(p.Value.Value)))
+			}
+			sameElements(t, "CoGroup", gotCo, wantCo)
+
+			var inner, leftOuter, rightOuter, fullOuter []string
+			for _, k := range union(groupsA, groupsB) {
+				vs, ws := groupsA[k], groupsB[k]
+				for _, v := range vs {
+					for _, w := range ws {
+						inner = append(inner, line(k, v, w))
+					}
+					if len(ws) == 0 {
+						leftOuter = append(leftOuter, line(k, v, "-"))
+						fullOuter = append(fullOuter, line(k, v, "-"))
+					}
+				}
+				if len(vs) == 0 {
+					for _, w := range ws {
+						rightOuter = append(rightOuter, line(k, "-", w))
+						fullOuter = append(fullOuter, line(k, "-", w))
+					}
+				}
+			}
+			opt := func(o rdd.Optional[int64]) string {
+				if !o.Valid {
+					return "-"
+				}
+				return fmt.Sprint(o.Value)
+			}
+			sameElements(t, "Join", mapSlice(collect(t, rdd.Join(a, b, 0)), func(p rdd.Pair[string, rdd.Pair[int64, int64]]) string {
+				return line(p.Key, p.Value.Key, p.Value.Value)
+			}), inner)
+			sameElements(t, "LeftOuterJoin", mapSlice(collect(t, rdd.LeftOuterJoin(a, b, 2)), func(p rdd.Pair[string, rdd.Pair[int64, rdd.Optional[int64]]]) string {
+				return line(p.Key, p.Value.Key, opt(p.Value.Value))
+			}), slices.Concat(inner, leftOuter))
+			sameElements(t, "RightOuterJoin", mapSlice(collect(t, rdd.RightOuterJoin(a, b, 3)), func(p rdd.Pair[string, rdd.Pair[rdd.Optional[int64], int64]]) string {
+				return line(p.Key, opt(p.Value.Key), p.Value.Value)
+			}), slices.Concat(inner, rightOuter))
+			sameElements(t, "FullOuterJoin", mapSlice(collect(t, rdd.FullOuterJoin(a, b, 1)), func(p rdd.Pair[string, rdd.Pair[rdd.Optional[int64], rdd.Optional[int64]]]) string {
+				return line(p.Key, opt(p.Value.Key), opt(p.Value.Value))
+			}), slices.Concat(inner, fullOuter))
+
+			var wantSub []kv
+			for _, p := range left {
+				if _, ok := groupsB[p.Key]; !ok {
+					wantSub = append(wantSub, p)
+				}
+			}
+			sameElements(t, "SubtractByKey", collect(t, rdd.SubtractByKey(a, b, 0)), wantSub)
+
+			ka, kb := rdd.Keys(a), rdd.Keys(b)
+			var wantMinus, wantBoth []string
+			for _, p := range left {
+				if _, ok := groupsB[p.Key]; !ok {
+					wantMinus = append(wantMinus, p.Key)
+				}
+			}
+			for k := range groupsA {
+				if _, ok := groupsB[k]; ok {
+					wantBoth = append(wantBoth, k)
+				}
+			}
+			sameElements(t, "Subtract", collect(t, rdd.Subtract(ka, kb, 0)), wantMinus)
+			sameElements(t, "Intersection", collect(t, rdd.Intersection(ka, kb, 2)), wantBoth)
+
+			byValue, err := rdd.CountByValue(ctx, ka)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantCount := map[string]int64{}
+			for k, vs := range groupsA {
+				wantCount[k] = int64(len(vs))
+			}
+			if !maps.Equal(byValue, wantCount) {
+				t.Fatalf("CountByValue = %v, want %v", byValue, wantCount)
+			}
+			asMap, err := rdd.CollectAsMap(ctx, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantMap := map[string]int64{}
+			for _, p := range left {
+				wantMap[p.Key] = p.Value
+			}
+			if !maps.Equal(asMap, wantMap) {
+				t.Fatalf("CollectAsMap = %v, want %v (last value wins)", asMap, wantMap)
+			}
+		})
+	}
+}
+
+func group(ps []kv) map[string][]int64 {
+	g := map[string][]int64{}
+	for _, p := range ps {
+		g[p.Key] = append(g[p.Key], p.Value)
+	}
+	return g
+}
+
+func union(a, b map[string][]int64) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+func sorted(xs []int64) []int64 { return slices.Sorted(slices.Values(xs)) }
+
+// line formats one joined row for comparison.
+func line(k, v, w any) string { return fmt.Sprintf("%v %v %v", k, v, w) }
+
+func TestNarrowExtras(t *testing.T) {
+	s := newSession(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := ints(c, 5)
+			r := rdd.Parallelize(s, data, c.parts)
+			globbed := collect(t, rdd.Glom(r))
+			if len(globbed) != c.parts {
+				t.Fatalf("Glom gave %d slices, want one per partition (%d)", len(globbed), c.parts)
+			}
+			equal(t, "Glom flattened", slices.Concat(globbed...), data)
+
+			small := rdd.Parallelize(s, []string{"x", "y", "z"}, 2)
+			var wantCart []string
+			for _, x := range data {
+				for _, y := range []string{"x", "y", "z"} {
+					wantCart = append(wantCart, fmt.Sprint(x, y))
+				}
+			}
+			cart := rdd.Cartesian(r, small)
+			if cart.NumPartitions() != 2*c.parts {
+				t.Fatalf("Cartesian has %d partitions, want %d", cart.NumPartitions(), 2*c.parts)
+			}
+			sameElements(t, "Cartesian", mapSlice(collect(t, cart), func(p rdd.Pair[int64, string]) string { return fmt.Sprint(p.Key, p.Value) }), wantCart)
+
+			ids := collect(t, rdd.ZipWithUniqueID(r))
+			equal(t, "ZipWithUniqueID elements", mapSlice(ids, func(p rdd.Pair[int64, int64]) int64 { return p.Key }), data)
+			seen := map[int64]bool{}
+			for _, p := range ids {
+				if seen[p.Value] {
+					t.Fatalf("id %d given twice", p.Value)
+				}
+				seen[p.Value] = true
+			}
+		})
+	}
+}
+
+func TestOrderedAndNumericActions(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := ints(c, 6)
+			r := rdd.Parallelize(s, data, c.parts)
+			asc := slices.Sorted(slices.Values(data))
+			for _, n := range []int{0, 1, 5, len(data) + 2} {
+				got, err := r.TakeOrdered(ctx, n, cmp.Compare[int64])
+				if err != nil {
+					t.Fatal(err)
+				}
+				equal(t, fmt.Sprintf("TakeOrdered(%d)", n), got, asc[:min(n, len(asc))])
+				top, err := r.Top(ctx, n, cmp.Compare[int64])
+				if err != nil {
+					t.Fatal(err)
+				}
+				desc := slices.Clone(asc)
+				slices.Reverse(desc)
+				equal(t, fmt.Sprintf("Top(%d)", n), top, desc[:min(n, len(desc))])
+			}
+			sum, err := rdd.Sum(ctx, r)
+			var want int64
+			for _, x := range data {
+				want += x
+			}
+			if err != nil || sum != want {
+				t.Fatalf("Sum = %d, %v; want %d", sum, err, want)
+			}
+			st, err := rdd.StatsOf(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Count != int64(len(data)) || st.Sum != float64(want) {
+				t.Fatalf("StatsOf count/sum = %d/%v, want %d/%d", st.Count, st.Sum, len(data), want)
+			}
+			if len(data) == 0 {
+				if _, err := r.Max(ctx, cmp.Compare[int64]); err == nil {
+					t.Fatal("Max of an empty RDD gave no error")
+				}
+				return
+			}
+			mean := float64(want) / float64(len(data))
+			var ss float64
+			for _, x := range data {
+				ss += (float64(x) - mean) * (float64(x) - mean)
+			}
+			if math.Abs(st.Mean-mean) > 1e-9*math.Max(1, math.Abs(mean)) || math.Abs(st.Variance()-ss/float64(len(data))) > 1e-6*math.Max(1, ss) {
+				t.Fatalf("StatsOf mean/variance = %v/%v, want %v/%v", st.Mean, st.Variance(), mean, ss/float64(len(data)))
+			}
+			if st.Min != float64(asc[0]) || st.Max != float64(asc[len(asc)-1]) {
+				t.Fatalf("StatsOf min/max = %v/%v", st.Min, st.Max)
+			}
+			if mx, err := r.Max(ctx, cmp.Compare[int64]); err != nil || mx != asc[len(asc)-1] {
+				t.Fatalf("Max = %d, %v", mx, err)
+			}
+			if mn, err := r.Min(ctx, cmp.Compare[int64]); err != nil || mn != asc[0] {
+				t.Fatalf("Min = %d, %v", mn, err)
+			}
+		})
+	}
+}
