@@ -14,7 +14,8 @@ import (
 	"github.com/ember-go/ember/storage"
 )
 
-// ErrEmpty is returned by Reduce and First on an RDD without elements.
+// ErrEmpty is returned by Reduce, First, Max and Min on an RDD without
+// elements.
 var ErrEmpty = errors.New("RDD is empty")
 
 // runJob runs an action: fn computes a result from the stream of each of
@@ -101,15 +102,19 @@ func (r *RDD[T]) Count(ctx context.Context) (int64, error) {
 // Reduce merges all elements with f, which must be associative and
 // commutative. It returns ErrEmpty if there are none.
 func (r *RDD[T]) Reduce(ctx context.Context, f func(T, T) T) (T, error) {
+	return r.reduceAction(ctx, "Reduce", f)
+}
+
+func (r *RDD[T]) reduceAction(ctx context.Context, action string, f func(T, T) T) (T, error) {
 	var zero T
 	if f == nil {
-		return zero, actionError("Reduce", r, errors.New("nil function"))
+		return zero, actionError(action, r, errors.New("nil function"))
 	}
 	type partial struct {
 		v  T
 		ok bool
 	}
-	parts, err := collectPartitions(ctx, r, "Reduce", func(tc *executor.TaskContext, p int, in stream[T]) (partial, error) {
+	parts, err := collectPartitions(ctx, r, action, func(tc *executor.TaskContext, p int, in stream[T]) (partial, error) {
 		var acc partial
 		var err error
 		if r.reduce != nil && r.storageLevel() == storage.None {
@@ -126,15 +131,37 @@ func (r *RDD[T]) Reduce(ctx context.Context, f func(T, T) T) (T, error) {
 		return zero, err
 	}
 	acc := partial{}
-	for _, p := range parts {
-		if p.ok {
-			acc.v, acc.ok = reduceBatch(&r.node, f, acc.v, acc.ok, []T{p.v})
+	err = r.onDriver(action, func() {
+		for _, p := range parts {
+			if p.ok {
+				acc.v, acc.ok = reduceBatch(&r.node, f, acc.v, acc.ok, []T{p.v})
+			}
 		}
-	}
-	if !acc.ok {
-		return zero, actionError("Reduce", r, ErrEmpty)
+	})
+	switch {
+	case err != nil:
+		return zero, err
+	case !acc.ok:
+		return zero, actionError(action, r, ErrEmpty)
 	}
 	return acc.v, nil
+}
+
+// onDriver runs the part of an action that merges the tasks' results: a
+// panic in the user's function there becomes the action's error, as it
+// would in a task.
+func (r *RDD[T]) onDriver(action string, merge func()) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			pe := executor.NewPanicError(v)
+			if pe.Where == "" {
+				pe.Where = r.String()
+			}
+			err = actionError(action, r, pe)
+		}
+	}()
+	merge()
+	return nil
 }
 
 func reduceBatch[T any](n *node, f func(T, T) T, acc T, ok bool, b []T) (T, bool) {
@@ -210,8 +237,9 @@ func aggregate[T, A any](ctx context.Context, r *RDD[T], action string, zero A, 
 	if seq == nil || comb == nil {
 		return zero, actionError(action, r, errors.New("nil function"))
 	}
+	clone := cloner[A]()
 	parts, err := collectPartitions(ctx, r, action, func(tc *executor.TaskContext, p int, in stream[T]) (A, error) {
-		acc := zero
+		acc := clone(zero)
 		err := in(func(b []T) bool {
 			acc = foldBatch(&r.node, seq, acc, b)
 			return true
@@ -221,7 +249,9 @@ func aggregate[T, A any](ctx context.Context, r *RDD[T], action string, zero A, 
 	if err != nil {
 		return zero, err
 	}
-	return foldBatch(&r.node, comb, zero, parts), nil
+	acc := clone(zero)
+	err = r.onDriver(action, func() { acc = foldBatch(&r.node, comb, acc, parts) })
+	return acc, err
 }
 
 func foldBatch[A, T any](n *node, f func(A, T) A, acc A, b []T) A {

@@ -34,6 +34,9 @@
 // Inside a stage, operators pass batches of Go values; a cached partition of
 // a primitive type is read without copying from its Arrow buffer.
 //
+// Keys (of ReduceByKey, Join, Distinct, CountByValue, …) are compared with
+// Go's ==, as map keys are: a NaN key equals no other key, not even NaN.
+//
 // # Errors
 //
 // Every RDD records its creation site, the file:line of the call that built

@@ -50,10 +50,13 @@ func CombineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], create func(V) C, 
 
 // FoldByKey merges the values of each key with f, starting from zero in
 // every map partition, as Spark's foldByKey.
+// Every key starts from its own copy of zero, so f may modify its first
+// argument.
 func FoldByKey[K comparable, V any](r *RDD[Pair[K, V]], zero V, f func(V, V) V, numPartitions int) *RDD[Pair[K, V]] {
+	clone := cloner[V]()
 	var create func(V) V
 	if f != nil {
-		create = func(v V) V { return f(zero, v) }
+		create = func(v V) V { return f(clone(zero), v) }
 	}
 	return combineByKey(r, "FoldByKey", create, f, f, numPartitions)
 }

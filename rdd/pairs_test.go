@@ -3,10 +3,12 @@ package rdd_test
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ember-go/ember/rdd"
@@ -283,5 +285,98 @@ func TestOrderedAndNumericActions(t *testing.T) {
 				t.Fatalf("Min = %d, %v", mn, err)
 			}
 		})
+	}
+}
+
+// A comparison or combiner that panics while the driver merges the tasks'
+// results (one element per partition: tasks never call it) gives an error.
+func TestPanicInDriverSideMergeIsAnError(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	r := rdd.Parallelize(s, []int64{1, 2}, 2)
+	boom := func(a, b int64) int { panic("boom in cmp") }
+	calls := map[string]func() error{
+		"Max":         func() error { _, err := r.Max(ctx, boom); return err },
+		"TakeOrdered": func() error { _, err := r.TakeOrdered(ctx, 1, boom); return err },
+		"Reduce":      func() error { _, err := r.Reduce(ctx, func(a, b int64) int64 { panic("boom in reduce") }); return err },
+		"Aggregate": func() error {
+			_, err := rdd.Aggregate(ctx, r, 0, func(a, x int64) int64 { return a + x }, func(a, b int64) int64 { panic("boom in comb") })
+			return err
+		},
+	}
+	for name, call := range calls {
+		var err error
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					t.Fatalf("%s: a panic escaped: %v", name, v)
+				}
+			}()
+			err = call()
+		}()
+		var pe *rdd.PanicError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), name) {
+			t.Fatalf("%s: %v, want a PanicError naming the action", name, err)
+		}
+	}
+}
+
+// cmp may return any negative number for a < b, math.MinInt included.
+func TestMinMaxAcceptAnyNegative(t *testing.T) {
+	s := newSession(t)
+	c := func(a, b int64) int {
+		switch {
+		case a < b:
+			return math.MinInt
+		case a > b:
+			return math.MaxInt
+		}
+		return 0
+	}
+	r := rdd.Parallelize(s, []int64{5, 3, 9, 1, 7}, 2)
+	if got, err := r.Min(context.Background(), c); err != nil || got != 1 {
+		t.Fatalf("Min = %d, %v; want 1", got, err)
+	}
+	if got, err := r.Max(context.Background(), c); err != nil || got != 9 {
+		t.Fatalf("Max = %d, %v; want 9", got, err)
+	}
+}
+
+// As Spark, every key and partition starts from its own copy of the zero
+// value, which the functions may modify.
+func TestZeroValuesAreNotShared(t *testing.T) {
+	s := newSession(t)
+	type m = map[string]int64
+	data := []rdd.Pair[string, m]{{Key: "a", Value: m{"x": 1}}, {Key: "b", Value: m{"y": 1}}, {Key: "a", Value: m{"x": 1}}, {Key: "b", Value: m{"y": 1}}}
+	r := rdd.Parallelize(s, data, 2)
+	merge := func(acc, v m) m {
+		for k, n := range v {
+			acc[k] += n
+		}
+		return acc
+	}
+	want := map[string]m{"a": {"x": 2}, "b": {"y": 2}}
+	for _, p := range collect(t, rdd.FoldByKey(r, m{}, merge, 1)) {
+		if !maps.Equal(p.Value, want[p.Key]) {
+			t.Fatalf("FoldByKey: key %s = %v, want %v", p.Key, p.Value, want[p.Key])
+		}
+	}
+	for _, p := range collect(t, rdd.AggregateByKey(r, m{}, merge, merge, 2)) {
+		if !maps.Equal(p.Value, want[p.Key]) {
+			t.Fatalf("AggregateByKey: key %s = %v, want %v", p.Key, p.Value, want[p.Key])
+		}
+	}
+	values := rdd.Values(r)
+	total, err := rdd.Aggregate(context.Background(), values, m{}, merge, merge)
+	if err != nil || !maps.Equal(total, m{"x": 2, "y": 2}) {
+		t.Fatalf("Aggregate = %v, %v; want map[x:2 y:2]", total, err)
+	}
+}
+
+func TestStatsOfEmpty(t *testing.T) {
+	s := newSession(t)
+	st, err := rdd.StatsOf(context.Background(), rdd.Parallelize(s, []float64{}, 2))
+	if err != nil || st.Count != 0 || !math.IsInf(st.Min, 1) || !math.IsInf(st.Max, -1) || !math.IsNaN(st.Variance()) {
+		t.Fatalf("StatsOf(empty) = %+v, %v; want Count 0, Min +Inf, Max -Inf, NaN variance", st, err)
 	}
 }

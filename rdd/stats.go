@@ -85,8 +85,13 @@ func (s Stats) merge(o Stats) Stats {
 
 // StatsOf returns the count, mean, extremes, sum and variance of the
 // elements in one pass.
+// For no elements, Min is +Inf and Max is -Inf, as in Spark.
 func StatsOf[N Number](ctx context.Context, r *RDD[N]) (Stats, error) {
-	return aggregate(ctx, r, "StatsOf", Stats{}, func(s Stats, x N) Stats { return s.add(float64(x)) }, Stats.merge)
+	st, err := aggregate(ctx, r, "StatsOf", Stats{}, func(s Stats, x N) Stats { return s.add(float64(x)) }, Stats.merge)
+	if err == nil && st.Count == 0 {
+		st.Min, st.Max = math.Inf(1), math.Inf(-1)
+	}
+	return st, err
 }
 
 // Max returns the greatest element by cmp (negative when a < b), or
@@ -105,8 +110,8 @@ func (r *RDD[T]) extreme(ctx context.Context, action string, cmp func(a, b T) in
 		var zero T
 		return zero, actionError(action, r, errors.New("nil comparison function"))
 	}
-	return r.Reduce(ctx, func(a, b T) T {
-		if cmp(b, a)*sign > 0 {
+	return r.reduceAction(ctx, action, func(a, b T) T {
+		if c := cmp(b, a); (sign > 0 && c > 0) || (sign < 0 && c < 0) {
 			return b
 		}
 		return a
@@ -130,7 +135,7 @@ func (r *RDD[T]) TakeOrdered(ctx context.Context, n int, cmp func(a, b T) int) (
 		var kept []T
 		err := in(func(b []T) bool {
 			kept = append(kept, b...)
-			if len(kept) >= 2*n+r.batchSize() {
+			if len(kept)-n >= max(n, r.batchSize()) { // no overflow for huge n
 				kept = slices.Clip(orderedBatch(&r.node, least, kept))
 			}
 			return true
@@ -140,7 +145,9 @@ func (r *RDD[T]) TakeOrdered(ctx context.Context, n int, cmp func(a, b T) int) (
 	if err != nil {
 		return nil, err
 	}
-	return orderedBatch(&r.node, least, slices.Concat(parts...)), nil
+	var out []T
+	err = r.onDriver("TakeOrdered", func() { out = least(slices.Concat(parts...)) })
+	return out, err
 }
 
 // Top returns the n greatest elements by cmp, greatest first.

@@ -49,12 +49,13 @@ func ReduceByKey[K comparable, V any](r *RDD[Pair[K, V]], f func(V, V) V, numPar
 
 // AggregateByKey folds the values of each key into an accumulator that
 // starts at zero: seq adds a value to an accumulator, comb merges two
-// accumulators. zero is copied by assignment for every key, so it must not
-// share memory that seq modifies (a slice zero should be nil or empty).
+// accumulators. Every key starts from its own copy of zero, so seq and comb
+// may modify their first argument, as in Spark.
 func AggregateByKey[K comparable, V, A any](r *RDD[Pair[K, V]], zero A, seq func(A, V) A, comb func(A, A) A, numPartitions int) *RDD[Pair[K, A]] {
+	clone := cloner[A]()
 	var create func(V) A
 	if seq != nil {
-		create = func(v V) A { return seq(zero, v) }
+		create = func(v V) A { return seq(clone(zero), v) }
 	}
 	return combineByKey(r, "AggregateByKey", create, seq, comb, numPartitions)
 }
