@@ -24,6 +24,10 @@ type Fetcher interface {
 // BlockRef names the output of one map task for one reduce partition.
 type BlockRef struct {
 	ShuffleID, MapID, ReduceID int
+	// Location is the Flight address of the executor that holds the
+	// block, for a RemoteFetcher; a Manager reads its own files and
+	// ignores it.
+	Location string
 }
 
 var _ Fetcher = (*Manager)(nil)

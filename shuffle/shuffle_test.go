@@ -252,7 +252,7 @@ func TestSpillHappens(t *testing.T) {
 		t.Fatal(err)
 	}
 	for r := range 4 {
-		got, err := fetchRows(context.Background(), m, BlockRef{0, 0, r})
+		got, err := fetchRows(context.Background(), m, BlockRef{ShuffleID: 0, MapID: 0, ReduceID: r})
 		if err != nil || !slices.Equal(got, want[r]) {
 			t.Fatalf("reduce %d: %d rows, err %v; want %d rows", r, len(got), err, len(want[r]))
 		}
@@ -292,7 +292,7 @@ func TestAbort(t *testing.T) {
 	if _, err := w.Commit(); err == nil {
 		t.Error("Commit after Abort succeeded")
 	}
-	if _, err := fetchRows(context.Background(), m, BlockRef{1, 0, 0}); !errors.Is(err, ErrMissingBlock) {
+	if _, err := fetchRows(context.Background(), m, BlockRef{ShuffleID: 1, MapID: 0, ReduceID: 0}); !errors.Is(err, ErrMissingBlock) {
 		t.Errorf("fetch of aborted output: %v, want ErrMissingBlock", err)
 	}
 }
@@ -332,7 +332,7 @@ func TestIdempotentCommit(t *testing.T) {
 	if _, err := w1.Commit(); err == nil {
 		t.Error("committing twice succeeded")
 	}
-	got, err := fetchRows(context.Background(), m, BlockRef{0, 5, 1})
+	got, err := fetchRows(context.Background(), m, BlockRef{ShuffleID: 0, MapID: 5, ReduceID: 1})
 	if err != nil || !slices.Equal(got, rows1) {
 		t.Errorf("read %d rows, err %v; want the first attempt's %d", len(got), err, len(rows1))
 	}
@@ -380,7 +380,7 @@ func TestConcurrentCommits(t *testing.T) {
 	// Readers in parallel.
 	for r := range 4 {
 		wg.Go(func() {
-			got, err := fetchRows(context.Background(), m, BlockRef{2, 0, r})
+			got, err := fetchRows(context.Background(), m, BlockRef{ShuffleID: 2, MapID: 0, ReduceID: r})
 			if err != nil || int64(len(got)) != statuses[0].Rows[r] {
 				t.Errorf("reduce %d: %d rows, err %v; want %d", r, len(got), err, statuses[0].Rows[r])
 			}
@@ -400,28 +400,28 @@ func TestMissingBlock(t *testing.T) {
 	writeMap(t, m, rng, mem, 1, 0, 2, []int{0, 1}, 5)
 	ctx := context.Background()
 
-	if _, err := fetchRows(ctx, m, BlockRef{0, 9, 0}); !errors.Is(err, ErrMissingBlock) {
+	if _, err := fetchRows(ctx, m, BlockRef{ShuffleID: 0, MapID: 9, ReduceID: 0}); !errors.Is(err, ErrMissingBlock) {
 		t.Errorf("unknown map: %v, want ErrMissingBlock", err)
 	}
-	if _, err := fetchRows(ctx, m, BlockRef{7, 0, 0}); !errors.Is(err, ErrMissingBlock) {
+	if _, err := fetchRows(ctx, m, BlockRef{ShuffleID: 7, MapID: 0, ReduceID: 0}); !errors.Is(err, ErrMissingBlock) {
 		t.Errorf("unknown shuffle: %v, want ErrMissingBlock", err)
 	}
 	if err := os.Remove(filepath.Join(m.Dir(), "shuffle_0", "map_1.data")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fetchRows(ctx, m, BlockRef{0, 1, 0}); !errors.Is(err, ErrMissingBlock) {
+	if _, err := fetchRows(ctx, m, BlockRef{ShuffleID: 0, MapID: 1, ReduceID: 0}); !errors.Is(err, ErrMissingBlock) {
 		t.Errorf("data file removed: %v, want ErrMissingBlock", err)
 	}
 	if err := m.RemoveShuffle(0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fetchRows(ctx, m, BlockRef{0, 0, 0}); !errors.Is(err, ErrMissingBlock) {
+	if _, err := fetchRows(ctx, m, BlockRef{ShuffleID: 0, MapID: 0, ReduceID: 0}); !errors.Is(err, ErrMissingBlock) {
 		t.Errorf("removed shuffle: %v, want ErrMissingBlock", err)
 	}
 	if _, err := os.Stat(filepath.Join(m.Dir(), "shuffle_0")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("shuffle directory still there after RemoveShuffle: %v", err)
 	}
-	if _, err := fetchRows(ctx, m, BlockRef{1, 0, 1}); err != nil {
+	if _, err := fetchRows(ctx, m, BlockRef{ShuffleID: 1, MapID: 0, ReduceID: 1}); err != nil {
 		t.Errorf("other shuffle affected by RemoveShuffle: %v", err)
 	}
 }
@@ -438,7 +438,7 @@ func TestInvalidArguments(t *testing.T) {
 	if _, err := m.NewWriter(0, 0, 0, 1, nil); err == nil {
 		t.Error("NewWriter without schema succeeded")
 	}
-	for _, ref := range []BlockRef{{-1, 0, 0}, {0, -1, 0}, {0, 0, -1}} {
+	for _, ref := range []BlockRef{{ShuffleID: -1}, {MapID: -1}, {ReduceID: -1}} {
 		if _, err := fetchRows(context.Background(), m, ref); err == nil || errors.Is(err, ErrMissingBlock) {
 			t.Errorf("Fetch(%v) = %v, want an invalid id error", ref, err)
 		}
@@ -495,7 +495,7 @@ func TestContextCanceled(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := fetchRows(ctx, m, BlockRef{0, 0, 0}); !errors.Is(err, context.Canceled) {
+	if _, err := fetchRows(ctx, m, BlockRef{ShuffleID: 0, MapID: 0, ReduceID: 0}); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled fetch: %v, want context.Canceled", err)
 	}
 	// Cancel midway: the records read so far are the caller's, the rest are
@@ -504,7 +504,7 @@ func TestContextCanceled(t *testing.T) {
 	defer cancel()
 	var n int
 	var lastErr error
-	for rec, err := range m.Fetch(ctx, BlockRef{0, 0, 0}) {
+	for rec, err := range m.Fetch(ctx, BlockRef{ShuffleID: 0, MapID: 0, ReduceID: 0}) {
 		if err != nil {
 			lastErr = err
 			break
@@ -517,7 +517,7 @@ func TestContextCanceled(t *testing.T) {
 		t.Errorf("read %d records then %v; want 1 then context.Canceled", n, lastErr)
 	}
 	// Stopping early releases everything too.
-	for rec := range m.Fetch(context.Background(), BlockRef{0, 0, 0}) {
+	for rec := range m.Fetch(context.Background(), BlockRef{ShuffleID: 0, MapID: 0, ReduceID: 0}) {
 		rec.Release()
 		break
 	}
@@ -566,7 +566,7 @@ func TestCorruption(t *testing.T) {
 	}
 	expectCorrupt := func(what string, mapID int) {
 		t.Helper()
-		if _, err := fetchRows(ctx, m, BlockRef{0, mapID, 0}); !errors.Is(err, ErrCorruptBlock) {
+		if _, err := fetchRows(ctx, m, BlockRef{ShuffleID: 0, MapID: mapID, ReduceID: 0}); !errors.Is(err, ErrCorruptBlock) {
 			t.Errorf("%s: %v, want ErrCorruptBlock", what, err)
 		}
 	}
@@ -634,7 +634,7 @@ func TestCorruption(t *testing.T) {
 	}
 	for size := 1; size < len(data); size++ {
 		rewriteIndex(t, d, x, size, st.Rows[0])
-		_, err := fetchRows(ctx, m, BlockRef{0, 3, 0})
+		_, err := fetchRows(ctx, m, BlockRef{ShuffleID: 0, MapID: 3, ReduceID: 0})
 		if size < len(data)-len(endOfStream) && err == nil {
 			t.Fatalf("segment truncated to %d of %d bytes read without error", size, len(data))
 		}
@@ -701,7 +701,7 @@ func TestClose(t *testing.T) {
 	if _, err := m.NewWriter(0, 0, 0, 1, testSchema); !errors.Is(err, ErrClosed) {
 		t.Errorf("NewWriter after Close: %v, want ErrClosed", err)
 	}
-	if _, err := fetchRows(context.Background(), m, BlockRef{0, 0, 0}); !errors.Is(err, ErrClosed) {
+	if _, err := fetchRows(context.Background(), m, BlockRef{ShuffleID: 0, MapID: 0, ReduceID: 0}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Fetch after Close: %v, want ErrClosed", err)
 	}
 	if err := m.RemoveShuffle(0); err != nil {
@@ -779,7 +779,7 @@ func BenchmarkWriteRead(b *testing.B) {
 					b.Fatal(err)
 				}
 				for r := range numReduce {
-					for rec, err := range m.Fetch(ctx, BlockRef{0, mapID, r}) {
+					for rec, err := range m.Fetch(ctx, BlockRef{ShuffleID: 0, MapID: mapID, ReduceID: r}) {
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -842,7 +842,7 @@ func testDictionaryRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for rec, err := range m.Fetch(context.Background(), BlockRef{0, 0, 1}) {
+	for rec, err := range m.Fetch(context.Background(), BlockRef{ShuffleID: 0, MapID: 0, ReduceID: 1}) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,35 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTokens(t *testing.T) {
+	secret := []byte("s3cret")
+	now := time.Unix(1_800_000_000, 0)
+	tok := NewToken(secret, now, time.Minute)
+	if err := Verify(secret, tok, now.Add(30*time.Second)); err != nil {
+		t.Fatalf("a fresh token: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		secret []byte
+		token  string
+		now    time.Time
+		want   string
+	}{
+		"wrong secret": {[]byte("other"), tok, now, "wrong secret"},
+		"expired":      {secret, tok, now.Add(2 * time.Minute), "expired"},
+		"malformed":    {secret, "garbage", now, "malformed"},
+		"bad expiry":   {secret, "v1.x." + strings.Repeat("0", 64), now, "malformed"},
+		"forged":       {secret, "v1.9999999999." + strings.Repeat("ab", 32), now, "wrong secret"},
+		"no secret":    {nil, tok, now, "no secret"},
+	} {
+		err := Verify(tc.secret, tc.token, tc.now)
+		if !errors.Is(err, ErrUnauthenticated) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrUnauthenticated saying %q", name, err, tc.want)
+		}
+	}
+}

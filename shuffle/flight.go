@@ -1,0 +1,206 @@
+package shuffle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/flight"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// FlightServer serves the shuffle blocks of a Manager to other processes
+// with Arrow Flight: a DoGet whose ticket names a block (see Ticket) streams
+// its records. Register it on a gRPC server with
+// flight.RegisterFlightServiceServer; authentication is the gRPC server's
+// business (internal/auth's interceptors).
+type FlightServer struct {
+	flight.BaseFlightServer
+	m *Manager
+}
+
+// NewFlightServer returns a server for m's blocks.
+func NewFlightServer(m *Manager) *FlightServer { return &FlightServer{m: m} }
+
+// DoGet streams one block. A block that is not there answers NotFound, a
+// damaged one DataLoss, a malformed ticket InvalidArgument.
+func (s *FlightServer) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServer) error {
+	ref, err := ParseTicket(t.GetTicket())
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	var w *flight.Writer
+	for rec, err := range s.m.Fetch(stream.Context(), ref) {
+		if err != nil {
+			return statusOf(err)
+		}
+		if w == nil {
+			w = flight.NewRecordWriter(stream, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(s.m.mem))
+		}
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
+			return err
+		}
+	}
+	if w == nil {
+		return nil // an empty block: no schema, no records
+	}
+	return w.Close()
+}
+
+// Ticket encodes the ids of a block as a Flight ticket.
+func Ticket(ref BlockRef) []byte {
+	return fmt.Appendf(nil, "shuffle/%d/%d/%d", ref.ShuffleID, ref.MapID, ref.ReduceID)
+}
+
+// ParseTicket decodes a ticket made by Ticket, accepting nothing else: ids
+// are non-negative integers, so a ticket cannot name a path.
+func ParseTicket(b []byte) (BlockRef, error) {
+	parts := strings.Split(string(b), "/")
+	if len(parts) != 4 || parts[0] != "shuffle" {
+		return BlockRef{}, fmt.Errorf("shuffle: malformed ticket %q", b)
+	}
+	var ids [3]int
+	for i, p := range parts[1:] {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || strconv.Itoa(n) != p {
+			return BlockRef{}, fmt.Errorf("shuffle: malformed ticket %q", b)
+		}
+		ids[i] = n
+	}
+	return BlockRef{ShuffleID: ids[0], MapID: ids[1], ReduceID: ids[2]}, nil
+}
+
+// statusOf turns a Manager's error into a gRPC status the client maps
+// back.
+func statusOf(err error) error {
+	code := codes.Internal
+	switch {
+	case errors.Is(err, ErrMissingBlock):
+		code = codes.NotFound
+	case errors.Is(err, ErrCorruptBlock):
+		code = codes.DataLoss
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	}
+	return status.Error(code, err.Error())
+}
+
+// RemoteFetcher reads blocks from the executors that hold them, over Arrow
+// Flight. It keeps one connection per executor. Safe for concurrent use.
+type RemoteFetcher struct {
+	opts []grpc.DialOption
+
+	mu      sync.Mutex
+	clients map[string]flight.Client
+	closed  bool
+}
+
+var _ Fetcher = (*RemoteFetcher)(nil)
+
+// NewRemoteFetcher returns a fetcher that dials executors with opts
+// (transport credentials, and auth.Credentials for the cluster secret).
+func NewRemoteFetcher(opts ...grpc.DialOption) *RemoteFetcher {
+	return &RemoteFetcher{opts: opts, clients: make(map[string]flight.Client)}
+}
+
+// Fetch yields the records of the block at ref.Location. An executor that
+// does not have the block, or cannot be reached, gives an error wrapping
+// ErrMissingBlock: either way the map output must be computed again. A
+// damaged block gives ErrCorruptBlock. The caller releases each record.
+func (f *RemoteFetcher) Fetch(ctx context.Context, ref BlockRef) iter.Seq2[arrow.Record, error] {
+	return func(yield func(arrow.Record, error) bool) {
+		if err := f.fetch(ctx, ref, yield); err != nil {
+			yield(nil, fmt.Errorf("shuffle: fetch shuffle %d map %d reduce %d from %s: %w",
+				ref.ShuffleID, ref.MapID, ref.ReduceID, ref.Location, err))
+		}
+	}
+}
+
+func (f *RemoteFetcher) fetch(ctx context.Context, ref BlockRef, yield func(arrow.Record, error) bool) error {
+	if ref.Location == "" {
+		return errors.New("no executor address for a remote block")
+	}
+	client, err := f.client(ref.Location)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the stream if the caller stops early
+	stream, err := client.DoGet(ctx, &flight.Ticket{Ticket: Ticket(ref)})
+	if err != nil {
+		return errorOf(err)
+	}
+	rdr, err := flight.NewRecordReader(stream)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty block
+		}
+		return errorOf(err)
+	}
+	defer rdr.Release()
+	for rdr.Next() {
+		rec := rdr.Record()
+		rec.Retain() // the reader reuses its record on Next
+		if !yield(rec, nil) {
+			return nil
+		}
+	}
+	if err := rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return errorOf(err)
+	}
+	return nil
+}
+
+// errorOf maps a Flight call's failure to the package's errors.
+func errorOf(err error) error {
+	switch status.Code(err) {
+	case codes.NotFound, codes.Unavailable:
+		return fmt.Errorf("%w: %w", ErrMissingBlock, err)
+	case codes.DataLoss:
+		return fmt.Errorf("%w: %w", ErrCorruptBlock, err)
+	}
+	return err
+}
+
+func (f *RemoteFetcher) client(addr string) (flight.Client, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, ErrClosed
+	}
+	if c, ok := f.clients[addr]; ok {
+		return c, nil
+	}
+	c, err := flight.NewClientWithMiddleware(addr, nil, nil, f.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	f.clients[addr] = c
+	return c, nil
+}
+
+// Close closes every connection. Idempotent.
+func (f *RemoteFetcher) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	var errs []error
+	for addr, c := range f.clients {
+		errs = append(errs, c.Close())
+		delete(f.clients, addr)
+	}
+	return errors.Join(errs...)
+}
