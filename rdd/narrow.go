@@ -60,13 +60,15 @@ func mapBatch[T, U any](n *node, f func(T) U, in []T, dst []U) {
 	}
 }
 
-// MapBatches applies f to whole batches of elements: f receives a slice of
-// up to Config.BatchSize elements (for a persisted RDD of a primitive type, a
-// zero-copy view of its Arrow column) and returns the batch's output. in is
-// read-only: it may be the memory of a cached partition or of the slice
-// given to Parallelize. f may return the same slice each time, and must not
-// keep in after returning.
-// This is the vectorized form of Map: one call per batch, not per element.
+// MapBatches applies f to whole batches of elements and returns what f
+// returns for them: the vectorized form of Map, one call per batch, not per
+// element. A batch is a non-empty slice of consecutive elements of a
+// partition, of no fixed length: up to Config.BatchSize elements coming out
+// of other operators, up to a whole Arrow record (a zero-copy view of its
+// column) for a persisted RDD of a primitive type. in is read-only: it may
+// be the memory of a cached partition or of the slice given to Parallelize.
+// f may return the same slice each time, and must not keep in after
+// returning.
 func MapBatches[T, U any](r *RDD[T], f func(in []T) []U) *RDD[U] {
 	out := newRDD[U](r.s, "MapBatches", r.nparts, narrow(r), nil, nilFunc("batch function", f == nil))
 	out.compute = func(tc *executor.TaskContext, p int) stream[U] {
