@@ -18,7 +18,7 @@ type Pair[K, V any] struct {
 
 // Map applies f to every element.
 func Map[T, U any](r *RDD[T], f func(T) U) *RDD[U] {
-	out := newRDD[U](r.s, "Map", r.nparts, narrow(r), nil, nilFunc("map function", f == nil))
+	out := newRDD[U](r.s, "Map", r.nparts, oneToOne(r), nil, nilFunc("map function", f == nil))
 	out.compute = func(tc *executor.TaskContext, p int) stream[U] {
 		in := r.iterator(tc, p)
 		return func(yield func([]U) bool) error {
@@ -70,7 +70,7 @@ func mapBatch[T, U any](n *node, f func(T) U, in []T, dst []U) {
 // f may return the same slice each time, and must not keep in after
 // returning.
 func MapBatches[T, U any](r *RDD[T], f func(in []T) []U) *RDD[U] {
-	out := newRDD[U](r.s, "MapBatches", r.nparts, narrow(r), nil, nilFunc("batch function", f == nil))
+	out := newRDD[U](r.s, "MapBatches", r.nparts, oneToOne(r), nil, nilFunc("batch function", f == nil))
 	out.compute = func(tc *executor.TaskContext, p int) stream[U] {
 		in := r.iterator(tc, p)
 		return func(yield func([]U) bool) error {
@@ -87,7 +87,7 @@ func callBatch[T, U any](n *node, f func([]T) U, b []T) U {
 
 // FlatMap applies f to every element and flattens the slices it returns.
 func FlatMap[T, U any](r *RDD[T], f func(T) []U) *RDD[U] {
-	out := newRDD[U](r.s, "FlatMap", r.nparts, narrow(r), nil, nilFunc("flatMap function", f == nil))
+	out := newRDD[U](r.s, "FlatMap", r.nparts, oneToOne(r), nil, nilFunc("flatMap function", f == nil))
 	out.compute = func(tc *executor.TaskContext, p int) stream[U] {
 		in := r.iterator(tc, p)
 		return func(yield func([]U) bool) error {
@@ -125,7 +125,7 @@ func flatMapBatch[T, U any](n *node, f func(T) []U, in []T, buf []U) []U {
 // MapPartitions applies f to each whole partition: f receives the partition
 // index and its elements, and returns the partition's new elements.
 func MapPartitions[T, U any](r *RDD[T], f func(partition int, in iter.Seq[T]) iter.Seq[U]) *RDD[U] {
-	out := newRDD[U](r.s, "MapPartitions", r.nparts, narrow(r), nil, nilFunc("partition function", f == nil))
+	out := newRDD[U](r.s, "MapPartitions", r.nparts, oneToOne(r), nil, nilFunc("partition function", f == nil))
 	out.compute = func(tc *executor.TaskContext, p int) stream[U] {
 		in := r.iterator(tc, p)
 		return func(yield func([]U) bool) error {
@@ -156,7 +156,7 @@ func MapPartitions[T, U any](r *RDD[T], f func(partition int, in iter.Seq[T]) it
 
 // Filter keeps the elements for which f returns true.
 func (r *RDD[T]) Filter(f func(T) bool) *RDD[T] {
-	out := newRDD[T](r.s, "Filter", r.nparts, narrow(r), nil, nilFunc("filter function", f == nil))
+	out := newRDD[T](r.s, "Filter", r.nparts, oneToOne(r), nil, nilFunc("filter function", f == nil))
 	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
 		in := r.iterator(tc, p)
 		return func(yield func([]T) bool) error {
@@ -241,7 +241,7 @@ func zipWith[T, U, V any](a *RDD[T], b *RDD[U], op string, f func(n *node, buf [
 		errs = append(errs, fmt.Errorf("cannot zip RDDs with different numbers of partitions: %s has %d, %s has %d",
 			a, a.nparts, b, b.nparts))
 	}
-	out := newRDD[V](a.s, op, a.nparts, narrow(a, b), nil, errs...)
+	out := newRDD[V](a.s, op, a.nparts, oneToOne(a, b), nil, errs...)
 	out.compute = func(tc *executor.TaskContext, p int) stream[V] {
 		as, bs := a.iterator(tc, p), b.iterator(tc, p)
 		return func(yield func([]V) bool) error {
@@ -305,13 +305,13 @@ func zipWith[T, U, V any](a *RDD[T], b *RDD[U], op string, f func(n *node, buf [
 // partitions of all of them, in order.
 func (r *RDD[T]) Union(others ...*RDD[T]) *RDD[T] {
 	all := append([]*RDD[T]{r}, others...)
-	parents := make([]scheduler.Node, len(all))
+	deps := make([]scheduler.Dependency, len(all))
 	total := 0
 	for i, x := range all {
-		parents[i] = x
+		deps[i] = scheduler.RangeDependency(x, 0, total, x.nparts)
 		total += x.nparts
 	}
-	out := newRDD[T](r.s, "Union", total, narrow(parents...), nil)
+	out := newRDD[T](r.s, "Union", total, deps, nil)
 	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
 		for _, x := range all {
 			if p < x.nparts {
@@ -336,7 +336,7 @@ func (r *RDD[T]) Sample(withReplacement bool, fraction float64, seed int64) *RDD
 	case !withReplacement && fraction > 1:
 		err = fmt.Errorf("sample fraction %v is above 1 (allowed only with replacement)", fraction)
 	}
-	out := newRDD[T](r.s, "Sample", r.nparts, narrow(r), nil, err)
+	out := newRDD[T](r.s, "Sample", r.nparts, oneToOne(r), nil, err)
 	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
 		in := r.iterator(tc, p)
 		return func(yield func([]T) bool) error {
@@ -389,12 +389,22 @@ func (r *RDD[T]) Coalesce(numPartitions int) *RDD[T] {
 	if n <= 0 || n > r.nparts {
 		n = r.nparts
 	}
-	out := newRDD[T](r.s, "Coalesce", n, narrow(r), nil)
-	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
+	dep := scheduler.NarrowDependency(r, func(p int) []int {
 		lo, hi := split(r.nparts, n, p)
+		parts := make([]int, 0, hi-lo)
+		for q := lo; q < hi; q++ {
+			parts = append(parts, q)
+		}
+		return parts
+	})
+	out := newRDD[T](r.s, "Coalesce", n, []scheduler.Dependency{dep}, nil)
+	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
 		return func(yield func([]T) bool) error {
 			stopped := false
-			for q := lo; q < hi && !stopped; q++ {
+			for _, q := range dep.Parents(p) {
+				if stopped {
+					break
+				}
 				err := r.iterator(tc, q)(func(b []T) bool {
 					stopped = !yield(b)
 					return !stopped
@@ -411,7 +421,7 @@ func (r *RDD[T]) Coalesce(numPartitions int) *RDD[T] {
 
 // Glom turns each partition into one slice holding its elements.
 func Glom[T any](r *RDD[T]) *RDD[[]T] {
-	out := newRDD[[]T](r.s, "Glom", r.nparts, narrow(r), nil)
+	out := newRDD[[]T](r.s, "Glom", r.nparts, oneToOne(r), nil)
 	out.compute = func(tc *executor.TaskContext, p int) stream[[]T] {
 		in := r.iterator(tc, p)
 		return func(yield func([][]T) bool) error {
@@ -429,7 +439,11 @@ func Glom[T any](r *RDD[T]) *RDD[[]T] {
 // Cartesian pairs every element of a with every element of b. Partition
 // i*b.NumPartitions()+j pairs partition i of a with partition j of b.
 func Cartesian[T, U any](a *RDD[T], b *RDD[U]) *RDD[Pair[T, U]] {
-	out := newRDD[Pair[T, U]](a.s, "Cartesian", a.nparts*b.nparts, narrow(a, b), nil)
+	deps := []scheduler.Dependency{
+		scheduler.NarrowDependency(a, func(p int) []int { return []int{p / b.nparts} }),
+		scheduler.NarrowDependency(b, func(p int) []int { return []int{p % b.nparts} }),
+	}
+	out := newRDD[Pair[T, U]](a.s, "Cartesian", a.nparts*b.nparts, deps, nil)
 	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[T, U]] {
 		return func(yield func([]Pair[T, U]) bool) error {
 			var right []U
@@ -464,7 +478,7 @@ func Cartesian[T, U any](a *RDD[T], b *RDD[U]) *RDD[Pair[T, U]] {
 // the number of partitions. The ids are not contiguous, but need no job to
 // count the partitions first.
 func ZipWithUniqueID[T any](r *RDD[T]) *RDD[Pair[T, int64]] {
-	out := newRDD[Pair[T, int64]](r.s, "ZipWithUniqueID", r.nparts, narrow(r), nil)
+	out := newRDD[Pair[T, int64]](r.s, "ZipWithUniqueID", r.nparts, oneToOne(r), nil)
 	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[T, int64]] {
 		in := r.iterator(tc, p)
 		return func(yield func([]Pair[T, int64]) bool) error {

@@ -125,12 +125,12 @@ type BuildError struct {
 func (e *BuildError) Error() string { return fmt.Sprintf("%s: %v", e.RDD, e.Err) }
 func (e *BuildError) Unwrap() error { return e.Err }
 
-// narrow returns the dependencies of an RDD computed from parents in the
-// same task.
-func narrow(parents ...scheduler.Node) []scheduler.Dependency {
+// oneToOne returns the dependencies of an RDD whose partition i is computed
+// from partition i of each parent, in the same task.
+func oneToOne(parents ...scheduler.Node) []scheduler.Dependency {
 	deps := make([]scheduler.Dependency, len(parents))
 	for i, p := range parents {
-		deps[i] = scheduler.Dependency{Parent: p}
+		deps[i] = scheduler.OneToOne(p)
 	}
 	return deps
 }

@@ -31,12 +31,39 @@ type Node interface {
 	String() string
 }
 
-// Dependency links a node to one parent. Shuffle is nil for a narrow
-// dependency (the child's partitions are computed from the parent's in the
-// same task); otherwise it describes the shuffle that separates two stages.
+// Dependency links a node to one parent. A narrow dependency computes each
+// partition of the child from a few partitions of the parent in the same
+// task, as Parents says; a shuffle dependency (Shuffle set, Parents nil)
+// needs every partition of the parent and separates two stages.
 type Dependency struct {
-	Parent  Node
+	Parent Node
+	// Parents returns the partitions of Parent that partition child of
+	// the node reads; nil for a shuffle dependency.
+	Parents func(child int) []int
 	Shuffle *ShuffleDependency
+}
+
+// OneToOne is the narrow dependency of Map, Filter, Zip and the like:
+// partition i reads partition i of the parent.
+func OneToOne(parent Node) Dependency {
+	return Dependency{Parent: parent, Parents: func(child int) []int { return []int{child} }}
+}
+
+// RangeDependency is Union's: the child's partitions [outStart,
+// outStart+length) are the parent's [inStart, inStart+length).
+func RangeDependency(parent Node, inStart, outStart, length int) Dependency {
+	return Dependency{Parent: parent, Parents: func(child int) []int {
+		if child < outStart || child >= outStart+length {
+			return nil
+		}
+		return []int{child - outStart + inStart}
+	}}
+}
+
+// NarrowDependency is a narrow dependency with any mapping of partitions
+// (Coalesce, Cartesian).
+func NarrowDependency(parent Node, parents func(child int) []int) Dependency {
+	return Dependency{Parent: parent, Parents: parents}
 }
 
 // ShuffleDependency is a stage boundary: the parent's partitions are written
