@@ -512,3 +512,26 @@ func TestDependencies(t *testing.T) {
 		t.Fatalf("ReduceByKey: want one shuffle dependency with 2 reduce partitions")
 	}
 }
+
+// Operators that gather by key give their output in an order fixed by their
+// input, so a partition computed twice is the same: recomputation after a
+// loss and Zip of a shuffled RDD with a map of itself rely on it.
+func TestShuffledPartitionsAreDeterministic(t *testing.T) {
+	s := newSession(t)
+	pairs := rdd.KeyBy(rdd.Range(s, 0, 5000, 4), func(x int64) int64 { return x * 7919 % 1013 })
+	for name, r := range map[string]*rdd.RDD[int64]{
+		"ReduceByKey": rdd.Keys(rdd.ReduceByKey(pairs, func(a, b int64) int64 { return a + b }, 3)),
+		"GroupByKey":  rdd.Keys(rdd.GroupByKey(pairs, 3)),
+		"Distinct":    rdd.Distinct(rdd.Values(pairs), 3),
+		"Join":        rdd.Keys(rdd.Join(pairs, pairs, 3)),
+	} {
+		first, second := collect(t, r), collect(t, r)
+		equal(t, name+" computed twice", second, first)
+		zipped := collect(t, rdd.Zip(r, rdd.Map(r, func(x int64) int64 { return -x })))
+		for _, p := range zipped {
+			if p.Value != -p.Key {
+				t.Fatalf("%s zipped with a map of itself paired %d with %d", name, p.Key, p.Value)
+			}
+		}
+	}
+}

@@ -204,27 +204,19 @@ func coGroup[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], 
 				vs []V
 				ws []W
 			}
-			byKey := make(map[K]*groups)
-			group := func(k K) *groups {
-				g, ok := byKey[k]
-				if !ok {
-					g = &groups{}
-					byKey[k] = g
-				}
-				return g
-			}
+			byKey := newKeyed[K, groups]()
 			err := depA.read(tc, p, out.batchSize(), func(b []Pair[K, V]) bool {
 				for _, kv := range b {
-					g := group(kv.Key)
-					g.vs = append(g.vs, kv.Value)
+					i, _ := byKey.slot(kv.Key)
+					byKey.vals[i].vs = append(byKey.vals[i].vs, kv.Value)
 				}
 				return true
 			})
 			if err == nil {
 				err = depB.read(tc, p, out.batchSize(), func(b []Pair[K, W]) bool {
 					for _, kw := range b {
-						g := group(kw.Key)
-						g.ws = append(g.ws, kw.Value)
+						i, _ := byKey.slot(kw.Key)
+						byKey.vals[i].ws = append(byKey.vals[i].ws, kw.Value)
 					}
 					return true
 				})
@@ -233,8 +225,8 @@ func coGroup[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], 
 				return err
 			}
 			results := func(yield func(O) bool) {
-				for k, g := range byKey {
-					if !emit(k, g.vs, g.ws, yield) {
+				for i, k := range byKey.keys {
+					if !emit(k, byKey.vals[i].vs, byKey.vals[i].ws, yield) {
 						return
 					}
 				}

@@ -69,13 +69,13 @@ func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 	nilErr := errors.Join(nilFunc("merge function", merge == nil || create == nil), nilFunc("combine function", combine == nil))
 	var self *node // the RDD being built, for panic messages
 	dep, errDep := newShuffleDep(r, n, func(tc *executor.TaskContext, p int, in stream[Pair[K, V]], emit func(int, Pair[K, C])) error {
-		acc := make(map[K]C)
+		acc := newKeyed[K, C]()
 		err := in(func(b []Pair[K, V]) bool {
 			mergeBatch(self, acc, b, create, merge)
 			return true
 		})
-		for k, c := range acc {
-			emit(part.Partition(k), Pair[K, C]{k, c})
+		for i, k := range acc.keys {
+			emit(part.Partition(k), Pair[K, C]{k, acc.vals[i]})
 		}
 		return err
 	})
@@ -83,7 +83,7 @@ func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 	self = &out.node
 	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[K, C]] {
 		return func(yield func([]Pair[K, C]) bool) error {
-			acc := make(map[K]C)
+			acc := newKeyed[K, C]()
 			err := dep.read(tc, p, out.batchSize(), func(b []Pair[K, C]) bool {
 				combineBatch(self, acc, b, combine)
 				return true
@@ -91,40 +91,30 @@ func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 			if err != nil {
 				return err
 			}
-			return out.batches(tc, pairsOf(acc), yield)
+			return out.batches(tc, acc.pairs, yield)
 		}
 	}
 	return out
 }
 
-func mergeBatch[K comparable, V, C any](n *node, acc map[K]C, b []Pair[K, V], create func(V) C, merge func(C, V) C) {
+func mergeBatch[K comparable, V, C any](n *node, acc *keyed[K, C], b []Pair[K, V], create func(V) C, merge func(C, V) C) {
 	defer n.guard()
 	for _, kv := range b {
-		if c, ok := acc[kv.Key]; ok {
-			acc[kv.Key] = merge(c, kv.Value)
+		if i, added := acc.slot(kv.Key); added {
+			acc.vals[i] = create(kv.Value)
 		} else {
-			acc[kv.Key] = create(kv.Value)
+			acc.vals[i] = merge(acc.vals[i], kv.Value)
 		}
 	}
 }
 
-func combineBatch[K comparable, C any](n *node, acc map[K]C, b []Pair[K, C], combine func(C, C) C) {
+func combineBatch[K comparable, C any](n *node, acc *keyed[K, C], b []Pair[K, C], combine func(C, C) C) {
 	defer n.guard()
 	for _, kc := range b {
-		if c, ok := acc[kc.Key]; ok {
-			acc[kc.Key] = combine(c, kc.Value)
+		if i, added := acc.slot(kc.Key); added {
+			acc.vals[i] = kc.Value
 		} else {
-			acc[kc.Key] = kc.Value
-		}
-	}
-}
-
-func pairsOf[K comparable, V any](m map[K]V) func(func(Pair[K, V]) bool) {
-	return func(yield func(Pair[K, V]) bool) {
-		for k, v := range m {
-			if !yield(Pair[K, V]{k, v}) {
-				return
-			}
+			acc.vals[i] = combine(acc.vals[i], kc.Value)
 		}
 	}
 }
@@ -143,7 +133,7 @@ func GroupByKey[K comparable, V any](r *RDD[Pair[K, V]], numPartitions int) *RDD
 			if err != nil {
 				return err
 			}
-			return out.batches(tc, pairsOf(groups), yield)
+			return out.batches(tc, groups.pairs, yield)
 		}
 	}
 	return out
@@ -161,12 +151,13 @@ func emitByKey[K comparable, V any](part *shuffle.Hash[K]) func(*executor.TaskCo
 	}
 }
 
-// groupShuffle reads one reduce partition of pairs into a map of slices.
-func groupShuffle[K comparable, V any](tc *executor.TaskContext, dep *shuffleDep[Pair[K, V]], p, bs int) (map[K][]V, error) {
-	groups := make(map[K][]V)
+// groupShuffle reads one reduce partition of pairs into slices by key.
+func groupShuffle[K comparable, V any](tc *executor.TaskContext, dep *shuffleDep[Pair[K, V]], p, bs int) (*keyed[K, []V], error) {
+	groups := newKeyed[K, []V]()
 	err := dep.read(tc, p, bs, func(b []Pair[K, V]) bool {
 		for _, kv := range b {
-			groups[kv.Key] = append(groups[kv.Key], kv.Value)
+			i, _ := groups.slot(kv.Key)
+			groups.vals[i] = append(groups.vals[i], kv.Value)
 		}
 		return true
 	})
@@ -178,14 +169,14 @@ func Distinct[T comparable](r *RDD[T], numPartitions int) *RDD[T] {
 	n := r.reducePartitions(numPartitions)
 	part, errPart := hashPartitioner[T](n)
 	dep, errDep := newShuffleDep(r, n, func(tc *executor.TaskContext, p int, in stream[T], emit func(int, T)) error {
-		seen := make(map[T]struct{})
+		seen := newKeyed[T, struct{}]()
 		err := in(func(b []T) bool {
 			for _, x := range b {
-				seen[x] = struct{}{}
+				seen.slot(x)
 			}
 			return true
 		})
-		for x := range seen {
+		for _, x := range seen.keys {
 			emit(part.Partition(x), x)
 		}
 		return err
@@ -193,24 +184,17 @@ func Distinct[T comparable](r *RDD[T], numPartitions int) *RDD[T] {
 	out := newRDD[T](r.s, "Distinct", n, dep.deps(), nil, errPart, errDep)
 	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
 		return func(yield func([]T) bool) error {
-			seen := make(map[T]struct{})
+			seen := newKeyed[T, struct{}]()
 			err := dep.read(tc, p, out.batchSize(), func(b []T) bool {
 				for _, x := range b {
-					seen[x] = struct{}{}
+					seen.slot(x)
 				}
 				return true
 			})
 			if err != nil {
 				return err
 			}
-			keys := func(yield func(T) bool) {
-				for x := range seen {
-					if !yield(x) {
-						return
-					}
-				}
-			}
-			return out.batches(tc, keys, yield)
+			return out.batches(tc, slices.Values(seen.keys), yield)
 		}
 	}
 	return out
