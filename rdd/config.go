@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ember-go/ember/internal/bytesize"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/shuffle"
 	"github.com/ember-go/ember/storage"
@@ -89,7 +90,7 @@ func WithConf(key, value string) Option {
 		case "shuffle.compression":
 			c.ShuffleCompression = value
 		case "storage.memoryLimit":
-			c.MemoryLimit, err = parseBytes(value)
+			c.MemoryLimit, err = bytesize.Parse(value)
 		case "batch.size":
 			c.BatchSize, err = strconv.Atoi(value)
 		default:
@@ -163,25 +164,6 @@ func ParseMaster(url string) (slots int, err error) {
 		return n, nil
 	}
 	return 0, fmt.Errorf("unknown master %q: want local, local[N] or local[*]", url)
-}
-
-func parseBytes(s string) (int64, error) {
-	mult := int64(1)
-	t := strings.ToLower(strings.TrimSpace(s))
-	t = strings.TrimSuffix(t, "b")
-	switch {
-	case strings.HasSuffix(t, "k"):
-		mult, t = 1<<10, t[:len(t)-1]
-	case strings.HasSuffix(t, "m"):
-		mult, t = 1<<20, t[:len(t)-1]
-	case strings.HasSuffix(t, "g"):
-		mult, t = 1<<30, t[:len(t)-1]
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a byte count such as 512m or 2g", s)
-	}
-	return n * mult, nil
 }
 
 // storageConfig is the block manager's share of the configuration.

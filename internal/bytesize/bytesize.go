@@ -1,0 +1,31 @@
+// Package bytesize parses byte counts written for people: "512m", "2GB",
+// "1048576".
+package bytesize
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Parse reads a non-negative byte count, optionally with a k, m or g suffix
+// (powers of 1024, any case, an optional trailing b).
+func Parse(s string) (int64, error) {
+	mult := int64(1)
+	t := strings.ToLower(strings.TrimSpace(s))
+	t = strings.TrimSuffix(t, "b")
+	switch {
+	case strings.HasSuffix(t, "k"):
+		mult, t = 1<<10, t[:len(t)-1]
+	case strings.HasSuffix(t, "m"):
+		mult, t = 1<<20, t[:len(t)-1]
+	case strings.HasSuffix(t, "g"):
+		mult, t = 1<<30, t[:len(t)-1]
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is not a byte count such as 512m or 2g", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,16 @@
+package bytesize
+
+import "testing"
+
+func TestParse(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1048576": 1 << 20, "64k": 64 << 10, "512m": 512 << 20, "2GB": 2 << 30, " 3G ": 3 << 30, "7b": 7} {
+		if got, err := Parse(in); err != nil || got != want {
+			t.Errorf("Parse(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "lots", "1.5g", "9999999999g", "g"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) succeeded", bad)
+		}
+	}
+}
