@@ -3,6 +3,7 @@
 //	ember run dotproduct [--size N] [--partitions P] [--out DIR] [--master URL]
 //	ember run wordcount [--input PATH | --bytes N] [--master URL]
 //	ember bench [dotproduct|dotproduct-batches|wordcount|sort|all]
+//	ember executor [--join HOST:PORT,…] [--bind ADDR] [--rpc-bind ADDR] [--cores N] [--memory SIZE] [--secret-file FILE]
 package main
 
 import (
@@ -11,12 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
 		// Errors from package rdd already say "ember:".
@@ -33,6 +35,6 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("master", "local[*]", "where tasks run: local, local[N] or local[*]")
-	root.AddCommand(newRun(), newBench())
+	root.AddCommand(newRun(), newBench(), newExecutor())
 	return root
 }

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/bytesize"
+	"github.com/spf13/cobra"
+)
+
+func newExecutor() *cobra.Command {
+	var (
+		cfg        executor.DaemonConfig
+		join       string
+		memory     string
+		secretFile string
+	)
+	d := executor.DefaultDaemonConfig()
+	cmd := &cobra.Command{
+		Use:   "executor",
+		Short: "Run an executor daemon: join the cluster and serve shuffle blocks",
+		Long: `Run an executor daemon. It joins the cluster by gossip through the --join
+seeds (none: it starts a new cluster that others join through it), advertises
+its cores, memory and RPC address, and serves its shuffle blocks over Arrow
+Flight to callers that prove the cluster secret. It runs until interrupted
+(SIGINT or SIGTERM), then leaves the cluster gracefully.
+
+The secret comes from --secret-file or the EMBER_SECRET environment variable,
+never from a flag value; it is required unless every address is on loopback.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if cfg.Memory, err = bytesize.Parse(memory); err != nil {
+				return fmt.Errorf("--memory: %w", err)
+			}
+			if cfg.Secret, err = readSecret(secretFile); err != nil {
+				return err
+			}
+			if join != "" {
+				cfg.Seeds = strings.Split(join, ",")
+			}
+			daemon, err := executor.StartDaemon(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "executor %s: gossip %s, rpc %s\n", daemon.Member().Local().Name, daemon.GossipAddr(), daemon.RPCAddr())
+			select {
+			case <-cmd.Context().Done():
+			case err = <-daemon.Done():
+			}
+			return errors.Join(err, daemon.Close())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&join, "join", "", "gossip addresses (host:port,…) of cluster members to join through")
+	f.StringVar(&cfg.GossipAddr, "bind", d.GossipAddr, "address for gossip (UDP and TCP)")
+	f.StringVar(&cfg.RPCAddr, "rpc-bind", d.RPCAddr, "address for the RPC (Arrow Flight) server")
+	f.StringVar(&cfg.AdvertiseHost, "advertise", "", "host other nodes reach this one by (default: the bind host, or a local address)")
+	f.StringVar(&cfg.Name, "name", "", "node name, unique in the cluster (default: host, pid and time)")
+	f.IntVar(&cfg.Cores, "cores", d.Cores, "task slots offered")
+	f.StringVar(&memory, "memory", "1g", "memory offered for tasks and cached blocks")
+	f.StringVar(&secretFile, "secret-file", "", "file holding the cluster secret (or set EMBER_SECRET)")
+	f.StringVar(&cfg.WorkDir, "work-dir", "", "directory for shuffle files and spilled blocks (default: a temporary one)")
+	f.StringVar(&cfg.GossipProfile, "gossip-profile", d.GossipProfile, "lan, or local for fast failure detection on one machine")
+	f.DurationVar(&cfg.JoinTimeout, "join-timeout", 10*time.Second, "how long to wait for a seed to answer")
+	return cmd
+}
+
+// readSecret reads the cluster secret from a file, or from EMBER_SECRET.
+func readSecret(file string) ([]byte, error) {
+	if file == "" {
+		return []byte(os.Getenv("EMBER_SECRET")), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	secret := []byte(strings.TrimSpace(string(b)))
+	if len(secret) < 16 {
+		return nil, fmt.Errorf("--secret-file %s: the secret has %d bytes, want at least 16", file, len(secret))
+	}
+	return secret, nil
+}

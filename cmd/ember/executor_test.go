@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ember-go/ember/internal/membership"
+)
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// emberBinary builds the CLI once for the tests that run it as a process.
+func emberBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ember-cli-test-*")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "ember")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			buildErr = &buildError{err, string(out)}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// executorProcess is a running `ember executor`.
+type executorProcess struct {
+	cmd    *exec.Cmd
+	gossip string
+	exited chan error
+}
+
+var startedLine = regexp.MustCompile(`executor (\S+): gossip (\S+), rpc (\S+)`)
+
+func startExecutor(t *testing.T, name, secretFile string, args ...string) *executorProcess {
+	t.Helper()
+	cmd := exec.Command(emberBinary(t), append([]string{"executor", "--name", name, "--bind", "127.0.0.1:0", "--rpc-bind", "127.0.0.1:0",
+		"--cores", "2", "--memory", "256m", "--secret-file", secretFile, "--gossip-profile", "local"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &executorProcess{cmd: cmd, exited: make(chan error, 1)}
+	t.Cleanup(func() { cmd.Process.Kill(); <-p.exited })
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		for sc.Scan() {
+		}
+		p.exited <- cmd.Wait()
+	}()
+	select {
+	case line, ok := <-lines:
+		m := startedLine.FindStringSubmatch(line)
+		if !ok || m == nil {
+			t.Fatalf("executor %s did not start: %q\n%s", name, line, stderr.String())
+		}
+		p.gossip = m[2]
+	case <-time.After(20 * time.Second):
+		t.Fatalf("executor %s did not start within 20 s\n%s", name, stderr.String())
+	}
+	return p
+}
+
+func TestExecutorProcesses(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	os.WriteFile(secretFile, []byte("an executor process test secret\n"), 0o600)
+
+	first := startExecutor(t, "exec-1", secretFile)
+	second := startExecutor(t, "exec-2", secretFile, "--join", first.gossip)
+	third := startExecutor(t, "exec-3", secretFile, "--join", second.gossip)
+
+	driver, err := membership.Start(context.Background(), membership.Config{
+		Name: "driver", BindAddr: "127.0.0.1", Seeds: []string{first.gossip}, Secret: []byte("an executor process test secret"),
+		Profile: "local", Meta: membership.Meta{Role: membership.Driver},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer driver.Close(time.Second)
+	events := driver.Watch()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := driver.WaitExecutors(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+
+	// kill -9: the others notice it stopped answering.
+	killed := time.Now()
+	second.cmd.Process.Signal(syscall.SIGKILL)
+	waitEvent(t, events, "exec-2", membership.Failed)
+	t.Logf("a SIGKILLed executor was declared failed after %v", time.Since(killed).Round(time.Millisecond))
+
+	// SIGTERM: it leaves gracefully and exits cleanly.
+	third.cmd.Process.Signal(syscall.SIGTERM)
+	waitEvent(t, events, "exec-3", membership.Leave)
+	select {
+	case err := <-third.exited:
+		if err != nil {
+			t.Fatalf("executor exited after SIGTERM with %v, want success", err)
+		}
+		third.exited <- nil // for the cleanup
+	case <-time.After(10 * time.Second):
+		t.Fatal("executor still running 10 s after SIGTERM")
+	}
+	if execs := driver.Executors(); len(execs) != 1 || execs[0].Name != "exec-1" {
+		t.Fatalf("executors left: %+v, want exec-1 alone", execs)
+	}
+
+	// A node with another secret cannot join, and says so.
+	wrong := filepath.Join(dir, "wrong")
+	os.WriteFile(wrong, []byte("not the cluster secret at all"), 0o600)
+	out, err := exec.Command(emberBinary(t), "executor", "--bind", "127.0.0.1:0", "--rpc-bind", "127.0.0.1:0", "--secret-file", wrong,
+		"--join", first.gossip, "--join-timeout", "1s").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no seed member answered") || !strings.Contains(string(out), first.gossip) {
+		t.Fatalf("an executor with the wrong secret: %v\n%s", err, out)
+	}
+}
+
+func waitEvent(t *testing.T, events <-chan membership.Event, name string, kind membership.EventKind) {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.Node.Name == name && e.Kind == kind {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %v event for %s within 15 s", kind, name)
+		}
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary != "" {
+		os.RemoveAll(filepath.Dir(binary))
+	}
+	os.Exit(code)
+}

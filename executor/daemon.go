@@ -1,0 +1,276 @@
+package executor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow/flight"
+	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/membership"
+	"github.com/ember-go/ember/shuffle"
+	"github.com/ember-go/ember/storage"
+	"google.golang.org/grpc"
+)
+
+// DaemonConfig configures an executor daemon. DefaultDaemonConfig gives
+// the defaults; the zero value of a field means its default.
+type DaemonConfig struct {
+	// Name must be unique in the cluster; "" means host name, process id
+	// and a time stamp.
+	Name string
+	// GossipAddr is where membership gossip listens (UDP and TCP).
+	GossipAddr string
+	// RPCAddr is where the gRPC server listens: Arrow Flight for shuffle
+	// blocks.
+	RPCAddr string
+	// AdvertiseHost is the host others reach this executor by, when the
+	// listening addresses are unspecified (0.0.0.0) or behind NAT.
+	AdvertiseHost string
+	// Seeds are gossip addresses of members to join through.
+	Seeds []string
+	// JoinTimeout bounds the wait for a seed to answer; 0 means 10 s.
+	JoinTimeout time.Duration
+	// Cores is the number of task slots offered.
+	Cores int
+	// Memory is the number of bytes offered for tasks and cached blocks.
+	Memory int64
+	// Secret is the cluster secret; required unless every address is on
+	// loopback.
+	Secret []byte
+	// WorkDir holds shuffle files and spilled blocks; "" means a new
+	// temporary directory, removed on Close.
+	WorkDir string
+	// GossipProfile is "lan" or "local" (faster failure detection, for
+	// loopback clusters).
+	GossipProfile string
+	// Logger receives the daemon's log; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultDaemonConfig returns the defaults of DaemonConfig.
+func DefaultDaemonConfig() DaemonConfig {
+	return DaemonConfig{
+		GossipAddr:    "0.0.0.0:7946",
+		RPCAddr:       "0.0.0.0:7947",
+		Cores:         runtime.NumCPU(),
+		Memory:        1 << 30,
+		GossipProfile: "lan",
+	}
+}
+
+// Daemon is an executor process's service: it is a member of the cluster,
+// advertising its cores, memory and RPC address, and serves its shuffle
+// blocks to other executors over Arrow Flight, to callers that prove the
+// cluster secret.
+type Daemon struct {
+	cfg     DaemonConfig
+	member  *membership.Member
+	server  *grpc.Server
+	rpcAddr string
+	shuffle *shuffle.Manager
+	blocks  *storage.Manager
+	served  chan error
+}
+
+// StartDaemon starts an executor daemon and joins the cluster.
+func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Cores < 1 {
+		return nil, fmt.Errorf("executor: %d cores: want at least one", cfg.Cores)
+	}
+	gossipHost, gossipPort, err := splitHostPort("gossip", cfg.GossipAddr)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Secret) == 0 && !(loopback(gossipHost) && loopback(hostOf(cfg.RPCAddr))) {
+		return nil, errors.New("executor: a cluster secret is required unless the executor listens on loopback only")
+	}
+	d := &Daemon{cfg: cfg, served: make(chan error, 1)}
+	started := false
+	defer func() {
+		if !started {
+			d.Close()
+		}
+	}()
+	if d.blocks, err = storage.NewManager(storage.Config{MemoryLimit: cfg.Memory, Dir: subdir(cfg.WorkDir, "blocks")}); err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	if d.shuffle, err = shuffle.NewManager(shuffle.Config{Dir: subdir(cfg.WorkDir, "shuffle")}); err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	lis, err := net.Listen("tcp", cfg.RPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("executor: listen for RPC on %s: %w", cfg.RPCAddr, err)
+	}
+	d.rpcAddr = advertised(lis.Addr().(*net.TCPAddr), cfg.AdvertiseHost)
+	var opts []grpc.ServerOption
+	if len(cfg.Secret) > 0 {
+		opts = auth.ServerOptions(cfg.Secret)
+	}
+	d.server = grpc.NewServer(opts...)
+	flight.RegisterFlightServiceServer(d.server, shuffle.NewFlightServer(d.shuffle))
+	go func() { d.served <- d.server.Serve(lis) }()
+
+	d.member, err = membership.Start(ctx, membership.Config{
+		Name:          cfg.Name,
+		BindAddr:      gossipHost,
+		BindPort:      gossipPort,
+		AdvertiseAddr: cfg.AdvertiseHost,
+		Seeds:         cfg.Seeds,
+		JoinTimeout:   cfg.JoinTimeout,
+		Secret:        cfg.Secret,
+		Profile:       cfg.GossipProfile,
+		Logger:        cfg.Logger,
+		Meta: membership.Meta{
+			Role: membership.Executor, RPCAddr: d.rpcAddr, Cores: cfg.Cores, Memory: cfg.Memory,
+			BuildID: buildID(), Instance: strconv.FormatInt(time.Now().UnixNano(), 36),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	started = true
+	cfg.Logger.Info("executor started", "name", d.member.Local().Name, "gossip", d.member.Addr(), "rpc", d.rpcAddr,
+		"cores", cfg.Cores, "memory", cfg.Memory, "seeds", cfg.Seeds)
+	return d, nil
+}
+
+// GossipAddr is the address other nodes can join through.
+func (d *Daemon) GossipAddr() string { return d.member.Addr() }
+
+// RPCAddr is the advertised address of the gRPC (Flight) server.
+func (d *Daemon) RPCAddr() string { return d.rpcAddr }
+
+// Member returns the daemon's cluster membership.
+func (d *Daemon) Member() *membership.Member { return d.member }
+
+// Done is closed when the RPC server stops, with its error if it failed.
+func (d *Daemon) Done() <-chan error { return d.served }
+
+// Close leaves the cluster, stops serving, and removes the daemon's files.
+func (d *Daemon) Close() error {
+	var errs []error
+	if d.member != nil {
+		errs = append(errs, d.member.Close(2*time.Second))
+	}
+	if d.server != nil {
+		d.server.GracefulStop()
+	}
+	if d.shuffle != nil {
+		errs = append(errs, d.shuffle.Close())
+	}
+	if d.blocks != nil {
+		errs = append(errs, d.blocks.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (c DaemonConfig) withDefaults() DaemonConfig {
+	d := DefaultDaemonConfig()
+	if c.GossipAddr == "" {
+		c.GossipAddr = d.GossipAddr
+	}
+	if c.RPCAddr == "" {
+		c.RPCAddr = d.RPCAddr
+	}
+	if c.Cores == 0 {
+		c.Cores = d.Cores
+	}
+	if c.Memory == 0 {
+		c.Memory = d.Memory
+	}
+	if c.GossipProfile == "" {
+		c.GossipProfile = d.GossipProfile
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// advertised returns the address others use to reach a listener: the
+// advertise host if given, else the listening host unless it is
+// unspecified, else this machine's first non-loopback address.
+func advertised(addr *net.TCPAddr, advertiseHost string) string {
+	port := strconv.Itoa(addr.Port)
+	switch {
+	case advertiseHost != "":
+		return net.JoinHostPort(advertiseHost, port)
+	case !addr.IP.IsUnspecified():
+		return net.JoinHostPort(addr.IP.String(), port)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ip, ok := a.(*net.IPNet); ok && !ip.IP.IsLoopback() && ip.IP.To4() != nil {
+				return net.JoinHostPort(ip.IP.String(), port)
+			}
+		}
+	}
+	return net.JoinHostPort("127.0.0.1", port)
+}
+
+func splitHostPort(what, addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("executor: %s address %q: %w", what, addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("executor: %s address %q: bad port", what, addr)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}
+
+func hostOf(addr string) string {
+	host, _, _ := net.SplitHostPort(addr)
+	return host
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func subdir(dir, name string) string {
+	if dir == "" {
+		return ""
+	}
+	return dir + string(os.PathSeparator) + name
+}
+
+// buildID identifies the running binary by the SHA-256 of its file (the
+// first 16 hex digits), so that a driver can tell executors that run
+// another build.
+var buildID = sync.OnceValue(func() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+})

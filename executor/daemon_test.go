@@ -1,0 +1,123 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/membership"
+	"github.com/ember-go/ember/shuffle"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+var testSecret = []byte("executor test secret")
+
+func startDaemon(t *testing.T, name string, seeds ...string) *Daemon {
+	t.Helper()
+	d, err := StartDaemon(context.Background(), DaemonConfig{
+		Name: name, GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Seeds: seeds, Cores: 3, Memory: 64 << 20,
+		Secret: testSecret, GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func TestDaemonsJoinAndServeBlocks(t *testing.T) {
+	first := startDaemon(t, "exec-1")
+	second := startDaemon(t, "exec-2", first.GossipAddr())
+	driver, err := membership.Start(context.Background(), membership.Config{
+		Name: "driver", BindAddr: "127.0.0.1", Seeds: []string{second.GossipAddr()}, Secret: testSecret,
+		Profile: "local", Meta: membership.Meta{Role: membership.Driver},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer driver.Close(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	execs, err := driver.WaitExecutors(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range []*Daemon{first, second} {
+		m := execs[i].Meta
+		if m.RPCAddr != d.RPCAddr() || m.Cores != 3 || m.Memory != 64<<20 || m.BuildID == "" || m.Instance == "" {
+			t.Fatalf("executor %d advertises %+v, want its RPC address %s, 3 cores, 64 MiB, a build and an instance", i, m, d.RPCAddr())
+		}
+	}
+
+	// The advertised RPC address serves Flight to callers with the secret.
+	ref := shuffle.BlockRef{ShuffleID: 1, MapID: 0, ReduceID: 0, Location: execs[0].Meta.RPCAddr}
+	fetch := func(opts ...grpc.DialOption) error {
+		f := shuffle.NewRemoteFetcher(append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		defer f.Close()
+		for _, err := range f.Fetch(ctx, ref) {
+			return err
+		}
+		return nil
+	}
+	if err := fetch(grpc.WithPerRPCCredentials(auth.Credentials(testSecret))); !errors.Is(err, shuffle.ErrMissingBlock) || status.Code(err) != codes.NotFound {
+		t.Fatalf("fetching an unknown block with the secret: %v, want NotFound", err)
+	}
+	if err := fetch(); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("fetching without the secret: %v, want Unauthenticated", err)
+	}
+
+	events := driver.Watch()
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for e := range events {
+		if e.Node.Name == "exec-2" {
+			if e.Kind != membership.Leave {
+				t.Fatalf("a closed executor was seen as %v, want leave", e.Kind)
+			}
+			break
+		}
+	}
+}
+
+func TestDaemonConfigErrors(t *testing.T) {
+	ctx := context.Background()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for name, tc := range map[string]struct {
+		cfg  DaemonConfig
+		want string
+	}{
+		"no secret off loopback": {DaemonConfig{GossipAddr: "0.0.0.0:0", RPCAddr: "127.0.0.1:0"}, "secret is required"},
+		"bad gossip address":     {DaemonConfig{GossipAddr: "nowhere", RPCAddr: "127.0.0.1:0"}, "gossip address"},
+		"negative cores":         {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: -1}, "cores"},
+		"busy RPC port":          {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: busy.Addr().String()}, "listen for RPC"},
+		"unreachable seed": {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Seeds: []string{"127.0.0.1:1"}, JoinTimeout: time.Second,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, "127.0.0.1:1"},
+	} {
+		d, err := StartDaemon(ctx, tc.cfg)
+		if err == nil {
+			d.Close()
+			t.Errorf("%s: started", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want it to mention %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
