@@ -155,7 +155,8 @@ func (d *Daemon) RPCAddr() string { return d.rpcAddr }
 // Member returns the daemon's cluster membership.
 func (d *Daemon) Member() *membership.Member { return d.member }
 
-// Done is closed when the RPC server stops, with its error if it failed.
+// Done receives, once, the error with which the RPC server stopped serving
+// (nil after Close).
 func (d *Daemon) Done() <-chan error { return d.served }
 
 // Close leaves the cluster, stops serving, and removes the daemon's files.
@@ -165,7 +166,16 @@ func (d *Daemon) Close() error {
 		errs = append(errs, d.member.Close(2*time.Second))
 	}
 	if d.server != nil {
-		d.server.GracefulStop()
+		// Let running fetches finish, but not forever: a stalled reader
+		// must not keep the executor from stopping.
+		stopped := make(chan struct{})
+		go func() { d.server.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			d.server.Stop()
+			<-stopped
+		}
 	}
 	if d.shuffle != nil {
 		errs = append(errs, d.shuffle.Close())

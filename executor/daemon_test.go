@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/flight"
+	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/membership"
 	"github.com/ember-go/ember/shuffle"
@@ -121,3 +125,57 @@ func TestDaemonConfigErrors(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// A client that opens a fetch of a big block and stops reading must not
+// keep Close (and so the CLI's SIGTERM path) waiting for ever.
+func TestCloseDespiteAStalledReader(t *testing.T) {
+	d, err := StartDaemon(context.Background(), DaemonConfig{
+		Name: "stall-1", GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: 1, Memory: 64 << 20,
+		Secret: testSecret, GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	w, err := d.shuffle.NewWriter(0, 0, 0, 1, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	for i := range 1 << 17 {
+		b.Append(int64(i) * 2654435761)
+	}
+	col := b.NewArray()
+	rec := array.NewRecord(schema, []arrow.Array{col}, int64(col.Len()))
+	for range 64 { // 64 MiB
+		if err := w.Write(0, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := flight.NewClientWithMiddleware(d.RPCAddr(), nil, nil,
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(auth.Credentials(testSecret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stream, err := c.DoGet(context.Background(), &flight.Ticket{Ticket: shuffle.Ticket(shuffle.BlockRef{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil { // the stream is live; now stop reading
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- d.Close() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.Close() // unblock so the test can end
+		<-done
+		t.Fatal("Daemon.Close still waiting 10 s after a reader stalled")
+	}
+}

@@ -70,18 +70,21 @@ never from a flag value; it is required unless every address is on loopback.`,
 	return cmd
 }
 
-// readSecret reads the cluster secret from a file, or from EMBER_SECRET.
+// readSecret reads the cluster secret from a file, or else from
+// EMBER_SECRET; none at all is for loopback clusters only, which
+// StartDaemon checks.
 func readSecret(file string) ([]byte, error) {
-	if file == "" {
-		return []byte(os.Getenv("EMBER_SECRET")), nil
+	source, text := "EMBER_SECRET", os.Getenv("EMBER_SECRET")
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--secret-file: %w", err)
+		}
+		source, text = "--secret-file "+file, string(b)
 	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("--secret-file: %w", err)
-	}
-	secret := []byte(strings.TrimSpace(string(b)))
-	if len(secret) < 16 {
-		return nil, fmt.Errorf("--secret-file %s: the secret has %d bytes, want at least 16", file, len(secret))
+	secret := []byte(strings.TrimSpace(text))
+	if len(secret) > 0 && len(secret) < 16 {
+		return nil, fmt.Errorf("%s: the secret has %d bytes, want at least 16", source, len(secret))
 	}
 	return secret, nil
 }

@@ -27,6 +27,11 @@ import (
 // differ by less than this.
 const DefaultTTL = 5 * time.Minute
 
+// MaxTTL bounds how far in the future a token may expire: DefaultTTL plus
+// a minute of clock skew. A token made to last longer is refused, so that a
+// captured one cannot be replayed for long.
+const MaxTTL = DefaultTTL + time.Minute
+
 // header is the metadata key that carries the token.
 const header = "authorization"
 
@@ -57,6 +62,9 @@ func Verify(secret []byte, token string, now time.Time) error {
 	}
 	if now.Unix() > expiry {
 		return fmt.Errorf("%w: token expired %v ago", ErrUnauthenticated, now.Sub(time.Unix(expiry, 0)).Round(time.Second))
+	}
+	if time.Unix(expiry, 0).After(now.Add(MaxTTL)) {
+		return fmt.Errorf("%w: token valid for longer than %v", ErrUnauthenticated, MaxTTL)
 	}
 	return nil
 }

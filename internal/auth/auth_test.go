@@ -26,6 +26,7 @@ func TestTokens(t *testing.T) {
 		"bad expiry":   {secret, "v1.x." + strings.Repeat("0", 64), now, "malformed"},
 		"forged":       {secret, "v1.9999999999." + strings.Repeat("ab", 32), now, "wrong secret"},
 		"no secret":    {nil, tok, now, "no secret"},
+		"too long":     {secret, NewToken(secret, now, 100*365*24*time.Hour), now, "longer than"},
 	} {
 		err := Verify(tc.secret, tc.token, tc.now)
 		if !errors.Is(err, ErrUnauthenticated) || !strings.Contains(err.Error(), tc.want) {

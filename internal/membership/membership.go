@@ -22,6 +22,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,9 +48,6 @@ type Meta struct {
 	Memory   int64  `json:"mem,omitempty"`   // bytes it offers for tasks and cache
 	BuildID  string `json:"build,omitempty"` // identifies the binary it runs
 	Instance string `json:"inst,omitempty"`  // new at every start, so a restarted node is told apart
-	// Leaving is set by a node about to leave gracefully: memberlist tells
-	// the others that a node is gone, not whether it said goodbye.
-	Leaving bool `json:"leaving,omitempty"`
 }
 
 // Node is a member as the others see it.
@@ -139,8 +137,9 @@ var ErrNoSeeds = errors.New("no seed member answered")
 type Member struct {
 	list *memberlist.Memberlist
 
+	meta []byte // this node's metadata, encoded
+
 	mu        sync.Mutex
-	meta      []byte          // this node's metadata, encoded
 	leaving   map[string]bool // nodes that announced they are leaving
 	executors map[string]Node // live executors by name
 	watchers  []chan Event
@@ -249,25 +248,17 @@ func (m *Member) Watch() <-chan Event {
 }
 
 // Close leaves the cluster gracefully (others see Leave, not Failed),
-// waiting at most timeout for each of the two announcements to spread, and
-// stops gossip.
+// waiting at most timeout for the goodbye to reach them, and stops gossip.
 func (m *Member) Close(timeout time.Duration) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return nil
 	}
-	var meta Meta
-	_ = json.Unmarshal(m.meta, &meta)
-	meta.Leaving = true
-	m.meta, _ = json.Marshal(meta)
-	m.mu.Unlock()
-	updateErr := m.list.UpdateNode(timeout)
-	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
-	leaveErr := m.list.Leave(timeout)
-	err := errors.Join(updateErr, leaveErr, m.list.Shutdown())
+	m.announceLeaving(timeout)
+	err := errors.Join(m.list.Leave(timeout), m.list.Shutdown())
 	m.mu.Lock()
 	for _, w := range m.watchers {
 		close(w)
@@ -275,6 +266,34 @@ func (m *Member) Close(timeout time.Duration) error {
 	m.watchers = nil
 	m.mu.Unlock()
 	return err
+}
+
+// leavingMsg prefixes the message by which a node tells every other that
+// it is about to leave: memberlist reports a node that left and one that
+// failed alike, and its own goodbye travels by gossip, which may lose it.
+const leavingMsg = "ember-leaving\x00"
+
+// announceLeaving tells every other member, over TCP, that this node is
+// leaving, waiting at most timeout.
+func (m *Member) announceLeaving(timeout time.Duration) {
+	msg := []byte(leavingMsg + m.list.LocalNode().Name)
+	var wg sync.WaitGroup
+	for _, n := range m.list.Members() {
+		if n.Name == m.list.LocalNode().Name {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.list.SendReliable(n, msg) // best effort: a miss is seen as a failure
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
 }
 
 // Kill stops gossip without saying goodbye, as a crash would: the others
@@ -298,17 +317,6 @@ func (m *Member) event(kind EventKind, n *memberlist.Node) {
 	if m.closed {
 		return
 	}
-	switch {
-	case node.Meta.Leaving && kind == Update:
-		// Not news yet: the Leave follows.
-		m.leaving[node.Name] = true
-		return
-	case kind == Failed && m.leaving[node.Name]:
-		kind = Leave
-	}
-	if kind == Leave || kind == Failed || kind == Join {
-		delete(m.leaving, node.Name)
-	}
 	if node.Meta.Role == Executor {
 		if kind == Leave || kind == Failed {
 			delete(m.executors, node.Name)
@@ -318,9 +326,44 @@ func (m *Member) event(kind EventKind, n *memberlist.Node) {
 	}
 	close(m.changed)
 	m.changed = make(chan struct{})
+	switch {
+	case kind == Join || kind == Update:
+		m.tell(Event{Kind: kind, Node: node})
+	case m.leaving[node.Name]:
+		m.notify(node)
+	default:
+		// A goodbye sent just before the node left may still be in
+		// flight: wait a moment before calling it a failure.
+		time.AfterFunc(leaveGrace, func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.notify(node)
+		})
+	}
+}
+
+// leaveGrace is how long a departure waits for the node's goodbye before
+// it is reported as a failure.
+const leaveGrace = 150 * time.Millisecond
+
+// notify reports a departed node as Leave if it said goodbye, else Failed.
+func (m *Member) notify(node Node) {
+	kind := Failed
+	if m.leaving[node.Name] {
+		kind = Leave
+	}
+	delete(m.leaving, node.Name)
+	m.tell(Event{Kind: kind, Node: node})
+}
+
+// tell sends an event to every watcher that has room for it.
+func (m *Member) tell(e Event) {
+	if m.closed {
+		return
+	}
 	for _, w := range m.watchers {
 		select {
-		case w <- Event{Kind: kind, Node: node}:
+		case w <- e:
 		default:
 		}
 	}
@@ -335,12 +378,14 @@ func toNode(n *memberlist.Node) Node {
 // delegate feeds memberlist's callbacks to the Member.
 type delegate struct{ m *Member }
 
-func (d delegate) NodeMeta(limit int) []byte {
-	d.m.mu.Lock()
-	defer d.m.mu.Unlock()
-	return d.m.meta
+func (d delegate) NodeMeta(limit int) []byte { return d.m.meta }
+func (d delegate) NotifyMsg(msg []byte) {
+	if name, ok := strings.CutPrefix(string(msg), leavingMsg); ok {
+		d.m.mu.Lock()
+		d.m.leaving[name] = true
+		d.m.mu.Unlock()
+	}
 }
-func (d delegate) NotifyMsg([]byte)                           {}
 func (d delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d delegate) LocalState(join bool) []byte                { return nil }
 func (d delegate) MergeRemoteState(buf []byte, join bool)     {}
@@ -385,6 +430,11 @@ func (c Config) memberlistConfig(m *Member) (*memberlist.Config, error) {
 	}
 	mc.BindAddr, mc.BindPort = c.BindAddr, c.BindPort
 	mc.AdvertiseAddr, mc.AdvertisePort = c.AdvertiseAddr, c.AdvertisePort
+	if mc.AdvertisePort == 0 {
+		mc.AdvertisePort = mc.BindPort // memberlist fills in a dynamic port itself
+	}
+	// One join attempt must not outlast the whole join timeout.
+	mc.TCPTimeout = min(mc.TCPTimeout, c.JoinTimeout)
 	if len(c.Secret) > 0 {
 		key := sha256.Sum256(c.Secret)
 		mc.SecretKey = key[:]
@@ -402,6 +452,9 @@ func (c Config) memberlistConfig(m *Member) (*memberlist.Config, error) {
 }
 
 func loopback(addr string) bool {
+	if addr == "localhost" {
+		return true
+	}
 	ip := net.ParseIP(addr)
 	return ip != nil && ip.IsLoopback()
 }

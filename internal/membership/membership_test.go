@@ -3,6 +3,10 @@ package membership
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +127,82 @@ func TestBadConfigurations(t *testing.T) {
 	_, err = Start(ctx, Config{Name: "n4", BindAddr: "127.0.0.1", Profile: "wan"})
 	if err == nil || !strings.Contains(err.Error(), "profile") {
 		t.Fatalf("unknown profile: %v", err)
+	}
+}
+
+// A seed that accepts connections but never answers must not hold Start
+// past JoinTimeout (memberlist's own TCP timeout is 10 s).
+func TestJoinTimeoutBoundsASilentSeed(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	start := time.Now()
+	_, err := Start(context.Background(), Config{Name: "jt-1", BindAddr: "127.0.0.1", Secret: secret, Seeds: []string{l.Addr().String()}, JoinTimeout: 500 * time.Millisecond})
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("JoinTimeout 500ms took %v (%v)", el.Round(time.Millisecond), err)
+	}
+}
+
+// Every graceful Close is reported as Leave, even amid failures: memberlist
+// reports both alike, and its own goodbye travels by lossy gossip.
+func TestCloseIsLeaveUnderChurn(t *testing.T) {
+	wrong := 0
+	const rounds = 4
+	for r := range rounds {
+		driver := start(t, fmt.Sprintf("driver-%d", r), Driver)
+		events := driver.Watch()
+		var execs []*Member
+		for i := range 4 {
+			seed := driver.Addr()
+			execs = append(execs, start(t, fmt.Sprintf("r%de-%d", r, i), Executor, seed))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, err := driver.WaitExecutors(ctx, 4); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		execs[0].Kill()
+		waitFor(t, events, Failed, execs[0].Local().Name)
+		for _, e := range execs[1:] {
+			name := e.Local().Name
+			e.Close(time.Second)
+			for ev := range events {
+				if ev.Node.Name == name && (ev.Kind == Leave || ev.Kind == Failed) {
+					if ev.Kind == Failed {
+						wrong++
+					}
+					break
+				}
+			}
+		}
+		driver.Close(time.Second)
+	}
+	if wrong > 0 {
+		t.Fatalf("%d of %d graceful Closes were reported as Failed", wrong, rounds*3)
+	}
+}
+
+func TestAdvertiseAddressKeepsTheBindPort(t *testing.T) {
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.LocalAddr().(*net.UDPAddr).Port
+	l.Close()
+	m, err := Start(context.Background(), Config{Name: "adv-1", BindAddr: "127.0.0.1", BindPort: port, AdvertiseAddr: "127.0.0.1", Secret: secret})
+	if err != nil {
+		t.Skipf("port %d taken meanwhile: %v", port, err)
+	}
+	defer m.Close(time.Second)
+	if want := net.JoinHostPort("127.0.0.1", strconv.Itoa(port)); m.Addr() != want {
+		t.Fatalf("advertised %s, want %s", m.Addr(), want)
 	}
 }
