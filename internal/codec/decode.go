@@ -48,9 +48,9 @@ func (n *node) reader(d arrow.ArrayData, lo, hi int) (reader, error) {
 	case kindFloat64:
 		return fixedReader[float64, float64](d, arrow.FLOAT64, lo, hi)
 	case kindString:
-		return stringReader(d, lo, hi)
+		return varReader(d, arrow.STRING, lo, hi, freshString)
 	case kindBytes:
-		return bytesReader(d, lo, hi)
+		return varReader(d, arrow.BINARY, lo, hi, freshBytes)
 	case kindTime:
 		return timeReader(d, lo, hi)
 	case kindStruct:
@@ -131,44 +131,30 @@ func timeReader(d arrow.ArrayData, lo, hi int) (reader, error) {
 	}, nil
 }
 
-// stringReader reads Arrow strings into fresh Go strings.
-func stringReader(d arrow.ArrayData, lo, hi int) (reader, error) {
-	valid, offs, data, err := varBinary(d, arrow.STRING, lo, hi)
+// varReader reads Arrow strings or binary values into fresh Go strings or
+// byte slices: decoded values never alias Arrow memory.
+func varReader[S string | []byte](d arrow.ArrayData, id arrow.Type, lo, hi int, fresh func([]byte) S) (reader, error) {
+	valid, offs, data, err := varBinary(d, id, lo, hi)
 	if err != nil {
 		return nil, err
 	}
 	return func(i, count int, p unsafe.Pointer, stride uintptr) {
+		var null S
 		for r := range count {
-			q := (*string)(unsafe.Add(p, uintptr(r)*stride))
+			q := (*S)(unsafe.Add(p, uintptr(r)*stride))
 			if valid.null(i + r) {
-				*q = ""
+				*q = null
 			} else {
-				*q = string(data[offs[i+r]:offs[i+r+1]])
+				*q = fresh(data[offs[i+r]:offs[i+r+1]])
 			}
 		}
 	}, nil
 }
 
-// bytesReader reads Arrow binary values into fresh byte slices.
-func bytesReader(d arrow.ArrayData, lo, hi int) (reader, error) {
-	valid, offs, data, err := varBinary(d, arrow.BINARY, lo, hi)
-	if err != nil {
-		return nil, err
-	}
-	return func(i, count int, p unsafe.Pointer, stride uintptr) {
-		for r := range count {
-			q := (*[]byte)(unsafe.Add(p, uintptr(r)*stride))
-			if valid.null(i + r) {
-				*q = nil
-				continue
-			}
-			v := data[offs[i+r]:offs[i+r+1]]
-			b := make([]byte, len(v))
-			copy(b, v)
-			*q = b
-		}
-	}, nil
-}
+func freshString(b []byte) string { return string(b) }
+
+// freshBytes copies b; an empty value decodes to an empty, non-nil slice.
+func freshBytes(b []byte) []byte { return append(make([]byte, 0, len(b)), b...) }
 
 // structReader reads structs field by field, each field reader decoding
 // all count rows at once.
