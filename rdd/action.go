@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/scheduler"
@@ -377,29 +378,35 @@ func (r *RDD[T]) SaveAsArrow(ctx context.Context, dir string) error {
 		if err != nil {
 			return err
 		}
-		enc := r.codec.NewEncoder(nil)
-		defer enc.Release()
-		write := func() error {
-			rec := enc.NewRecord()
-			defer rec.Release()
-			return w.Write(rec)
-		}
-		var werr error
-		err = in(func(b []T) bool {
-			enc.Append(b...)
-			if enc.Len() >= recordRows {
-				werr = write()
-			}
-			return werr == nil
-		})
-		if err == nil {
-			err = werr
-		}
-		if err == nil && enc.Len() > 0 {
-			err = write()
-		}
-		return errors.Join(err, w.Close())
+		return r.encodeTo(in, w.Write, w.Close)
 	})
+}
+
+// encodeTo encodes a partition into Arrow records of up to recordRows rows,
+// hands each to write, and calls close at the end, whatever happened.
+func (r *RDD[T]) encodeTo(in stream[T], write func(arrow.Record) error, close func() error) error {
+	enc := r.codec.NewEncoder(nil)
+	defer enc.Release()
+	flush := func() error {
+		rec := enc.NewRecord()
+		defer rec.Release()
+		return write(rec)
+	}
+	var werr error
+	err := in(func(b []T) bool {
+		enc.Append(b...)
+		if enc.Len() >= recordRows {
+			werr = flush()
+		}
+		return werr == nil
+	})
+	if err == nil {
+		err = werr
+	}
+	if err == nil && enc.Len() > 0 {
+		err = flush()
+	}
+	return errors.Join(err, close())
 }
 
 // SaveAsTextFile writes each partition as a text file, part-NNNNN, in dir,

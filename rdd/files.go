@@ -1,0 +1,267 @@
+package rdd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+	"github.com/apache/arrow/go/v15/parquet"
+	"github.com/apache/arrow/go/v15/parquet/compress"
+	"github.com/apache/arrow/go/v15/parquet/file"
+	"github.com/apache/arrow/go/v15/parquet/pqarrow"
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/scheduler"
+)
+
+// ArrowFile reads Arrow IPC files (the file format, as SaveAsArrow writes,
+// or the stream format) as elements of T: a file, a directory of files (its
+// hidden files and _SUCCESS left out) or a glob. Each file is a partition.
+// Columns are matched to T by name, so a file may hold more columns than T
+// needs; a missing column or one of another type is an error naming it.
+func ArrowFile[T any](s *Session, path string) *RDD[T] {
+	files, err := listFiles(path)
+	r := newRDD[T](s, "ArrowFile", len(files), nil, nil, err)
+	r.compute = func(tc *executor.TaskContext, p int) stream[T] {
+		return func(yield func([]T) bool) error {
+			return readArrowFile(files[p], func(rec arrow.Record) (bool, error) { return r.yieldProjected(rec, yield) })
+		}
+	}
+	return r
+}
+
+// readArrowFile calls each with every record of an Arrow IPC file or
+// stream, until each says stop.
+func readArrowFile(path string, each func(arrow.Record) (bool, error)) (err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	defer func() {
+		// Arrow's readers may panic on damaged input.
+		if v := recover(); v != nil {
+			err = damaged(fmt.Errorf("%s: damaged Arrow file: %v", path, v))
+		}
+	}()
+	if fr, ferr := ipc.NewFileReader(f); ferr == nil {
+		defer fr.Close()
+		for i := range fr.NumRecords() {
+			rec, err := fr.Record(i)
+			if err != nil {
+				return damaged(fmt.Errorf("%s: record %d: %w", path, i, err))
+			}
+			if more, err := each(rec); err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	sr, err := ipc.NewReader(bufio.NewReaderSize(f, 1<<16))
+	if err != nil {
+		return damaged(fmt.Errorf("%s: neither an Arrow IPC file nor a stream: %w", path, err))
+	}
+	defer sr.Release()
+	for sr.Next() {
+		if more, err := each(sr.Record()); err != nil || !more {
+			return err
+		}
+	}
+	if err := sr.Err(); err != nil {
+		return damaged(fmt.Errorf("%s: %w", path, err))
+	}
+	return nil
+}
+
+// damaged marks an error in a file's content: reading the same bytes again
+// cannot mend it, so the task is not retried.
+func damaged(err error) error { return scheduler.Permanent(err) }
+
+// yieldProjected decodes the columns of rec that T needs, found by name,
+// into batches.
+func (r *RDD[T]) yieldProjected(rec arrow.Record, yield func([]T) bool) (bool, error) {
+	proj, err := project(rec, r.codec.Schema())
+	if err != nil {
+		return false, scheduler.Permanent(err)
+	}
+	defer proj.Release()
+	for b, err := range r.codec.Batches(proj, r.batchSize()) {
+		if err != nil {
+			return false, scheduler.Permanent(err)
+		}
+		if len(b) > 0 && !yield(b) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// project returns the columns of rec named in want, in want's order.
+func project(rec arrow.Record, want *arrow.Schema) (arrow.Record, error) {
+	got := rec.Schema()
+	cols := make([]arrow.Array, want.NumFields())
+	fields := make([]arrow.Field, want.NumFields())
+	var missing []string
+	for i, f := range want.Fields() {
+		idx := got.FieldIndices(f.Name)
+		if len(idx) == 0 {
+			missing = append(missing, f.Name)
+			continue
+		}
+		// The column keeps its own type: the codec accepts types that
+		// differ from its own only in names of list elements and
+		// nullability, as other writers make them.
+		cols[i], fields[i] = rec.Column(idx[0]), got.Field(idx[0])
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the data has no column %s (it has %s)", strings.Join(missing, ", "), strings.Join(fieldNames(got), ", "))
+	}
+	return array.NewRecord(arrow.NewSchema(fields, nil), cols, rec.NumRows()), nil
+}
+
+func fieldNames(s *arrow.Schema) []string {
+	names := make([]string, s.NumFields())
+	for i, f := range s.Fields() {
+		names[i] = f.Name
+	}
+	return names
+}
+
+// ParquetFile reads Parquet files as elements of T: a file, a directory of
+// files or a glob. Each row group of each file is a partition, and only the
+// columns T needs are read, matched by name.
+func ParquetFile[T any](s *Session, path string) *RDD[T] {
+	groups, err := parquetRowGroups(path)
+	r := newRDD[T](s, "ParquetFile", len(groups), nil, nil, err)
+	r.compute = func(tc *executor.TaskContext, p int) stream[T] {
+		return func(yield func([]T) bool) error {
+			return r.readRowGroup(tc.Context(), groups[p], yield)
+		}
+	}
+	return r
+}
+
+// rowGroup is one row group of one Parquet file.
+type rowGroup struct {
+	path  string
+	group int
+}
+
+func parquetRowGroups(path string) ([]rowGroup, error) {
+	files, err := listFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	var groups []rowGroup
+	for _, f := range files {
+		rdr, err := file.OpenParquetFile(f, false)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for g := range rdr.NumRowGroups() {
+			groups = append(groups, rowGroup{f, g})
+		}
+		rdr.Close()
+	}
+	return groups, nil
+}
+
+func (r *RDD[T]) readRowGroup(ctx context.Context, rg rowGroup, yield func([]T) bool) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = damaged(fmt.Errorf("%s: damaged Parquet file: %v", rg.path, v))
+		}
+	}()
+	pf, err := file.OpenParquetFile(rg.path, false)
+	if err != nil {
+		return fmt.Errorf("%s: %w", rg.path, err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, memory.DefaultAllocator)
+	if err != nil {
+		return damaged(fmt.Errorf("%s: %w", rg.path, err))
+	}
+	leaves, err := parquetLeaves(fr.Manifest, r.codec.Schema())
+	if err != nil {
+		return damaged(fmt.Errorf("%s: %w", rg.path, err))
+	}
+	rr, err := fr.GetRecordReader(ctx, leaves, []int{rg.group})
+	if err != nil {
+		return fmt.Errorf("%s: %w", rg.path, err)
+	}
+	defer rr.Release()
+	for rr.Next() {
+		more, err := r.yieldProjected(rr.Record(), yield)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rg.path, err)
+		}
+		if !more {
+			return nil
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return damaged(fmt.Errorf("%s: %w", rg.path, err))
+	}
+	return nil
+}
+
+// parquetLeaves returns the leaf columns of the top-level fields that want
+// names.
+func parquetLeaves(m *pqarrow.SchemaManifest, want *arrow.Schema) ([]int, error) {
+	var leaves []int
+	var names []string
+	for _, f := range want.Fields() {
+		i := slices.IndexFunc(m.Fields, func(sf pqarrow.SchemaField) bool { return sf.Field.Name == f.Name })
+		if i < 0 {
+			names = append(names, f.Name)
+			continue
+		}
+		leaves = appendLeaves(leaves, &m.Fields[i])
+	}
+	if len(names) > 0 {
+		have := make([]string, len(m.Fields))
+		for i, sf := range m.Fields {
+			have[i] = sf.Field.Name
+		}
+		return nil, fmt.Errorf("the data has no column %s (it has %s)", strings.Join(names, ", "), strings.Join(have, ", "))
+	}
+	return leaves, nil
+}
+
+func appendLeaves(dst []int, f *pqarrow.SchemaField) []int {
+	// Not f.IsLeaf(): nested fields of a manifest carry ColIndex 0, not -1.
+	if len(f.Children) == 0 {
+		return append(dst, f.ColIndex)
+	}
+	for i := range f.Children {
+		dst = appendLeaves(dst, &f.Children[i])
+	}
+	return dst
+}
+
+// SaveAsParquet writes each partition as a Parquet file,
+// part-NNNNN.parquet, in dir (Snappy-compressed, as Spark writes by
+// default), then _SUCCESS; commits are as for SaveAsArrow.
+func (r *RDD[T]) SaveAsParquet(ctx context.Context, dir string) error {
+	return saveParts(ctx, r, "SaveAsParquet", dir, "parquet", func(f *os.File, in stream[T]) error {
+		props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithMaxRowGroupLength(1<<20))
+		// The writer closes what it writes to if it can; the commit still
+		// needs the file, so it gets a plain io.Writer.
+		w, err := pqarrow.NewFileWriter(r.codec.Schema(), struct{ io.Writer }{f}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+		if err != nil {
+			return err
+		}
+		return r.encodeTo(in, w.Write, w.Close)
+	})
+}

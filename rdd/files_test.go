@@ -1,0 +1,260 @@
+package rdd_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+	"github.com/apache/arrow/go/v15/parquet"
+	"github.com/apache/arrow/go/v15/parquet/file"
+	"github.com/apache/arrow/go/v15/parquet/pqarrow"
+	"github.com/ember-go/ember/rdd"
+)
+
+// record mixes the element types a file must carry.
+type record struct {
+	ID     int64
+	Name   string
+	Score  float64
+	OK     bool
+	When   time.Time
+	Tags   []string
+	Attrs  map[string]int32
+	Nested rdd.Pair[int16, []float32]
+	Maybe  *uint32
+	Raw    []byte
+}
+
+func records(n int) []record {
+	out := make([]record, n)
+	for i := range out {
+		r := record{
+			ID: int64(i), Name: fmt.Sprintf("name-%d", i), Score: float64(i) / 3, OK: i%2 == 0,
+			When:   time.Date(2026, 11, 25, 0, 0, i, 0, time.UTC),
+			Tags:   []string{},
+			Attrs:  map[string]int32{},
+			Nested: rdd.Pair[int16, []float32]{Key: int16(i), Value: []float32{}},
+			Raw:    []byte(fmt.Sprint(i)),
+		}
+		for j := range i % 4 {
+			r.Tags = append(r.Tags, fmt.Sprint("t", j))
+			r.Attrs[fmt.Sprint("a", j)] = int32(j)
+			r.Nested.Value = append(r.Nested.Value, float32(j))
+		}
+		if i%3 == 0 {
+			v := uint32(i)
+			r.Maybe = &v
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// deepEqual compares element by element with reflect.DeepEqual, for
+// elements with pointers, which fmt prints as addresses.
+func deepEqual[T any](t *testing.T, what string, got, want []T) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %d elements, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("%s: element %d is %+v, want %+v", what, i, got[i], want[i])
+		}
+	}
+}
+
+func TestFileRoundTrips(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	data := records(500)
+	for _, parts := range []int{1, 3, 600} { // 600: most partitions are empty
+		src := rdd.Parallelize(s, data, parts)
+		arrowDir := filepath.Join(t.TempDir(), "arrow")
+		if err := src.SaveAsArrow(ctx, arrowDir); err != nil {
+			t.Fatal(err)
+		}
+		deepEqual(t, fmt.Sprintf("ArrowFile of %d parts", parts), collect(t, rdd.ArrowFile[record](s, arrowDir)), data)
+
+		parquetDir := filepath.Join(t.TempDir(), "parquet")
+		if err := src.SaveAsParquet(ctx, parquetDir); err != nil {
+			t.Fatal(err)
+		}
+		deepEqual(t, fmt.Sprintf("ParquetFile of %d parts", parts), collect(t, rdd.ParquetFile[record](s, parquetDir)), data)
+	}
+}
+
+func TestFilesReadOnlyTheColumnsNeeded(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	data := records(100)
+	dir := t.TempDir()
+	src := rdd.Parallelize(s, data, 2)
+	if err := src.SaveAsArrow(ctx, filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.SaveAsParquet(ctx, filepath.Join(dir, "p")); err != nil {
+		t.Fatal(err)
+	}
+	type narrow struct {
+		Name string
+		ID   int64
+	}
+	want := mapSlice(data, func(r record) narrow { return narrow{r.Name, r.ID} })
+	equal(t, "ArrowFile, two columns", collect(t, rdd.ArrowFile[narrow](s, filepath.Join(dir, "a"))), want)
+	equal(t, "ParquetFile, two columns", collect(t, rdd.ParquetFile[narrow](s, filepath.Join(dir, "p"))), want)
+
+	type wrong struct{ Missing string }
+	for name, r := range map[string]*rdd.RDD[wrong]{
+		"arrow":   rdd.ArrowFile[wrong](s, filepath.Join(dir, "a")),
+		"parquet": rdd.ParquetFile[wrong](s, filepath.Join(dir, "p")),
+	} {
+		if _, err := r.Count(ctx); err == nil || !strings.Contains(err.Error(), "no column Missing") {
+			t.Fatalf("%s with a missing column: %v", name, err)
+		}
+	}
+}
+
+// Ember's Parquet output read by pqarrow directly, and pqarrow's output,
+// with several row groups and dictionary encoding, read by Ember.
+func TestParquetInterop(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := records(300)
+	if err := rdd.Parallelize(s, data, 2).SaveAsParquet(ctx, filepath.Join(dir, "ember")); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for p := range 2 {
+		f, err := os.Open(filepath.Join(dir, "ember", fmt.Sprintf("part-%05d.parquet", p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tbl, err := pqarrow.ReadTable(ctx, f, parquet.NewReaderProperties(memory.DefaultAllocator), pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := tbl.Column(tbl.Schema().FieldIndices("Name")[0])
+		for _, chunk := range col.Data().Chunks() {
+			for i := range chunk.Len() {
+				names = append(names, chunk.(*array.String).Value(i))
+			}
+		}
+		tbl.Release()
+	}
+	equal(t, "names read by pqarrow", names, mapSlice(data, func(r record) string { return r.Name }))
+
+	// pqarrow writes 4 row groups of dictionary-encoded strings.
+	schema := arrow.NewSchema([]arrow.Field{{Name: "City", Type: arrow.BinaryTypes.String}, {Name: "N", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	path := filepath.Join(dir, "foreign.parquet")
+	f, _ := os.Create(path)
+	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithDictionaryDefault(true), parquet.WithMaxRowGroupLength(25)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type city struct {
+		City string
+		N    int64
+	}
+	var want []city
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	for i := range 100 {
+		c := city{[]string{"Paris", "Lagos", "Lima"}[i%3], int64(i)}
+		want = append(want, c)
+		b.Field(0).(*array.StringBuilder).Append(c.City)
+		b.Field(1).(*array.Int64Builder).Append(c.N)
+	}
+	rec := b.NewRecord()
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r := rdd.ParquetFile[city](s, path)
+	if r.NumPartitions() != 4 {
+		t.Fatalf("%d partitions, want one per row group (4)", r.NumPartitions())
+	}
+	equal(t, "pqarrow's file read by Ember", collect(t, r), want)
+}
+
+func TestArrowStreamInput(t *testing.T) {
+	s := newSession(t)
+	type row struct{ X int64 }
+	path := filepath.Join(t.TempDir(), "stream.arrows")
+	f, _ := os.Create(path)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "X", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	w := ipc.NewWriter(f, ipc.WithSchema(schema))
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	var want []row
+	for batch := range 3 {
+		for i := range 10 {
+			b.Field(0).(*array.Int64Builder).Append(int64(batch*10 + i))
+			want = append(want, row{int64(batch*10 + i)})
+		}
+		rec := b.NewRecord()
+		w.Write(rec)
+		rec.Release()
+	}
+	w.Close()
+	f.Close()
+	equal(t, "ArrowFile of a stream", collect(t, rdd.ArrowFile[row](s, path)), want)
+}
+
+func TestBadFiles(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	type row struct{ X int64 }
+	missing := filepath.Join(dir, "nothing-here")
+	for name, r := range map[string]*rdd.RDD[row]{
+		"arrow":   rdd.ArrowFile[row](s, missing),
+		"parquet": rdd.ParquetFile[row](s, missing),
+	} {
+		if r.Err() == nil || !strings.Contains(r.Err().Error(), "nothing-here") {
+			t.Fatalf("%s of a missing path: %v, want an error naming it at once", name, r.Err())
+		}
+	}
+	// Truncated and damaged files: errors naming the file, no panics.
+	good := filepath.Join(dir, "good")
+	rows := make([]row, 1000)
+	for i := range rows {
+		rows[i] = row{int64(i)}
+	}
+	if err := rdd.Parallelize(s, rows, 1).SaveAsArrow(ctx, filepath.Join(good, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdd.Parallelize(s, rows, 1).SaveAsParquet(ctx, filepath.Join(good, "p")); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]string{"arrow": "a/part-00000.arrow", "parquet": "p/part-00000.parquet"} {
+		b, _ := os.ReadFile(filepath.Join(good, src))
+		for _, cut := range []int{len(b) / 2, len(b) - 10} {
+			bad := filepath.Join(dir, fmt.Sprintf("%s-%d.bin", name, cut))
+			damaged := append([]byte(nil), b[:cut]...)
+			os.WriteFile(bad, damaged, 0o644)
+			var err error
+			if name == "arrow" {
+				_, err = rdd.ArrowFile[row](s, bad).Count(ctx)
+			} else {
+				r := rdd.ParquetFile[row](s, bad)
+				if err = r.Err(); err == nil {
+					_, err = r.Count(ctx)
+				}
+			}
+			if err == nil || !strings.Contains(err.Error(), filepath.Base(bad)) {
+				t.Errorf("%s cut at %d: %v, want an error naming the file", name, cut, err)
+			}
+		}
+	}
+	_ = file.OpenParquetFile
+}
