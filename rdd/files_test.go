@@ -1,11 +1,14 @@
 package rdd_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"github.com/apache/arrow/go/v15/parquet/file"
 	"github.com/apache/arrow/go/v15/parquet/pqarrow"
 	"github.com/ember-go/ember/rdd"
+	"github.com/klauspost/compress/zstd"
 )
 
 // record mixes the element types a file must carry.
@@ -257,4 +261,36 @@ func TestBadFiles(t *testing.T) {
 		}
 	}
 	_ = file.OpenParquetFile
+}
+
+func TestCompressedTextFiles(t *testing.T) {
+	s := newSession(t)
+	dir := t.TempDir()
+	var want []string
+	for i := range 3000 {
+		want = append(want, fmt.Sprintf("line %d %s", i, strings.Repeat("x", i%50)))
+	}
+	text := strings.Join(want, "\n") + "\n"
+
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(text))
+	zw.Close()
+	os.WriteFile(filepath.Join(dir, "a.txt.gz"), gz.Bytes(), 0o644)
+	enc, _ := zstd.NewWriter(nil)
+	os.WriteFile(filepath.Join(dir, "b.txt.zst"), enc.EncodeAll([]byte(text), nil), 0o644)
+	enc.Close()
+	os.WriteFile(filepath.Join(dir, "c.txt"), []byte(text), 0o644)
+
+	lines := rdd.TextFile(s, dir, 8)
+	if n := lines.NumPartitions(); n < 3 {
+		t.Fatalf("%d partitions, want at least one per file", n)
+	}
+	equal(t, "gzip, zstd and plain text", collect(t, lines), slices.Concat(want, want, want))
+
+	bad := filepath.Join(t.TempDir(), "bad.gz")
+	os.WriteFile(bad, gz.Bytes()[:gz.Len()/2], 0o644)
+	if _, err := rdd.TextFile(s, bad, 1).Count(context.Background()); err == nil || !strings.Contains(err.Error(), "bad.gz") {
+		t.Fatalf("a truncated gzip file: %v, want an error naming it", err)
+	}
 }

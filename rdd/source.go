@@ -3,15 +3,19 @@ package rdd
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/ember-go/ember/executor"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Parallelize distributes a copy of data over numPartitions partitions
@@ -159,8 +163,9 @@ func textSplits(path string, minPartitions int) ([]textSplit, error) {
 	}
 	var splits []textSplit
 	for i, f := range files {
-		if sizes[i] == 0 {
-			splits = append(splits, textSplit{path: f})
+		if sizes[i] == 0 || compressed(f) {
+			// A compressed file cannot be entered mid-way: it is one split.
+			splits = append(splits, textSplit{path: f, end: sizes[i]})
 			continue
 		}
 		for off := int64(0); off < sizes[i]; off += goal {
@@ -219,6 +224,9 @@ func (sp textSplit) lines(errp *error) iter.Seq[string] {
 }
 
 func (sp textSplit) eachLine(yield func(string) bool) error {
+	if compressed(sp.path) {
+		return sp.eachCompressedLine(yield)
+	}
 	f, err := os.Open(sp.path)
 	if err != nil {
 		return err
@@ -266,6 +274,45 @@ func (sp textSplit) eachLine(yield func(string) bool) error {
 		}
 	}
 	return nil
+}
+
+// compressed reports whether TextFile reads path through a decompressor,
+// by its extension: .gz (gzip) or .zst (Zstandard).
+func compressed(path string) bool {
+	return strings.HasSuffix(path, ".gz") || strings.HasSuffix(path, ".zst")
+}
+
+// eachCompressedLine yields every line of a compressed file.
+func (sp textSplit) eachCompressedLine(yield func(string) bool) error {
+	f, err := os.Open(sp.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var r io.Reader
+	if strings.HasSuffix(sp.path, ".gz") {
+		gz, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<16))
+		if err != nil {
+			return err
+		}
+		defer gz.Close()
+		r = gz
+	} else {
+		zr, err := zstd.NewReader(bufio.NewReaderSize(f, 1<<16))
+		if err != nil {
+			return err
+		}
+		defer zr.Close()
+		r = zr
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1<<16), math.MaxInt32)
+	for sc.Scan() {
+		if !yield(strings.TrimSuffix(sc.Text(), "\r")) {
+			return nil
+		}
+	}
+	return sc.Err()
 }
 
 func sourcePartitions(s *Session, n int) int {
