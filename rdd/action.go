@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
@@ -372,8 +374,8 @@ func countBy[T any, K comparable](ctx context.Context, r *RDD[T], action string,
 // in dir, then an empty _SUCCESS file. dir must not exist or be empty. Each
 // part is written to a temporary name and renamed when complete; when a
 // task runs twice, the first complete part is kept.
-func (r *RDD[T]) SaveAsArrow(ctx context.Context, dir string) error {
-	return saveParts(ctx, r, "SaveAsArrow", dir, "arrow", func(f *os.File, in stream[T]) error {
+func (r *RDD[T]) SaveAsArrow(ctx context.Context, dir string, opts ...SaveOption) error {
+	return saveParts(ctx, r, "SaveAsArrow", dir, "arrow", opts, func(f *os.File, in stream[T]) error {
 		w, err := ipc.NewFileWriter(f, ipc.WithSchema(r.codec.Schema()), ipc.WithLZ4())
 		if err != nil {
 			return err
@@ -411,8 +413,8 @@ func (r *RDD[T]) encodeTo(in stream[T], write func(arrow.Record) error, close fu
 
 // SaveAsTextFile writes each partition as a text file, part-NNNNN, in dir,
 // one element per line (formatted with fmt's %v), then _SUCCESS.
-func (r *RDD[T]) SaveAsTextFile(ctx context.Context, dir string) error {
-	return saveParts(ctx, r, "SaveAsTextFile", dir, "", func(f *os.File, in stream[T]) error {
+func (r *RDD[T]) SaveAsTextFile(ctx context.Context, dir string, opts ...SaveOption) error {
+	return saveParts(ctx, r, "SaveAsTextFile", dir, "", opts, func(f *os.File, in stream[T]) error {
 		bw := bufio.NewWriterSize(f, 1<<16)
 		var werr error
 		err := in(func(b []T) bool {
@@ -430,13 +432,47 @@ func (r *RDD[T]) SaveAsTextFile(ctx context.Context, dir string) error {
 	})
 }
 
-// saveParts runs the job of SaveAsArrow and SaveAsTextFile: each task writes
-// its partition with write into a temporary file, then links it to its final
+// SaveOption changes how an RDD is saved.
+type SaveOption func(*saveConfig)
+
+type saveConfig struct{ overwrite bool }
+
+// Overwrite lets a save replace an existing output directory. The new
+// output is written beside it and takes its place only once complete, so a
+// failed save leaves the old output as it was.
+func Overwrite() SaveOption { return func(c *saveConfig) { c.overwrite = true } }
+
+// saveParts runs the job of the Save actions: each task writes its
+// partition with write into a temporary file, then links it to its final
 // name, which fails if an earlier attempt already did (first one wins).
-func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, write func(*os.File, stream[T]) error) error {
-	if err := prepareOutputDir(dir); err != nil {
+// _SUCCESS is written last. A save that fails removes the directory it
+// created; an existing directory is an error unless Overwrite is given.
+func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, opts []SaveOption, write func(*os.File, stream[T]) error) error {
+	var cfg saveConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	target := dir
+	if cfg.overwrite {
+		// Write beside dir, then swap: the old output stays whole until
+		// the new one is.
+		target = fmt.Sprintf("%s.ember-staging-%d", strings.TrimSuffix(dir, string(os.PathSeparator)), time.Now().UnixNano())
+	}
+	created, err := prepareOutputDir(target)
+	if err != nil {
 		return actionError(action, r, err)
 	}
+	err = writeParts(ctx, r, action, target, ext, write)
+	if err == nil && cfg.overwrite {
+		err = replaceDir(dir, target)
+	}
+	if err != nil && created {
+		os.RemoveAll(target)
+	}
+	return err
+}
+
+func writeParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, write func(*os.File, stream[T]) error) error {
 	name := func(p int) string {
 		if ext == "" {
 			return fmt.Sprintf("part-%05d", p)
@@ -460,10 +496,7 @@ func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, w
 		if err != nil {
 			return struct{}{}, err
 		}
-		if err := commitPart(tmp.Name(), final); err != nil {
-			return struct{}{}, err
-		}
-		return struct{}{}, nil
+		return struct{}{}, commitPart(tmp.Name(), final)
 	})
 	if err != nil {
 		return err
@@ -472,6 +505,20 @@ func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, w
 		return actionError(action, r, err)
 	}
 	return nil
+}
+
+// replaceDir puts the complete output in staging where dir is, moving the
+// old dir aside first and removing it last.
+func replaceDir(dir, staging string) error {
+	old := staging + ".old"
+	if err := os.Rename(dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Rename(staging, dir); err != nil {
+		os.Rename(old, dir) // put the old output back
+		return err
+	}
+	return os.RemoveAll(old)
 }
 
 // commitPart gives a complete temporary part file its final name, unless
@@ -493,18 +540,20 @@ func commitPart(tmp, final string) error {
 	return os.Rename(tmp, final)
 }
 
-func prepareOutputDir(dir string) error {
+// prepareOutputDir makes sure dir exists and is empty, and says whether it
+// made it.
+func prepareOutputDir(dir string) (created bool, err error) {
 	if dir == "" {
-		return errors.New("empty output directory name")
+		return false, errors.New("empty output directory name")
 	}
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return os.MkdirAll(dir, 0o755)
+		return true, os.MkdirAll(dir, 0o755)
 	case err != nil:
-		return err
+		return false, err
 	case len(entries) > 0:
-		return fmt.Errorf("output directory %s already exists and is not empty", dir)
+		return false, fmt.Errorf("output directory %s already exists and is not empty (save with rdd.Overwrite() to replace it)", dir)
 	}
-	return nil
+	return false, nil
 }

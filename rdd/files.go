@@ -253,8 +253,8 @@ func appendLeaves(dst []int, f *pqarrow.SchemaField) []int {
 // SaveAsParquet writes each partition as a Parquet file,
 // part-NNNNN.parquet, in dir (Snappy-compressed, as Spark writes by
 // default), then _SUCCESS; commits are as for SaveAsArrow.
-func (r *RDD[T]) SaveAsParquet(ctx context.Context, dir string) error {
-	return saveParts(ctx, r, "SaveAsParquet", dir, "parquet", func(f *os.File, in stream[T]) error {
+func (r *RDD[T]) SaveAsParquet(ctx context.Context, dir string, opts ...SaveOption) error {
+	return saveParts(ctx, r, "SaveAsParquet", dir, "parquet", opts, func(f *os.File, in stream[T]) error {
 		props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy), parquet.WithMaxRowGroupLength(1<<20))
 		// The writer closes what it writes to if it can; the commit still
 		// needs the file, so it gets a plain io.Writer.

@@ -294,3 +294,47 @@ func TestCompressedTextFiles(t *testing.T) {
 		t.Fatalf("a truncated gzip file: %v, want an error naming it", err)
 	}
 }
+
+func TestSaveOverwrite(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "out")
+	first := rdd.Parallelize(s, []string{"old"}, 1)
+	if err := first.SaveAsTextFile(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	second := rdd.Parallelize(s, []string{"new", "newer"}, 2)
+	if err := second.SaveAsTextFile(ctx, dir); err == nil || !strings.Contains(err.Error(), "Overwrite") {
+		t.Fatalf("saving over an existing output: %v, want an error pointing to Overwrite", err)
+	}
+	// A failing save with Overwrite leaves the old output whole.
+	failing := rdd.Map(second, func(x string) string {
+		if x == "newer" {
+			panic("no")
+		}
+		return x
+	})
+	if err := failing.SaveAsTextFile(ctx, dir, rdd.Overwrite()); err == nil {
+		t.Fatal("a failing save succeeded")
+	}
+	equal(t, "after a failed overwrite", collect(t, rdd.TextFile(s, dir, 1)), []string{"old"})
+	if err := second.SaveAsTextFile(ctx, dir, rdd.Overwrite()); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "after the overwrite", collect(t, rdd.TextFile(s, dir, 1)), []string{"new", "newer"})
+	if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
+		t.Fatal(err)
+	}
+	leftovers, _ := filepath.Glob(dir + ".ember-*")
+	if len(leftovers) != 0 {
+		t.Fatalf("staging directories left behind: %v", leftovers)
+	}
+	// A failing save without Overwrite removes the directory it created.
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if err := failing.SaveAsParquet(ctx, fresh); err == nil {
+		t.Fatal("a failing save succeeded")
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Fatalf("a failed save left %s behind (%v)", fresh, err)
+	}
+}
