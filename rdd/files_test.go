@@ -338,3 +338,81 @@ func TestSaveOverwrite(t *testing.T) {
 		t.Fatalf("a failed save left %s behind (%v)", fresh, err)
 	}
 }
+
+type person struct {
+	Name    string    `ember:"name"`
+	Age     int32     `ember:"age"`
+	Height  float64   `ember:"height_m"`
+	Member  bool      `ember:"member"`
+	Since   time.Time `ember:"since"`
+	Manager *string   `ember:"manager"`
+	Note    string    `ember:"-"`
+}
+
+func people(n int) []person {
+	out := make([]person, n)
+	for i := range out {
+		out[i] = person{Name: fmt.Sprintf("p%d, \"the %dth\"", i, i), Age: int32(20 + i%50), Height: 1.5 + float64(i%40)/100,
+			Member: i%2 == 0, Since: time.Date(2000+i%20, 1, 2, 3, 4, 5, 0, time.UTC)}
+		if i%3 == 0 {
+			m := fmt.Sprint("boss", i%7)
+			out[i].Manager = &m
+		}
+	}
+	return out
+}
+
+func TestCSVRoundTrip(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	data := people(200)
+	dir := filepath.Join(t.TempDir(), "csv")
+	if err := rdd.Parallelize(s, data, 5).SaveAsCSV(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	deepEqual(t, "CSV round trip", collect(t, rdd.CSVFile[person](s, dir)), data)
+}
+
+func TestCSVInputByHeaderName(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	// Columns in another order, an extra column, a quoted newline.
+	path := filepath.Join(dir, "in.csv")
+	os.WriteFile(path, []byte("extra;age;name;member;height_m;since;manager\n"+
+		"x;31;\"Ada\nLovelace\";true;1.65;1815-12-10T00:00:00Z;\n"+
+		"y;42;Grace;false;1.55;1906-12-09T00:00:00Z;Ada\n"), 0o644)
+	ada := "Ada"
+	want := []person{
+		{Name: "Ada\nLovelace", Age: 31, Height: 1.65, Member: true, Since: time.Date(1815, 12, 10, 0, 0, 0, 0, time.UTC)},
+		{Name: "Grace", Age: 42, Height: 1.55, Since: time.Date(1906, 12, 9, 0, 0, 0, 0, time.UTC), Manager: &ada},
+	}
+	deepEqual(t, "CSV by header name", collect(t, rdd.CSVFile[person](s, path, rdd.Delimiter(';'))), want)
+
+	// Malformed rows: fail with file, line and column, or skip.
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("name,age,height_m,member,since,manager\n"+
+		"ok,1,1.0,true,2020-01-01T00:00:00Z,\n"+
+		"bad,notanumber,1.0,true,2020-01-01T00:00:00Z,\n"+
+		"short,3\n"+
+		"fine,4,1.0,false,2020-01-01T00:00:00Z,\n"), 0o644)
+	_, err := rdd.CSVFile[person](s, bad).Count(ctx)
+	if err == nil || !strings.Contains(err.Error(), "bad.csv:3: column 2 (age)") {
+		t.Fatalf("a malformed row: %v, want an error naming bad.csv, line 3, column 2", err)
+	}
+	n, err := rdd.CSVFile[person](s, bad, rdd.SkipMalformed()).Count(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("with SkipMalformed: %d rows, %v; want the 2 good ones", n, err)
+	}
+
+	// A header without a needed column is an error at once.
+	noAge := filepath.Join(dir, "noage.csv")
+	os.WriteFile(noAge, []byte("name,height_m,member,since,manager\nx,1,true,2020-01-01T00:00:00Z,\n"), 0o644)
+	if err := rdd.CSVFile[person](s, noAge).Err(); err == nil || !strings.Contains(err.Error(), "no column age") {
+		t.Fatalf("a missing column: %v", err)
+	}
+	type unsupported struct{ C chan int }
+	if err := rdd.CSVFile[unsupported](s, path).Err(); err == nil || !strings.Contains(err.Error(), "chan int") {
+		t.Fatalf("an unsupported field: %v", err)
+	}
+}
