@@ -2,7 +2,6 @@ package rdd
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/ember-go/ember/executor"
 	"github.com/klauspost/compress/zstd"
@@ -257,21 +257,63 @@ func (sp textSplit) eachLine(yield func(string) bool) error {
 			}
 		}
 	}
-	for pos < sp.end {
-		line, err := br.ReadBytes('\n')
-		pos += int64(len(line))
-		if len(line) > 0 {
-			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte{'\n'}), []byte{'\r'})
-			if !yield(string(line)) {
-				return nil
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
+	return scanLines(br, pos, sp.end, yield)
+}
+
+// fill reads from r until buf is full, r ends (io.EOF) or fails. Unlike
+// io.ReadFull it keeps a reader's own io.ErrUnexpectedEOF (a truncated gzip
+// stream) apart from the end of the input.
+func fill(r io.Reader, buf []byte) ([]byte, error) {
+	for len(buf) < cap(buf) {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
 		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// lineChunk is how many bytes scanLines turns into one string at a time.
+const lineChunk = 1 << 20
+
+// scanLines yields the lines of r that start before offset end, r's first
+// byte being at offset pos. It reads about a megabyte at a time into a new
+// buffer that is never written again, and yields lines as substrings of it
+// (unsafe.String, no copy): no allocation per line, at the price that a
+// line kept keeps its chunk alive.
+func scanLines(r io.Reader, pos, end int64, yield func(string) bool) error {
+	var rest []byte // an unfinished line from the previous chunk
+	for pos < end {
+		buf := append(make([]byte, 0, max(lineChunk, 2*len(rest))), rest...)
+		buf, err := fill(r, buf)
+		eof := err == io.EOF
+		if err != nil && !eof {
 			return err
 		}
+		if len(buf) == 0 {
+			return nil
+		}
+		text := unsafe.String(&buf[0], len(buf))
+		i := 0
+		for pos < end {
+			j := strings.IndexByte(text[i:], '\n')
+			if j < 0 {
+				break
+			}
+			if !yield(strings.TrimSuffix(text[i:i+j], "\r")) {
+				return nil
+			}
+			pos += int64(j + 1)
+			i += j + 1
+		}
+		if eof {
+			if i < len(text) && pos < end {
+				yield(strings.TrimSuffix(text[i:], "\r"))
+			}
+			return nil
+		}
+		rest = buf[i:]
 	}
 	return nil
 }
@@ -305,14 +347,7 @@ func (sp textSplit) eachCompressedLine(yield func(string) bool) error {
 		defer zr.Close()
 		r = zr
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<16), math.MaxInt32)
-	for sc.Scan() {
-		if !yield(strings.TrimSuffix(sc.Text(), "\r")) {
-			return nil
-		}
-	}
-	return sc.Err()
+	return scanLines(r, 0, math.MaxInt64, yield)
 }
 
 func sourcePartitions(s *Session, n int) int {

@@ -35,7 +35,7 @@ func newBench() *cobra.Command {
 func runBench(cmd *cobra.Command, s *rdd.Session, names []string, size int64, runs int) error {
 	ctx := cmd.Context()
 	out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-	fmt.Fprintf(out, "workload\tengine\tbaseline\tratio\ttarget\t\n")
+	fmt.Fprintf(out, "workload\tengine\tbaseline\tratio\ttarget\tthroughput (engine / baseline)\t\n")
 	for _, name := range names {
 		w, err := bench.New(ctx, s, name, size)
 		if err != nil {
@@ -53,8 +53,13 @@ func runBench(cmd *cobra.Command, s *rdd.Session, names []string, size int64, ru
 				target += "  MISSED"
 			}
 		}
-		fmt.Fprintf(out, "%s\t%.1f ms\t%.1f ms\t%.2f\t%s\t\n", f.Name,
-			f.Engine.Seconds()*1000, f.Baseline.Seconds()*1000, f.Ratio(), target)
+		throughput := ""
+		if f.Bytes > 0 {
+			e, b := f.Throughput()
+			throughput = fmt.Sprintf("%.0f / %.0f MB/s", e, b)
+		}
+		fmt.Fprintf(out, "%s\t%.1f ms\t%.1f ms\t%.2f\t%s\t%s\t\n", f.Name,
+			f.Engine.Seconds()*1000, f.Baseline.Seconds()*1000, f.Ratio(), target, throughput)
 	}
 	out.Flush()
 	fmt.Fprintf(cmd.OutOrStdout(), "master %s, GOMAXPROCS %d, %s/%s\n", s.Config().Master, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)

@@ -33,10 +33,12 @@ type Workload struct {
 	Baseline func() any
 	// Close drops what the constructor cached.
 	Close func()
+	// Bytes, if set, is the size of the data read, for a throughput.
+	Bytes int64
 }
 
 // Names lists the workloads New knows.
-var Names = []string{"dotproduct", "dotproduct-batches", "wordcount", "sort"}
+var Names = []string{"dotproduct", "dotproduct-batches", "wordcount", "sort", "scan-text", "scan-csv", "scan-parquet"}
 
 // Default sizes, as the benchmark figures in docs/benchmarks.md use them.
 const (
@@ -56,6 +58,8 @@ func New(ctx context.Context, s *rdd.Session, name string, size int64) (*Workloa
 		return WordCount(ctx, s, or(size, DefaultTextBytes))
 	case "sort":
 		return Sort(ctx, s, or(size, DefaultElements))
+	case "scan-text", "scan-csv", "scan-parquet":
+		return Scan(ctx, s, strings.TrimPrefix(name, "scan-"), or(size, DefaultScanBytes))
 	}
 	return nil, fmt.Errorf("unknown benchmark %q: want one of %s", name, strings.Join(Names, ", "))
 }
@@ -230,6 +234,13 @@ type Figure struct {
 	Name             string
 	Engine, Baseline time.Duration // best of the runs
 	Target           float64
+	Bytes            int64 // data read by each run, if known
+}
+
+// Throughput returns the engine's and the baseline's MB/s, if Bytes is set.
+func (f Figure) Throughput() (engine, baseline float64) {
+	mb := float64(f.Bytes) / (1 << 20)
+	return mb / f.Engine.Seconds(), mb / f.Baseline.Seconds()
 }
 
 // Ratio is engine time over baseline time.
@@ -238,7 +249,7 @@ func (f Figure) Ratio() float64 { return float64(f.Engine) / float64(f.Baseline)
 // Measure runs the workload's engine and baseline runs times each,
 // alternating, checks that they agree, and keeps the best time of each.
 func Measure(ctx context.Context, w *Workload, runs int) (Figure, error) {
-	f := Figure{Name: w.Name, Target: w.Target, Engine: time.Duration(1<<63 - 1), Baseline: time.Duration(1<<63 - 1)}
+	f := Figure{Name: w.Name, Target: w.Target, Bytes: w.Bytes, Engine: time.Duration(1<<63 - 1), Baseline: time.Duration(1<<63 - 1)}
 	for range max(runs, 1) {
 		runtime.GC()
 		start := time.Now()
@@ -272,6 +283,10 @@ func Agree(got, want any) error {
 	case []int64:
 		if g, ok := got.([]int64); !ok || !slices.Equal(g, w) {
 			return fmt.Errorf("sorted output differs")
+		}
+	case int64:
+		if g, ok := got.(int64); !ok || g != w {
+			return fmt.Errorf("got %v, want %v", got, w)
 		}
 	default:
 		return fmt.Errorf("unexpected baseline answer %T", want)

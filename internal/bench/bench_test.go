@@ -46,6 +46,9 @@ func BenchmarkDotProduct(b *testing.B)        { benchmark(b, "dotproduct") }
 func BenchmarkDotProductBatches(b *testing.B) { benchmark(b, "dotproduct-batches") }
 func BenchmarkWordCount(b *testing.B)         { benchmark(b, "wordcount") }
 func BenchmarkSort(b *testing.B)              { benchmark(b, "sort") }
+func BenchmarkScanText(b *testing.B)          { benchmark(b, "scan-text") }
+func BenchmarkScanCSV(b *testing.B)           { benchmark(b, "scan-csv") }
+func BenchmarkScanParquet(b *testing.B)       { benchmark(b, "scan-parquet") }
 
 // TestWorkloadsAgree runs every workload once on small data and checks that
 // the engine and the baseline give the same answer.
@@ -56,7 +59,8 @@ func TestWorkloadsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	sizes := map[string]int64{"dotproduct": 100_003, "dotproduct-batches": 100_003, "wordcount": 1 << 20, "sort": 50_000}
+	sizes := map[string]int64{"dotproduct": 100_003, "dotproduct-batches": 100_003, "wordcount": 1 << 20, "sort": 50_000,
+		"scan-text": 1 << 20, "scan-csv": 1 << 20, "scan-parquet": 1 << 20}
 	for _, name := range Names {
 		t.Run(name, func(t *testing.T) {
 			w, err := New(ctx, s, name, sizes[name])
