@@ -92,8 +92,8 @@ func startExecutor(t *testing.T, name, secretFile string, args ...string) *execu
 			t.Fatalf("executor %s did not start: %q\n%s", name, line, stderr.String())
 		}
 		p.gossip = m[2]
-	case <-time.After(20 * time.Second):
-		t.Fatalf("executor %s did not start within 20 s\n%s", name, stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("executor %s did not start within 60 s\n%s", name, stderr.String())
 	}
 	return p
 }
@@ -116,7 +116,7 @@ func TestExecutorProcesses(t *testing.T) {
 	}
 	defer driver.Close(time.Second)
 	events := driver.Watch()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := driver.WaitExecutors(ctx, 3); err != nil {
 		t.Fatal(err)
@@ -137,8 +137,8 @@ func TestExecutorProcesses(t *testing.T) {
 			t.Fatalf("executor exited after SIGTERM with %v, want success", err)
 		}
 		third.exited <- nil // for the cleanup
-	case <-time.After(10 * time.Second):
-		t.Fatal("executor still running 10 s after SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("executor still running 30 s after SIGTERM")
 	}
 	if execs := driver.Executors(); len(execs) != 1 || execs[0].Name != "exec-1" {
 		t.Fatalf("executors left: %+v, want exec-1 alone", execs)
@@ -156,7 +156,7 @@ func TestExecutorProcesses(t *testing.T) {
 
 func waitEvent(t *testing.T, events <-chan membership.Event, name string, kind membership.EventKind) {
 	t.Helper()
-	timeout := time.After(15 * time.Second)
+	timeout := time.After(60 * time.Second)
 	for {
 		select {
 		case e := <-events:
@@ -164,7 +164,7 @@ func waitEvent(t *testing.T, events <-chan membership.Event, name string, kind m
 				return
 			}
 		case <-timeout:
-			t.Fatalf("no %v event for %s within 15 s", kind, name)
+			t.Fatalf("no %v event for %s within 60 s", kind, name)
 		}
 	}
 }

@@ -46,6 +46,14 @@ func TestRunWordCount(t *testing.T) {
 	if !strings.Contains(out, "       3 ember\n       2 arrow\n3 distinct words") {
 		t.Fatalf("unexpected output:\n%s", out)
 	}
+	dir := filepath.Join(t.TempDir(), "counts")
+	if _, err := runCLI(t, "run", "wordcount", "--master", "local", "--input", path, "--output", dir, "--partitions", "1"); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := os.ReadFile(filepath.Join(dir, "part-00000.csv"))
+	if err != nil || string(saved) != "word,count\nember,3\narrow,2\ngossip,1\n" {
+		t.Fatalf("saved counts %q, %v", saved, err)
+	}
 }
 
 func TestBenchRunsEveryWorkload(t *testing.T) {

@@ -83,6 +83,8 @@ func newRunWordCount() *cobra.Command {
 		bytes      int64
 		partitions int
 		top        int
+		output     string
+		format     string
 	)
 	cmd := &cobra.Command{
 		Use:   "wordcount",
@@ -95,7 +97,14 @@ func newRunWordCount() *cobra.Command {
 				if input != "" {
 					lines = rdd.TextFile(s, input, partitions)
 				}
-				counts, err := wordcount.Count(cmd.Context(), lines, partitions)
+				sorted := wordcount.Counts(lines, partitions)
+				if output != "" {
+					sorted.Cache() // saved and printed from one computation
+					if err := wordcount.Save(cmd.Context(), sorted, output, format); err != nil {
+						return err
+					}
+				}
+				counts, err := sorted.Collect(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -112,5 +121,7 @@ func newRunWordCount() *cobra.Command {
 	cmd.Flags().Int64Var(&bytes, "bytes", 100<<20, "size of the generated text")
 	cmd.Flags().IntVar(&partitions, "partitions", 0, "partitions (default: one per task slot)")
 	cmd.Flags().IntVar(&top, "top", 10, "how many of the most frequent words to print")
+	cmd.Flags().StringVar(&output, "output", "", "directory to save the counts in")
+	cmd.Flags().StringVar(&format, "format", "csv", "format of --output: csv or parquet")
 	return cmd
 }

@@ -5,6 +5,7 @@ package wordcount
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"math/rand/v2"
 	"strings"
@@ -15,11 +16,34 @@ import (
 // Count returns every distinct word of lines with its count, most frequent
 // first.
 func Count(ctx context.Context, lines *rdd.RDD[string], partitions int) ([]rdd.Pair[string, int64], error) {
+	return Counts(lines, partitions).Collect(ctx)
+}
+
+// Counts is the RDD of Count: the words of lines with their counts, most
+// frequent first.
+func Counts(lines *rdd.RDD[string], partitions int) *rdd.RDD[rdd.Pair[string, int64]] {
 	words := rdd.FlatMap(lines, strings.Fields)
 	ones := rdd.Map(words, func(w string) rdd.Pair[string, int64] { return rdd.Pair[string, int64]{Key: w, Value: 1} })
 	counts := rdd.ReduceByKey(ones, func(a, b int64) int64 { return a + b }, partitions)
-	sorted := rdd.SortBy(counts, func(p rdd.Pair[string, int64]) int64 { return p.Value }, false, partitions)
-	return sorted.Collect(ctx)
+	return rdd.SortBy(counts, func(p rdd.Pair[string, int64]) int64 { return p.Value }, false, partitions)
+}
+
+// Row is a word count as saved to files.
+type Row struct {
+	Word  string `ember:"word"`
+	Count int64  `ember:"count"`
+}
+
+// Save writes counts to dir as CSV (a word,count header) or Parquet.
+func Save(ctx context.Context, counts *rdd.RDD[rdd.Pair[string, int64]], dir, format string) error {
+	rows := rdd.Map(counts, func(p rdd.Pair[string, int64]) Row { return Row{p.Key, p.Value} })
+	switch format {
+	case "csv":
+		return rows.SaveAsCSV(ctx, dir)
+	case "parquet":
+		return rows.SaveAsParquet(ctx, dir)
+	}
+	return fmt.Errorf("output format %q: want csv or parquet", format)
 }
 
 // Vocabulary is the words GenerateText draws from.
