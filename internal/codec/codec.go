@@ -41,8 +41,10 @@
 //     clock reading. Timestamps hold nanoseconds since 1970 in an int64, so
 //     times before 1677-09-21 or after 2262-04-11 are clamped to that range;
 //     the zero Time is the exception and round-trips exactly.
-//   - Strings and byte slices are fresh copies: they never alias Arrow
-//     memory, so they outlive the record they came from.
+//   - Strings and byte slices never alias Arrow memory, so they outlive the
+//     record they came from. The strings of one batch share one copy of its
+//     text (a string kept keeps that text alive); each byte slice is a copy
+//     of its own, since its owner may modify it.
 //   - A null in a column whose Go type is not a pointer decodes as the zero
 //     value, so records written by other producers can be read leniently.
 package codec

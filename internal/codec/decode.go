@@ -48,9 +48,9 @@ func (n *node) reader(d arrow.ArrayData, lo, hi int) (reader, error) {
 	case kindFloat64:
 		return fixedReader[float64, float64](d, arrow.FLOAT64, lo, hi)
 	case kindString:
-		return varReader(d, arrow.STRING, lo, hi, freshString)
+		return varReader(d, arrow.STRING, lo, hi, stringsOf)
 	case kindBytes:
-		return varReader(d, arrow.BINARY, lo, hi, freshBytes)
+		return varReader(d, arrow.BINARY, lo, hi, bytesOf)
 	case kindTime:
 		return timeReader(d, lo, hi)
 	case kindStruct:
@@ -131,30 +131,42 @@ func timeReader(d arrow.ArrayData, lo, hi int) (reader, error) {
 	}, nil
 }
 
-// varReader reads Arrow strings or binary values into fresh Go strings or
-// byte slices: decoded values never alias Arrow memory.
-func varReader[S string | []byte](d arrow.ArrayData, id arrow.Type, lo, hi int, fresh func([]byte) S) (reader, error) {
+// varReader reads Arrow strings or binary values into Go strings or byte
+// slices that never alias Arrow memory. copyOf copies the bytes of the rows
+// being decoded, once, and returns a function that gives each value: strings
+// share one copy per batch (no allocation per row; a string kept keeps its
+// batch's text alive), byte slices, which their owner may modify, get a copy
+// each.
+func varReader[S string | []byte](d arrow.ArrayData, id arrow.Type, lo, hi int, copyOf func([]byte) func(lo, hi int32) S) (reader, error) {
 	valid, offs, data, err := varBinary(d, id, lo, hi)
 	if err != nil {
 		return nil, err
 	}
 	return func(i, count int, p unsafe.Pointer, stride uintptr) {
 		var null S
+		base := offs[i]
+		value := copyOf(data[base:offs[i+count]])
 		for r := range count {
 			q := (*S)(unsafe.Add(p, uintptr(r)*stride))
 			if valid.null(i + r) {
 				*q = null
 			} else {
-				*q = fresh(data[offs[i+r]:offs[i+r+1]])
+				*q = value(offs[i+r]-base, offs[i+r+1]-base)
 			}
 		}
 	}, nil
 }
 
-func freshString(b []byte) string { return string(b) }
+func stringsOf(b []byte) func(lo, hi int32) string {
+	s := string(b)
+	return func(lo, hi int32) string { return s[lo:hi] }
+}
 
-// freshBytes copies b; an empty value decodes to an empty, non-nil slice.
-func freshBytes(b []byte) []byte { return append(make([]byte, 0, len(b)), b...) }
+// bytesOf copies each value; an empty value decodes to an empty, non-nil
+// slice.
+func bytesOf(b []byte) func(lo, hi int32) []byte {
+	return func(lo, hi int32) []byte { return append(make([]byte, 0, hi-lo), b[lo:hi]...) }
+}
 
 // structReader reads structs field by field, each field reader decoding
 // all count rows at once.
