@@ -18,7 +18,6 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/apache/arrow/go/v15/parquet"
-	"github.com/apache/arrow/go/v15/parquet/file"
 	"github.com/apache/arrow/go/v15/parquet/pqarrow"
 	"github.com/ember-go/ember/rdd"
 	"github.com/klauspost/compress/zstd"
@@ -260,7 +259,6 @@ func TestBadFiles(t *testing.T) {
 			}
 		}
 	}
-	_ = file.OpenParquetFile
 }
 
 func TestCompressedTextFiles(t *testing.T) {
