@@ -125,17 +125,18 @@ func project(rec arrow.Record, want *arrow.Schema) (arrow.Record, error) {
 		cols[i], fields[i] = rec.Column(idx[0]), got.Field(idx[0])
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("the data has no column %s (it has %s)", strings.Join(missing, ", "), strings.Join(fieldNames(got), ", "))
+		names := make([]string, got.NumFields())
+		for i, f := range got.Fields() {
+			names[i] = f.Name
+		}
+		return nil, missingColumns(missing, names)
 	}
 	return array.NewRecord(arrow.NewSchema(fields, nil), cols, rec.NumRows()), nil
 }
 
-func fieldNames(s *arrow.Schema) []string {
-	names := make([]string, s.NumFields())
-	for i, f := range s.Fields() {
-		names[i] = f.Name
-	}
-	return names
+// missingColumns says which columns T needs that the data lacks.
+func missingColumns(missing, have []string) error {
+	return fmt.Errorf("the data has no column %s (it has %s)", strings.Join(missing, ", "), strings.Join(have, ", "))
 }
 
 // ParquetFile reads Parquet files as elements of T: a file, a directory of
@@ -234,7 +235,7 @@ func parquetLeaves(m *pqarrow.SchemaManifest, want *arrow.Schema) ([]int, error)
 		for i, sf := range m.Fields {
 			have[i] = sf.Field.Name
 		}
-		return nil, fmt.Errorf("the data has no column %s (it has %s)", strings.Join(names, ", "), strings.Join(have, ", "))
+		return nil, missingColumns(names, have)
 	}
 	return leaves, nil
 }
