@@ -490,6 +490,11 @@ func writeParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, 
 		if err == nil {
 			err = tmp.Sync()
 		}
+		if err == nil {
+			// CreateTemp makes files only their owner can read; output is
+			// for other tools and users too.
+			err = tmp.Chmod(0o644)
+		}
 		if cerr := tmp.Close(); err == nil {
 			err = cerr
 		}

@@ -323,6 +323,9 @@ func TestSaveOverwrite(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
 		t.Fatal(err)
 	}
+	if fi, err := os.Stat(filepath.Join(dir, "part-00000")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("part file mode %v, %v; want rw-r--r-- so that other users and tools can read it", fi.Mode(), err)
+	}
 	leftovers, _ := filepath.Glob(dir + ".ember-*")
 	if len(leftovers) != 0 {
 		t.Fatalf("staging directories left behind: %v", leftovers)
