@@ -66,9 +66,9 @@ func TestRunTurnsPanicIntoError(t *testing.T) {
 
 func TestRunWaitsForSlotUntilContextEnds(t *testing.T) {
 	l, _ := NewLocal(1, &Env{})
-	release := make(chan struct{})
-	go l.Run(context.Background(), &Task{Run: func(*TaskContext) (any, error) { <-release; return nil, nil }})
-	time.Sleep(10 * time.Millisecond)
+	release, holding := make(chan struct{}), make(chan struct{})
+	go l.Run(context.Background(), &Task{Run: func(*TaskContext) (any, error) { close(holding); <-release; return nil, nil }})
+	<-holding // the only slot is taken
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	ran := false

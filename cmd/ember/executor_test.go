@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -128,9 +129,11 @@ func TestExecutorProcesses(t *testing.T) {
 	waitEvent(t, events, "exec-2", membership.Failed)
 	t.Logf("a SIGKILLed executor was declared failed after %v", time.Since(killed).Round(time.Millisecond))
 
-	// SIGTERM: it leaves gracefully and exits cleanly.
+	// SIGTERM: it leaves and exits cleanly. (Whether the driver sees Leave
+	// or Failed depends on whether exec-3 had heard of the driver yet;
+	// package membership tests the goodbye itself.)
 	third.cmd.Process.Signal(syscall.SIGTERM)
-	waitEvent(t, events, "exec-3", membership.Leave)
+	waitEvent(t, events, "exec-3", membership.Leave, membership.Failed)
 	select {
 	case err := <-third.exited:
 		if err != nil {
@@ -154,17 +157,18 @@ func TestExecutorProcesses(t *testing.T) {
 	}
 }
 
-func waitEvent(t *testing.T, events <-chan membership.Event, name string, kind membership.EventKind) {
+// waitEvent waits for an event of one of kinds about name.
+func waitEvent(t *testing.T, events <-chan membership.Event, name string, kinds ...membership.EventKind) {
 	t.Helper()
 	timeout := time.After(60 * time.Second)
 	for {
 		select {
 		case e := <-events:
-			if e.Node.Name == name && e.Kind == kind {
+			if e.Node.Name == name && slices.Contains(kinds, e.Kind) {
 				return
 			}
 		case <-timeout:
-			t.Fatalf("no %v event for %s within 60 s", kind, name)
+			t.Fatalf("no %v event for %s within 60 s", kinds, name)
 		}
 	}
 }

@@ -344,7 +344,7 @@ func (m *Member) event(kind EventKind, n *memberlist.Node) {
 
 // leaveGrace is how long a departure waits for the node's goodbye before
 // it is reported as a failure.
-const leaveGrace = 150 * time.Millisecond
+const leaveGrace = 500 * time.Millisecond
 
 // notify reports a departed node as Leave if it said goodbye, else Failed.
 func (m *Member) notify(node Node) {
