@@ -202,17 +202,9 @@ func (n *node) structReader(d arrow.ArrayData, lo, hi int) (reader, error) {
 // listReader reads lists into slices, allocating one per row, or into arrays
 // of fixed length.
 func (n *node) listReader(d arrow.ArrayData, lo, hi int) (reader, error) {
-	valid, err := span(d, arrow.LIST, lo, hi, 1)
+	valid, offs, first, last, err := nested(d, arrow.LIST, lo, hi)
 	if err != nil {
 		return nil, err
-	}
-	offs, err := offsets(d, lo, hi)
-	if err != nil {
-		return nil, err
-	}
-	var first, last int
-	if hi > lo {
-		first, last = int(offs[lo]), int(offs[hi])
 	}
 	elem, err := n.elem.reader(d.Children()[0], first, last)
 	if err != nil {
@@ -261,19 +253,27 @@ func (n *node) listReader(d arrow.ArrayData, lo, hi int) (reader, error) {
 	}, nil
 }
 
-// mapReader reads Arrow maps into Go maps, through reflect.
-func (n *node) mapReader(d arrow.ArrayData, lo, hi int) (reader, error) {
-	valid, err := span(d, arrow.MAP, lo, hi, 1)
-	if err != nil {
-		return nil, err
+// nested checks a list-like column (list or map) for rows lo..hi and
+// returns its validity, its offsets and the range [first, last) of child
+// rows those rows span.
+func nested(d arrow.ArrayData, id arrow.Type, lo, hi int) (valid bitmap, offs []int32, first, last int, err error) {
+	if valid, err = span(d, id, lo, hi, 1); err != nil {
+		return
 	}
-	offs, err := offsets(d, lo, hi)
-	if err != nil {
-		return nil, err
+	if offs, err = offsets(d, lo, hi); err != nil {
+		return
 	}
-	var first, last int
 	if hi > lo {
 		first, last = int(offs[lo]), int(offs[hi])
+	}
+	return
+}
+
+// mapReader reads Arrow maps into Go maps, through reflect.
+func (n *node) mapReader(d arrow.ArrayData, lo, hi int) (reader, error) {
+	valid, offs, first, last, err := nested(d, arrow.MAP, lo, hi)
+	if err != nil {
+		return nil, err
 	}
 	entries := d.Children()[0]
 	if _, err := span(entries, arrow.STRUCT, first, last, 2); err != nil {
