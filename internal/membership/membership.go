@@ -259,12 +259,7 @@ func (m *Member) Close(timeout time.Duration) error {
 	m.mu.Unlock()
 	m.announceLeaving(timeout)
 	err := errors.Join(m.list.Leave(timeout), m.list.Shutdown())
-	m.mu.Lock()
-	for _, w := range m.watchers {
-		close(w)
-	}
-	m.watchers = nil
-	m.mu.Unlock()
+	m.stopWatchers()
 	return err
 }
 
@@ -301,12 +296,19 @@ func (m *Member) announceLeaving(timeout time.Duration) {
 func (m *Member) Kill() error {
 	m.mu.Lock()
 	m.closed = true
+	m.mu.Unlock()
+	m.stopWatchers()
+	return m.list.Shutdown()
+}
+
+// stopWatchers closes every Watch channel.
+func (m *Member) stopWatchers() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for _, w := range m.watchers {
 		close(w)
 	}
 	m.watchers = nil
-	m.mu.Unlock()
-	return m.list.Shutdown()
 }
 
 // event records a membership change and tells the watchers.
