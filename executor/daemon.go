@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/flight"
 	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/membership"
+	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/shuffle"
 	"github.com/ember-go/ember/storage"
 	"google.golang.org/grpc"
@@ -56,6 +57,9 @@ type DaemonConfig struct {
 	GossipProfile string
 	// Logger receives the daemon's log; nil means slog.Default().
 	Logger *slog.Logger
+	// Runner runs the tasks that drivers send; nil refuses them (the
+	// daemon then only serves shuffle blocks).
+	Runner Runner
 }
 
 // DefaultDaemonConfig returns the defaults of DaemonConfig.
@@ -80,6 +84,9 @@ type Daemon struct {
 	rpcAddr string
 	shuffle *shuffle.Manager
 	blocks  *storage.Manager
+	fetcher *shuffle.RemoteFetcher
+	env     *Env
+	slots   chan struct{} // one per core: tasks of all applications share them
 	served  chan error
 }
 
@@ -96,7 +103,11 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	if len(cfg.Secret) == 0 && !(loopback(gossipHost) && loopback(hostOf(cfg.RPCAddr))) {
 		return nil, errors.New("executor: a cluster secret is required unless the executor listens on loopback only")
 	}
-	d := &Daemon{cfg: cfg, served: make(chan error, 1)}
+	if cfg.Name == "" {
+		host, _ := os.Hostname()
+		cfg.Name = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano(), 36))
+	}
+	d := &Daemon{cfg: cfg, served: make(chan error, 1), slots: make(chan struct{}, cfg.Cores)}
 	started := false
 	defer func() {
 		if !started {
@@ -118,8 +129,11 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	if len(cfg.Secret) > 0 {
 		opts = auth.ServerOptions(cfg.Secret)
 	}
+	d.fetcher = shuffle.NewRemoteFetcher(auth.DialOptions(cfg.Secret)...)
+	d.env = &Env{Blocks: d.blocks, Shuffle: d.shuffle, Fetcher: &blockFetcher{self: d.rpcAddr, local: d.shuffle, remote: d.fetcher}}
 	d.server = grpc.NewServer(opts...)
 	flight.RegisterFlightServiceServer(d.server, shuffle.NewFlightServer(d.shuffle))
+	rpc.RegisterExecutorServer(d.server, &taskService{d: d})
 	go func() { d.served <- d.server.Serve(lis) }()
 
 	d.member, err = membership.Start(ctx, membership.Config{
@@ -152,6 +166,9 @@ func (d *Daemon) GossipAddr() string { return d.member.Addr() }
 // RPCAddr is the advertised address of the gRPC (Flight) server.
 func (d *Daemon) RPCAddr() string { return d.rpcAddr }
 
+// name is the daemon's member name.
+func (d *Daemon) name() string { return d.cfg.Name }
+
 // Member returns the daemon's cluster membership.
 func (d *Daemon) Member() *membership.Member { return d.member }
 
@@ -176,6 +193,9 @@ func (d *Daemon) Close() error {
 			d.server.Stop()
 			<-stopped
 		}
+	}
+	if d.fetcher != nil {
+		errs = append(errs, d.fetcher.Close())
 	}
 	if d.shuffle != nil {
 		errs = append(errs, d.shuffle.Close())

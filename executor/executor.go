@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/shuffle"
 	"github.com/ember-go/ember/storage"
 )
@@ -32,6 +33,57 @@ type Task struct {
 	Run func(tc *TaskContext) (any, error)
 	// MapOutputs tells a reduce task where the map outputs of a shuffle are.
 	MapOutputs func(shuffleID int) ([]*shuffle.MapStatus, error)
+
+	// An executor in another process cannot call Run; it rebuilds the
+	// job's graph from Job and runs the same computation.
+
+	// Job describes the task's job to other processes; nil when the task
+	// can run only in this one.
+	Job  *JobSpec
+	Kind TaskKind
+	// ShuffleID is the shuffle a map or sample task is for.
+	ShuffleID int
+	// Reads lists the shuffles whose map outputs the task reads.
+	Reads []int
+	// Partitioner is the prepared state of the partitioner of the shuffle
+	// a map task writes, if it has one (see scheduler.ShuffleDependency).
+	Partitioner []byte
+}
+
+// TaskKind says what a task computes.
+type TaskKind int
+
+const (
+	// ResultTask computes a partition of a job's final RDD.
+	ResultTask TaskKind = iota
+	// MapTask writes a partition of a shuffle's parent as map output.
+	MapTask
+	// SampleTask samples the keys of a partition of a shuffle's parent,
+	// for a range partitioner.
+	SampleTask
+)
+
+// JobSpec describes a job to executors in other processes.
+type JobSpec struct {
+	// Key identifies the job within its application.
+	Key uint64
+	// Define returns what an executor needs to rebuild the job's graph.
+	Define func() *rpc.DefineJob
+	// Decode turns the encoded result of a result task into what Run
+	// would have returned.
+	Decode func(encoded []byte) (any, error)
+}
+
+// Returning returns a copy of the spec whose results decode with decode,
+// for a job run on behalf of this one (a partitioner's sample). It is nil
+// when s is.
+func (s *JobSpec) Returning(decode func([]byte) (any, error)) *JobSpec {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.Decode = decode
+	return &c
 }
 
 // TaskContext is what a running task knows about itself and its executor.
@@ -41,7 +93,13 @@ type TaskContext struct {
 	Partition int
 	Attempt   int
 	Env       *Env
-	task      *Task
+	// Executor names the executor running the task: its cluster member
+	// name, or "driver" in local mode.
+	Executor string
+	// App names the application (the driver) the task belongs to; "" in
+	// local mode.
+	App  string
+	task *Task
 }
 
 // Context returns the task's context, cancelled when the job is cancelled.
@@ -92,7 +150,7 @@ func (l *Local) Run(ctx context.Context, t *Task) (result any, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	tc := &TaskContext{ctx: ctx, StageID: t.StageID, Partition: t.Partition, Attempt: t.Attempt, Env: l.env, task: t}
+	tc := &TaskContext{ctx: ctx, StageID: t.StageID, Partition: t.Partition, Attempt: t.Attempt, Env: l.env, Executor: "driver", task: t}
 	return runRecovered(tc, t.Run)
 }
 

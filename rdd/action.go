@@ -29,6 +29,28 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("ember: %s: %w", action, err) // the error names the RDD
 	}
+	if inv := r.s.inv; inv != nil && inv.replay != nil {
+		return replayJob(r, fn, each)
+	}
+	var (
+		index int
+		spec  *executor.JobSpec
+	)
+	if r.s.cluster != nil {
+		var end func()
+		var err error
+		if index, spec, end, err = r.s.inv.startJob(r.s, r); err != nil {
+			return actionError(action, r, err)
+		}
+		defer end()
+		if err := r.s.inv.owns(r); err != nil {
+			return actionError(action, r, err)
+		}
+		spec.Decode = func(b []byte) (any, error) {
+			v, err := decodeValue[R](b)
+			return encodedResult[R]{v, b}, err
+		}
+	}
 	jctx, done, err := r.s.startJob(ctx)
 	if err != nil {
 		return actionError(action, r, err)
@@ -40,7 +62,14 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		Run: func(tc *executor.TaskContext, p int) (any, error) {
 			return fn(tc, p, r.iterator(tc, p))
 		},
-		Result: func(i int, res any) error { return each(i, res.(R)) },
+		Result: func(i int, res any) error {
+			if e, ok := res.(encodedResult[R]); ok {
+				r.s.inv.record(index, i, e.raw)
+				return each(i, e.v)
+			}
+			return each(i, res.(R))
+		},
+		Spec: spec,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -113,19 +142,20 @@ func (r *RDD[T]) reduceAction(ctx context.Context, action string, f func(T, T) T
 	if f == nil {
 		return zero, actionError(action, r, errors.New("nil function"))
 	}
+	// Exported fields: results cross the wire from cluster executors.
 	type partial struct {
-		v  T
-		ok bool
+		V  T
+		OK bool
 	}
 	parts, err := collectPartitions(ctx, r, action, func(tc *executor.TaskContext, p int, in stream[T]) (partial, error) {
 		var acc partial
 		var err error
 		if r.reduce != nil && r.storageLevel() == storage.None {
-			acc.v, acc.ok, err = r.reduce(tc, p, f)
+			acc.V, acc.OK, err = r.reduce(tc, p, f)
 			return acc, err
 		}
 		err = in(func(b []T) bool {
-			acc.v, acc.ok = reduceBatch(&r.node, f, acc.v, acc.ok, b)
+			acc.V, acc.OK = reduceBatch(&r.node, f, acc.V, acc.OK, b)
 			return true
 		})
 		return acc, err
@@ -136,18 +166,18 @@ func (r *RDD[T]) reduceAction(ctx context.Context, action string, f func(T, T) T
 	acc := partial{}
 	err = r.onDriver(action, func() {
 		for _, p := range parts {
-			if p.ok {
-				acc.v, acc.ok = reduceBatch(&r.node, f, acc.v, acc.ok, []T{p.v})
+			if p.OK {
+				acc.V, acc.OK = reduceBatch(&r.node, f, acc.V, acc.OK, []T{p.V})
 			}
 		}
 	})
 	switch {
 	case err != nil:
 		return zero, err
-	case !acc.ok:
+	case !acc.OK:
 		return zero, actionError(action, r, ErrEmpty)
 	}
-	return acc.v, nil
+	return acc.V, nil
 }
 
 // onDriver runs the part of an action that merges the tasks' results: a

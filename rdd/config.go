@@ -2,9 +2,11 @@ package rdd
 
 import (
 	"fmt"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ember-go/ember/internal/bytesize"
 	"github.com/ember-go/ember/scheduler"
@@ -16,7 +18,9 @@ import (
 // defaults; the zero value of a field means its default.
 type Config struct {
 	// Master says where tasks run: "local" (one slot), "local[N]" (N
-	// slots) or "local[*]" (one slot per CPU). Key "master".
+	// slots), "local[*]" (one slot per CPU), "local-cluster[N]" (N
+	// executor processes on this machine) or "ember://host:port,…" (a
+	// standalone cluster); see ParseMaster. Key "master".
 	Master string
 	// DefaultParallelism is the partition count of sources created with
 	// numPartitions <= 0. Zero means the master's slot count. Key
@@ -38,6 +42,23 @@ type Config struct {
 	// BatchSize is how many elements flow through a stage's pipeline at a
 	// time. Key "batch.size".
 	BatchSize int
+
+	// SecretFile holds the cluster secret for an ember:// master; ""
+	// means the EMBER_SECRET environment variable, which may be empty only
+	// when the cluster is on loopback. local-cluster masters make a
+	// random secret of their own. Key "cluster.secretFile".
+	SecretFile string `json:"-"`
+	// ClusterBind is the gossip address of the driver on a cluster master.
+	// Executors must reach it. Key "cluster.bind".
+	ClusterBind string
+	// ClusterAdvertise is the host executors reach the driver by, when
+	// ClusterBind's host is unspecified or behind NAT; "" means a local
+	// address. Key "cluster.advertise".
+	ClusterAdvertise string
+	// ExecutorWait bounds how long a cluster session waits for its first
+	// executor (for local-cluster: for all of them). Key
+	// "cluster.executorWait", a duration such as "30s".
+	ExecutorWait time.Duration
 }
 
 // Defaults that DefaultConfig fills in.
@@ -46,6 +67,10 @@ const (
 	DefaultBatchSize   = 512
 	DefaultMemoryLimit = 1 << 30
 	DefaultCompression = "lz4"
+	// DefaultClusterBind lets executors on other machines reach the
+	// driver; local-cluster masters bind to loopback instead.
+	DefaultClusterBind  = "0.0.0.0:0"
+	DefaultExecutorWait = 30 * time.Second
 )
 
 // DefaultConfig returns the configuration a Session has when no option
@@ -57,6 +82,8 @@ func DefaultConfig() Config {
 		ShuffleCompression: DefaultCompression,
 		MemoryLimit:        DefaultMemoryLimit,
 		BatchSize:          DefaultBatchSize,
+		ClusterBind:        DefaultClusterBind,
+		ExecutorWait:       DefaultExecutorWait,
 	}
 }
 
@@ -93,6 +120,14 @@ func WithConf(key, value string) Option {
 			c.MemoryLimit, err = bytesize.Parse(value)
 		case "batch.size":
 			c.BatchSize, err = strconv.Atoi(value)
+		case "cluster.secretFile":
+			c.SecretFile = value
+		case "cluster.bind":
+			c.ClusterBind = value
+		case "cluster.advertise":
+			c.ClusterAdvertise = value
+		case "cluster.executorWait":
+			c.ExecutorWait, err = time.ParseDuration(value)
 		default:
 			return fmt.Errorf("unknown configuration key %q", key)
 		}
@@ -121,6 +156,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.BatchSize == 0 {
 		c.BatchSize = d.BatchSize
 	}
+	if c.ClusterBind == "" {
+		c.ClusterBind = d.ClusterBind
+	}
+	if c.ExecutorWait == 0 {
+		c.ExecutorWait = d.ExecutorWait
+	}
 	switch {
 	case c.TaskMaxFailures < 0:
 		return c, fmt.Errorf("task.maxFailures is %d: want at least 1", c.TaskMaxFailures)
@@ -130,6 +171,11 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("storage.memoryLimit is %d: want a positive byte count", c.MemoryLimit)
 	case c.BatchSize < 0:
 		return c, fmt.Errorf("batch.size is %d: want at least 1", c.BatchSize)
+	case c.ExecutorWait < 0:
+		return c, fmt.Errorf("cluster.executorWait is %v: want a positive duration", c.ExecutorWait)
+	}
+	if _, err := ParseMaster(c.Master); err != nil {
+		return c, err
 	}
 	if _, err := c.compression(); err != nil {
 		return c, err
@@ -149,21 +195,68 @@ func (c Config) compression() (shuffle.Compression, error) {
 	return 0, fmt.Errorf("shuffle.compression is %q: want lz4, zstd or none", c.ShuffleCompression)
 }
 
-// ParseMaster returns the number of task slots a local master URL asks for.
-func ParseMaster(url string) (slots int, err error) {
+// Master is a parsed master URL.
+type Master struct {
+	// Kind is "local", "local-cluster" or "ember".
+	Kind string
+	// Slots is the task slots of a local master.
+	Slots int
+	// Executors and Cores are a local cluster's executor processes and
+	// the task slots of each.
+	Executors, Cores int
+	// Seeds are the gossip addresses an ember:// master joins through.
+	Seeds []string
+}
+
+// ParseMaster parses a master URL:
+//
+//	local             one task slot in this process
+//	local[N]          N slots; local[*]: one per CPU
+//	local-cluster[N]  N executor processes of this program on loopback,
+//	                  one slot each; local-cluster[N,C]: C slots each
+//	ember://host:port[,host:port…]  a standalone cluster, joined through
+//	                  the gossip addresses of some of its members
+func ParseMaster(url string) (Master, error) {
 	switch {
 	case url == "local":
-		return 1, nil
+		return Master{Kind: "local", Slots: 1}, nil
 	case url == "local[*]":
-		return runtime.NumCPU(), nil
+		return Master{Kind: "local", Slots: runtime.NumCPU()}, nil
 	case strings.HasPrefix(url, "local[") && strings.HasSuffix(url, "]"):
 		n, err := strconv.Atoi(url[len("local[") : len(url)-1])
 		if err != nil || n < 1 {
-			return 0, fmt.Errorf("master %q: the slot count must be a positive integer or *", url)
+			return Master{}, fmt.Errorf("master %q: the slot count must be a positive integer or *", url)
 		}
-		return n, nil
+		return Master{Kind: "local", Slots: n}, nil
+	case strings.HasPrefix(url, "local-cluster[") && strings.HasSuffix(url, "]"):
+		args := strings.Split(url[len("local-cluster["):len(url)-1], ",")
+		m := Master{Kind: "local-cluster", Cores: 1}
+		var err error
+		if m.Executors, err = strconv.Atoi(strings.TrimSpace(args[0])); err != nil || m.Executors < 1 || m.Executors > 64 {
+			return Master{}, fmt.Errorf("master %q: the executor count must be an integer from 1 to 64", url)
+		}
+		if len(args) > 2 {
+			return Master{}, fmt.Errorf("master %q: want local-cluster[N] or local-cluster[N,cores]", url)
+		}
+		if len(args) == 2 {
+			if m.Cores, err = strconv.Atoi(strings.TrimSpace(args[1])); err != nil || m.Cores < 1 {
+				return Master{}, fmt.Errorf("master %q: the cores per executor must be a positive integer", url)
+			}
+		}
+		m.Slots = m.Executors * m.Cores
+		return m, nil
+	case strings.HasPrefix(url, "ember://"):
+		m := Master{Kind: "ember"}
+		for _, seed := range strings.Split(strings.TrimPrefix(url, "ember://"), ",") {
+			host, port, err := net.SplitHostPort(strings.TrimSpace(seed))
+			if err != nil || host == "" || port == "" {
+				return Master{}, fmt.Errorf("master %q: seed %q is not host:port", url, seed)
+			}
+			m.Seeds = append(m.Seeds, net.JoinHostPort(host, port))
+		}
+		return m, nil
 	}
-	return 0, fmt.Errorf("unknown master %q: want local, local[N] or local[*]", url)
+	return Master{}, fmt.Errorf("unknown master %q: want local, local[N], local[*], local-cluster[N] or ember://host:port", url)
 }
 
 // storageConfig is the block manager's share of the configuration.

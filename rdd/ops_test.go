@@ -17,7 +17,10 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	rdd.Init() // the local-cluster tests start this test binary as executors
+	goleak.VerifyTestMain(m)
+}
 
 // newSession opens a session that the test closes.
 func newSession(t testing.TB, opts ...rdd.Option) *rdd.Session {

@@ -41,7 +41,7 @@ type stream[T any] func(yield func(batch []T) bool) error
 // node is the part of an RDD that does not depend on T: what the scheduler
 // and the lineage printer see.
 type node struct {
-	s       *Session
+	s       *Session // with the invocation the RDD was built in, if any
 	id      int
 	op      string // the operation that made it: "Map", "Parallelize", …
 	site    string // file:line of the call in the user's code
@@ -98,7 +98,7 @@ func newRDD[T any](s *Session, op string, nparts int, deps []scheduler.Dependenc
 	r := &RDD[T]{compute: compute}
 	r.s, r.op, r.site, r.nparts, r.deps = s, op, callerSite(), nparts, deps
 	if s != nil {
-		r.id = int(s.nextRDD.Add(1))
+		r.id = s.newRDDID()
 	}
 	c, err := codec.For[T]()
 	r.codec = c

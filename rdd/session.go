@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -20,10 +21,19 @@ var ErrSessionClosed = errors.New("session is closed")
 // their actions. Its methods are safe for concurrent use; several jobs may
 // run at once.
 type Session struct {
+	*session
+	// inv is the run of a registered pipeline that RDDs built through this
+	// Session belong to; nil outside pipelines. A pipeline receives its
+	// own Session value, sharing everything else with the caller's.
+	inv *invocation
+}
+
+// session is the state that all Session values of one session share.
+type session struct {
 	cfg     Config
 	slots   int
-	exec    *executor.Local
 	dag     *scheduler.DAG
+	cluster *cluster // nil on local masters
 	blocks  *storage.Manager
 	shuffle *shuffle.Manager
 
@@ -34,6 +44,7 @@ type Session struct {
 
 	nextRDD     atomic.Int64
 	nextShuffle atomic.Int64
+	nextJob     atomic.Uint64
 
 	mu       sync.Mutex // guards closed, and jobs.Add against Close
 	closed   bool
@@ -53,12 +64,9 @@ func NewSession(opts ...Option) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ember: %w", err)
 	}
-	slots, err := ParseMaster(cfg.Master)
+	master, err := ParseMaster(cfg.Master)
 	if err != nil {
 		return nil, fmt.Errorf("ember: %w", err)
-	}
-	if cfg.DefaultParallelism == 0 {
-		cfg.DefaultParallelism = slots
 	}
 	comp, _ := cfg.compression()
 	blocks, err := storage.NewManager(cfg.storageConfig())
@@ -70,22 +78,62 @@ func NewSession(opts ...Option) (*Session, error) {
 		blocks.Close()
 		return nil, fmt.Errorf("ember: %w", err)
 	}
-	exec, err := executor.NewLocal(slots, &executor.Env{Blocks: blocks, Shuffle: shuf, Fetcher: shuf})
+	st := &session{cfg: cfg, slots: master.Slots, blocks: blocks, shuffle: shuf}
+	st.ctx, st.cancel = context.WithCancel(context.Background())
+	var backend scheduler.Backend
+	if master.Kind == "local" {
+		backend, err = executor.NewLocal(master.Slots, &executor.Env{Blocks: blocks, Shuffle: shuf, Fetcher: shuf})
+	} else {
+		st.cluster, err = startCluster(st.ctx, cfg, master)
+		if err == nil {
+			backend = st.cluster.backend
+			st.slots = st.cluster.backend.Cores()
+			st.idBase()
+		}
+	}
 	if err != nil {
+		st.cancel()
 		blocks.Close()
 		shuf.Close()
 		return nil, fmt.Errorf("ember: %w", err)
 	}
-	s := &Session{
-		cfg:     cfg,
-		slots:   slots,
-		exec:    exec,
-		dag:     scheduler.New(exec, scheduler.Config{MaxFailures: cfg.TaskMaxFailures}),
-		blocks:  blocks,
-		shuffle: shuf,
+	if st.cfg.DefaultParallelism == 0 {
+		st.cfg.DefaultParallelism = st.slots
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	return s, nil
+	st.dag = scheduler.New(backend, scheduler.Config{MaxFailures: cfg.TaskMaxFailures})
+	if st.cluster != nil {
+		st.cluster.backend.OnLost(func(location string) { st.dag.Tracker().RemoveLocation(location) })
+	}
+	return &Session{session: st}, nil
+}
+
+// idBase starts the ids of RDDs and shuffles of a cluster session at a
+// random offset: executors keep the shuffle files and cached blocks of
+// several applications side by side, named by these ids.
+func (s *session) idBase() {
+	base := int64(rand.Uint32()>>1) << 24
+	s.nextRDD.Store(base)
+	s.nextShuffle.Store(base)
+}
+
+// TaskEvent reports a finished task attempt on a cluster executor.
+type TaskEvent = scheduler.TaskEvent
+
+// OnTaskEnd registers f to be called after every task attempt that ran on
+// a cluster executor. On local masters it is never called.
+func (s *Session) OnTaskEnd(f func(TaskEvent)) {
+	if s.cluster != nil {
+		s.cluster.backend.OnTask(f)
+	}
+}
+
+// Executors returns the names of the cluster executors in use; none on
+// local masters.
+func (s *Session) Executors() []string {
+	if s.cluster == nil {
+		return nil
+	}
+	return s.cluster.backend.Executors()
 }
 
 // Config returns the session's configuration, defaults filled in.
@@ -108,7 +156,11 @@ func (s *Session) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	s.jobs.Wait()
-	err := errors.Join(s.shuffle.Close(), s.blocks.Close())
+	var err error
+	if s.cluster != nil {
+		err = s.cluster.close()
+	}
+	err = errors.Join(err, s.shuffle.Close(), s.blocks.Close())
 	s.mu.Lock()
 	s.closeErr = err
 	s.mu.Unlock()

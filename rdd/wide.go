@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"sync"
 
 	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/codec"
@@ -221,13 +222,53 @@ func SortBy[T any, K cmp.Ordered](r *RDD[T], key func(T) K, ascending bool, numP
 	})
 	out := newRDD[T](r.s, "SortBy", n, dep.deps(), nil, nilFunc("key function", key == nil), errDep)
 	self = &out.node
-	dep.dep.Prepare = func(ctx context.Context) error {
-		sample, err := sampleKeys(ctx, r, self, key, n)
+	// The partitioner comes from a sample of the keys, taken on the
+	// driver by Prepare; executors in other processes rebuild it from the
+	// same sample, which State and Restore carry.
+	var (
+		partMu sync.Mutex
+		state  []byte
+	)
+	newPart := func(sample []K) error {
+		var err error
+		partMu.Lock()
+		defer partMu.Unlock()
+		if part == nil {
+			part, err = shuffle.NewRange(n, sample, ascending)
+		}
+		return err
+	}
+	dep.dep.Sample = func(tc *executor.TaskContext, p int) ([]byte, error) {
+		return sampleKeys(tc, r, self, key, n, p)
+	}
+	dep.dep.Prepare = func(ctx context.Context, spec *executor.JobSpec) error {
+		var sample []K
+		err := r.s.dag.RunJob(ctx, scheduler.Job{
+			Final: r,
+			Run:   func(tc *executor.TaskContext, p int) (any, error) { return dep.dep.Sample(tc, p) },
+			Result: func(_ int, res any) error {
+				ks, err := decodeValues[K](res.([]byte))
+				sample = append(sample, ks...)
+				return err
+			},
+			Spec:      spec.Returning(func(b []byte) (any, error) { return b, nil }),
+			SampleFor: dep.dep.ID,
+		})
 		if err != nil {
 			return err
 		}
-		part, err = shuffle.NewRange(n, sample, ascending)
-		return err
+		if state, err = encodeValues(sample...); err != nil {
+			return err
+		}
+		return newPart(sample)
+	}
+	dep.dep.State = func() []byte { return state }
+	dep.dep.Restore = func(b []byte) error {
+		sample, err := decodeValues[K](b)
+		if err != nil {
+			return err
+		}
+		return newPart(sample)
 	}
 	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
 		return func(yield func([]T) bool) error {
@@ -274,34 +315,28 @@ func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], ascending bool, numPart
 // sampleKeys runs a job that samples the keys of every partition of r, as
 // Spark's RangePartitioner does: about 20 keys per output partition in all,
 // three times over.
-func sampleKeys[T any, K cmp.Ordered](ctx context.Context, r *RDD[T], sort *node, key func(T) K, n int) ([]K, error) {
+// sampleKeys returns a sample of the keys of partition p of r, encoded,
+// sized so that the samples of all partitions give n ranges of even size.
+func sampleKeys[T any, K cmp.Ordered](tc *executor.TaskContext, r *RDD[T], sort *node, key func(T) K, n, p int) ([]byte, error) {
 	perPartition := (3*min(20*n, 1_000_000) + r.nparts - 1) / max(r.nparts, 1)
-	var sample []K
-	err := r.s.dag.RunJob(ctx, scheduler.Job{
-		Final: r,
-		Run: func(tc *executor.TaskContext, p int) (any, error) {
-			var err error
-			keys := func(yield func(K) bool) {
-				var ks []K
-				err = r.iterator(tc, p)(func(b []T) bool {
-					ks = keysOf(sort, key, b, ks[:0])
-					for _, k := range ks {
-						if !yield(k) {
-							return false
-						}
-					}
-					return true
-				})
+	var err error
+	keys := func(yield func(K) bool) {
+		var ks []K
+		err = r.iterator(tc, p)(func(b []T) bool {
+			ks = keysOf(sort, key, b, ks[:0])
+			for _, k := range ks {
+				if !yield(k) {
+					return false
+				}
 			}
-			s, _ := shuffle.Reservoir(keys, perPartition, uint64(p))
-			return s, err
-		},
-		Result: func(_ int, res any) error {
-			sample = append(sample, res.([]K)...)
-			return nil
-		},
-	})
-	return sample, err
+			return true
+		})
+	}
+	sample, _ := shuffle.Reservoir(keys, perPartition, uint64(p))
+	if err != nil {
+		return nil, err
+	}
+	return encodeValues(sample...)
 }
 
 // keysOf appends the key of every element of b to dst.
@@ -345,7 +380,7 @@ func newShuffleDep[T, M any](parent *RDD[T], nReduce int,
 	sd := &shuffleDep[M]{parent: parent, codec: mc}
 	sd.dep = &scheduler.ShuffleDependency{NumReduce: nReduce}
 	if parent.s != nil {
-		sd.dep.ID = int(parent.s.nextShuffle.Add(1))
+		sd.dep.ID = parent.s.newShuffleID()
 	}
 	flushRows := max(256, (1<<18)/nReduce)
 	sd.dep.MapTask = func(tc *executor.TaskContext, p int) (shuffle.MapStatus, error) {
@@ -406,7 +441,7 @@ func (sd *shuffleDep[M]) read(tc *executor.TaskContext, p, batchSize int, yield 
 		if st.Rows != nil && st.Rows[p] == 0 {
 			continue
 		}
-		ref := shuffle.BlockRef{ShuffleID: sd.dep.ID, MapID: st.MapID, ReduceID: p}
+		ref := shuffle.BlockRef{ShuffleID: sd.dep.ID, MapID: st.MapID, ReduceID: p, Location: st.Location}
 		for rec, err := range tc.Env.Fetcher.Fetch(ctx, ref) {
 			if err != nil {
 				// A missing or damaged block is recomputed from lineage.

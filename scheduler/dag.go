@@ -23,9 +23,17 @@ type Config struct {
 	MaxFailures int
 }
 
-// DAG schedules the jobs of one session onto an executor.
+// Backend runs tasks: an executor.Local in this process, or a Cluster of
+// executor processes.
+type Backend interface {
+	// Run runs t and returns its result, once a slot is free. It returns
+	// ctx's error if ctx ends first.
+	Run(ctx context.Context, t *executor.Task) (any, error)
+}
+
+// DAG schedules the jobs of one session onto a backend.
 type DAG struct {
-	exec    *executor.Local
+	exec    Backend
 	tracker *MapOutputTracker
 	cfg     Config
 
@@ -46,7 +54,7 @@ type shuffleRun struct {
 }
 
 // New returns a DAG scheduler that runs tasks on exec.
-func New(exec *executor.Local, cfg Config) *DAG {
+func New(exec Backend, cfg Config) *DAG {
 	if cfg.MaxFailures <= 0 {
 		cfg.MaxFailures = DefaultMaxFailures
 	}
@@ -66,6 +74,12 @@ type Job struct {
 	// Result receives the result of Partitions[index]. Calls are serial.
 	// An error from Result fails the job.
 	Result func(index int, result any) error
+	// Spec describes the job to executors in other processes; nil for a
+	// job that runs only in this one.
+	Spec *executor.JobSpec
+	// SampleFor, if not zero, makes the job's tasks Sample tasks of that
+	// shuffle (see ShuffleDependency.Prepare).
+	SampleFor int
 }
 
 // TaskError is the failure of a task that used up its attempts.
@@ -105,11 +119,15 @@ func (d *DAG) RunJob(ctx context.Context, job Job) error {
 	stageID := d.newStageID()
 	pending := parts
 	for attempt := 1; len(pending) > 0; attempt++ {
-		if err := d.ensureParents(ctx, job.Final); err != nil {
+		if err := d.ensureParents(ctx, job.Spec, job.Final); err != nil {
 			return err
 		}
 		deliver := func(p int, res any) error { return job.Result(index[p], res) }
-		lost, err := d.runTasks(ctx, stageID, job.Final, pending, job.Run, deliver)
+		st := stage{id: stageID, node: job.Final, spec: job.Spec}
+		if job.SampleFor != 0 {
+			st.kind, st.shuffle = executor.SampleTask, &ShuffleDependency{ID: job.SampleFor}
+		}
+		lost, err := d.runTasks(ctx, st, pending, job.Run, deliver)
 		if err != nil {
 			return err
 		}
@@ -142,7 +160,7 @@ func (d *DAG) forgetLost(lost []lostPartition) []int {
 // ensureParents makes sure every shuffle that the stage ending in n reads
 // has all its map outputs, computing the missing ones (and, first, their own
 // parents). Independent shuffles are computed at the same time.
-func (d *DAG) ensureParents(ctx context.Context, n Node) error {
+func (d *DAG) ensureParents(ctx context.Context, spec *executor.JobSpec, n Node) error {
 	deps := stageShuffles(n)
 	if len(deps) == 0 {
 		return nil
@@ -156,7 +174,7 @@ func (d *DAG) ensureParents(ctx context.Context, n Node) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if errs[i] = d.ensureShuffle(ctx, dep); errs[i] != nil {
+			if errs[i] = d.ensureShuffle(ctx, spec, dep); errs[i] != nil {
 				cancel()
 			}
 		}()
@@ -172,7 +190,7 @@ func (d *DAG) ensureParents(ctx context.Context, n Node) error {
 
 // ensureShuffle computes the missing map outputs of one shuffle. Callers
 // that ask for a shuffle already being computed wait for that computation.
-func (d *DAG) ensureShuffle(ctx context.Context, dep Dependency) error {
+func (d *DAG) ensureShuffle(ctx context.Context, spec *executor.JobSpec, dep Dependency) error {
 	for {
 		d.mu.Lock()
 		run, ok := d.running[dep.Shuffle.ID]
@@ -180,7 +198,7 @@ func (d *DAG) ensureShuffle(ctx context.Context, dep Dependency) error {
 			run = &shuffleRun{done: make(chan struct{})}
 			d.running[dep.Shuffle.ID] = run
 			d.mu.Unlock()
-			run.err = d.runMapStage(ctx, dep)
+			run.err = d.runMapStage(ctx, spec, dep)
 			run.cancelled = run.err != nil && ctx.Err() != nil
 			d.mu.Lock()
 			delete(d.running, dep.Shuffle.ID)
@@ -205,7 +223,7 @@ func (d *DAG) ensureShuffle(ctx context.Context, dep Dependency) error {
 	}
 }
 
-func (d *DAG) runMapStage(ctx context.Context, dep Dependency) error {
+func (d *DAG) runMapStage(ctx context.Context, spec *executor.JobSpec, dep Dependency) error {
 	sd := dep.Shuffle
 	numMaps := dep.Parent.NumPartitions()
 	stageID := d.newStageID()
@@ -214,10 +232,10 @@ func (d *DAG) runMapStage(ctx context.Context, dep Dependency) error {
 		if len(missing) == 0 {
 			return nil
 		}
-		if err := d.ensureParents(ctx, dep.Parent); err != nil {
+		if err := d.ensureParents(ctx, spec, dep.Parent); err != nil {
 			return err
 		}
-		if err := sd.prepare(ctx); err != nil {
+		if err := sd.prepare(ctx, spec); err != nil {
 			return fmt.Errorf("preparing shuffle %d of %s: %w", sd.ID, dep.Parent, err)
 		}
 		run := func(tc *executor.TaskContext, p int) (any, error) { return sd.MapTask(tc, p) }
@@ -225,7 +243,7 @@ func (d *DAG) runMapStage(ctx context.Context, dep Dependency) error {
 			d.tracker.Register(sd.ID, numMaps, res.(shuffle.MapStatus))
 			return nil
 		}
-		lost, err := d.runTasks(ctx, stageID, dep.Parent, missing, run, register)
+		lost, err := d.runTasks(ctx, stage{id: stageID, node: dep.Parent, spec: spec, kind: executor.MapTask, shuffle: sd}, missing, run, register)
 		if err != nil {
 			return err
 		}
@@ -236,12 +254,35 @@ func (d *DAG) runMapStage(ctx context.Context, dep Dependency) error {
 	}
 }
 
-// runTasks runs one task per partition of stage node n, each retried up to
+// stage is what the tasks of one stage share.
+type stage struct {
+	id   int
+	node Node // the stage's last node
+	spec *executor.JobSpec
+	kind executor.TaskKind
+	// shuffle is the shuffle a map or sample stage is for.
+	shuffle *ShuffleDependency
+}
+
+// runTasks runs one task per partition of a stage, each retried up to
 // MaxFailures times, and hands every result to deliver. Tasks that failed to
 // fetch their shuffle input are returned as lost; any other failure that
 // retries cannot mend cancels the rest and is returned.
-func (d *DAG) runTasks(ctx context.Context, stageID int, n Node, parts []int,
+func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 	run func(*executor.TaskContext, int) (any, error), deliver func(partition int, res any) error) ([]lostPartition, error) {
+	stageID, n := st.id, st.node
+	shuffleID := 0
+	var partitioner []byte
+	if st.shuffle != nil {
+		shuffleID = st.shuffle.ID
+		if st.kind == executor.MapTask && st.shuffle.State != nil {
+			partitioner = st.shuffle.State()
+		}
+	}
+	var reads []int
+	for _, dep := range stageShuffles(n) {
+		reads = append(reads, dep.Shuffle.ID)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -276,6 +317,7 @@ func (d *DAG) runTasks(ctx context.Context, stageID int, n Node, parts []int,
 					StageID: stageID, Partition: p, Attempt: attempt,
 					Run:        func(tc *executor.TaskContext) (any, error) { return run(tc, p) },
 					MapOutputs: d.tracker.Statuses,
+					Job:        st.spec, Kind: st.kind, ShuffleID: shuffleID, Reads: reads, Partitioner: partitioner,
 				}
 				res, err := d.exec.Run(ctx, t)
 				settled = true

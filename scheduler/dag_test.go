@@ -241,7 +241,7 @@ func TestPrepareRunsOnceBeforeMapTasks(t *testing.T) {
 	var prepared atomic.Int64
 	var mapsBeforePrepare atomic.Int64
 	dep := &ShuffleDependency{ID: 1, NumReduce: 1,
-		Prepare: func(ctx context.Context) error { prepared.Add(1); return nil },
+		Prepare: func(ctx context.Context, _ *executor.JobSpec) error { prepared.Add(1); return nil },
 		MapTask: func(tc *executor.TaskContext, p int) (shuffle.MapStatus, error) {
 			if prepared.Load() == 0 {
 				mapsBeforePrepare.Add(1)

@@ -73,17 +73,26 @@ type ShuffleDependency struct {
 	NumReduce int
 	// Prepare, if set, runs once on the driver before the first map task,
 	// after the map stage's own parents are ready. A range partitioner
-	// samples its keys here. It is retried if it fails.
-	Prepare func(ctx context.Context) error
+	// samples its keys here, with a job of Sample tasks described to other
+	// processes by spec (nil in local mode). It is retried if it fails.
+	Prepare func(ctx context.Context, spec *executor.JobSpec) error
 	// MapTask computes one partition of the parent and writes it as map
 	// output.
 	MapTask func(tc *executor.TaskContext, mapPartition int) (shuffle.MapStatus, error)
+	// Sample, with Prepare, samples the keys of one partition of the
+	// parent and returns them encoded.
+	Sample func(tc *executor.TaskContext, mapPartition int) ([]byte, error)
+	// State returns what Prepare learned, for executors in other
+	// processes, whose map tasks call Restore with it first; both nil when
+	// there is no Prepare.
+	State   func() []byte
+	Restore func([]byte) error
 
 	prepareMu sync.Mutex
 	prepared  bool
 }
 
-func (d *ShuffleDependency) prepare(ctx context.Context) error {
+func (d *ShuffleDependency) prepare(ctx context.Context, spec *executor.JobSpec) error {
 	if d.Prepare == nil {
 		return nil
 	}
@@ -92,11 +101,34 @@ func (d *ShuffleDependency) prepare(ctx context.Context) error {
 	if d.prepared {
 		return nil
 	}
-	if err := d.Prepare(ctx); err != nil {
+	if err := d.Prepare(ctx, spec); err != nil {
 		return err
 	}
 	d.prepared = true
 	return nil
+}
+
+// FindShuffle returns the shuffle dependency with the given ID in the
+// lineage of n, or nil.
+func FindShuffle(n Node, shuffleID int) *ShuffleDependency {
+	seen := map[int]bool{}
+	var walk func(Node) *ShuffleDependency
+	walk = func(n Node) *ShuffleDependency {
+		if seen[n.ID()] {
+			return nil
+		}
+		seen[n.ID()] = true
+		for _, d := range n.Dependencies() {
+			if d.Shuffle != nil && d.Shuffle.ID == shuffleID {
+				return d.Shuffle
+			}
+			if found := walk(d.Parent); found != nil {
+				return found
+			}
+		}
+		return nil
+	}
+	return walk(n)
 }
 
 // stageShuffles returns the shuffle dependencies at the edge of the stage

@@ -76,6 +76,24 @@ func (t *MapOutputTracker) Statuses(shuffleID int) ([]*shuffle.MapStatus, error)
 	return append([]*shuffle.MapStatus(nil), outs...), nil
 }
 
+// RemoveLocation forgets every map output held at location (an executor
+// that was lost), so that stages needing them compute them again. It
+// returns how many outputs it forgot.
+func (t *MapOutputTracker) RemoveLocation(location string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, outs := range t.shuffles {
+		for i, st := range outs {
+			if st != nil && st.Location == location {
+				outs[i] = nil
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // Remove forgets a whole shuffle.
 func (t *MapOutputTracker) Remove(shuffleID int) {
 	t.mu.Lock()

@@ -33,6 +33,9 @@ type MapStatus struct {
 	// output tracker sets it, so that a report about an output that has
 	// since been recomputed does not discard the new one.
 	Epoch uint64
+	// Location is the Flight address of the executor that holds the
+	// output; "" in local mode, where every task reads its own files.
+	Location string
 }
 
 // Writer collects the output of one map task attempt and commits it as a

@@ -3,11 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/bytesize"
 	"github.com/spf13/cobra"
 )
@@ -37,7 +37,7 @@ never from a flag value; it is required unless every address is on loopback.`,
 			if cfg.Memory, err = bytesize.Parse(memory); err != nil {
 				return fmt.Errorf("--memory: %w", err)
 			}
-			if cfg.Secret, err = readSecret(secretFile); err != nil {
+			if cfg.Secret, err = auth.ReadSecret(secretFile, "--secret-file"); err != nil {
 				return err
 			}
 			if join != "" {
@@ -68,23 +68,4 @@ never from a flag value; it is required unless every address is on loopback.`,
 	f.StringVar(&cfg.GossipProfile, "gossip-profile", d.GossipProfile, "lan, or local for fast failure detection on one machine")
 	f.DurationVar(&cfg.JoinTimeout, "join-timeout", 10*time.Second, "how long to wait for a seed to answer")
 	return cmd
-}
-
-// readSecret reads the cluster secret from a file, or else from
-// EMBER_SECRET; none at all is for loopback clusters only, which
-// StartDaemon checks.
-func readSecret(file string) ([]byte, error) {
-	source, text := "EMBER_SECRET", os.Getenv("EMBER_SECRET")
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("--secret-file: %w", err)
-		}
-		source, text = "--secret-file "+file, string(b)
-	}
-	secret := []byte(strings.TrimSpace(text))
-	if len(secret) > 0 && len(secret) < 16 {
-		return nil, fmt.Errorf("%s: the secret has %d bytes, want at least 16", source, len(secret))
-	}
-	return secret, nil
 }

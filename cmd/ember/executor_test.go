@@ -180,28 +180,3 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
-
-func TestReadSecret(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good")
-	os.WriteFile(good, []byte("  sixteen-bytes-or-more\n"), 0o600)
-	short := filepath.Join(dir, "short")
-	os.WriteFile(short, []byte("tiny\n"), 0o600)
-	if s, err := readSecret(good); err != nil || string(s) != "sixteen-bytes-or-more" {
-		t.Fatalf("readSecret(good) = %q, %v", s, err)
-	}
-	if _, err := readSecret(short); err == nil || !strings.Contains(err.Error(), "at least 16") {
-		t.Fatalf("short secret file: %v", err)
-	}
-	if _, err := readSecret(filepath.Join(dir, "missing")); err == nil {
-		t.Fatal("missing secret file accepted")
-	}
-	t.Setenv("EMBER_SECRET", " short ")
-	if _, err := readSecret(""); err == nil || !strings.Contains(err.Error(), "EMBER_SECRET") {
-		t.Fatalf("short EMBER_SECRET: %v", err)
-	}
-	t.Setenv("EMBER_SECRET", "")
-	if s, err := readSecret(""); err != nil || len(s) != 0 {
-		t.Fatalf("no secret: %q, %v (loopback clusters may go without)", s, err)
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -89,6 +91,44 @@ func (p perRPC) GetRequestMetadata(ctx context.Context, _ ...string) (map[string
 // proves the secret without revealing it; TLS, where configured, also
 // hides the traffic.
 func (p perRPC) RequireTransportSecurity() bool { return false }
+
+// EnvSecret is the environment variable that holds the cluster secret when
+// no file does.
+const EnvSecret = "EMBER_SECRET"
+
+// MinSecretLen is the shortest secret accepted.
+const MinSecretLen = 16
+
+// ReadSecret reads the cluster secret from file, or else from EMBER_SECRET,
+// trimmed of surrounding space. Neither gives an empty secret, which only
+// loopback clusters accept (the callers check). setting names the file's
+// setting in errors ("--secret-file").
+func ReadSecret(file, setting string) ([]byte, error) {
+	source, text := EnvSecret, os.Getenv(EnvSecret)
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", setting, err)
+		}
+		source, text = setting+" "+file, string(b)
+	}
+	secret := []byte(strings.TrimSpace(text))
+	if len(secret) > 0 && len(secret) < MinSecretLen {
+		return nil, fmt.Errorf("%s: the secret has %d bytes, want at least %d", source, len(secret), MinSecretLen)
+	}
+	return secret, nil
+}
+
+// DialOptions returns the options of a client connection to an Ember
+// server: a token on every call when secret is set, over plain TCP (TLS is
+// the transport's business).
+func DialOptions(secret []byte) []grpc.DialOption {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if len(secret) > 0 {
+		opts = append(opts, grpc.WithPerRPCCredentials(Credentials(secret)))
+	}
+	return opts
+}
 
 // ServerOptions returns the interceptors that refuse unauthenticated unary
 // and streaming calls.

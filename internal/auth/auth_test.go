@@ -2,6 +2,8 @@ package auth
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,5 +34,29 @@ func TestTokens(t *testing.T) {
 		if !errors.Is(err, ErrUnauthenticated) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want ErrUnauthenticated saying %q", name, err, tc.want)
 		}
+	}
+}
+func TestReadSecret(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	os.WriteFile(good, []byte("  sixteen-bytes-or-more\n"), 0o600)
+	short := filepath.Join(dir, "short")
+	os.WriteFile(short, []byte("tiny\n"), 0o600)
+	if s, err := ReadSecret(good, "--secret-file"); err != nil || string(s) != "sixteen-bytes-or-more" {
+		t.Fatalf("ReadSecret(good) = %q, %v", s, err)
+	}
+	if _, err := ReadSecret(short, "--secret-file"); err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Fatalf("short secret file: %v", err)
+	}
+	if _, err := ReadSecret(filepath.Join(dir, "missing"), "--secret-file"); err == nil {
+		t.Fatal("missing secret file accepted")
+	}
+	t.Setenv("EMBER_SECRET", " short ")
+	if _, err := ReadSecret("", "--secret-file"); err == nil || !strings.Contains(err.Error(), "EMBER_SECRET") {
+		t.Fatalf("short EMBER_SECRET: %v", err)
+	}
+	t.Setenv("EMBER_SECRET", "")
+	if s, err := ReadSecret("", "--secret-file"); err != nil || len(s) != 0 {
+		t.Fatalf("no secret: %q, %v (loopback clusters may go without)", s, err)
 	}
 }

@@ -1,0 +1,218 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/shuffle"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Runner runs the tasks of a program's registered pipelines in an executor
+// process. Package rdd provides it (rdd.TaskRunner): it rebuilds a job's
+// graph from its definition and computes one partition.
+type Runner interface {
+	// Fingerprint digests the registered pipelines; a driver with another
+	// fingerprint runs another program and is refused.
+	Fingerprint() string
+	// RunTask runs the task tc describes, of the job def, and reports how
+	// it ended (TaskId is filled in by the caller).
+	RunTask(tc *TaskContext, def *rpc.DefineJob) *rpc.TaskStatus
+}
+
+// Task returns the task being run.
+func (tc *TaskContext) Task() *Task { return tc.task }
+
+// taskService is the executor's side of the driver's task streams.
+type taskService struct {
+	rpc.UnimplementedExecutorServer
+	d *Daemon
+}
+
+// Connect serves one driver's application for as long as its stream lasts.
+// When the stream ends, the application's running tasks are cancelled and
+// its shuffle files removed.
+func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
+	d := s.d
+	if d.cfg.Runner == nil {
+		return status.Error(codes.FailedPrecondition, "this executor runs no pipelines: start it from the program (rdd.Init) or with a runner")
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	hello := first.GetHello()
+	if hello == nil {
+		return status.Error(codes.InvalidArgument, "the first message of a task stream must be a hello")
+	}
+	if fp := d.cfg.Runner.Fingerprint(); hello.Fingerprint != fp {
+		return status.Errorf(codes.FailedPrecondition,
+			"executor %s runs another program: its registered pipelines (fingerprint %s) differ from the driver's (%s); start executors from the same build as the driver",
+			d.name(), fp, hello.Fingerprint)
+	}
+	app := &application{id: hello.AppId, d: d, stream: stream, defs: make(map[uint64]*rpc.DefineJob),
+		running: make(map[uint64]context.CancelFunc), shuffles: make(map[int]bool)}
+	if err := app.sendLocked(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Welcome{Welcome: &rpc.Welcome{Executor: d.name(), Cores: int32(d.cfg.Cores)}}}); err != nil {
+		return err
+	}
+	d.cfg.Logger.Info("application connected", "app", app.id)
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer func() {
+		cancel()
+		app.wg.Wait()
+		app.cleanUp()
+		d.cfg.Logger.Info("application ended", "app", app.id)
+	}()
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return nil // the driver is done or gone: either way the application ends
+		}
+		switch b := m.Body.(type) {
+		case *rpc.DriverMessage_Define:
+			app.mu.Lock()
+			app.defs[b.Define.JobKey] = b.Define
+			app.mu.Unlock()
+		case *rpc.DriverMessage_Launch:
+			app.launch(ctx, b.Launch)
+		case *rpc.DriverMessage_Kill:
+			app.mu.Lock()
+			if stop := app.running[b.Kill.TaskId]; stop != nil {
+				stop()
+			}
+			app.mu.Unlock()
+		}
+	}
+}
+
+// application is one driver's use of the executor.
+type application struct {
+	id     string
+	d      *Daemon
+	stream rpc.Executor_ConnectServer
+	sendMu sync.Mutex
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	defs     map[uint64]*rpc.DefineJob
+	running  map[uint64]context.CancelFunc
+	shuffles map[int]bool // written here, removed when the application ends
+}
+
+func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {
+	a.mu.Lock()
+	def := a.defs[m.JobKey]
+	tctx, stop := context.WithCancel(ctx)
+	a.running[m.TaskId] = stop
+	if m.Kind == rpc.LaunchTask_MAP {
+		a.shuffles[int(m.ShuffleId)] = true
+	}
+	a.mu.Unlock()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer func() {
+			stop()
+			a.mu.Lock()
+			delete(a.running, m.TaskId)
+			a.mu.Unlock()
+		}()
+		st := a.run(tctx, def, m)
+		st.TaskId = m.TaskId
+		if err := a.send(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Status{Status: st}}); err != nil {
+			a.d.cfg.Logger.Debug("task status not sent", "app", a.id, "task", m.TaskId, "err", err)
+		}
+	}()
+}
+
+// run waits for a slot and runs the task.
+func (a *application) run(ctx context.Context, def *rpc.DefineJob, m *rpc.LaunchTask) (st *rpc.TaskStatus) {
+	if def == nil {
+		return failed(fmt.Errorf("task %d names job %d, which the driver did not define", m.TaskId, m.JobKey))
+	}
+	select {
+	case a.d.slots <- struct{}{}:
+	case <-ctx.Done():
+		return failed(ctx.Err())
+	}
+	defer func() { <-a.d.slots }()
+	inputs := make(map[int][]*shuffle.MapStatus, len(m.Inputs))
+	for _, in := range m.Inputs {
+		outs := make([]*shuffle.MapStatus, len(in.Outputs))
+		for i, o := range in.Outputs {
+			outs[i] = &shuffle.MapStatus{ShuffleID: int(in.ShuffleId), MapID: int(o.MapId), Location: o.Location,
+				Epoch: o.Epoch, Sizes: o.Sizes, Rows: o.Rows}
+		}
+		inputs[int(in.ShuffleId)] = outs
+	}
+	t := &Task{
+		StageID: int(m.StageId), Partition: int(m.Partition), Attempt: int(m.Attempt),
+		Kind: TaskKind(m.Kind), ShuffleID: int(m.ShuffleId), Partitioner: m.Partitioner,
+		MapOutputs: func(id int) ([]*shuffle.MapStatus, error) {
+			outs, ok := inputs[id]
+			if !ok {
+				return nil, fmt.Errorf("executor: the driver sent no map outputs of shuffle %d", id)
+			}
+			return outs, nil
+		},
+	}
+	tc := &TaskContext{ctx: ctx, StageID: t.StageID, Partition: t.Partition, Attempt: t.Attempt,
+		Env: a.d.env, Executor: a.d.name(), App: a.id, task: t}
+	a.d.cfg.Logger.Debug("task started", "app", a.id, "job", def.Pipeline, "stage", t.StageID, "partition", t.Partition, "attempt", t.Attempt)
+	defer func() {
+		if v := recover(); v != nil {
+			pe := NewPanicError(v)
+			st = &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: &rpc.TaskError{
+				Kind: rpc.TaskError_PANIC, Message: fmt.Sprint(pe.Value), PanicWhere: pe.Where, PanicStack: pe.Stack}}
+		}
+	}()
+	st = a.d.cfg.Runner.RunTask(tc, def)
+	if st.State == rpc.TaskStatus_FINISHED && st.MapOutput != nil {
+		st.MapOutput.Location = a.d.rpcAddr
+	}
+	return st
+}
+
+func failed(err error) *rpc.TaskStatus {
+	return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: &rpc.TaskError{Message: err.Error()}}
+}
+
+func (a *application) send(m *rpc.ExecutorMessage) error {
+	a.sendMu.Lock()
+	defer a.sendMu.Unlock()
+	return a.sendLocked(m)
+}
+
+func (a *application) sendLocked(m *rpc.ExecutorMessage) error { return a.stream.Send(m) }
+
+// cleanUp removes the application's shuffle files: with its driver gone,
+// nobody will read them.
+func (a *application) cleanUp() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id := range a.shuffles {
+		if err := a.d.shuffle.RemoveShuffle(id); err != nil {
+			a.d.cfg.Logger.Warn("removing shuffle files", "app", a.id, "shuffle", id, "err", err)
+		}
+	}
+}
+
+// blockFetcher reads shuffle blocks from this executor's files when it
+// holds them, and from other executors over Flight otherwise.
+type blockFetcher struct {
+	self   string // this executor's RPC address
+	local  *shuffle.Manager
+	remote *shuffle.RemoteFetcher
+}
+
+func (f *blockFetcher) Fetch(ctx context.Context, ref shuffle.BlockRef) iter.Seq2[arrow.Record, error] {
+	if ref.Location == "" || ref.Location == f.self {
+		return f.local.Fetch(ctx, ref)
+	}
+	return f.remote.Fetch(ctx, ref)
+}

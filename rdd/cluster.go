@@ -1,0 +1,471 @@
+package rdd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/bytesize"
+	"github.com/ember-go/ember/internal/membership"
+	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/scheduler"
+	"github.com/ember-go/ember/shuffle"
+)
+
+// The environment of a process started as an executor by Init. A
+// local-cluster master sets it for the executors it starts; an operator
+// may set it to start a program as an executor of a standalone cluster.
+const (
+	EnvExecutor      = "EMBER_EXECUTOR"       // non-empty: run as an executor
+	EnvJoin          = "EMBER_JOIN"           // gossip seeds, host:port,…
+	EnvBind          = "EMBER_BIND"           // gossip address, default 0.0.0.0:7946
+	EnvRPCBind       = "EMBER_RPC_BIND"       // RPC address, default 0.0.0.0:7947
+	EnvAdvertise     = "EMBER_ADVERTISE"      // host others reach it by
+	EnvCores         = "EMBER_CORES"          // task slots, default the CPU count
+	EnvMemory        = "EMBER_MEMORY"         // e.g. 4g, default 1g
+	EnvSecret        = auth.EnvSecret         // the cluster secret
+	EnvName          = "EMBER_NAME"           // member name
+	EnvWorkDir       = "EMBER_WORK_DIR"       // shuffle files and spilled blocks
+	EnvGossipProfile = "EMBER_GOSSIP_PROFILE" // lan or local
+	EnvLogLevel      = "EMBER_LOG_LEVEL"      // debug, info, warn or error
+	// envWatchStdin makes the executor exit when its standard input
+	// closes: a local cluster's executors end with their driver, however
+	// it ends.
+	envWatchStdin = "EMBER_WATCH_STDIN"
+)
+
+// Init lets the program serve as an executor. Call it first thing in main:
+// in a process started as an executor (EMBER_EXECUTOR set, as a
+// local-cluster master does for the processes it starts) it runs the
+// executor until it is told to stop, then exits; otherwise it returns at
+// once.
+func Init() {
+	if os.Getenv(EnvExecutor) == "" {
+		return
+	}
+	if err := serveExecutor(); err != nil {
+		fmt.Fprintln(os.Stderr, "ember executor:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// TaskRunner returns the runner of this program's registered pipelines,
+// for an executor daemon started by the program itself (see
+// executor.DaemonConfig.Runner).
+func TaskRunner() executor.Runner { return &runner }
+
+// serveExecutor runs an executor daemon configured by the environment.
+func serveExecutor() error {
+	level := slog.LevelInfo
+	if v := os.Getenv(EnvLogLevel); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("%s=%q: %w", EnvLogLevel, v, err)
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg := executor.DefaultDaemonConfig()
+	cfg.Logger, cfg.Runner = logger, TaskRunner()
+	env := func(key string, dst *string) {
+		if v := os.Getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	env(EnvBind, &cfg.GossipAddr)
+	env(EnvRPCBind, &cfg.RPCAddr)
+	env(EnvAdvertise, &cfg.AdvertiseHost)
+	env(EnvName, &cfg.Name)
+	env(EnvWorkDir, &cfg.WorkDir)
+	env(EnvGossipProfile, &cfg.GossipProfile)
+	if v := os.Getenv(EnvJoin); v != "" {
+		cfg.Seeds = strings.Split(v, ",")
+	}
+	if v := os.Getenv(EnvCores); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%s=%q: want a positive integer", EnvCores, v)
+		}
+		cfg.Cores = n
+	}
+	if v := os.Getenv(EnvMemory); v != "" {
+		n, err := bytesize.Parse(v)
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w", EnvMemory, v, err)
+		}
+		cfg.Memory = n
+	}
+	cfg.Secret = []byte(strings.TrimSpace(os.Getenv(EnvSecret)))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if os.Getenv(envWatchStdin) != "" {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop()
+		}()
+	}
+	d, err := executor.StartDaemon(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-d.Done():
+	}
+	return errors.Join(err, d.Close())
+}
+
+// cluster is a session's side of a cluster master: its membership, the
+// backend that sends tasks to executors, and the executor processes of a
+// local cluster.
+type cluster struct {
+	backend *scheduler.Cluster
+	member  *membership.Member
+	procs   []*exec.Cmd
+	stdins  []io.Closer
+	watched sync.WaitGroup
+	stop    context.CancelFunc
+}
+
+// startCluster joins the cluster of an ember:// master, or starts the
+// executors of a local-cluster one, and waits for executors.
+func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err error) {
+	if os.Getenv(EnvExecutor) != "" {
+		return nil, errors.New("this process was started as an Ember executor, but main did not call rdd.Init() first")
+	}
+	var secret []byte
+	bind, profile := cfg.ClusterBind, "lan"
+	if m.Kind == "local-cluster" {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		secret = []byte(hex.EncodeToString(b))
+		bind, profile = "127.0.0.1:0", "local"
+	} else if secret, err = auth.ReadSecret(cfg.SecretFile, "cluster.secretFile"); err != nil {
+		return nil, err
+	}
+	host, portText, err := net.SplitHostPort(bind)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.bind %q: %w", bind, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.bind %q: bad port", bind)
+	}
+	appID := fmt.Sprintf("app-%s-%d", time.Now().UTC().Format("20060102150405"), os.Getpid())
+	c := &cluster{}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	c.member, err = membership.Start(ctx, membership.Config{
+		Name: "driver-" + appID, BindAddr: host, BindPort: port, AdvertiseAddr: cfg.ClusterAdvertise,
+		Seeds: m.Seeds, Secret: secret, Profile: profile, Meta: membership.Meta{Role: membership.Driver},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.backend = scheduler.NewCluster(scheduler.ClusterConfig{
+		AppID: appID, Fingerprint: registry.fingerprint(), DialOptions: auth.DialOptions(secret),
+		ExecutorWait: cfg.ExecutorWait,
+	})
+	wctx, stop := context.WithCancel(context.Background())
+	c.stop = stop
+	c.follow(wctx)
+	want := 1
+	if m.Kind == "local-cluster" {
+		want = m.Executors * m.Cores
+		if err := c.startLocal(m, secret); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.waitCores(ctx, want, cfg.ExecutorWait); err != nil {
+		if m.Kind == "ember" {
+			return nil, fmt.Errorf("no executor of the cluster joined through %s connected within %v (cluster.executorWait): %w",
+				strings.Join(m.Seeds, ","), cfg.ExecutorWait, err)
+		}
+		return nil, fmt.Errorf("%s: %w", cfg.Master, err)
+	}
+	return c, nil
+}
+
+// follow keeps the backend's executors in step with the membership.
+func (c *cluster) follow(ctx context.Context) {
+	events := c.member.Watch()
+	connect := func(n membership.Node) {
+		c.watched.Add(1)
+		go func() {
+			defer c.watched.Done()
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := c.backend.AddExecutor(actx, n.Name, n.Meta.RPCAddr, n.Meta.Cores); err != nil && ctx.Err() == nil {
+				slog.Warn("ember: executor not usable", "executor", n.Name, "err", err)
+			}
+		}()
+	}
+	for _, n := range c.member.Executors() {
+		connect(n)
+	}
+	c.watched.Add(1)
+	go func() {
+		defer c.watched.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				if ev.Node.Meta.Role != membership.Executor {
+					continue
+				}
+				switch ev.Kind {
+				case membership.Join, membership.Update:
+					connect(ev.Node)
+				case membership.Leave, membership.Failed:
+					c.backend.RemoveExecutor(ev.Node.Name, fmt.Errorf("membership: %s", ev.Kind))
+				}
+			}
+		}
+	}()
+}
+
+// startLocal starts the executor processes of a local cluster: this very
+// program, which Init turns into an executor.
+func (c *cluster) startLocal(m Master, secret []byte) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("local-cluster: cannot find this program to start executors: %w", err)
+	}
+	for i := range m.Executors {
+		cmd := exec.Command(exe)
+		cmd.Env = append(os.Environ(),
+			EnvExecutor+"=1",
+			EnvJoin+"="+c.member.Addr(),
+			EnvBind+"=127.0.0.1:0",
+			EnvRPCBind+"=127.0.0.1:0",
+			EnvCores+"="+strconv.Itoa(m.Cores),
+			EnvSecret+"="+string(secret),
+			EnvGossipProfile+"=local",
+			EnvName+"="+fmt.Sprintf("%s-executor-%d", strings.TrimPrefix(c.member.Local().Name, "driver-"), i),
+			envWatchStdin+"=1",
+		)
+		if os.Getenv(EnvLogLevel) == "" {
+			cmd.Env = append(cmd.Env, EnvLogLevel+"=warn")
+		}
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("local-cluster: start executor %d: %w", i, err)
+		}
+		c.procs = append(c.procs, cmd)
+		c.stdins = append(c.stdins, stdin)
+	}
+	return nil
+}
+
+// waitCores waits until the backend has at least n task slots.
+func (c *cluster) waitCores(ctx context.Context, n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for c.backend.Cores() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d task slots connected after %v", c.backend.Cores(), n, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// close ends the application on the executors, leaves the cluster, and
+// stops a local cluster's processes.
+func (c *cluster) close() error {
+	var errs []error
+	if c.backend != nil {
+		errs = append(errs, c.backend.Close())
+	}
+	if c.stop != nil {
+		c.stop()
+	}
+	// The executors go first, while the driver is still a member to hear
+	// their goodbyes.
+	for _, in := range c.stdins {
+		in.Close() // the executor exits when its input closes
+	}
+	for _, p := range c.procs {
+		done := make(chan error, 1)
+		go func() { done <- p.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("local-cluster executor %d: %w", p.Process.Pid, err))
+			}
+		case <-time.After(10 * time.Second):
+			p.Process.Kill()
+			<-done
+		}
+	}
+	if c.member != nil {
+		errs = append(errs, c.member.Close(time.Second))
+	}
+	c.watched.Wait()
+	return errors.Join(errs...)
+}
+
+// wireConfig is the configuration executors rebuild graphs with.
+func (s *Session) wireConfig() []byte {
+	b, _ := json.Marshal(s.cfg) // a struct of plain fields always encodes
+	return b
+}
+
+// owns checks that every RDD of the graph ending in n was built in this
+// invocation: executors can rebuild no other.
+func (inv *invocation) owns(n scheduler.Node) error {
+	seen := map[int]bool{}
+	var walk func(scheduler.Node) error
+	walk = func(n scheduler.Node) error {
+		if seen[n.ID()] {
+			return nil
+		}
+		seen[n.ID()] = true
+		if x, ok := n.(interface{ invocation() *invocation }); ok && x.invocation() != inv {
+			return fmt.Errorf("%s was built outside the pipeline that runs this job; on a cluster every RDD of a job must be built inside its pipeline", n)
+		}
+		for _, d := range n.Dependencies() {
+			if err := walk(d.Parent); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(n)
+}
+
+func (n *node) invocation() *invocation { return n.s.inv }
+
+// runner is this program's executor.Runner.
+var runner = taskRunner{jobs: make(map[string]*replayedJob)}
+
+// taskRunner rebuilds jobs from their definitions, once per job on each
+// executor, and runs their tasks.
+type taskRunner struct {
+	mu    sync.Mutex
+	jobs  map[string]*replayedJob
+	order []string // oldest first, to bound the cache
+}
+
+type replayedJob struct {
+	once sync.Once
+	job  *capturedJob
+	err  error
+}
+
+// maxReplayedJobs bounds the rebuilt graphs an executor keeps.
+const maxReplayedJobs = 64
+
+func (tr *taskRunner) Fingerprint() string { return registry.fingerprint() }
+
+func (tr *taskRunner) RunTask(tc *executor.TaskContext, def *rpc.DefineJob) *rpc.TaskStatus {
+	res, ms, err := tr.runTask(tc, def)
+	if err != nil {
+		return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: scheduler.TaskErrorMessage(err)}
+	}
+	st := &rpc.TaskStatus{State: rpc.TaskStatus_FINISHED, Result: res}
+	if ms != nil {
+		st.MapOutput = scheduler.MapOutputMessage(ms)
+	}
+	return st
+}
+
+func (tr *taskRunner) runTask(tc *executor.TaskContext, def *rpc.DefineJob) ([]byte, *shuffle.MapStatus, error) {
+	job, err := tr.job(tc.App, def)
+	if err != nil {
+		return nil, nil, scheduler.Permanent(err)
+	}
+	t := tc.Task()
+	if t.Kind == executor.ResultTask {
+		res, err := job.run(tc, tc.Partition)
+		return res, nil, err
+	}
+	dep := scheduler.FindShuffle(job.final, t.ShuffleID)
+	if dep == nil {
+		return nil, nil, scheduler.Permanent(fmt.Errorf("shuffle %d is not in the graph of %s", t.ShuffleID, job.final))
+	}
+	if t.Kind == executor.SampleTask {
+		res, err := dep.Sample(tc, tc.Partition)
+		return res, nil, err
+	}
+	if len(t.Partitioner) > 0 && dep.Restore != nil {
+		if err := dep.Restore(t.Partitioner); err != nil {
+			return nil, nil, scheduler.Permanent(err)
+		}
+	}
+	ms, err := dep.MapTask(tc, tc.Partition)
+	if err != nil {
+		return nil, nil, err
+	}
+	return nil, &ms, nil
+}
+
+// job returns the captured job of def, rebuilding it on first use.
+func (tr *taskRunner) job(app string, def *rpc.DefineJob) (*capturedJob, error) {
+	key := app + "/" + strconv.FormatUint(def.JobKey, 10)
+	tr.mu.Lock()
+	rj, ok := tr.jobs[key]
+	if !ok {
+		rj = &replayedJob{}
+		tr.jobs[key] = rj
+		tr.order = append(tr.order, key)
+		if len(tr.order) > maxReplayedJobs {
+			delete(tr.jobs, tr.order[0])
+			tr.order = tr.order[1:]
+		}
+	}
+	tr.mu.Unlock()
+	rj.once.Do(func() { rj.job, rj.err = rebuild(def) })
+	return rj.job, rj.err
+}
+
+// rebuild runs the pipeline of def up to the job it defines.
+func rebuild(def *rpc.DefineJob) (*capturedJob, error) {
+	p, ok := registry.lookup(def.Pipeline)
+	if !ok {
+		return nil, fmt.Errorf("pipeline %s is not registered in this program", def.Pipeline)
+	}
+	cfg := DefaultConfig()
+	if err := json.Unmarshal(def.Config, &cfg); err != nil {
+		return nil, fmt.Errorf("the driver's configuration: %w", err)
+	}
+	inv := &invocation{pipeline: def.Pipeline, arg: def.Argument, replay: &replay{
+		target: int(def.JobIndex), rddIDs: def.RddIds, shuffleIDs: def.ShuffleIds, history: def.History,
+	}}
+	st := &session{cfg: cfg, slots: cfg.DefaultParallelism}
+	if err := p.replay(&Session{session: st, inv: inv}, def.Argument); err != nil {
+		return nil, err
+	}
+	return inv.replay.job, nil
+}

@@ -1,0 +1,229 @@
+package rdd_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ember-go/ember/rdd"
+)
+
+// mixArgs parameterizes mixPipeline: the data are generated from Seed on
+// every process, as a pipeline's inputs must be.
+type mixArgs struct {
+	N, Parts, Reducers int
+	Seed               uint64
+}
+
+// mixResult is everything mixPipeline computes, compared between masters.
+type mixResult struct {
+	Dot       float64
+	Products  []float64
+	Count     int64
+	Words     map[string]int64
+	Joined    []rdd.Pair[int, rdd.Pair[string, int]]
+	Sorted    []int64
+	Top       []int64
+	Scaled    float64 // uses the result of an earlier job of the pipeline
+	Aggregate rdd.Stats
+}
+
+func mixData(a mixArgs) (xs, ys []float64, words []string) {
+	rng := rand.New(rand.NewPCG(a.Seed, 7))
+	vocab := []string{"spark", "ember", "go", "arrow", "the", "a"}
+	for range a.N {
+		xs = append(xs, float64(rng.IntN(100)))
+		ys = append(ys, float64(rng.IntN(100)))
+		// Skewed keys: "the" is most of the text.
+		if rng.IntN(3) == 0 {
+			words = append(words, vocab[rng.IntN(len(vocab))])
+		} else {
+			words = append(words, "the")
+		}
+	}
+	return xs, ys, words
+}
+
+var mixPipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, a mixArgs) (mixResult, error) {
+	var out mixResult
+	xs, ys, words := mixData(a)
+	x := rdd.Parallelize(s, xs, a.Parts)
+	y := rdd.Parallelize(s, ys, a.Parts)
+	products := rdd.Map(rdd.Zip(x, y), func(p rdd.Pair[float64, float64]) float64 { return p.Key * p.Value })
+	var err error
+	if out.Dot, err = products.Reduce(ctx, func(a, b float64) float64 { return a + b }); err != nil && !errors.Is(err, rdd.ErrEmpty) {
+		return out, err
+	}
+	if out.Products, err = products.Collect(ctx); err != nil {
+		return out, err
+	}
+	if out.Count, err = products.Filter(func(v float64) bool { return v > 2500 }).Count(ctx); err != nil {
+		return out, err
+	}
+	pairs := rdd.Map(rdd.Parallelize(s, words, a.Parts), func(w string) rdd.Pair[string, int64] { return rdd.Pair[string, int64]{Key: w, Value: 1} })
+	if out.Words, err = rdd.CollectAsMap(ctx, rdd.ReduceByKey(pairs, func(a, b int64) int64 { return a + b }, a.Reducers)); err != nil {
+		return out, err
+	}
+	ints := rdd.Range(s, 0, int64(a.N), a.Parts)
+	left := rdd.Map(ints, func(i int64) rdd.Pair[int, string] {
+		return rdd.Pair[int, string]{Key: int(i % 17), Value: fmt.Sprint(i)}
+	})
+	right := rdd.Map(ints.Filter(func(i int64) bool { return i%5 == 0 }), func(i int64) rdd.Pair[int, int] { return rdd.Pair[int, int]{Key: int(i % 17), Value: int(i)} })
+	if out.Joined, err = rdd.Join(left, right, a.Reducers).Collect(ctx); err != nil {
+		return out, err
+	}
+	shuffled := rdd.Map(ints, func(i int64) int64 { return (i * 7919) % 1000 })
+	if out.Sorted, err = rdd.SortBy(shuffled, func(v int64) int64 { return v }, true, a.Reducers).Collect(ctx); err != nil {
+		return out, err
+	}
+	if out.Top, err = shuffled.Top(ctx, 5, cmp.Compare[int64]); err != nil {
+		return out, err
+	}
+	// A later job whose closures depend on an earlier job's result: the
+	// executors must take the same path as the driver.
+	mean := out.Dot / float64(max(a.N, 1))
+	if out.Scaled, err = rdd.Sum(ctx, rdd.Map(products, func(v float64) float64 { return v - mean })); err != nil {
+		return out, err
+	}
+	out.Aggregate, err = rdd.StatsOf(ctx, x)
+	return out, err
+})
+
+// localMix computes mixPipeline's result in plain Go.
+func localMix(a mixArgs) mixResult {
+	xs, ys, words := mixData(a)
+	var out mixResult
+	for i := range xs {
+		p := xs[i] * ys[i]
+		out.Dot += p
+		out.Products = append(out.Products, p)
+		if p > 2500 {
+			out.Count++
+		}
+	}
+	out.Words = map[string]int64{}
+	for _, w := range words {
+		out.Words[w]++
+	}
+	for i := range a.N {
+		if i%5 != 0 {
+			continue
+		}
+		for j := range a.N {
+			if j%17 == i%17 {
+				out.Joined = append(out.Joined, rdd.Pair[int, rdd.Pair[string, int]]{Key: i % 17, Value: rdd.Pair[string, int]{Key: fmt.Sprint(j), Value: i}})
+			}
+		}
+	}
+	for i := range int64(a.N) {
+		out.Sorted = append(out.Sorted, (i*7919)%1000)
+	}
+	slices.Sort(out.Sorted)
+	out.Top = slices.Clone(out.Sorted[max(0, len(out.Sorted)-5):])
+	slices.Reverse(out.Top)
+	return out
+}
+
+func TestLocalClusterMatchesLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	ctx := context.Background()
+	cluster := newSession(t, rdd.WithMaster("local-cluster[3]"))
+	if got := len(cluster.Executors()); got != 3 {
+		t.Fatalf("%d executors connected, want 3", got)
+	}
+	var mu sync.Mutex
+	ranOn := map[string]int{}
+	cluster.OnTaskEnd(func(ev rdd.TaskEvent) {
+		mu.Lock()
+		ranOn[ev.Executor]++
+		mu.Unlock()
+	})
+	local := newSession(t, rdd.WithMaster("local[3]"))
+	for _, a := range []mixArgs{
+		{N: 2000, Parts: 7, Reducers: 3, Seed: 1},
+		{N: 50, Parts: 9, Reducers: 1, Seed: 2}, // some partitions hold little
+		{N: 0, Parts: 2, Reducers: 2, Seed: 3},  // empty RDDs
+	} {
+		t.Run(fmt.Sprintf("N=%d", a.N), func(t *testing.T) {
+			want, err := mixPipeline.Run(ctx, local, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := mixPipeline.Run(ctx, cluster, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := localMix(a)
+			if want.Dot != ref.Dot || !slices.Equal(want.Products, ref.Products) || want.Count != ref.Count ||
+				!maps.Equal(want.Words, ref.Words) || !slices.Equal(want.Sorted, ref.Sorted) || !slices.Equal(want.Top, ref.Top) {
+				t.Fatalf("local mode differs from plain Go")
+			}
+			sortJoined := func(ps []rdd.Pair[int, rdd.Pair[string, int]]) {
+				slices.SortFunc(ps, func(a, b rdd.Pair[int, rdd.Pair[string, int]]) int {
+					return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Value.Key, b.Value.Key), cmp.Compare(a.Value.Value, b.Value.Value))
+				})
+			}
+			sortJoined(ref.Joined)
+			sortJoined(got.Joined)
+			if !slices.Equal(got.Joined, ref.Joined) {
+				t.Errorf("join: %d pairs on the cluster, %d in plain Go", len(got.Joined), len(ref.Joined))
+			}
+			got.Joined, want.Joined = nil, nil
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("cluster result differs from local mode:\n got %.300v\nwant %.300v", got, want)
+			}
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ranOn) < 2 {
+		t.Errorf("tasks ran on %d executor(s), want at least 2: %v", len(ranOn), ranOn)
+	}
+}
+
+var panicPipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, n int) (int64, error) {
+	r := rdd.Map(rdd.Range(s, 0, int64(n), 4), func(i int64) int64 {
+		if i == 7 {
+			panic("seven")
+		}
+		return i
+	})
+	return r.Count(ctx)
+})
+
+func TestLocalClusterErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	ctx := context.Background()
+	s := newSession(t, rdd.WithMaster("local-cluster[2]"), rdd.WithConf("task.maxFailures", "2"))
+
+	// A graph built outside a registered pipeline cannot be rebuilt by
+	// the executors: refused, with the fix.
+	_, err := rdd.Range(s, 0, 10, 2).Count(ctx)
+	if err == nil || !strings.Contains(err.Error(), "rdd.Func") || !strings.Contains(err.Error(), "cluster_test.go:") {
+		t.Errorf("job outside a pipeline: %v", err)
+	}
+
+	// A panic on an executor comes back as the job's error, naming the RDD
+	// and its creation site.
+	_, err = panicPipeline.Run(ctx, s, 20)
+	var pe *rdd.PanicError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "seven") || !strings.Contains(pe.Where, "cluster_test.go:") {
+		t.Errorf("panic on an executor: %v", err)
+	}
+	// The session still works after a failed job.
+	n, err := panicPipeline.Run(ctx, s, 5)
+	if err != nil || n != 5 {
+		t.Errorf("after a failed job: %d, %v", n, err)
+	}
+}

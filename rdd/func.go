@@ -1,0 +1,328 @@
+package rdd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/scheduler"
+)
+
+// A Pipeline is a function that builds RDDs and runs actions on them,
+// registered with Func. Go cannot send closures to another process, so a
+// cluster executor, which runs the same program, rebuilds a job's graph by
+// calling the same registered function with the same argument; nodes are
+// matched by the order in which the function builds them.
+//
+// A pipeline must take the same path on every process: it may depend on
+// its argument and on the results of its own actions (which the driver
+// sends along), not on clocks, random seeds it does not get from its
+// argument, or state outside it. Its actions run one after another.
+type Pipeline[A, R any] struct {
+	name string // the function's name in the binary
+	site string // file:line of the Func call
+	fn   func(context.Context, *Session, A) (R, error)
+}
+
+// Func registers fn as a pipeline. Call it at package level, in a variable
+// declaration, so that every process of the program registers the same
+// pipelines in the same way:
+//
+//	var dot = rdd.Func(func(ctx context.Context, s *rdd.Session, n int) (float64, error) {
+//		…build RDDs from s, run actions, return a result…
+//	})
+//
+// The argument type A must map to Arrow, as an RDD element does: it is sent
+// to executors encoded. Func panics if fn is nil or registered twice, which
+// are mistakes in the program's text.
+func Func[A, R any](fn func(ctx context.Context, s *Session, arg A) (R, error)) *Pipeline[A, R] {
+	if fn == nil {
+		panic("rdd.Func: nil function")
+	}
+	p := &Pipeline[A, R]{
+		name: runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name(),
+		site: callerSite(),
+		fn:   fn,
+	}
+	registry.add(p)
+	return p
+}
+
+// Run runs the pipeline on s with arg and returns its result. The argument
+// goes through the wire encoding on every master, so that a pipeline that
+// works locally works on a cluster.
+func (p *Pipeline[A, R]) Run(ctx context.Context, s *Session, arg A) (R, error) {
+	var zero R
+	if s == nil {
+		return zero, errors.New("ember: pipeline run with a nil session")
+	}
+	if s.inv != nil {
+		// A pipeline run from another belongs to the outer run: the
+		// executors rebuild it by running the outer one.
+		return p.fn(ctx, s, arg)
+	}
+	enc, err := encodeValues(arg)
+	if err != nil {
+		return zero, fmt.Errorf("ember: pipeline %s: argument of type %T: %w", p, arg, err)
+	}
+	back, err := decodeValue[A](enc)
+	if err != nil {
+		return zero, fmt.Errorf("ember: pipeline %s: %w", p, err)
+	}
+	inv := &invocation{pipeline: p.name, arg: enc}
+	return p.fn(ctx, &Session{session: s.session, inv: inv}, back)
+}
+
+// String names the pipeline by function and registration site.
+func (p *Pipeline[A, R]) String() string { return fmt.Sprintf("%s (registered at %s)", p.name, p.site) }
+
+func (p *Pipeline[A, R]) signature() string {
+	return fmt.Sprintf("%s %T %T %s", p.name, *new(A), *new(R), p.site)
+}
+
+// replay runs the pipeline on an executor until it starts the job that
+// inv.replay targets, which it captures.
+func (p *Pipeline[A, R]) replay(s *Session, arg []byte) (err error) {
+	a, err := decodeValue[A](arg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		switch v := recover().(type) {
+		case nil:
+			if s.inv.replay.job == nil {
+				err = fmt.Errorf("pipeline %s returned before its job %d: it takes another path on the executor than on the driver", p, s.inv.replay.target)
+			}
+		case stopReplay:
+		case replayError:
+			err = fmt.Errorf("pipeline %s: %s", p, string(v))
+		default:
+			err = fmt.Errorf("pipeline %s panicked while its graph was rebuilt: %v", p, v)
+		}
+	}()
+	_, _ = p.fn(context.Background(), s, a)
+	return nil
+}
+
+// registry holds the registered pipelines of this program.
+var registry = pipelines{byName: make(map[string]registered)}
+
+type registered interface {
+	signature() string
+	replay(s *Session, arg []byte) error
+}
+
+type pipelines struct {
+	mu     sync.Mutex
+	byName map[string]registered
+}
+
+func (r *pipelines) add(p interface {
+	registered
+	String() string
+}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := strings.Fields(p.signature())[0]
+	if old, ok := r.byName[name]; ok {
+		panic(fmt.Sprintf("rdd.Func: %s is registered twice (first: %s)", p, old))
+	}
+	r.byName[name] = p
+}
+
+func (r *pipelines) lookup(name string) (registered, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.byName[name]
+	return p, ok
+}
+
+// fingerprint digests the registered pipelines: a driver and an executor
+// with different ones run different programs.
+func (r *pipelines) fingerprint() string {
+	r.mu.Lock()
+	sigs := make([]string, 0, len(r.byName))
+	for _, p := range r.byName {
+		sigs = append(sigs, p.signature())
+	}
+	r.mu.Unlock()
+	slices.Sort(sigs)
+	h := sha256.Sum256([]byte(strings.Join(sigs, "\n")))
+	return hex.EncodeToString(h[:8])
+}
+
+// invocation is one run of a pipeline. On the driver it records what
+// executors need to rebuild its jobs: the ids given to its RDDs and
+// shuffles, and what each of its jobs returned. On an executor it replays
+// them (replay is set).
+type invocation struct {
+	pipeline string
+	arg      []byte
+
+	mu       sync.Mutex
+	rdds     []int64
+	shuffles []int64
+	jobs     int  // started so far
+	running  bool // a job is running
+	history  []*rpc.JobHistory
+	replay   *replay
+}
+
+// replay is an invocation's state on an executor.
+type replay struct {
+	target             int // the job to capture
+	rddPos, shufflePos int
+	rddIDs, shuffleIDs []int64
+	history            []*rpc.JobHistory
+	job                *capturedJob
+}
+
+// capturedJob is the job a replay stopped at: the graph and the per-task
+// computation, with its result encoded.
+type capturedJob struct {
+	final scheduler.Node
+	run   func(tc *executor.TaskContext, p int) ([]byte, error)
+}
+
+// stopReplay unwinds a pipeline once its target job is captured.
+type stopReplay struct{}
+
+// replayError is a replay that went astray.
+type replayError string
+
+// newRDDID gives a new RDD its id: the next of the session, recorded by the
+// invocation; or, on an executor, the id the driver gave the same RDD.
+func (s *Session) newRDDID() int {
+	return s.inv.newID(&s.nextRDD, false)
+}
+
+// newShuffleID is newRDDID for shuffles.
+func (s *Session) newShuffleID() int {
+	return s.inv.newID(&s.nextShuffle, true)
+}
+
+func (inv *invocation) newID(counter *atomic.Int64, isShuffle bool) int {
+	if inv == nil {
+		return int(counter.Add(1))
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	ids, what := &inv.rdds, "RDDs"
+	if isShuffle {
+		ids, what = &inv.shuffles, "shuffles"
+	}
+	if rp := inv.replay; rp != nil {
+		pos, given := &rp.rddPos, rp.rddIDs
+		if isShuffle {
+			pos, given = &rp.shufflePos, rp.shuffleIDs
+		}
+		if *pos >= len(given) {
+			panic(replayError(fmt.Sprintf("it builds more %s on the executor than on the driver before its job %d", what, rp.target)))
+		}
+		*pos++
+		return int(given[*pos-1])
+	}
+	id := counter.Add(1)
+	*ids = append(*ids, id)
+	return int(id)
+}
+
+// startJob records the start of a job of the invocation on a cluster, and
+// returns its index and the description executors rebuild it from. end
+// must be called when the job is over.
+func (inv *invocation) startJob(s *Session, r fmt.Stringer) (index int, spec *executor.JobSpec, end func(), err error) {
+	if inv == nil {
+		return 0, nil, nil, fmt.Errorf("the master %q runs only jobs built inside a registered pipeline: "+
+			"build %s inside a function registered with rdd.Func at package level, call rdd.Init() first in main, "+
+			"and run the pipeline with its Run method", s.cfg.Master, r)
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if inv.running {
+		return 0, nil, nil, fmt.Errorf("pipeline %s runs actions at the same time; on a cluster its actions must run one after another", inv.pipeline)
+	}
+	inv.running = true
+	index = inv.jobs
+	inv.jobs++
+	inv.history = append(inv.history, &rpc.JobHistory{})
+	def := &rpc.DefineJob{
+		JobKey:     s.nextJob.Add(1),
+		Pipeline:   inv.pipeline,
+		Argument:   inv.arg,
+		JobIndex:   int32(index),
+		Config:     s.wireConfig(),
+		RddIds:     slices.Clone(inv.rdds),
+		ShuffleIds: slices.Clone(inv.shuffles),
+		History:    slices.Clone(inv.history[:index]),
+	}
+	spec = &executor.JobSpec{Key: def.JobKey, Define: func() *rpc.DefineJob { return def }}
+	end = func() {
+		inv.mu.Lock()
+		inv.running = false
+		inv.mu.Unlock()
+	}
+	return index, spec, end, nil
+}
+
+// record keeps the encoded result of a task of job index, delivered as
+// result i of the job.
+func (inv *invocation) record(index, i int, encoded []byte) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	h := inv.history[index]
+	h.Partitions = append(h.Partitions, int32(i))
+	h.Results = append(h.Results, encoded)
+}
+
+// encodedResult is a task's result as decoded on the driver, with the
+// bytes it came in, which the invocation records.
+type encodedResult[R any] struct {
+	v   R
+	raw []byte
+}
+
+// replayJob is runJob on an executor: the jobs before the target deliver
+// what they delivered on the driver; the target is captured, and the
+// pipeline unwound.
+func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in stream[T]) (R, error), each func(i int, res R) error) error {
+	inv := r.s.inv
+	inv.mu.Lock()
+	rp := inv.replay
+	index := inv.jobs
+	inv.jobs++
+	inv.mu.Unlock()
+	if index < rp.target {
+		if index >= len(rp.history) {
+			panic(replayError(fmt.Sprintf("the executor has no result for its job %d", index)))
+		}
+		h := rp.history[index]
+		for k, i := range h.Partitions {
+			v, err := decodeValue[R](h.Results[k])
+			if err != nil {
+				panic(replayError(fmt.Sprintf("job %d: %v", index, err)))
+			}
+			if err := each(int(i), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	rp.job = &capturedJob{final: r, run: func(tc *executor.TaskContext, p int) ([]byte, error) {
+		res, err := fn(tc, p, r.iterator(tc, p))
+		if err != nil {
+			return nil, err
+		}
+		return encodeValues(res)
+	}}
+	panic(stopReplay{})
+}

@@ -1,0 +1,526 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/shuffle"
+	"google.golang.org/grpc"
+)
+
+// ClusterConfig configures a Cluster.
+type ClusterConfig struct {
+	// AppID names the application to executors.
+	AppID string
+	// Fingerprint digests the program's registered pipelines; executors
+	// refuse a driver whose fingerprint differs from theirs.
+	Fingerprint string
+	// DialOptions dial executors: transport and per-call credentials.
+	DialOptions []grpc.DialOption
+	// ExecutorWait bounds how long a task waits while there is no executor
+	// at all; zero means 30 s.
+	ExecutorWait time.Duration
+	// Logger receives the cluster's log; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// ErrExecutorLost is wrapped by the error of a task whose executor was
+// lost while it ran: its connection broke or it left the cluster.
+var ErrExecutorLost = errors.New("executor lost")
+
+// ErrNoExecutors is returned by tasks that waited ExecutorWait while the
+// cluster had no executor.
+var ErrNoExecutors = errors.New("no executor in the cluster")
+
+// Cluster is a Backend that runs tasks on executor processes. It holds one
+// task stream per executor; a task goes to the executor with the most free
+// slots, and a broken stream fails that executor's running tasks at once,
+// to be retried elsewhere.
+type Cluster struct {
+	cfg      ClusterConfig
+	ctx      context.Context // ends on Close, which ends every stream
+	cancel   context.CancelFunc
+	nextTask atomic.Uint64
+
+	mu      sync.Mutex
+	execs   map[string]*remoteExecutor
+	waiters []chan *remoteExecutor // tasks waiting for a slot, first come first served
+	onLost  []func(location string)
+	onTask  []func(TaskEvent)
+	closed  bool
+}
+
+// TaskEvent reports a finished task attempt: where it ran and how it ended.
+type TaskEvent struct {
+	StageID, Partition, Attempt int
+	Kind                        executor.TaskKind
+	Executor                    string // member name
+	Duration                    time.Duration
+	Err                         error
+}
+
+// NewCluster returns a Cluster without executors; AddExecutor adds them.
+func NewCluster(cfg ClusterConfig) *Cluster {
+	if cfg.ExecutorWait <= 0 {
+		cfg.ExecutorWait = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c := &Cluster{cfg: cfg, execs: make(map[string]*remoteExecutor)}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// OnLost registers f to be called with the RPC address of every executor
+// that is lost; the DAG's map output tracker forgets the outputs there.
+func (c *Cluster) OnLost(f func(location string)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onLost = append(c.onLost, f)
+}
+
+// OnTask registers f to be called after every task attempt.
+func (c *Cluster) OnTask(f func(TaskEvent)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onTask = append(c.onTask, f)
+}
+
+// Cores returns the task slots of the live executors.
+func (c *Cluster) Cores() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, e := range c.execs {
+		n += e.cores
+	}
+	return n
+}
+
+// Executors returns the names of the live executors.
+func (c *Cluster) Executors() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	names := make([]string, 0, len(c.execs))
+	for name := range c.execs {
+		names = append(names, name)
+	}
+	return names
+}
+
+// AddExecutor connects to the executor at addr (its gRPC address) and
+// opens its task stream. The executor refuses a driver of another program
+// (a different fingerprint) with an error that says so.
+func (c *Cluster) AddExecutor(ctx context.Context, name, addr string, cores int) error {
+	if cores < 1 {
+		return fmt.Errorf("scheduler: executor %s offers %d cores", name, cores)
+	}
+	conn, err := grpc.DialContext(ctx, addr, c.cfg.DialOptions...)
+	if err != nil {
+		return fmt.Errorf("scheduler: dial executor %s at %s: %w", name, addr, err)
+	}
+	sctx, cancel := context.WithCancel(c.ctx)
+	e := &remoteExecutor{name: name, addr: addr, cores: cores, free: cores, conn: conn, cancel: cancel,
+		defined: make(map[uint64]bool), pending: make(map[uint64]chan *rpc.TaskStatus), lost: make(chan struct{})}
+	fail := func(err error) error {
+		cancel()
+		conn.Close()
+		return fmt.Errorf("scheduler: executor %s at %s: %w", name, addr, err)
+	}
+	if e.stream, err = rpc.NewExecutorClient(conn).Connect(sctx); err != nil {
+		return fail(err)
+	}
+	hello := &rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: &rpc.Hello{AppId: c.cfg.AppID, Fingerprint: c.cfg.Fingerprint}}}
+	if err := e.stream.Send(hello); err != nil {
+		return fail(err)
+	}
+	welcomed := make(chan error, 1)
+	go func() {
+		m, err := e.stream.Recv()
+		if err == nil && m.GetWelcome() == nil {
+			err = errors.New("the executor did not answer the handshake")
+		}
+		welcomed <- err
+	}()
+	select {
+	case err = <-welcomed:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return fail(errors.New("cluster closed"))
+	}
+	if old, ok := c.execs[name]; ok {
+		c.dropLocked(old, errors.New("replaced by a new connection"))
+	}
+	c.execs[name] = e
+	c.dispatchLocked()
+	c.mu.Unlock()
+	go c.receive(e)
+	c.cfg.Logger.Debug("executor added", "executor", name, "rpc", addr, "cores", cores)
+	return nil
+}
+
+// RemoveExecutor drops an executor (it left or failed): its running tasks
+// fail with ErrExecutorLost, and its map outputs are forgotten.
+func (c *Cluster) RemoveExecutor(name string, cause error) {
+	c.mu.Lock()
+	e, ok := c.execs[name]
+	if ok {
+		c.dropLocked(e, cause)
+	}
+	c.mu.Unlock()
+}
+
+// dropLocked forgets e and fails its tasks. c.mu is held.
+func (c *Cluster) dropLocked(e *remoteExecutor, cause error) {
+	if c.execs[e.name] == e {
+		delete(c.execs, e.name)
+	}
+	e.mu.Lock()
+	if e.lostErr == nil {
+		e.lostErr = fmt.Errorf("%w: %s at %s: %v", ErrExecutorLost, e.name, e.addr, cause)
+		close(e.lost)
+	}
+	e.mu.Unlock()
+	e.cancel()
+	e.conn.Close()
+	for _, f := range c.onLost {
+		go f(e.addr)
+	}
+	c.cfg.Logger.Warn("executor lost", "executor", e.name, "rpc", e.addr, "cause", cause)
+}
+
+// receive reads e's task statuses until its stream ends, which loses e.
+func (c *Cluster) receive(e *remoteExecutor) {
+	for {
+		m, err := e.stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the executor closed its task stream")
+			}
+			c.RemoveExecutor(e.name, err)
+			return
+		}
+		st := m.GetStatus()
+		if st == nil {
+			continue
+		}
+		e.mu.Lock()
+		ch := e.pending[st.TaskId]
+		delete(e.pending, st.TaskId)
+		e.mu.Unlock()
+		if ch != nil {
+			ch <- st
+		}
+	}
+}
+
+// Run runs t on an executor, once one has a free slot.
+func (c *Cluster) Run(ctx context.Context, t *executor.Task) (any, error) {
+	if t.Job == nil {
+		return nil, Permanent(errors.New("the task's job cannot run on a cluster: it was not built inside a registered pipeline"))
+	}
+	e, err := c.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.release(e)
+	start := time.Now()
+	res, err := c.runOn(ctx, e, t)
+	c.mu.Lock()
+	hooks := c.onTask
+	c.mu.Unlock()
+	for _, f := range hooks {
+		f(TaskEvent{StageID: t.StageID, Partition: t.Partition, Attempt: t.Attempt, Kind: t.Kind,
+			Executor: e.name, Duration: time.Since(start), Err: err})
+	}
+	if err != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("on executor %s: %w", e.name, err)
+	}
+	return res, err
+}
+
+func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task) (any, error) {
+	launch, err := c.launchMessage(t)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan *rpc.TaskStatus, 1)
+	e.mu.Lock()
+	e.pending[launch.TaskId] = ch
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.pending, launch.TaskId)
+		e.mu.Unlock()
+	}()
+	if err := e.send(t.Job, launch); err != nil {
+		c.RemoveExecutor(e.name, err)
+		return nil, e.lostError()
+	}
+	select {
+	case st := <-ch:
+		return decodeStatus(t, st)
+	case <-e.lost:
+		return nil, e.lostError()
+	case <-ctx.Done():
+		e.sendKill(launch.TaskId)
+		return nil, ctx.Err()
+	}
+}
+
+// launchMessage describes t to an executor, with the map outputs it reads.
+func (c *Cluster) launchMessage(t *executor.Task) (*rpc.LaunchTask, error) {
+	m := &rpc.LaunchTask{
+		TaskId: c.nextTask.Add(1), JobKey: t.Job.Key, Kind: rpc.LaunchTask_Kind(t.Kind),
+		ShuffleId: int64(t.ShuffleID), StageId: int32(t.StageID), Partition: int32(t.Partition),
+		Attempt: int32(t.Attempt), Partitioner: t.Partitioner,
+	}
+	for _, id := range t.Reads {
+		statuses, err := t.MapOutputs(id)
+		if err != nil {
+			return nil, err
+		}
+		outs := &rpc.ShuffleOutputs{ShuffleId: int64(id)}
+		for _, st := range statuses {
+			outs.Outputs = append(outs.Outputs, MapOutputMessage(st))
+		}
+		m.Inputs = append(m.Inputs, outs)
+	}
+	return m, nil
+}
+
+// MapOutputMessage is the wire form of a map status.
+func MapOutputMessage(st *shuffle.MapStatus) *rpc.MapOutput {
+	return &rpc.MapOutput{MapId: int32(st.MapID), Location: st.Location, Epoch: st.Epoch, Sizes: st.Sizes, Rows: st.Rows}
+}
+
+// MapStatusOf reads a map status from the wire.
+func MapStatusOf(shuffleID int, m *rpc.MapOutput) *shuffle.MapStatus {
+	return &shuffle.MapStatus{ShuffleID: shuffleID, MapID: int(m.MapId), Location: m.Location, Epoch: m.Epoch, Sizes: m.Sizes, Rows: m.Rows}
+}
+
+// decodeStatus turns an executor's report into the task's result or error.
+func decodeStatus(t *executor.Task, st *rpc.TaskStatus) (any, error) {
+	if st.State == rpc.TaskStatus_FAILED {
+		return nil, TaskErrorOf(st.Error)
+	}
+	if t.Kind == executor.MapTask {
+		if st.MapOutput == nil {
+			return nil, errors.New("the executor reported no map output")
+		}
+		return *MapStatusOf(t.ShuffleID, st.MapOutput), nil
+	}
+	return t.Job.Decode(st.Result)
+}
+
+// TaskErrorOf rebuilds a task's error from the wire, keeping what the
+// scheduler acts on: fetch failures, permanence, panics.
+func TaskErrorOf(e *rpc.TaskError) error {
+	msg := e.GetMessage()
+	switch e.GetKind() {
+	case rpc.TaskError_FETCH_FAILED:
+		return &FetchFailedError{ShuffleID: int(e.ShuffleId), MapID: int(e.MapId), Epoch: e.Epoch, Err: errors.New(msg)}
+	case rpc.TaskError_PERMANENT:
+		return Permanent(errors.New(msg))
+	case rpc.TaskError_PANIC:
+		return &executor.PanicError{Value: msg, Where: e.PanicWhere, Stack: e.PanicStack}
+	}
+	return errors.New(msg)
+}
+
+// TaskErrorMessage is the wire form of a task's error.
+func TaskErrorMessage(err error) *rpc.TaskError {
+	m := &rpc.TaskError{Message: err.Error()}
+	var ff *FetchFailedError
+	var pe *executor.PanicError
+	switch {
+	case errors.As(err, &ff):
+		m.Kind, m.ShuffleId, m.MapId, m.Epoch = rpc.TaskError_FETCH_FAILED, int64(ff.ShuffleID), int32(ff.MapID), ff.Epoch
+	case errors.As(err, &pe):
+		m.Kind, m.Message, m.PanicWhere, m.PanicStack = rpc.TaskError_PANIC, fmt.Sprint(pe.Value), pe.Where, pe.Stack
+	case IsPermanent(err):
+		m.Kind = rpc.TaskError_PERMANENT
+	}
+	return m
+}
+
+// acquire takes a slot on the executor with the most free ones, waiting
+// for one to free. While the cluster has no executor at all, it waits at
+// most ExecutorWait.
+func (c *Cluster) acquire(ctx context.Context) (*remoteExecutor, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errors.New("scheduler: cluster closed")
+	}
+	if e := c.pickLocked(); e != nil {
+		e.free--
+		c.mu.Unlock()
+		return e, nil
+	}
+	w := make(chan *remoteExecutor, 1)
+	c.waiters = append(c.waiters, w)
+	c.mu.Unlock()
+	timer := time.NewTimer(c.cfg.ExecutorWait)
+	defer timer.Stop()
+	for {
+		select {
+		case e := <-w:
+			return e, nil
+		case <-timer.C:
+			c.mu.Lock()
+			none := len(c.execs) == 0
+			c.mu.Unlock()
+			if !none {
+				timer.Reset(c.cfg.ExecutorWait)
+				continue
+			}
+			err := fmt.Errorf("scheduler: %w for %v", ErrNoExecutors, c.cfg.ExecutorWait)
+			c.abandon(w)
+			return nil, err
+		case <-ctx.Done():
+			c.abandon(w)
+			return nil, ctx.Err()
+		case <-c.ctx.Done():
+			c.abandon(w)
+			return nil, errors.New("scheduler: cluster closed")
+		}
+	}
+}
+
+// abandon takes w off the waiters; a slot handed to it meanwhile is given
+// back.
+func (c *Cluster) abandon(w chan *remoteExecutor) {
+	c.mu.Lock()
+	for i, x := range c.waiters {
+		if x == w {
+			c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
+			c.mu.Unlock()
+			return
+		}
+	}
+	c.mu.Unlock()
+	c.release(<-w)
+}
+
+func (c *Cluster) release(e *remoteExecutor) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.execs[e.name] != e {
+		return // lost: its slots went with it
+	}
+	e.free++
+	c.dispatchLocked()
+}
+
+// dispatchLocked hands free slots to waiting tasks. c.mu is held.
+func (c *Cluster) dispatchLocked() {
+	for len(c.waiters) > 0 {
+		e := c.pickLocked()
+		if e == nil {
+			return
+		}
+		e.free--
+		w := c.waiters[0]
+		c.waiters = c.waiters[1:]
+		w <- e
+	}
+}
+
+// pickLocked returns the live executor with the most free slots, or nil.
+func (c *Cluster) pickLocked() *remoteExecutor {
+	var best *remoteExecutor
+	for _, e := range c.execs {
+		if e.free > 0 && (best == nil || e.free > best.free || e.free == best.free && e.name < best.name) {
+			best = e
+		}
+	}
+	return best
+}
+
+// Close ends every task stream, which tells executors that the
+// application is over.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	execs := c.execs
+	c.execs = map[string]*remoteExecutor{}
+	c.mu.Unlock()
+	// Errors of closing are of no use: the streams end either way.
+	for _, e := range execs {
+		e.sendMu.Lock()
+		_ = e.stream.CloseSend()
+		e.sendMu.Unlock()
+	}
+	c.cancel()
+	for _, e := range execs {
+		_ = e.conn.Close()
+	}
+	return nil
+}
+
+// remoteExecutor is the driver's side of one executor's task stream.
+type remoteExecutor struct {
+	name, addr  string
+	cores, free int // free is guarded by Cluster.mu
+	conn        *grpc.ClientConn
+	stream      rpc.Executor_ConnectClient
+	cancel      context.CancelFunc
+
+	sendMu  sync.Mutex
+	defined map[uint64]bool // jobs described on the stream; guarded by sendMu
+
+	mu      sync.Mutex
+	pending map[uint64]chan *rpc.TaskStatus
+	lost    chan struct{}
+	lostErr error
+}
+
+// send launches a task, describing its job first if the stream has not.
+func (e *remoteExecutor) send(job *executor.JobSpec, launch *rpc.LaunchTask) error {
+	e.sendMu.Lock()
+	defer e.sendMu.Unlock()
+	if !e.defined[job.Key] {
+		def := &rpc.DriverMessage{Body: &rpc.DriverMessage_Define{Define: job.Define()}}
+		if err := e.stream.Send(def); err != nil {
+			return err
+		}
+		e.defined[job.Key] = true
+	}
+	return e.stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Launch{Launch: launch}})
+}
+
+func (e *remoteExecutor) sendKill(taskID uint64) {
+	e.sendMu.Lock()
+	defer e.sendMu.Unlock()
+	_ = e.stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Kill{Kill: &rpc.KillTask{TaskId: taskID}}})
+}
+
+func (e *remoteExecutor) lostError() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lostErr == nil {
+		return fmt.Errorf("%w: %s at %s", ErrExecutorLost, e.name, e.addr)
+	}
+	return e.lostErr
+}
