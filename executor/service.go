@@ -56,7 +56,7 @@ func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
 			d.name(), fp, hello.Fingerprint)
 	}
 	app := &application{id: hello.AppId, d: d, stream: stream, defs: make(map[uint64]*rpc.DefineJob),
-		running: make(map[uint64]context.CancelFunc), shuffles: make(map[int]bool)}
+		running: make(map[uint64]context.CancelFunc), shuffles: make(map[int]bool), rdds: make(map[int]bool)}
 	if err := app.sendLocked(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Welcome{Welcome: &rpc.Welcome{Executor: d.name(), Cores: int32(d.cfg.Cores)}}}); err != nil {
 		return err
 	}
@@ -77,7 +77,12 @@ func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
 		case *rpc.DriverMessage_Define:
 			app.mu.Lock()
 			app.defs[b.Define.JobKey] = b.Define
+			for _, id := range b.Define.RddIds {
+				app.rdds[int(id)] = true
+			}
 			app.mu.Unlock()
+		case *rpc.DriverMessage_Unpersist:
+			d.blocks.RemoveRDD(int(b.Unpersist.RddId))
 		case *rpc.DriverMessage_Launch:
 			app.launch(ctx, b.Launch)
 		case *rpc.DriverMessage_Kill:
@@ -102,6 +107,7 @@ type application struct {
 	defs     map[uint64]*rpc.DefineJob
 	running  map[uint64]context.CancelFunc
 	shuffles map[int]bool // written here, removed when the application ends
+	rdds     map[int]bool // the application's RDDs, whose cached blocks go too
 }
 
 func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {
@@ -190,11 +196,14 @@ func (a *application) send(m *rpc.ExecutorMessage) error {
 
 func (a *application) sendLocked(m *rpc.ExecutorMessage) error { return a.stream.Send(m) }
 
-// cleanUp removes the application's shuffle files: with its driver gone,
-// nobody will read them.
+// cleanUp removes the application's shuffle files and cached blocks: with
+// its driver gone, nobody will read them.
 func (a *application) cleanUp() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	for id := range a.rdds {
+		a.d.blocks.RemoveRDD(id)
+	}
 	for id := range a.shuffles {
 		if err := a.d.shuffle.RemoveShuffle(id); err != nil {
 			a.d.cfg.Logger.Warn("removing shuffle files", "app", a.id, "shuffle", id, "err", err)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
@@ -485,8 +484,19 @@ func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, o
 	target := dir
 	if cfg.overwrite {
 		// Write beside dir, then swap: the old output stays whole until
-		// the new one is.
-		target = fmt.Sprintf("%s.ember-staging-%d", strings.TrimSuffix(dir, string(os.PathSeparator)), time.Now().UnixNano())
+		// the new one is. The name must be the same in every process, as
+		// executors rebuild the job with it.
+		target = strings.TrimSuffix(dir, string(os.PathSeparator)) + ".ember-staging"
+	}
+	if r.s.replaying() {
+		// Only the driver prepares and completes the output.
+		return writeParts(ctx, r, action, target, ext, write)
+	}
+	if cfg.overwrite {
+		// A staging directory left by a save that crashed.
+		if err := os.RemoveAll(target); err != nil {
+			return actionError(action, r, err)
+		}
 	}
 	created, err := prepareOutputDir(target)
 	if err != nil {
@@ -509,11 +519,16 @@ func writeParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, 
 		}
 		return fmt.Sprintf("part-%05d.%s", p, ext)
 	}
-	_, err := collectPartitions(ctx, r, action, func(tc *executor.TaskContext, p int, in stream[T]) (struct{}, error) {
+	writers, err := collectPartitions(ctx, r, action, func(tc *executor.TaskContext, p int, in stream[T]) (string, error) {
+		// On a cluster the directory is made on the driver's machine; an
+		// executor on another one makes its own.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
 		final := filepath.Join(dir, name(p))
 		tmp, err := os.CreateTemp(dir, fmt.Sprintf(".%s-attempt%d-*.tmp", name(p), tc.Attempt))
 		if err != nil {
-			return struct{}{}, err
+			return "", err
 		}
 		defer os.Remove(tmp.Name())
 		err = write(tmp, in)
@@ -529,17 +544,46 @@ func writeParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, 
 			err = cerr
 		}
 		if err != nil {
-			return struct{}{}, err
+			return "", err
 		}
-		return struct{}{}, commitPart(tmp.Name(), final)
+		return tc.Executor, commitPart(tmp.Name(), final)
 	})
-	if err != nil {
+	if err != nil || r.s.replaying() {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "_SUCCESS"), nil, 0o644); err != nil {
+	// _SUCCESS, written last, lists the parts and who wrote them.
+	var manifest strings.Builder
+	for p, w := range writers {
+		fmt.Fprintf(&manifest, "%s\t%s\n", name(p), w)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "_SUCCESS"), []byte(manifest.String()), 0o644); err != nil {
 		return actionError(action, r, err)
 	}
 	return nil
+}
+
+// SavedPart is a part file of a saved output and the executor that wrote
+// it ("driver" in local mode).
+type SavedPart struct {
+	Name, Executor string
+}
+
+// SavedParts reads the list of parts from the _SUCCESS file of an output
+// directory that a Save action wrote.
+func SavedParts(dir string) ([]SavedPart, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "_SUCCESS"))
+	if err != nil {
+		return nil, fmt.Errorf("ember: %s is not a complete output: %w", dir, err)
+	}
+	var parts []SavedPart
+	for line := range strings.Lines(string(b)) {
+		name, executor, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "\t")
+		if !ok {
+			return nil, fmt.Errorf("ember: %s: malformed line %q", filepath.Join(dir, "_SUCCESS"), line)
+		}
+		parts = append(parts, SavedPart{Name: name, Executor: executor})
+	}
+	return parts, nil
 }
 
 // replaceDir puts the complete output in staging where dir is, moving the

@@ -157,8 +157,13 @@ func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err er
 		}
 		secret = []byte(hex.EncodeToString(b))
 		bind, profile = "127.0.0.1:0", "local"
-	} else if secret, err = auth.ReadSecret(cfg.SecretFile, "cluster.secretFile"); err != nil {
-		return nil, err
+	} else {
+		if secret, err = auth.ReadSecret(cfg.SecretFile, "cluster.secretFile"); err != nil {
+			return nil, err
+		}
+		if bind == DefaultClusterBind && allLoopback(m.Seeds) {
+			bind = "127.0.0.1:0" // a cluster on this machine
+		}
 	}
 	host, portText, err := net.SplitHostPort(bind)
 	if err != nil {
@@ -265,7 +270,7 @@ func (c *cluster) startLocal(m Master, secret []byte) error {
 			EnvCores+"="+strconv.Itoa(m.Cores),
 			EnvSecret+"="+string(secret),
 			EnvGossipProfile+"=local",
-			EnvName+"="+fmt.Sprintf("%s-executor-%d", strings.TrimPrefix(c.member.Local().Name, "driver-"), i),
+			EnvName+"="+fmt.Sprintf("executor-%d", i),
 			envWatchStdin+"=1",
 		)
 		if os.Getenv(EnvLogLevel) == "" {
@@ -334,6 +339,16 @@ func (c *cluster) close() error {
 	}
 	c.watched.Wait()
 	return errors.Join(errs...)
+}
+
+func allLoopback(addrs []string) bool {
+	for _, a := range addrs {
+		host, _, _ := net.SplitHostPort(a)
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return false
+		}
+	}
+	return true
 }
 
 // wireConfig is the configuration executors rebuild graphs with.

@@ -97,11 +97,12 @@ func (p *Pipeline[A, R]) replay(s *Session, arg []byte) (err error) {
 	if err != nil {
 		return err
 	}
+	var fnErr error
 	defer func() {
 		switch v := recover().(type) {
 		case nil:
 			if s.inv.replay.job == nil {
-				err = fmt.Errorf("pipeline %s returned before its job %d: it takes another path on the executor than on the driver", p, s.inv.replay.target)
+				err = fmt.Errorf("pipeline %s returned before its job %d: it takes another path on the executor than on the driver (it returned: %v)", p, s.inv.replay.target, fnErr)
 			}
 		case stopReplay:
 		case replayError:
@@ -110,7 +111,7 @@ func (p *Pipeline[A, R]) replay(s *Session, arg []byte) (err error) {
 			err = fmt.Errorf("pipeline %s panicked while its graph was rebuilt: %v", p, v)
 		}
 	}()
-	_, _ = p.fn(context.Background(), s, a)
+	_, fnErr = p.fn(context.Background(), s, a)
 	return nil
 }
 
@@ -199,6 +200,10 @@ type stopReplay struct{}
 
 // replayError is a replay that went astray.
 type replayError string
+
+// replaying reports whether the session rebuilds a pipeline's job on an
+// executor, where actions must leave no trace of their own.
+func (s *Session) replaying() bool { return s.inv != nil && s.inv.replay != nil }
 
 // newRDDID gives a new RDD its id: the next of the session, recorded by the
 // invocation; or, on an executor, the id the driver gave the same RDD.

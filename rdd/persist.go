@@ -35,7 +35,11 @@ func (r *RDD[T]) Persist(level StorageLevel) *RDD[T] {
 // Unpersist drops the RDD's stored partitions and stops persisting it.
 func (r *RDD[T]) Unpersist() {
 	r.Persist(storage.None)
-	if r.s != nil {
+	switch {
+	case r.s == nil || r.s.replaying():
+	case r.s.cluster != nil:
+		r.s.cluster.backend.Unpersist(r.id)
+	default:
 		r.s.blocks.RemoveRDD(r.id)
 	}
 }

@@ -279,10 +279,20 @@ func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task
 	case <-e.lost:
 		return nil, e.lostError()
 	case <-ctx.Done():
+		// Wait, within bounds, for the task to stop: the caller may clean
+		// up what the task writes once Run returns.
 		e.sendKill(launch.TaskId)
+		select {
+		case <-ch:
+		case <-e.lost:
+		case <-time.After(killWait):
+		}
 		return nil, ctx.Err()
 	}
 }
+
+// killWait bounds the wait for a cancelled task to stop.
+const killWait = 5 * time.Second
 
 // launchMessage describes t to an executor, with the map outputs it reads.
 func (c *Cluster) launchMessage(t *executor.Task) (*rpc.LaunchTask, error) {
@@ -477,6 +487,22 @@ func (c *Cluster) Close() error {
 		_ = e.conn.Close()
 	}
 	return nil
+}
+
+// Unpersist tells every executor to drop the cached partitions of an RDD.
+func (c *Cluster) Unpersist(rddID int) {
+	c.mu.Lock()
+	execs := make([]*remoteExecutor, 0, len(c.execs))
+	for _, e := range c.execs {
+		execs = append(execs, e)
+	}
+	c.mu.Unlock()
+	m := &rpc.DriverMessage{Body: &rpc.DriverMessage_Unpersist{Unpersist: &rpc.Unpersist{RddId: int64(rddID)}}}
+	for _, e := range execs {
+		e.sendMu.Lock()
+		_ = e.stream.Send(m) // a broken stream loses the executor, and its blocks with it
+		e.sendMu.Unlock()
+	}
 }
 
 // remoteExecutor is the driver's side of one executor's task stream.

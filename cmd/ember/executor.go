@@ -9,6 +9,7 @@ import (
 	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/bytesize"
+	"github.com/ember-go/ember/rdd"
 	"github.com/spf13/cobra"
 )
 
@@ -43,6 +44,7 @@ never from a flag value; it is required unless every address is on loopback.`,
 			if join != "" {
 				cfg.Seeds = strings.Split(join, ",")
 			}
+			cfg.Runner = rdd.TaskRunner() // the pipelines of this program: the examples
 			daemon, err := executor.StartDaemon(cmd.Context(), cfg)
 			if err != nil {
 				return err

@@ -14,10 +14,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ember-go/ember/rdd"
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	rdd.Init() // a local-cluster master starts this program as its executors
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
@@ -34,7 +36,8 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().String("master", "local[*]", "where tasks run: local, local[N] or local[*]")
+	root.PersistentFlags().String("master", "local[*]", "where tasks run: local, local[N], local[*], local-cluster[N] or ember://host:port,…")
+	root.PersistentFlags().StringArray("conf", nil, "a setting, key=value (repeatable; keys in docs/configuration.md)")
 	root.AddCommand(newRun(), newBench(), newExecutor())
 	return root
 }

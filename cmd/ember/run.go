@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ember-go/ember/examples/dotproduct"
@@ -32,7 +35,16 @@ func newRun() *cobra.Command {
 // closes it afterwards.
 func withSession(cmd *cobra.Command, f func(s *rdd.Session) error) error {
 	master, _ := cmd.Flags().GetString("master")
-	s, err := rdd.NewSession(rdd.WithMaster(master))
+	conf, _ := cmd.Flags().GetStringArray("conf")
+	opts := []rdd.Option{rdd.WithMaster(master)}
+	for _, kv := range conf {
+		key, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("--conf %q: want key=value", kv)
+		}
+		opts = append(opts, rdd.WithConf(key, value))
+	}
+	s, err := rdd.NewSession(opts...)
 	if err != nil {
 		return err
 	}
@@ -73,6 +85,9 @@ func runDotProduct(cmd *cobra.Command, s *rdd.Session, cfg dotproduct.Config) er
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "dot product of %d elements: %.1f (plain loop: %.1f)\n", cfg.N, res.Dot, res.Expected)
 	fmt.Fprintf(out, "products saved in %s\n", res.Saved)
+	if err := printParts(out, res.Saved); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "time: %v on %s\n", res.Elapsed.Round(time.Millisecond), s.Config().Master)
 	return nil
 }
@@ -93,24 +108,20 @@ func newRunWordCount() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withSession(cmd, func(s *rdd.Session) error {
 				start := time.Now()
-				lines := wordcount.GenerateText(s, bytes, partitions)
-				if input != "" {
-					lines = rdd.TextFile(s, input, partitions)
-				}
-				sorted := wordcount.Counts(lines, partitions)
-				if output != "" {
-					sorted.Cache() // saved and printed from one computation
-					if err := wordcount.Save(cmd.Context(), sorted, output, format); err != nil {
-						return err
-					}
-				}
-				counts, err := sorted.Collect(cmd.Context())
+				counts, err := wordcount.Pipeline.Run(cmd.Context(), s, wordcount.Config{
+					Input: input, Bytes: bytes, Partitions: partitions, Output: output, Format: format,
+				})
 				if err != nil {
 					return err
 				}
 				out := cmd.OutOrStdout()
 				for _, c := range counts[:min(top, len(counts))] {
 					fmt.Fprintf(out, "%8d %s\n", c.Value, c.Key)
+				}
+				if output != "" {
+					if err := printParts(out, output); err != nil {
+						return err
+					}
 				}
 				fmt.Fprintf(out, "%d distinct words; time: %v on %s\n", len(counts), time.Since(start).Round(time.Millisecond), s.Config().Master)
 				return nil
@@ -124,4 +135,26 @@ func newRunWordCount() *cobra.Command {
 	cmd.Flags().StringVar(&output, "output", "", "directory to save the counts in")
 	cmd.Flags().StringVar(&format, "format", "csv", "format of --output: csv or parquet")
 	return cmd
+}
+
+// printParts says which executor wrote the parts of a saved output, as its
+// _SUCCESS file records.
+func printParts(out io.Writer, dir string) error {
+	parts, err := rdd.SavedParts(dir)
+	if err != nil {
+		return err
+	}
+	by := map[string][]string{}
+	var executors []string
+	for _, p := range parts {
+		if by[p.Executor] == nil {
+			executors = append(executors, p.Executor)
+		}
+		by[p.Executor] = append(by[p.Executor], p.Name)
+	}
+	slices.Sort(executors)
+	for _, e := range executors {
+		fmt.Fprintf(out, "  %s wrote %s\n", e, strings.Join(by[e], " "))
+	}
+	return nil
 }

@@ -39,8 +39,16 @@ func Vectors(s *rdd.Session, n int64, partitions int) (x, y *rdd.RDD[float64]) {
 	return rdd.Map(idx, X), rdd.Map(idx, Y)
 }
 
-// Run computes the dot product on s.
+// Pipeline is the dot product, registered so that cluster executors can
+// rebuild it: the program calls rdd.Init first in main.
+var Pipeline = rdd.Func(dot)
+
+// Run computes the dot product on s, on any master.
 func Run(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
+	return Pipeline.Run(ctx, s, cfg)
+}
+
+func dot(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
 	start := time.Now()
 	x, y := Vectors(s, cfg.N, cfg.Partitions)
 	products := rdd.Map(rdd.Zip(x, y), func(p rdd.Pair[float64, float64]) float64 {

@@ -4,6 +4,7 @@
 package wordcount
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
@@ -12,6 +13,33 @@ import (
 
 	"github.com/ember-go/ember/rdd"
 )
+
+// Config says what to count and where to save the counts.
+type Config struct {
+	Input      string // a text file, directory or glob; "" counts generated text
+	Bytes      int64  // the size of the generated text
+	Partitions int    // <= 0: the session's default parallelism
+	Output     string // a directory to save the counts in; "" saves nothing
+	Format     string // of Output: csv (default) or parquet
+}
+
+// Pipeline counts words as cfg says, registered so that cluster executors
+// can rebuild it: the program calls rdd.Init first in main.
+var Pipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, cfg Config) ([]rdd.Pair[string, int64], error) {
+	lines := GenerateText(s, cfg.Bytes, cfg.Partitions)
+	if cfg.Input != "" {
+		lines = rdd.TextFile(s, cfg.Input, cfg.Partitions)
+	}
+	sorted := Counts(lines, cfg.Partitions)
+	if cfg.Output != "" {
+		sorted.Cache() // saved and returned from one computation
+		defer sorted.Unpersist()
+		if err := Save(ctx, sorted, cfg.Output, cmp.Or(cfg.Format, "csv")); err != nil {
+			return nil, err
+		}
+	}
+	return sorted.Collect(ctx)
+})
 
 // Count returns every distinct word of lines with its count, most frequent
 // first.
