@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -179,4 +180,95 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(binary))
 	}
 	os.Exit(code)
+}
+
+// runProcess runs the CLI binary and returns its standard output.
+func runProcess(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(emberBinary(t), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ember %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// resultLines drops the lines of a run's output that differ between
+// masters: timings and the executors that wrote the parts.
+func resultLines(out string) string {
+	var keep []string
+	for line := range strings.Lines(out) {
+		if strings.Contains(line, "time:") || strings.Contains(line, " wrote part-") || strings.Contains(line, "saved in") {
+			continue
+		}
+		keep = append(keep, line)
+	}
+	return strings.Join(keep, "")
+}
+
+// writers returns the executors named in a run's " wrote part-" lines.
+func writers(out string) map[string]bool {
+	w := map[string]bool{}
+	for line := range strings.Lines(out) {
+		if name, _, ok := strings.Cut(strings.TrimSpace(line), " wrote part-"); ok {
+			w[name] = true
+		}
+	}
+	return w
+}
+
+func TestClusterMasters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	dir := t.TempDir()
+	jobs := [][]string{
+		{"run", "dotproduct", "--size", "300000", "--partitions", "6"},
+		{"run", "wordcount", "--bytes", "2000000", "--partitions", "5", "--top", "20"},
+	}
+	want := make([]string, len(jobs))
+	for i, job := range jobs {
+		want[i] = resultLines(runProcess(t, append(slices.Clone(job), "--master", "local[3]")...))
+	}
+
+	check := func(t *testing.T, master string, extra ...string) {
+		for i, job := range jobs {
+			out := filepath.Join(dir, strings.NewReplacer("[", "", "]", "", ":", "", "/", "").Replace(master), strconv.Itoa(i))
+			args := append(slices.Clone(job), "--master", master)
+			if i == 0 {
+				args = append(args, "--out", out)
+			} else {
+				args = append(args, "--output", out)
+			}
+			got := runProcess(t, append(args, extra...)...)
+			if resultLines(got) != want[i] {
+				t.Errorf("%s on %s:\n%s\nwant (local[3]):\n%s", job[1], master, got, want[i])
+			}
+			if w := writers(got); len(w) < 2 {
+				t.Errorf("%s on %s: parts written by %v, want at least two executors:\n%s", job[1], master, w, got)
+			}
+		}
+	}
+	t.Run("local-cluster", func(t *testing.T) { check(t, "local-cluster[3]") })
+
+	t.Run("standalone", func(t *testing.T) {
+		secretFile := filepath.Join(dir, "secret")
+		os.WriteFile(secretFile, []byte("a standalone cluster test secret\n"), 0o600)
+		first := startExecutor(t, "exec-1", secretFile)
+		startExecutor(t, "exec-2", secretFile, "--join", first.gossip)
+		startExecutor(t, "exec-3", secretFile, "--join", first.gossip)
+		check(t, "ember://"+first.gossip, "--conf", "cluster.secretFile="+secretFile, "--conf", "cluster.bind=127.0.0.1:0")
+
+		// A driver with another secret cannot join, and names the seeds.
+		wrong := filepath.Join(dir, "wrong")
+		os.WriteFile(wrong, []byte("not the cluster secret at all"), 0o600)
+		cmd := exec.Command(emberBinary(t), "run", "dotproduct", "--size", "1000", "--master", "ember://"+first.gossip,
+			"--conf", "cluster.secretFile="+wrong, "--conf", "cluster.bind=127.0.0.1:0")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), first.gossip) {
+			t.Errorf("a driver with the wrong secret: %v\n%s", err, out)
+		}
+	})
 }
