@@ -1,0 +1,168 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/rpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// mapRunner runs every task as a map task writing one row per reduce
+// partition, or fails it as its job's argument says.
+type mapRunner struct{ fingerprint string }
+
+func (r mapRunner) Fingerprint() string { return r.fingerprint }
+
+func (r mapRunner) RunTask(tc *TaskContext, def *rpc.DefineJob) *rpc.TaskStatus {
+	if string(def.Argument) == "panic" {
+		panic("the task panicked")
+	}
+	t := tc.Task()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	w, err := tc.Env.Shuffle.NewWriter(t.ShuffleID, t.Partition, t.Attempt, 2, schema)
+	if err != nil {
+		return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: &rpc.TaskError{Message: err.Error()}}
+	}
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	b.Append(int64(t.Partition))
+	rec := array.NewRecord(schema, []arrow.Array{b.NewArray()}, 1)
+	defer rec.Release()
+	for red := range 2 {
+		if err := w.Write(red, rec); err != nil {
+			return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: &rpc.TaskError{Message: err.Error()}}
+		}
+	}
+	ms, err := w.Commit()
+	if err != nil {
+		return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: &rpc.TaskError{Message: err.Error()}}
+	}
+	return &rpc.TaskStatus{MapOutput: &rpc.MapOutput{MapId: int32(ms.MapID), Sizes: ms.Sizes, Rows: ms.Rows}}
+}
+
+func startServiceDaemon(t *testing.T) *Daemon {
+	t.Helper()
+	d, err := StartDaemon(context.Background(), DaemonConfig{
+		Name: "exec", GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: 2, Memory: 64 << 20,
+		Secret: testSecret, GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Runner: mapRunner{fingerprint: "fp"}, WorkDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// connect opens a task stream to d and says hello.
+func connect(t *testing.T, ctx context.Context, d *Daemon, secret []byte, fingerprint string) (rpc.Executor_ConnectClient, *grpc.ClientConn) {
+	t.Helper()
+	conn, err := grpc.DialContext(ctx, d.RPCAddr(), auth.DialOptions(secret)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	stream, err := rpc.NewExecutorClient(conn).Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: &rpc.Hello{AppId: "app", Fingerprint: fingerprint}}})
+	return stream, conn
+}
+
+func TestTaskStreamRefusesStrangers(t *testing.T) {
+	d := startServiceDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, _ := connect(t, ctx, d, nil, "fp")
+	if _, err := stream.Recv(); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("a driver without the secret: %v, want Unauthenticated", err)
+	}
+	stream, _ = connect(t, ctx, d, []byte("another secret, quite long"), "fp")
+	if _, err := stream.Recv(); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("a driver with another secret: %v, want Unauthenticated", err)
+	}
+	stream, _ = connect(t, ctx, d, testSecret, "other")
+	if _, err := stream.Recv(); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("a driver of another program: %v, want FailedPrecondition", err)
+	}
+}
+
+func TestTaskStreamRunsTasksAndCleansUp(t *testing.T) {
+	d := startServiceDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, _ := connect(t, ctx, d, testSecret, "fp")
+	m, err := stream.Recv()
+	if err != nil || m.GetWelcome().GetExecutor() != "exec" || m.GetWelcome().GetCores() != 2 {
+		t.Fatalf("welcome: %v, %v", m, err)
+	}
+	send := func(m *rpc.DriverMessage) {
+		if err := stream.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Define{Define: &rpc.DefineJob{JobKey: 1, Pipeline: "p"}}})
+	send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Define{Define: &rpc.DefineJob{JobKey: 2, Pipeline: "p", Argument: []byte("panic")}}})
+	for i := range 3 {
+		send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Launch{Launch: &rpc.LaunchTask{
+			TaskId: uint64(i + 1), JobKey: 1, Kind: rpc.LaunchTask_MAP, ShuffleId: 7, Partition: int32(i), Attempt: 1}}})
+	}
+	send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Launch{Launch: &rpc.LaunchTask{TaskId: 4, JobKey: 2, Kind: rpc.LaunchTask_MAP, ShuffleId: 7, Partition: 3, Attempt: 1}}})
+	send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Launch{Launch: &rpc.LaunchTask{TaskId: 5, JobKey: 99, Partition: 0, Attempt: 1}}})
+	statuses := map[uint64]*rpc.TaskStatus{}
+	for len(statuses) < 5 {
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := m.GetStatus(); st != nil {
+			statuses[st.TaskId] = st
+		}
+	}
+	for id := uint64(1); id <= 3; id++ {
+		st := statuses[id]
+		if st.State != rpc.TaskStatus_FINISHED || st.MapOutput.GetLocation() != d.RPCAddr() || st.MapOutput.Rows[1] != 1 {
+			t.Errorf("map task %d: %v", id, st)
+		}
+	}
+	if st := statuses[4]; st.State != rpc.TaskStatus_FAILED || st.Error.Kind != rpc.TaskError_PANIC || st.Error.Message != "the task panicked" || st.Error.PanicStack == "" {
+		t.Errorf("a panicking task: %v", st)
+	}
+	if st := statuses[5]; st.State != rpc.TaskStatus_FAILED || st.Error.Message == "" {
+		t.Errorf("a task of an undefined job: %v", st)
+	}
+	shuffleDir := filepath.Join(d.cfg.WorkDir, "shuffle")
+	if entries, _ := os.ReadDir(shuffleDir); len(entries) == 0 {
+		t.Fatalf("no shuffle files in %s after the map tasks", shuffleDir)
+	}
+
+	// The driver goes away: the executor removes the application's files.
+	stream.CloseSend()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		entries, err := os.ReadDir(shuffleDir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if len(entries) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shuffle files left 30 s after the driver disconnected: %v", entries)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
