@@ -48,6 +48,12 @@ type Task struct {
 	// Partitioner is the prepared state of the partitioner of the shuffle
 	// a map task writes, if it has one (see scheduler.ShuffleDependency).
 	Partitioner []byte
+	// Preferred names the executor that holds the task's cached input, if
+	// any; a backend of several executors waits a little for a slot there.
+	Preferred string
+	// RanOn is set by a backend of several executors to the executor that
+	// ran the task.
+	RanOn string
 }
 
 // TaskKind says what a task computes.

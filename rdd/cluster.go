@@ -189,7 +189,7 @@ func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err er
 	}
 	c.backend = scheduler.NewCluster(scheduler.ClusterConfig{
 		AppID: appID, Fingerprint: registry.fingerprint(), DialOptions: auth.DialOptions(secret),
-		ExecutorWait: cfg.ExecutorWait,
+		ExecutorWait: cfg.ExecutorWait, LocalityWait: cfg.LocalityWait,
 	})
 	wctx, stop := context.WithCancel(context.Background())
 	c.stop = stop

@@ -227,3 +227,52 @@ func TestLocalClusterErrors(t *testing.T) {
 		t.Errorf("after a failed job: %d, %v", n, err)
 	}
 }
+
+var cachedPipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, parts int) ([]int64, error) {
+	cached := rdd.Map(rdd.Range(s, 0, 10_000, parts), func(i int64) int64 { return i * 2 }).Cache()
+	var counts []int64
+	for range 3 {
+		n, err := rdd.Map(cached, func(i int64) int64 { return i + 1 }).Count(ctx)
+		if err != nil {
+			return nil, err
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
+})
+
+func TestLocalClusterLocality(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	s := newSession(t, rdd.WithMaster("local-cluster[2,2]"))
+	var mu sync.Mutex
+	ranOn := map[int]map[int]string{} // stage → partition → executor
+	s.OnTaskEnd(func(ev rdd.TaskEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ranOn[ev.StageID] == nil {
+			ranOn[ev.StageID] = map[int]string{}
+		}
+		ranOn[ev.StageID][ev.Partition] = ev.Executor
+	})
+	counts, err := cachedPipeline.Run(context.Background(), s, 12)
+	if err != nil || !slices.Equal(counts, []int64{10_000, 10_000, 10_000}) {
+		t.Fatalf("counts %v, %v", counts, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	stages := slices.Sorted(maps.Keys(ranOn))
+	if len(stages) != 3 {
+		t.Fatalf("%d stages ran, want 3: %v", len(stages), ranOn)
+	}
+	first := ranOn[stages[0]]
+	if len(slices.Compact(slices.Sorted(maps.Values(first)))) < 2 {
+		t.Errorf("the cached partitions were all computed on one executor: %v", first)
+	}
+	for _, st := range stages[1:] {
+		if !maps.Equal(ranOn[st], first) {
+			t.Errorf("stage %d ran its tasks on %v, not where their cached input is: %v", st, ranOn[st], first)
+		}
+	}
+}

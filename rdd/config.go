@@ -59,6 +59,10 @@ type Config struct {
 	// executor (for local-cluster: for all of them). Key
 	// "cluster.executorWait", a duration such as "30s".
 	ExecutorWait time.Duration
+	// LocalityWait is how long a task waits for a slot on the executor
+	// that holds its cached input before it runs elsewhere (and computes
+	// the input again); negative means no wait. Key "locality.wait".
+	LocalityWait time.Duration
 }
 
 // Defaults that DefaultConfig fills in.
@@ -84,6 +88,7 @@ func DefaultConfig() Config {
 		BatchSize:          DefaultBatchSize,
 		ClusterBind:        DefaultClusterBind,
 		ExecutorWait:       DefaultExecutorWait,
+		LocalityWait:       scheduler.DefaultLocalityWait,
 	}
 }
 
@@ -128,6 +133,8 @@ func WithConf(key, value string) Option {
 			c.ClusterAdvertise = value
 		case "cluster.executorWait":
 			c.ExecutorWait, err = time.ParseDuration(value)
+		case "locality.wait":
+			c.LocalityWait, err = time.ParseDuration(value)
 		default:
 			return fmt.Errorf("unknown configuration key %q", key)
 		}
@@ -161,6 +168,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ExecutorWait == 0 {
 		c.ExecutorWait = d.ExecutorWait
+	}
+	if c.LocalityWait == 0 {
+		c.LocalityWait = d.LocalityWait
 	}
 	switch {
 	case c.TaskMaxFailures < 0:

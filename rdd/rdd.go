@@ -85,6 +85,10 @@ func (n *node) Err() error {
 // Session returns the session the RDD belongs to.
 func (n *node) Session() *Session { return n.s }
 
+// Persisted reports whether the RDD is persisted: the scheduler then
+// prefers, for tasks that read a partition, the executor that computed it.
+func (n *node) Persisted() bool { return n.storageLevel() != storage.None }
+
 func (n *node) storageLevel() storage.Level {
 	n.levelMu.Lock()
 	defer n.levelMu.Unlock()

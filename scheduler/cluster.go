@@ -28,9 +28,16 @@ type ClusterConfig struct {
 	// ExecutorWait bounds how long a task waits while there is no executor
 	// at all; zero means 30 s.
 	ExecutorWait time.Duration
+	// LocalityWait is how long a task waits for a slot on the executor
+	// that holds its cached input before it takes any; zero means
+	// DefaultLocalityWait, a negative value no wait.
+	LocalityWait time.Duration
 	// Logger receives the cluster's log; nil means slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultLocalityWait is ClusterConfig.LocalityWait's default.
+const DefaultLocalityWait = time.Second
 
 // ErrExecutorLost is wrapped by the error of a task whose executor was
 // lost while it ran: its connection broke or it left the cluster.
@@ -53,6 +60,9 @@ type Cluster struct {
 	mu      sync.Mutex
 	execs   map[string]*remoteExecutor
 	waiters []chan *remoteExecutor // tasks waiting for a slot, first come first served
+	// local holds, by executor, the tasks waiting for a slot on that one
+	// (it holds their cached input); they go before the others.
+	local map[string][]chan *remoteExecutor
 	onLost  []func(location string)
 	onTask  []func(TaskEvent)
 	closed  bool
@@ -72,10 +82,13 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 	if cfg.ExecutorWait <= 0 {
 		cfg.ExecutorWait = 30 * time.Second
 	}
+	if cfg.LocalityWait == 0 {
+		cfg.LocalityWait = DefaultLocalityWait
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Cluster{cfg: cfg, execs: make(map[string]*remoteExecutor)}
+	c := &Cluster{cfg: cfg, execs: make(map[string]*remoteExecutor), local: make(map[string][]chan *remoteExecutor)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }
@@ -199,6 +212,10 @@ func (c *Cluster) dropLocked(e *remoteExecutor, cause error) {
 	e.mu.Unlock()
 	e.cancel()
 	e.conn.Close()
+	// Tasks waiting for it wait for any executor now.
+	c.waiters = append(c.local[e.name], c.waiters...)
+	delete(c.local, e.name)
+	c.dispatchLocked()
 	for _, f := range c.onLost {
 		go f(e.addr)
 	}
@@ -235,11 +252,12 @@ func (c *Cluster) Run(ctx context.Context, t *executor.Task) (any, error) {
 	if t.Job == nil {
 		return nil, Permanent(errors.New("the task's job cannot run on a cluster: it was not built inside a registered pipeline"))
 	}
-	e, err := c.acquire(ctx)
+	e, err := c.acquire(ctx, t.Preferred)
 	if err != nil {
 		return nil, err
 	}
 	defer c.release(e)
+	t.RanOn = e.name
 	start := time.Now()
 	res, err := c.runOn(ctx, e, t)
 	c.mu.Lock()
@@ -370,22 +388,58 @@ func TaskErrorMessage(err error) *rpc.TaskError {
 	return m
 }
 
-// acquire takes a slot on the executor with the most free ones, waiting
-// for one to free. While the cluster has no executor at all, it waits at
-// most ExecutorWait.
-func (c *Cluster) acquire(ctx context.Context) (*remoteExecutor, error) {
+// acquire takes a slot on the preferred executor if it has one free or
+// frees one within LocalityWait, and otherwise on the executor with the
+// most free slots, waiting for one to free. While the cluster has no
+// executor at all, it waits at most ExecutorWait.
+func (c *Cluster) acquire(ctx context.Context, preferred string) (*remoteExecutor, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return nil, errors.New("scheduler: cluster closed")
 	}
-	if e := c.pickLocked(); e != nil {
+	if e := c.execs[preferred]; e != nil && c.cfg.LocalityWait > 0 {
+		if e.free > 0 {
+			e.free--
+			c.mu.Unlock()
+			return e, nil
+		}
+		w := make(chan *remoteExecutor, 1)
+		c.local[preferred] = append(c.local[preferred], w)
+		c.mu.Unlock()
+		timer := time.NewTimer(c.cfg.LocalityWait)
+		defer timer.Stop()
+		select {
+		case e := <-w:
+			return e, nil
+		case <-timer.C:
+		case <-ctx.Done():
+			if !c.abandonLocal(preferred, w) {
+				c.abandon(w) // handed a slot, or moved to the others' queue
+			}
+			return nil, ctx.Err()
+		}
+		if !c.abandonLocal(preferred, w) {
+			// Handed a slot as the wait ended, or the executor was lost
+			// and w joined the others' queue.
+			select {
+			case e := <-w:
+				return e, nil
+			case <-ctx.Done():
+				c.abandon(w)
+				return nil, ctx.Err()
+			}
+		}
+		c.mu.Lock()
+	}
+	if e := c.pickLocked(); e != nil && len(c.waiters) == 0 {
 		e.free--
 		c.mu.Unlock()
 		return e, nil
 	}
 	w := make(chan *remoteExecutor, 1)
 	c.waiters = append(c.waiters, w)
+	c.dispatchLocked()
 	c.mu.Unlock()
 	timer := time.NewTimer(c.cfg.ExecutorWait)
 	defer timer.Stop()
@@ -414,6 +468,21 @@ func (c *Cluster) acquire(ctx context.Context) (*remoteExecutor, error) {
 	}
 }
 
+// abandonLocal takes w off the tasks waiting for the named executor and
+// reports whether it was still there; if not, a slot was handed to it.
+func (c *Cluster) abandonLocal(name string, w chan *remoteExecutor) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ws := c.local[name]
+	for i, x := range ws {
+		if x == w {
+			c.local[name] = append(ws[:i], ws[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // abandon takes w off the waiters; a slot handed to it meanwhile is given
 // back.
 func (c *Cluster) abandon(w chan *remoteExecutor) {
@@ -439,8 +508,22 @@ func (c *Cluster) release(e *remoteExecutor) {
 	c.dispatchLocked()
 }
 
-// dispatchLocked hands free slots to waiting tasks. c.mu is held.
+// dispatchLocked hands free slots to waiting tasks: first to those that
+// wait for their executor, then to the others in order. c.mu is held.
 func (c *Cluster) dispatchLocked() {
+	for name, ws := range c.local {
+		e := c.execs[name]
+		for e != nil && e.free > 0 && len(ws) > 0 {
+			e.free--
+			ws[0] <- e
+			ws = ws[1:]
+		}
+		if len(ws) == 0 {
+			delete(c.local, name)
+		} else {
+			c.local[name] = ws
+		}
+	}
 	for len(c.waiters) > 0 {
 		e := c.pickLocked()
 		if e == nil {

@@ -41,6 +41,8 @@ type DAG struct {
 
 	mu      sync.Mutex
 	running map[int]*shuffleRun // shuffle ID → the map stage computing it
+
+	cached cacheLocations
 }
 
 // shuffleRun lets concurrent callers wait on the one map stage that
@@ -318,10 +320,12 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 					Run:        func(tc *executor.TaskContext) (any, error) { return run(tc, p) },
 					MapOutputs: d.tracker.Statuses,
 					Job:        st.spec, Kind: st.kind, ShuffleID: shuffleID, Reads: reads, Partitioner: partitioner,
+					Preferred: d.cached.preferred(n, p),
 				}
 				res, err := d.exec.Run(ctx, t)
 				settled = true
 				if err == nil {
+					d.cached.record(n, p, t.RanOn)
 					mu.Lock()
 					if firstErr == nil {
 						err = deliver(p, res)
