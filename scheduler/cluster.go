@@ -62,10 +62,10 @@ type Cluster struct {
 	waiters []chan *remoteExecutor // tasks waiting for a slot, first come first served
 	// local holds, by executor, the tasks waiting for a slot on that one
 	// (it holds their cached input); they go before the others.
-	local map[string][]chan *remoteExecutor
-	onLost  []func(location string)
-	onTask  []func(TaskEvent)
-	closed  bool
+	local  map[string][]chan *remoteExecutor
+	onLost []func(location string)
+	onTask []func(TaskEvent)
+	closed bool
 }
 
 // TaskEvent reports a finished task attempt: where it ran and how it ended.
