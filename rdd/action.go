@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/storage"
 )
@@ -24,7 +25,7 @@ var ErrEmpty = errors.New("RDD is empty")
 // parts (all partitions if nil), and each receives the results, one at a
 // time, with the index of their partition in parts.
 func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int,
-	fn func(tc *executor.TaskContext, p int, in stream[T]) (R, error), each func(i int, res R) error) error {
+	fn func(tc *executor.TaskContext, p int, in stream[T]) (R, error), each func(i int, res R) error) (err error) {
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("ember: %s: %w", action, err) // the error names the RDD
 	}
@@ -32,23 +33,23 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		return replayJob(r, fn, each)
 	}
 	var (
-		index int
-		spec  *executor.JobSpec
+		spec    *executor.JobSpec
+		indexes []int32 // of the results delivered, on a cluster
+		results []R
 	)
 	if r.s.cluster != nil {
-		var end func()
-		var err error
-		if index, spec, end, err = r.s.inv.startJob(r.s, r); err != nil {
+		var end func(*rpc.JobHistory)
+		if _, spec, end, err = r.s.inv.startJob(r.s, r); err != nil {
 			return actionError(action, r, err)
 		}
-		defer end()
-		if err := r.s.inv.owns(r); err != nil {
+		if err = r.s.inv.owns(r); err != nil {
+			end(history(indexes, results, err))
 			return actionError(action, r, err)
 		}
-		spec.Decode = func(b []byte) (any, error) {
-			v, err := decodeValue[R](b)
-			return encodedResult[R]{v, b}, err
-		}
+		spec.Decode = func(b []byte) (any, error) { return decodeValue[R](b) }
+		// Later jobs of the pipeline are rebuilt on executors with what
+		// this one delivered.
+		defer func() { end(history(indexes, results, err)) }()
 	}
 	jctx, done, err := r.s.startJob(ctx)
 	if err != nil {
@@ -62,9 +63,8 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 			return fn(tc, p, r.iterator(tc, p))
 		},
 		Result: func(i int, res any) error {
-			if e, ok := res.(encodedResult[R]); ok {
-				r.s.inv.record(index, i, e.raw)
-				return each(i, e.v)
+			if spec != nil {
+				indexes, results = append(indexes, int32(i)), append(results, res.(R))
 			}
 			return each(i, res.(R))
 		},

@@ -200,6 +200,22 @@ var panicPipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, n int) (i
 	return r.Count(ctx)
 })
 
+// recoverPipeline goes on after a failed job, on a path that depends on
+// the failure: executors must replay the failure too.
+var recoverPipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, n int) (int64, error) {
+	_, err := rdd.Map(rdd.Range(s, 0, 10, 2), func(i int64) int64 {
+		if i == 3 {
+			panic("three")
+		}
+		return i
+	}).Count(ctx)
+	offset := int64(0)
+	if err != nil {
+		offset = 100
+	}
+	return rdd.Sum(ctx, rdd.Map(rdd.Range(s, 0, int64(n), 3), func(i int64) int64 { return i + offset }))
+})
+
 func TestLocalClusterErrors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts executor processes")
@@ -225,6 +241,10 @@ func TestLocalClusterErrors(t *testing.T) {
 	n, err := panicPipeline.Run(ctx, s, 5)
 	if err != nil || n != 5 {
 		t.Errorf("after a failed job: %d, %v", n, err)
+	}
+	// A pipeline that goes on after a failed job.
+	if sum, err := recoverPipeline.Run(ctx, s, 10); err != nil || sum != 45+100*10 {
+		t.Errorf("a pipeline that recovers from a failed job: %d, %v; want %d", sum, err, 45+100*10)
 	}
 }
 

@@ -201,6 +201,13 @@ type stopReplay struct{}
 // replayError is a replay that went astray.
 type replayError string
 
+// OnExecutor reports whether this run of a pipeline is an executor
+// rebuilding one of its jobs, rather than the driver running it. A
+// pipeline's code runs again on executors up to the job they need; code
+// with effects meant for the driver alone (printing, timing, writing a
+// summary) checks OnExecutor first.
+func (s *Session) OnExecutor() bool { return s.replaying() }
+
 // replaying reports whether the session rebuilds a pipeline's job on an
 // executor, where actions must leave no trace of their own.
 func (s *Session) replaying() bool { return s.inv != nil && s.inv.replay != nil }
@@ -244,8 +251,8 @@ func (inv *invocation) newID(counter *atomic.Int64, isShuffle bool) int {
 
 // startJob records the start of a job of the invocation on a cluster, and
 // returns its index and the description executors rebuild it from. end
-// must be called when the job is over.
-func (inv *invocation) startJob(s *Session, r fmt.Stringer) (index int, spec *executor.JobSpec, end func(), err error) {
+// must be called when the job is over, with what it delivered.
+func (inv *invocation) startJob(s *Session, r fmt.Stringer) (index int, spec *executor.JobSpec, end func(*rpc.JobHistory), err error) {
 	if inv == nil {
 		return 0, nil, nil, fmt.Errorf("the master %q runs only jobs built inside a registered pipeline: "+
 			"build %s inside a function registered with rdd.Func at package level, call rdd.Init() first in main, "+
@@ -259,7 +266,6 @@ func (inv *invocation) startJob(s *Session, r fmt.Stringer) (index int, spec *ex
 	inv.running = true
 	index = inv.jobs
 	inv.jobs++
-	inv.history = append(inv.history, &rpc.JobHistory{})
 	def := &rpc.DefineJob{
 		JobKey:     s.nextJob.Add(1),
 		Pipeline:   inv.pipeline,
@@ -268,32 +274,29 @@ func (inv *invocation) startJob(s *Session, r fmt.Stringer) (index int, spec *ex
 		Config:     s.wireConfig(),
 		RddIds:     slices.Clone(inv.rdds),
 		ShuffleIds: slices.Clone(inv.shuffles),
-		History:    slices.Clone(inv.history[:index]),
+		History:    slices.Clone(inv.history),
 	}
 	spec = &executor.JobSpec{Key: def.JobKey, Define: func() *rpc.DefineJob { return def }}
-	end = func() {
+	end = func(h *rpc.JobHistory) {
 		inv.mu.Lock()
+		defer inv.mu.Unlock()
+		inv.history = append(inv.history, h)
 		inv.running = false
-		inv.mu.Unlock()
 	}
 	return index, spec, end, nil
 }
 
-// record keeps the encoded result of a task of job index, delivered as
-// result i of the job.
-func (inv *invocation) record(index, i int, encoded []byte) {
-	inv.mu.Lock()
-	defer inv.mu.Unlock()
-	h := inv.history[index]
-	h.Partitions = append(h.Partitions, int32(i))
-	h.Results = append(h.Results, encoded)
-}
-
-// encodedResult is a task's result as decoded on the driver, with the
-// bytes it came in, which the invocation records.
-type encodedResult[R any] struct {
-	v   R
-	raw []byte
+// history is what a job delivered (or its error), for the invocation's
+// later jobs to replay.
+func history[R any](indexes []int32, results []R, err error) *rpc.JobHistory {
+	h := &rpc.JobHistory{Indexes: indexes}
+	if err == nil {
+		h.Results, err = encodeValues(results...)
+	}
+	if err != nil {
+		h.Indexes, h.Error = nil, err.Error()
+	}
+	return h
 }
 
 // replayJob is runJob on an executor: the jobs before the target deliver
@@ -311,12 +314,15 @@ func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in 
 			panic(replayError(fmt.Sprintf("the executor has no result for its job %d", index)))
 		}
 		h := rp.history[index]
-		for k, i := range h.Partitions {
-			v, err := decodeValue[R](h.Results[k])
-			if err != nil {
-				panic(replayError(fmt.Sprintf("job %d: %v", index, err)))
-			}
-			if err := each(int(i), v); err != nil {
+		if h.Error != "" {
+			return errors.New(h.Error)
+		}
+		results, err := decodeValues[R](h.Results)
+		if err != nil || len(results) != len(h.Indexes) {
+			panic(replayError(fmt.Sprintf("job %d: %d results for %d tasks: %v", index, len(results), len(h.Indexes), err)))
+		}
+		for k, i := range h.Indexes {
+			if err := each(int(i), results[k]); err != nil {
 				return err
 			}
 		}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/ember-go/ember/rdd"
 	"runtime"
+	"strconv"
 	"text/tabwriter"
+	"time"
+
+	"github.com/ember-go/ember/rdd"
 
 	"github.com/ember-go/ember/internal/bench"
 	"github.com/spf13/cobra"
@@ -29,8 +32,72 @@ func newBench() *cobra.Command {
 	}
 	cmd.Flags().Int64Var(&size, "size", 0, "elements (bytes of text for wordcount); 0: the documented default")
 	cmd.Flags().IntVar(&runs, "runs", 5, "runs of each side")
+	cmd.AddCommand(newBenchCluster())
 	return cmd
 }
+
+func newBenchCluster() *cobra.Command {
+	var (
+		size      int64
+		runs      int
+		executors int
+	)
+	cmd := &cobra.Command{
+		Use:   "cluster [workload…]",
+		Short: "Time jobs on local-cluster[N] beside local[N] and a hand-written Go baseline",
+		Long: "Workloads: " + fmt.Sprint(bench.ClusterNames) + " (default: all).\n" +
+			"dotproduct and wordcount read cached data (targets: cluster/local ≤ 1.5); tasks runs a job of\n" +
+			fmt.Sprint(bench.EmptyTasks) + " empty tasks (target ≥ 5000 tasks/s); latency is the median time of a one-task\n" +
+			"job (target ≤ 10 ms). Each figure is the best of --runs runs.",
+		RunE: func(cmd *cobra.Command, names []string) error {
+			if len(names) == 0 {
+				names = bench.ClusterNames
+			}
+			ctx := cmd.Context()
+			n := strconv.Itoa(executors)
+			cluster, err := rdd.NewSession(rdd.WithMaster("local-cluster[" + n + "]"))
+			if err != nil {
+				return err
+			}
+			defer cluster.Close()
+			local, err := rdd.NewSession(rdd.WithMaster("local[" + n + "]"))
+			if err != nil {
+				return err
+			}
+			defer local.Close()
+			out := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintf(out, "workload\t%s\t%s\tcluster/local\tplain Go\ttarget\t\n", cluster.Config().Master, local.Config().Master)
+			for _, name := range names {
+				f, err := bench.MeasureCluster(ctx, cluster, local, name, size, runs)
+				if err != nil {
+					return err
+				}
+				var target string
+				switch name {
+				case "tasks":
+					target = fmt.Sprintf("%.0f tasks/s (≥ %.0f)", f.TasksPerSecond(), f.Target)
+				case "latency":
+					target = fmt.Sprintf("median %.2f ms (≤ %.0f ms)", f.Cluster.Seconds()*1000, f.Target)
+				default:
+					target = fmt.Sprintf("≤ %.1f", f.Target)
+				}
+				if !f.Met() {
+					target += "  MISSED"
+				}
+				fmt.Fprintf(out, "%s\t%s\t%s\t%.2f\t%s\t%s\t\n", name, ms(f.Cluster), ms(f.Local), f.Ratio(), ms(f.Baseline), target)
+			}
+			out.Flush()
+			fmt.Fprintf(cmd.OutOrStdout(), "GOMAXPROCS %d, %s/%s\n", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
+	cmd.Flags().Int64Var(&size, "size", 0, "elements (bytes of text for wordcount); 0: the documented default")
+	cmd.Flags().IntVar(&runs, "runs", 5, "timed runs")
+	cmd.Flags().IntVar(&executors, "executors", 2, "executors of the local cluster, and slots of the local master")
+	return cmd
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", d.Seconds()*1000) }
 
 func runBench(cmd *cobra.Command, s *rdd.Session, names []string, size int64, runs int) error {
 	ctx := cmd.Context()

@@ -2,10 +2,16 @@ package bench
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/ember-go/ember/rdd"
 )
+
+func TestMain(m *testing.M) {
+	rdd.Init() // the cluster workloads start this test binary as executors
+	os.Exit(m.Run())
+}
 
 // benchmark runs one workload's engine and baseline as sub-benchmarks, so
 // that `go test -bench` prints them side by side.
@@ -70,6 +76,63 @@ func TestWorkloadsAgree(t *testing.T) {
 			defer w.Close()
 			if _, err := Measure(ctx, w, 1); err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// clusterSessions opens a local-cluster[2] and a local[2] session.
+func clusterSessions(tb testing.TB) (cluster, local *rdd.Session) {
+	tb.Helper()
+	var err error
+	if cluster, err = rdd.NewSession(rdd.WithMaster("local-cluster[2]")); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cluster.Close() })
+	if local, err = rdd.NewSession(rdd.WithMaster("local[2]")); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { local.Close() })
+	return cluster, local
+}
+
+// BenchmarkCluster times each cluster workload on local-cluster[2] and
+// local[2] (and reports the plain-Go time and the ratio as metrics).
+func BenchmarkCluster(b *testing.B) {
+	cluster, local := clusterSessions(b)
+	for _, name := range ClusterNames {
+		b.Run(name, func(b *testing.B) {
+			var f ClusterFigure
+			for b.Loop() {
+				var err error
+				if f, err = MeasureCluster(context.Background(), cluster, local, name, 0, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(f.Cluster.Seconds()*1000, "cluster-ms")
+			b.ReportMetric(f.Local.Seconds()*1000, "local-ms")
+			b.ReportMetric(f.Baseline.Seconds()*1000, "go-ms")
+			b.ReportMetric(f.Ratio(), "cluster/local")
+		})
+	}
+}
+
+// TestClusterWorkloadsAgree runs every cluster workload once on small
+// data: local-cluster[2], local[2] and plain Go must agree.
+func TestClusterWorkloadsAgree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	cluster, local := clusterSessions(t)
+	sizes := map[string]int64{"dotproduct": 100_003, "wordcount": 1 << 20}
+	for _, name := range ClusterNames {
+		t.Run(name, func(t *testing.T) {
+			f, err := MeasureCluster(context.Background(), cluster, local, name, sizes[name], 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Cluster <= 0 || f.Local <= 0 {
+				t.Fatalf("figures %+v", f)
 			}
 		})
 	}
