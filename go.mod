@@ -10,6 +10,7 @@ require (
 	github.com/zeebo/xxh3 v1.0.2
 	go.uber.org/goleak v1.3.0
 	google.golang.org/grpc v1.58.3
+	google.golang.org/protobuf v1.33.0
 )
 
 require (
@@ -48,5 +49,4 @@ require (
 	golang.org/x/tools v0.38.0 // indirect
 	golang.org/x/xerrors v0.0.0-20220907171357-04be3eba64a2 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20231002182017-d307bd883b97 // indirect
-	google.golang.org/protobuf v1.33.0 // indirect
 )

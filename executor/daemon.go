@@ -60,6 +60,8 @@ type DaemonConfig struct {
 	// Runner runs the tasks that drivers send; nil refuses them (the
 	// daemon then only serves shuffle blocks).
 	Runner Runner
+	// MaxBinarySize bounds a program uploaded by a driver; 0 means 1 GiB.
+	MaxBinarySize int64
 }
 
 // DefaultDaemonConfig returns the defaults of DaemonConfig.
@@ -81,13 +83,18 @@ type Daemon struct {
 	cfg     DaemonConfig
 	member  *membership.Member
 	server  *grpc.Server
-	rpcAddr string
-	shuffle *shuffle.Manager
-	blocks  *storage.Manager
-	fetcher *shuffle.RemoteFetcher
-	env     *Env
-	slots   chan struct{} // one per core: tasks of all applications share them
-	served  chan error
+	rpcAddr string // where the gRPC server listens, as others reach it
+	// location is where others fetch the shuffle blocks that tasks here
+	// write: rpcAddr, or for a worker its executor's.
+	location string
+	worker   bool
+	programs *programs // uploaded by drivers; nil for a worker
+	shuffle  *shuffle.Manager
+	blocks   *storage.Manager
+	fetcher  *shuffle.RemoteFetcher
+	env      *Env
+	slots    chan struct{} // one per core: tasks of all applications share them
+	served   chan error
 }
 
 // StartDaemon starts an executor daemon and joins the cluster.
@@ -114,24 +121,15 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 			d.Close()
 		}
 	}()
-	if d.blocks, err = storage.NewManager(storage.Config{MemoryLimit: cfg.Memory, Dir: subdir(cfg.WorkDir, "blocks")}); err != nil {
-		return nil, fmt.Errorf("executor: %w", err)
-	}
-	if d.shuffle, err = shuffle.NewManager(shuffle.Config{Dir: subdir(cfg.WorkDir, "shuffle")}); err != nil {
-		return nil, fmt.Errorf("executor: %w", err)
-	}
-	lis, err := net.Listen("tcp", cfg.RPCAddr)
+	lis, err := d.serve(shuffle.Config{Dir: subdir(cfg.WorkDir, "shuffle")})
 	if err != nil {
-		return nil, fmt.Errorf("executor: listen for RPC on %s: %w", cfg.RPCAddr, err)
+		return nil, err
 	}
-	d.rpcAddr = advertised(lis.Addr().(*net.TCPAddr), cfg.AdvertiseHost)
-	var opts []grpc.ServerOption
-	if len(cfg.Secret) > 0 {
-		opts = auth.ServerOptions(cfg.Secret)
+	d.location = d.rpcAddr
+	d.env = d.taskEnv()
+	if d.programs, err = newPrograms(subdir(cfg.WorkDir, "programs"), cfg.MaxBinarySize); err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
 	}
-	d.fetcher = shuffle.NewRemoteFetcher(auth.DialOptions(cfg.Secret)...)
-	d.env = &Env{Blocks: d.blocks, Shuffle: d.shuffle, Fetcher: &blockFetcher{self: d.rpcAddr, local: d.shuffle, remote: d.fetcher}}
-	d.server = grpc.NewServer(opts...)
 	flight.RegisterFlightServiceServer(d.server, shuffle.NewFlightServer(d.shuffle))
 	rpc.RegisterExecutorServer(d.server, &taskService{d: d})
 	go func() { d.served <- d.server.Serve(lis) }()
@@ -158,6 +156,37 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	cfg.Logger.Info("executor started", "name", d.member.Local().Name, "gossip", d.member.Addr(), "rpc", d.rpcAddr,
 		"cores", cfg.Cores, "memory", cfg.Memory, "seeds", cfg.Seeds)
 	return d, nil
+}
+
+// serve makes the daemon's stores and its gRPC server, listening on
+// cfg.RPCAddr, and returns the listener for the caller to serve on once
+// the services are registered.
+func (d *Daemon) serve(shuffleCfg shuffle.Config) (net.Listener, error) {
+	cfg := d.cfg
+	var err error
+	if d.blocks, err = storage.NewManager(storage.Config{MemoryLimit: cfg.Memory, Dir: subdir(cfg.WorkDir, "blocks")}); err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	if d.shuffle, err = shuffle.NewManager(shuffleCfg); err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	lis, err := net.Listen("tcp", cfg.RPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("executor: listen for RPC on %s: %w", cfg.RPCAddr, err)
+	}
+	d.rpcAddr = advertised(lis.Addr().(*net.TCPAddr), cfg.AdvertiseHost)
+	var opts []grpc.ServerOption
+	if len(cfg.Secret) > 0 {
+		opts = auth.ServerOptions(cfg.Secret)
+	}
+	d.fetcher = shuffle.NewRemoteFetcher(auth.DialOptions(cfg.Secret)...)
+	d.server = grpc.NewServer(opts...)
+	return lis, nil
+}
+
+// env is what tasks run with; it needs d.location.
+func (d *Daemon) taskEnv() *Env {
+	return &Env{Blocks: d.blocks, Shuffle: d.shuffle, Fetcher: &blockFetcher{self: d.location, local: d.shuffle, remote: d.fetcher}}
 }
 
 // GossipAddr is the address other nodes can join through.
@@ -196,6 +225,9 @@ func (d *Daemon) Close() error {
 	}
 	if d.fetcher != nil {
 		errs = append(errs, d.fetcher.Close())
+	}
+	if d.programs != nil {
+		errs = append(errs, d.programs.close())
 	}
 	if d.shuffle != nil {
 		errs = append(errs, d.shuffle.Close())

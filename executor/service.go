@@ -39,9 +39,6 @@ type taskService struct {
 // its shuffle files removed.
 func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
 	d := s.d
-	if d.cfg.Runner == nil {
-		return status.Error(codes.FailedPrecondition, "this executor runs no pipelines: start it from the program (rdd.Init) or with a runner")
-	}
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -50,13 +47,11 @@ func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
 	if hello == nil {
 		return status.Error(codes.InvalidArgument, "the first message of a task stream must be a hello")
 	}
-	if fp := d.cfg.Runner.Fingerprint(); hello.Fingerprint != fp {
-		return status.Errorf(codes.FailedPrecondition,
-			"executor %s runs another program: its registered pipelines (fingerprint %s) differ from the driver's (%s); start executors from the same build as the driver",
-			d.name(), fp, hello.Fingerprint)
-	}
 	app := &application{id: hello.AppId, d: d, stream: stream, defs: make(map[uint64]*rpc.DefineJob),
 		running: make(map[uint64]context.CancelFunc), shuffles: make(map[int]bool), rdds: make(map[int]bool)}
+	if d.cfg.Runner == nil || hello.Fingerprint != d.cfg.Runner.Fingerprint() {
+		return s.serveByWorker(stream, hello, app)
+	}
 	if err := app.sendLocked(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Welcome{Welcome: &rpc.Welcome{Executor: d.name(), Cores: int32(d.cfg.Cores)}}}); err != nil {
 		return err
 	}
@@ -179,7 +174,7 @@ func (a *application) run(ctx context.Context, def *rpc.DefineJob, m *rpc.Launch
 	}()
 	st = a.d.cfg.Runner.RunTask(tc, def)
 	if st.State == rpc.TaskStatus_FINISHED && st.MapOutput != nil {
-		st.MapOutput.Location = a.d.rpcAddr
+		st.MapOutput.Location = a.d.location
 	}
 	return st
 }

@@ -2,11 +2,15 @@ package executor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // mapRunner runs every task as a map task writing one row per reduce
@@ -164,5 +169,89 @@ func TestTaskStreamRunsTasksAndCleansUp(t *testing.T) {
 			t.Fatalf("shuffle files left 30 s after the driver disconnected: %v", entries)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// upload sends a program with the given header to d.
+func upload(ctx context.Context, conn *grpc.ClientConn, h *rpc.BinaryHeader, data []byte) error {
+	up, err := rpc.NewExecutorClient(conn).Upload(ctx)
+	if err != nil {
+		return err
+	}
+	if err := up.Send(&rpc.BinaryChunk{Header: h, Data: data}); err != nil {
+		_, err = up.CloseAndRecv()
+		return err
+	}
+	_, err = up.CloseAndRecv()
+	return err
+}
+
+func TestUploadChecks(t *testing.T) {
+	d := startServiceDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	program := []byte("#!/bin/sh\nexit 3\n")
+	sum := sha256.Sum256(program)
+	good := &rpc.BinaryHeader{Sha256: hex.EncodeToString(sum[:]), Size: int64(len(program)), Goos: runtime.GOOS, Goarch: runtime.GOARCH}
+	with := func(f func(h *rpc.BinaryHeader)) *rpc.BinaryHeader {
+		h := proto.Clone(good).(*rpc.BinaryHeader)
+		f(h)
+		return h
+	}
+	_, conn := connect(t, ctx, d, testSecret, "fp")
+	_, stranger := connect(t, ctx, d, nil, "fp")
+	for name, tc := range map[string]struct {
+		conn   *grpc.ClientConn
+		header *rpc.BinaryHeader
+		data   []byte
+		code   codes.Code
+		want   string
+	}{
+		"no secret":      {stranger, good, program, codes.Unauthenticated, ""},
+		"other platform": {conn, with(func(h *rpc.BinaryHeader) { h.Goarch = "mips" }), program, codes.FailedPrecondition, "GOARCH=" + runtime.GOARCH},
+		"hash mismatch":  {conn, with(func(h *rpc.BinaryHeader) { h.Sha256 = strings.Repeat("ab", 32) }), program, codes.InvalidArgument, "does not match"},
+		"path in hash":   {conn, with(func(h *rpc.BinaryHeader) { h.Sha256 = "../../etc/passwd" }), program, codes.InvalidArgument, "hex digits"},
+		"too long":       {conn, with(func(h *rpc.BinaryHeader) { h.Size = 4 }), program, codes.InvalidArgument, "longer"},
+		"too big":        {conn, with(func(h *rpc.BinaryHeader) { h.Size = 1 << 40 }), program, codes.ResourceExhausted, "up to"},
+	} {
+		err := upload(ctx, tc.conn, tc.header, tc.data)
+		if status.Code(err) != tc.code || !strings.Contains(status.Convert(err).Message(), tc.want) {
+			t.Errorf("%s: %v, want %v mentioning %q", name, err, tc.code, tc.want)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(d.cfg.WorkDir, "programs")); len(entries) != 0 {
+		t.Errorf("refused uploads left files: %v", entries)
+	}
+	if err := upload(ctx, conn, good, program); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(d.cfg.WorkDir, "programs", good.Sha256)); err != nil {
+		t.Errorf("the uploaded program is not kept under its hash: %v", err)
+	}
+
+	// A driver of that program: the executor runs it as a worker, which
+	// here exits at once; the driver gets an error, not a hang.
+	stream, _ := connect(t, ctx, d, testSecret, "another program")
+	stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: &rpc.Hello{AppId: "app2", Fingerprint: "x", Binary: good}}})
+	if _, err := stream.Recv(); status.Code(err) != codes.FailedPrecondition && status.Code(err) != codes.Internal {
+		t.Errorf("a worker that exits at once: %v", err)
+	}
+}
+
+func TestUploadNeedsASecret(t *testing.T) {
+	d, err := StartDaemon(context.Background(), DaemonConfig{
+		Name: "open", GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: 1,
+		GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Runner: mapRunner{fingerprint: "fp"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, conn := connect(t, ctx, d, nil, "fp")
+	h := &rpc.BinaryHeader{Sha256: strings.Repeat("0", 64), Size: 1, Goos: runtime.GOOS, Goarch: runtime.GOARCH}
+	if err := upload(ctx, conn, h, []byte{0}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("an upload to an executor without a secret: %v, want PermissionDenied", err)
 	}
 }

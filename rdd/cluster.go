@@ -3,6 +3,7 @@ package rdd
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,15 +57,71 @@ const (
 // local-cluster master does for the processes it starts) it runs the
 // executor until it is told to stop, then exits; otherwise it returns at
 // once.
+//
+// An executor started from another program runs this one as a worker
+// child process, when a driver of this program uploads it; Init then
+// serves the tasks the executor forwards, and exits when the executor says.
 func Init() {
-	if os.Getenv(EnvExecutor) == "" {
+	wcfg, isWorker, err := executor.WorkerConfigFromEnv()
+	switch {
+	case err != nil:
+	case isWorker:
+		err = serveWorker(wcfg)
+	case os.Getenv(EnvExecutor) != "":
+		err = serveExecutor()
+	default:
 		return
 	}
-	if err := serveExecutor(); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ember executor:", err)
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// serveWorker serves an executor as its worker child until the executor
+// closes the worker's input.
+func serveWorker(cfg executor.WorkerConfig) error {
+	logger, err := envLogger()
+	if err != nil {
+		return err
+	}
+	return runUntilStopped(true, func(ctx context.Context) (*executor.Daemon, error) {
+		return executor.StartWorker(ctx, cfg, TaskRunner(), logger.With("worker", os.Getpid()))
+	})
+}
+
+// runUntilStopped starts a daemon and runs it until SIGINT or SIGTERM, or
+// with watchStdin until the standard input closes, then closes it.
+func runUntilStopped(watchStdin bool, start func(context.Context) (*executor.Daemon, error)) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if watchStdin {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop()
+		}()
+	}
+	d, err := start(ctx)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-d.Done():
+	}
+	return errors.Join(err, d.Close())
+}
+
+// envLogger is an executor's logger, at the level EMBER_LOG_LEVEL says.
+func envLogger() (*slog.Logger, error) {
+	level := slog.LevelInfo
+	if v := os.Getenv(EnvLogLevel); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return nil, fmt.Errorf("%s=%q: %w", EnvLogLevel, v, err)
+		}
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
 }
 
 // TaskRunner returns the runner of this program's registered pipelines,
@@ -73,13 +131,10 @@ func TaskRunner() executor.Runner { return &runner }
 
 // serveExecutor runs an executor daemon configured by the environment.
 func serveExecutor() error {
-	level := slog.LevelInfo
-	if v := os.Getenv(EnvLogLevel); v != "" {
-		if err := level.UnmarshalText([]byte(v)); err != nil {
-			return fmt.Errorf("%s=%q: %w", EnvLogLevel, v, err)
-		}
+	logger, err := envLogger()
+	if err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg := executor.DefaultDaemonConfig()
 	cfg.Logger, cfg.Runner = logger, TaskRunner()
 	env := func(key string, dst *string) {
@@ -111,23 +166,9 @@ func serveExecutor() error {
 		cfg.Memory = n
 	}
 	cfg.Secret = []byte(strings.TrimSpace(os.Getenv(EnvSecret)))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if os.Getenv(envWatchStdin) != "" {
-		go func() {
-			_, _ = io.Copy(io.Discard, os.Stdin)
-			stop()
-		}()
-	}
-	d, err := executor.StartDaemon(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	select {
-	case <-ctx.Done():
-	case err = <-d.Done():
-	}
-	return errors.Join(err, d.Close())
+	return runUntilStopped(os.Getenv(envWatchStdin) != "", func(ctx context.Context) (*executor.Daemon, error) {
+		return executor.StartDaemon(ctx, cfg)
+	})
 }
 
 // cluster is a session's side of a cluster master: its membership, the
@@ -183,30 +224,34 @@ func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err er
 	c.member, err = membership.Start(ctx, membership.Config{
 		Name: "driver-" + appID, BindAddr: host, BindPort: port, AdvertiseAddr: cfg.ClusterAdvertise,
 		Seeds: m.Seeds, Secret: secret, Profile: profile, Meta: membership.Meta{Role: membership.Driver},
+		JoinTimeout: min(cfg.ExecutorWait, 10*time.Second),
 	})
 	if err != nil {
 		return nil, err
 	}
-	c.backend = scheduler.NewCluster(scheduler.ClusterConfig{
+	ccfg := scheduler.ClusterConfig{
 		AppID: appID, Fingerprint: registry.fingerprint(), DialOptions: auth.DialOptions(secret),
 		ExecutorWait: cfg.ExecutorWait, LocalityWait: cfg.LocalityWait,
-	})
+	}
+	if m.Kind == "ember" {
+		// Executors of a standalone cluster may run another program.
+		ccfg.Program = thisProgram
+	}
+	c.backend = scheduler.NewCluster(ccfg)
 	wctx, stop := context.WithCancel(context.Background())
 	c.stop = stop
 	c.follow(wctx)
-	want := 1
 	if m.Kind == "local-cluster" {
-		want = m.Executors * m.Cores
 		if err := c.startLocal(m, secret); err != nil {
 			return nil, err
 		}
-	}
-	if err := c.waitCores(ctx, want, cfg.ExecutorWait); err != nil {
-		if m.Kind == "ember" {
-			return nil, fmt.Errorf("no executor of the cluster joined through %s connected within %v (cluster.executorWait): %w",
-				strings.Join(m.Seeds, ","), cfg.ExecutorWait, err)
+		if err := c.wait(ctx, m.Executors, cfg.ExecutorWait); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Master, err)
 		}
-		return nil, fmt.Errorf("%s: %w", cfg.Master, err)
+		return c, nil
+	}
+	if err := c.wait(ctx, max(cfg.MinExecutors, 1), cfg.ExecutorWait); err != nil {
+		return nil, fmt.Errorf("joined through %s: %w (cluster.executorWait %v)", strings.Join(m.Seeds, ","), err, cfg.ExecutorWait)
 	}
 	return c, nil
 }
@@ -290,12 +335,12 @@ func (c *cluster) startLocal(m Master, secret []byte) error {
 	return nil
 }
 
-// waitCores waits until the backend has at least n task slots.
-func (c *cluster) waitCores(ctx context.Context, n int, limit time.Duration) error {
+// wait waits until the backend has at least n executors.
+func (c *cluster) wait(ctx context.Context, n int, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
-	for c.backend.Cores() < n {
+	for len(c.backend.Executors()) < n {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d task slots connected after %v", c.backend.Cores(), n, limit)
+			return fmt.Errorf("%d of %d executors connected after %v", len(c.backend.Executors()), n, limit)
 		}
 		select {
 		case <-ctx.Done():
@@ -340,6 +385,36 @@ func (c *cluster) close() error {
 	c.watched.Wait()
 	return errors.Join(errs...)
 }
+
+// thisProgram describes the running binary, for executors to run it.
+func thisProgram() (*rpc.BinaryHeader, string, error) {
+	p, err := programOnce()
+	return p.header, p.path, err
+}
+
+type program struct {
+	header *rpc.BinaryHeader
+	path   string
+}
+
+var programOnce = sync.OnceValues(func() (program, error) {
+	path, err := os.Executable()
+	if err != nil {
+		return program{}, fmt.Errorf("find this program to ship it to executors: %w", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return program{}, fmt.Errorf("read this program to ship it to executors: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return program{}, fmt.Errorf("read this program to ship it to executors: %w", err)
+	}
+	header := &rpc.BinaryHeader{Sha256: hex.EncodeToString(h.Sum(nil)), Size: n, Goos: runtime.GOOS, Goarch: runtime.GOARCH}
+	return program{header, path}, nil
+})
 
 func allLoopback(addrs []string) bool {
 	for _, a := range addrs {

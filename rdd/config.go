@@ -59,6 +59,10 @@ type Config struct {
 	// executor (for local-cluster: for all of them). Key
 	// "cluster.executorWait", a duration such as "30s".
 	ExecutorWait time.Duration
+	// MinExecutors is how many executors a session of an ember:// master
+	// waits for (at most ExecutorWait) before it runs jobs; jobs use
+	// executors that join later too. Key "cluster.minExecutors".
+	MinExecutors int
 	// LocalityWait is how long a task waits for a slot on the executor
 	// that holds its cached input before it runs elsewhere (and computes
 	// the input again); negative means no wait. Key "locality.wait".
@@ -133,6 +137,8 @@ func WithConf(key, value string) Option {
 			c.ClusterAdvertise = value
 		case "cluster.executorWait":
 			c.ExecutorWait, err = time.ParseDuration(value)
+		case "cluster.minExecutors":
+			c.MinExecutors, err = strconv.Atoi(value)
 		case "locality.wait":
 			c.LocalityWait, err = time.ParseDuration(value)
 		default:
@@ -181,6 +187,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("storage.memoryLimit is %d: want a positive byte count", c.MemoryLimit)
 	case c.BatchSize < 0:
 		return c, fmt.Errorf("batch.size is %d: want at least 1", c.BatchSize)
+	case c.MinExecutors < 0:
+		return c, fmt.Errorf("cluster.minExecutors is %d: want 0 or more", c.MinExecutors)
 	case c.ExecutorWait < 0:
 		return c, fmt.Errorf("cluster.executorWait is %v: want a positive duration", c.ExecutorWait)
 	}

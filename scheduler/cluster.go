@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/shuffle"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // ClusterConfig configures a Cluster.
@@ -34,6 +37,9 @@ type ClusterConfig struct {
 	LocalityWait time.Duration
 	// Logger receives the cluster's log; nil means slog.Default().
 	Logger *slog.Logger
+	// Program, if set, describes the driver's program: executors started
+	// from another program run it as a worker, uploaded on first use.
+	Program func() (header *rpc.BinaryHeader, path string, err error)
 }
 
 // DefaultLocalityWait is ClusterConfig.LocalityWait's default.
@@ -149,25 +155,12 @@ func (c *Cluster) AddExecutor(ctx context.Context, name, addr string, cores int)
 		conn.Close()
 		return fmt.Errorf("scheduler: executor %s at %s: %w", name, addr, err)
 	}
-	if e.stream, err = rpc.NewExecutorClient(conn).Connect(sctx); err != nil {
-		return fail(err)
-	}
-	hello := &rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: &rpc.Hello{AppId: c.cfg.AppID, Fingerprint: c.cfg.Fingerprint}}}
-	if err := e.stream.Send(hello); err != nil {
-		return fail(err)
-	}
-	welcomed := make(chan error, 1)
-	go func() {
-		m, err := e.stream.Recv()
-		if err == nil && m.GetWelcome() == nil {
-			err = errors.New("the executor did not answer the handshake")
+	e.stream, err = c.handshake(ctx, sctx, conn)
+	if status.Code(err) == codes.NotFound && c.cfg.Program != nil {
+		// The executor runs another program and lacks ours: upload it.
+		if err = c.upload(ctx, conn); err == nil {
+			e.stream, err = c.handshake(ctx, sctx, conn)
 		}
-		welcomed <- err
-	}()
-	select {
-	case err = <-welcomed:
-	case <-ctx.Done():
-		err = ctx.Err()
 	}
 	if err != nil {
 		return fail(err)
@@ -185,6 +178,79 @@ func (c *Cluster) AddExecutor(ctx context.Context, name, addr string, cores int)
 	c.mu.Unlock()
 	go c.receive(e)
 	c.cfg.Logger.Debug("executor added", "executor", name, "rpc", addr, "cores", cores)
+	return nil
+}
+
+// handshake opens a task stream on conn, which lasts as long as sctx, and
+// waits at most as long as ctx for the executor's welcome.
+func (c *Cluster) handshake(ctx, sctx context.Context, conn *grpc.ClientConn) (rpc.Executor_ConnectClient, error) {
+	stream, err := rpc.NewExecutorClient(conn).Connect(sctx)
+	if err != nil {
+		return nil, err
+	}
+	hello := &rpc.Hello{AppId: c.cfg.AppID, Fingerprint: c.cfg.Fingerprint}
+	if c.cfg.Program != nil {
+		if hello.Binary, _, err = c.cfg.Program(); err != nil {
+			return nil, err
+		}
+	}
+	if err := stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: hello}}); err != nil {
+		return nil, err
+	}
+	welcomed := make(chan error, 1)
+	go func() {
+		m, err := stream.Recv()
+		if err == nil && m.GetWelcome() == nil {
+			err = errors.New("the executor did not answer the handshake")
+		}
+		welcomed <- err
+	}()
+	select {
+	case err = <-welcomed:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	return stream, err
+}
+
+// upload sends the driver's program to the executor on conn.
+func (c *Cluster) upload(ctx context.Context, conn *grpc.ClientConn) error {
+	header, path, err := c.cfg.Program()
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("upload the driver's program: %w", err)
+	}
+	defer f.Close()
+	up, err := rpc.NewExecutorClient(conn).Upload(ctx)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	chunk := &rpc.BinaryChunk{Header: header}
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			chunk.Data = buf[:n]
+			if err := up.Send(chunk); err != nil {
+				_, rerr := up.CloseAndRecv() // the executor's reason
+				return fmt.Errorf("upload the driver's program: %w", errors.Join(rerr, err))
+			}
+			chunk = &rpc.BinaryChunk{}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("upload the driver's program: %w", err)
+		}
+	}
+	if _, err := up.CloseAndRecv(); err != nil {
+		return fmt.Errorf("upload the driver's program: %w", err)
+	}
+	c.cfg.Logger.Info("program uploaded", "sha256", header.Sha256, "bytes", header.Size)
 	return nil
 }
 

@@ -63,6 +63,10 @@ type Config struct {
 	// Allocator allocates the buffers of records read back and the
 	// scratch space of writers. If nil, memory.DefaultAllocator is used.
 	Allocator memory.Allocator
+	// Shared says that Dir belongs to another manager too (an executor's
+	// worker writes where the executor serves from): Close leaves the
+	// files to their owner.
+	Shared bool
 }
 
 // Manager stores map outputs in files under one directory and serves them
@@ -70,6 +74,7 @@ type Config struct {
 type Manager struct {
 	dir     string
 	ownsDir bool
+	shared  bool
 	opts    []ipc.Option // writer options: codec and allocator
 	mem     memory.Allocator
 
@@ -81,7 +86,7 @@ type Manager struct {
 
 // NewManager returns a Manager storing files as cfg describes.
 func NewManager(cfg Config) (*Manager, error) {
-	m := &Manager{mem: cfg.Allocator}
+	m := &Manager{mem: cfg.Allocator, shared: cfg.Shared}
 	if m.mem == nil {
 		m.mem = memory.DefaultAllocator
 	}
@@ -136,7 +141,7 @@ func (m *Manager) RemoveShuffle(shuffleID int) error {
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed.Swap(true) {
+	if m.closed.Swap(true) || m.shared {
 		return nil
 	}
 	if m.ownsDir {

@@ -259,13 +259,25 @@ func TestClusterMasters(t *testing.T) {
 		first := startExecutor(t, "exec-1", secretFile)
 		startExecutor(t, "exec-2", secretFile, "--join", first.gossip)
 		startExecutor(t, "exec-3", secretFile, "--join", first.gossip)
-		check(t, "ember://"+first.gossip, "--conf", "cluster.secretFile="+secretFile, "--conf", "cluster.bind=127.0.0.1:0")
+		check(t, "ember://"+first.gossip, "--conf", "cluster.secretFile="+secretFile, "--conf", "cluster.bind=127.0.0.1:0", "--conf", "cluster.minExecutors=3")
+
+		// A program the executors were not started from: its binary is
+		// shipped to them and runs as a worker.
+		shipped := filepath.Join(dir, "shipped")
+		if out, err := exec.Command("go", "build", "-o", shipped, "./testdata/shipped").CombinedOutput(); err != nil {
+			t.Fatalf("build the shipped program: %v\n%s", err, out)
+		}
+		cmd := exec.Command(shipped, "ember://"+first.gossip, "3")
+		cmd.Env = append(os.Environ(), "EMBER_SECRET=a standalone cluster test secret")
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "squares by residue: ok") || strings.Contains(string(out), "ran on 1 executors") {
+			t.Errorf("a shipped program: %v\n%s", err, out)
+		}
 
 		// A driver with another secret cannot join, and names the seeds.
 		wrong := filepath.Join(dir, "wrong")
 		os.WriteFile(wrong, []byte("not the cluster secret at all"), 0o600)
-		cmd := exec.Command(emberBinary(t), "run", "dotproduct", "--size", "1000", "--master", "ember://"+first.gossip,
-			"--conf", "cluster.secretFile="+wrong, "--conf", "cluster.bind=127.0.0.1:0")
+		cmd = exec.Command(emberBinary(t), "run", "dotproduct", "--size", "1000", "--master", "ember://"+first.gossip,
+			"--conf", "cluster.secretFile="+wrong, "--conf", "cluster.bind=127.0.0.1:0", "--conf", "cluster.executorWait=2s")
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), first.gossip) {
 			t.Errorf("a driver with the wrong secret: %v\n%s", err, out)

@@ -22,6 +22,7 @@ const _ = grpc.SupportPackageIsVersion7
 
 const (
 	Executor_Connect_FullMethodName = "/ember.rpc.Executor/Connect"
+	Executor_Upload_FullMethodName  = "/ember.rpc.Executor/Upload"
 )
 
 // ExecutorClient is the client API for Executor service.
@@ -29,6 +30,10 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type ExecutorClient interface {
 	Connect(ctx context.Context, opts ...grpc.CallOption) (Executor_ConnectClient, error)
+	// Upload gives the executor the driver's program, so that it can run the
+	// pipelines of a program it was not started from: in a worker child
+	// process, one per application. The first chunk carries the header.
+	Upload(ctx context.Context, opts ...grpc.CallOption) (Executor_UploadClient, error)
 }
 
 type executorClient struct {
@@ -70,11 +75,49 @@ func (x *executorConnectClient) Recv() (*ExecutorMessage, error) {
 	return m, nil
 }
 
+func (c *executorClient) Upload(ctx context.Context, opts ...grpc.CallOption) (Executor_UploadClient, error) {
+	stream, err := c.cc.NewStream(ctx, &Executor_ServiceDesc.Streams[1], Executor_Upload_FullMethodName, opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &executorUploadClient{stream}
+	return x, nil
+}
+
+type Executor_UploadClient interface {
+	Send(*BinaryChunk) error
+	CloseAndRecv() (*UploadReply, error)
+	grpc.ClientStream
+}
+
+type executorUploadClient struct {
+	grpc.ClientStream
+}
+
+func (x *executorUploadClient) Send(m *BinaryChunk) error {
+	return x.ClientStream.SendMsg(m)
+}
+
+func (x *executorUploadClient) CloseAndRecv() (*UploadReply, error) {
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	m := new(UploadReply)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // ExecutorServer is the server API for Executor service.
 // All implementations must embed UnimplementedExecutorServer
 // for forward compatibility
 type ExecutorServer interface {
 	Connect(Executor_ConnectServer) error
+	// Upload gives the executor the driver's program, so that it can run the
+	// pipelines of a program it was not started from: in a worker child
+	// process, one per application. The first chunk carries the header.
+	Upload(Executor_UploadServer) error
 	mustEmbedUnimplementedExecutorServer()
 }
 
@@ -84,6 +127,9 @@ type UnimplementedExecutorServer struct {
 
 func (UnimplementedExecutorServer) Connect(Executor_ConnectServer) error {
 	return status.Errorf(codes.Unimplemented, "method Connect not implemented")
+}
+func (UnimplementedExecutorServer) Upload(Executor_UploadServer) error {
+	return status.Errorf(codes.Unimplemented, "method Upload not implemented")
 }
 func (UnimplementedExecutorServer) mustEmbedUnimplementedExecutorServer() {}
 
@@ -124,6 +170,32 @@ func (x *executorConnectServer) Recv() (*DriverMessage, error) {
 	return m, nil
 }
 
+func _Executor_Upload_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ExecutorServer).Upload(&executorUploadServer{stream})
+}
+
+type Executor_UploadServer interface {
+	SendAndClose(*UploadReply) error
+	Recv() (*BinaryChunk, error)
+	grpc.ServerStream
+}
+
+type executorUploadServer struct {
+	grpc.ServerStream
+}
+
+func (x *executorUploadServer) SendAndClose(m *UploadReply) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func (x *executorUploadServer) Recv() (*BinaryChunk, error) {
+	m := new(BinaryChunk)
+	if err := x.ServerStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // Executor_ServiceDesc is the grpc.ServiceDesc for Executor service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -136,6 +208,11 @@ var Executor_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Connect",
 			Handler:       _Executor_Connect_Handler,
 			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Upload",
+			Handler:       _Executor_Upload_Handler,
 			ClientStreams: true,
 		},
 	},

@@ -1,0 +1,405 @@
+package executor
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/shuffle"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// An executor runs the pipelines of the program it was started from in its
+// own process. A driver of another program uploads its binary (Upload),
+// and the executor runs it as a worker child process for that application
+// alone, forwarding the application's task stream to it. The executor, not
+// the worker, serves the shuffle files the worker writes, so a worker that
+// dies loses no finished map output.
+
+// DefaultMaxBinarySize bounds an uploaded program.
+const DefaultMaxBinarySize = 1 << 30
+
+// Environment of a worker child process, read by rdd.Init through
+// WorkerConfigFromEnv.
+const (
+	envWorker         = "EMBER_WORKER"          // non-empty: run as a worker
+	envWorkerShuffle  = "EMBER_WORKER_SHUFFLE"  // the executor's shuffle directory
+	envWorkerLocation = "EMBER_WORKER_LOCATION" // the executor's RPC address
+	envWorkerName     = "EMBER_WORKER_NAME"     // the executor's name
+	envWorkerCores    = "EMBER_WORKER_CORES"
+	envWorkerMemory   = "EMBER_WORKER_MEMORY"
+	envWorkerSecret   = "EMBER_WORKER_SECRET"
+)
+
+// workerReady is the line a worker prints when it listens.
+const workerReady = "ember worker listening on "
+
+// programs stores uploaded binaries by SHA-256.
+type programs struct {
+	dir     string
+	ownsDir bool
+	max     int64
+	uploads chan struct{} // bounds concurrent uploads
+}
+
+func newPrograms(dir string, max int64) (*programs, error) {
+	p := &programs{dir: dir, max: max, uploads: make(chan struct{}, 2)}
+	if p.max <= 0 {
+		p.max = DefaultMaxBinarySize
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "ember-programs-*")
+		if err != nil {
+			return nil, err
+		}
+		p.dir, p.ownsDir = d, true
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *programs) close() error {
+	if p.ownsDir {
+		return os.RemoveAll(p.dir)
+	}
+	return nil
+}
+
+// path returns where the program with the given hash is kept; an invalid
+// hash cannot name a path outside the store.
+func (p *programs) path(sum string) (string, error) {
+	if len(sum) != 64 || strings.Trim(sum, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("invalid program hash %q: want 64 lowercase hex digits", sum)
+	}
+	return filepath.Join(p.dir, sum), nil
+}
+
+// checkPlatform refuses a program built for another system.
+func checkPlatform(h *rpc.BinaryHeader) error {
+	if h.Goos != runtime.GOOS || h.Goarch != runtime.GOARCH {
+		return fmt.Errorf("the driver's program is built for %s/%s, this executor runs %s/%s: build the driver with GOOS=%s GOARCH=%s",
+			h.Goos, h.Goarch, runtime.GOOS, runtime.GOARCH, runtime.GOOS, runtime.GOARCH)
+	}
+	return nil
+}
+
+// Upload receives a driver's program, checks its platform, size and hash,
+// and keeps it under its hash.
+func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
+	p := s.d.programs
+	if p == nil {
+		return status.Error(codes.FailedPrecondition, "a worker takes no uploads")
+	}
+	if len(s.d.cfg.Secret) == 0 {
+		// Without a secret nobody is authenticated: running what they
+		// send would run anyone's code.
+		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no uploaded programs: start it with --secret-file or %s", s.d.name(), "EMBER_SECRET")
+	}
+	select {
+	case p.uploads <- struct{}{}:
+		defer func() { <-p.uploads }()
+	case <-stream.Context().Done():
+		return stream.Context().Err()
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	h := first.GetHeader()
+	if h == nil {
+		return status.Error(codes.InvalidArgument, "the first chunk of an upload must carry its header")
+	}
+	if err := checkPlatform(h); err != nil {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
+	if h.Size <= 0 || h.Size > p.max {
+		return status.Errorf(codes.ResourceExhausted, "a program of %d bytes: this executor takes up to %d", h.Size, p.max)
+	}
+	final, err := p.path(h.Sha256)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if _, err := os.Stat(final); err == nil {
+		return stream.SendAndClose(&rpc.UploadReply{}) // uploaded before
+	}
+	tmp, err := os.CreateTemp(p.dir, ".upload-*")
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	hash := sha256.New()
+	w := io.MultiWriter(tmp, hash)
+	size := int64(0)
+	for chunk := first; ; {
+		size += int64(len(chunk.Data))
+		if size > h.Size {
+			return status.Errorf(codes.InvalidArgument, "the upload is longer than the %d bytes its header says", h.Size)
+		}
+		if _, err := w.Write(chunk.Data); err != nil {
+			return status.Error(codes.Internal, err.Error())
+		}
+		if chunk, err = stream.Recv(); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return err
+		}
+	}
+	if got := hex.EncodeToString(hash.Sum(nil)); size != h.Size || got != h.Sha256 {
+		return status.Errorf(codes.InvalidArgument, "the upload (%d bytes, SHA-256 %s) does not match its header (%d bytes, %s)", size, got, h.Size, h.Sha256)
+	}
+	if err := tmp.Chmod(0o700); err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	if err := tmp.Close(); err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	s.d.cfg.Logger.Info("program uploaded", "sha256", h.Sha256, "bytes", size)
+	return stream.SendAndClose(&rpc.UploadReply{})
+}
+
+// serveByWorker serves an application of another program: it starts the
+// program as a worker and forwards the task stream both ways. Shuffles the
+// application writes are recorded, to be removed when it ends.
+func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rpc.Hello, app *application) error {
+	d := s.d
+	if hello.Binary == nil || d.programs == nil {
+		return status.Errorf(codes.FailedPrecondition,
+			"executor %s runs another program: its registered pipelines differ from the driver's; start executors from the same build as the driver", d.name())
+	}
+	if err := checkPlatform(hello.Binary); err != nil {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
+	path, err := d.programs.path(hello.Binary.Sha256)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if _, err := os.Stat(path); err != nil {
+		return status.Errorf(codes.NotFound, "executor %s does not have program %s: upload it", d.name(), hello.Binary.Sha256)
+	}
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	w, err := d.startWorker(ctx, path, app.id)
+	if err != nil {
+		return status.Errorf(codes.Internal, "executor %s: %v", d.name(), err)
+	}
+	defer w.stop(d.cfg.Logger)
+	child, err := rpc.NewExecutorClient(w.conn).Connect(ctx)
+	if err != nil {
+		return status.Errorf(codes.Internal, "executor %s: worker: %v", d.name(), err)
+	}
+	if err := child.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: hello}}); err != nil {
+		return err
+	}
+	d.cfg.Logger.Info("application served by a worker", "app", app.id, "program", hello.Binary.Sha256[:16], "pid", w.cmd.Process.Pid)
+	defer app.cleanUp()
+	up := make(chan error, 1)
+	go func() { // worker → driver
+		for {
+			m, err := child.Recv()
+			if err != nil {
+				up <- err
+				return
+			}
+			if err := stream.Send(m); err != nil {
+				up <- err
+				return
+			}
+		}
+	}()
+	down := make(chan error, 1)
+	go func() { // driver → worker
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				child.CloseSend()
+				down <- err
+				return
+			}
+			app.note(m)
+			if err := child.Send(m); err != nil {
+				down <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err = <-up:
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		return err
+	case <-down:
+		cancel()
+		<-up
+		return nil
+	}
+}
+
+// note records what an application's message says about its files.
+func (a *application) note(m *rpc.DriverMessage) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch b := m.Body.(type) {
+	case *rpc.DriverMessage_Launch:
+		if b.Launch.Kind == rpc.LaunchTask_MAP {
+			a.shuffles[int(b.Launch.ShuffleId)] = true
+		}
+	}
+}
+
+// workerProcess is a running worker child.
+type workerProcess struct {
+	cmd    *exec.Cmd
+	stdin  io.Closer
+	conn   *grpc.ClientConn
+	exited chan struct{}
+}
+
+// startWorker runs the program at path as a worker of this executor and
+// connects to it.
+func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProcess, error) {
+	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(),
+		envWorker+"="+app,
+		envWorkerShuffle+"="+d.shuffle.Dir(),
+		envWorkerLocation+"="+d.location,
+		envWorkerName+"="+d.name(),
+		envWorkerCores+"="+strconv.Itoa(d.cfg.Cores),
+		envWorkerMemory+"="+strconv.FormatInt(d.cfg.Memory, 10),
+		envWorkerSecret+"="+string(d.cfg.Secret),
+	)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	w := &workerProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), workerReady); ok {
+				addr <- a
+			}
+		}
+		cmd.Wait()
+		close(w.exited)
+	}()
+	fail := func(err error) (*workerProcess, error) {
+		w.stop(d.cfg.Logger)
+		return nil, err
+	}
+	var at string
+	select {
+	case at = <-addr:
+	case <-w.exited:
+		return fail(fmt.Errorf("the worker exited before it listened (%v); does the program call rdd.Init() first in main?", cmd.ProcessState))
+	case <-time.After(30 * time.Second):
+		return fail(errors.New("the worker did not listen within 30 s"))
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	if w.conn, err = grpc.DialContext(ctx, at, auth.DialOptions(d.cfg.Secret)...); err != nil {
+		return fail(err)
+	}
+	return w, nil
+}
+
+// stop ends the worker: its input closes, which tells it to exit; it is
+// killed if it does not within 5 s.
+func (w *workerProcess) stop(log *slog.Logger) {
+	if w.conn != nil {
+		w.conn.Close()
+	}
+	w.stdin.Close()
+	select {
+	case <-w.exited:
+	case <-time.After(5 * time.Second):
+		log.Warn("worker did not exit; killing it", "pid", w.cmd.Process.Pid)
+		w.cmd.Process.Kill()
+		<-w.exited
+	}
+}
+
+// WorkerConfig is what a worker child process learns from its executor.
+type WorkerConfig struct {
+	App        string
+	Name       string // the executor's name
+	ShuffleDir string // the executor's shuffle directory
+	Location   string // the executor's RPC address
+	Cores      int
+	Memory     int64
+	Secret     []byte
+}
+
+// WorkerConfigFromEnv returns the configuration an executor gave the
+// current process, and false if the process is no worker.
+func WorkerConfigFromEnv() (WorkerConfig, bool, error) {
+	app := os.Getenv(envWorker)
+	if app == "" {
+		return WorkerConfig{}, false, nil
+	}
+	c := WorkerConfig{App: app, Name: os.Getenv(envWorkerName), ShuffleDir: os.Getenv(envWorkerShuffle),
+		Location: os.Getenv(envWorkerLocation), Secret: []byte(os.Getenv(envWorkerSecret))}
+	var err1, err2 error
+	c.Cores, err1 = strconv.Atoi(os.Getenv(envWorkerCores))
+	c.Memory, err2 = strconv.ParseInt(os.Getenv(envWorkerMemory), 10, 64)
+	if err := errors.Join(err1, err2); err != nil || c.ShuffleDir == "" || c.Location == "" {
+		return c, true, fmt.Errorf("executor: malformed worker environment: %v", err)
+	}
+	return c, true, nil
+}
+
+// StartWorker serves the tasks of one application on loopback, as a child
+// of the executor that received them, with runner. It writes shuffle files
+// into the executor's directory, which the executor serves. It prints the
+// address it listens on to stdout, for the executor.
+func StartWorker(ctx context.Context, cfg WorkerConfig, runner Runner, logger *slog.Logger) (*Daemon, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	d := &Daemon{
+		cfg: DaemonConfig{Name: cfg.Name, RPCAddr: "127.0.0.1:0", Cores: max(cfg.Cores, 1), Memory: cfg.Memory,
+			Secret: cfg.Secret, Runner: runner, Logger: logger},
+		worker: true, served: make(chan error, 1), slots: make(chan struct{}, max(cfg.Cores, 1)),
+	}
+	lis, err := d.serve(shuffle.Config{Dir: cfg.ShuffleDir, Shared: true})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.location = cfg.Location
+	d.env = d.taskEnv()
+	rpc.RegisterExecutorServer(d.server, &taskService{d: d})
+	go func() { d.served <- d.server.Serve(lis) }()
+	fmt.Println(workerReady + d.rpcAddr)
+	return d, nil
+}
