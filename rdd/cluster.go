@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,12 +176,15 @@ func serveExecutor() error {
 // backend that sends tasks to executors, and the executor processes of a
 // local cluster.
 type cluster struct {
-	backend *scheduler.Cluster
-	member  *membership.Member
-	procs   []*exec.Cmd
-	stdins  []io.Closer
-	watched sync.WaitGroup
-	stop    context.CancelFunc
+	needMemory int64 // of each executor
+	backend    *scheduler.Cluster
+	mu         sync.Mutex
+	tooSmall   map[string]int64 // executors offering less memory than needed
+	member     *membership.Member
+	procs      []*exec.Cmd
+	stdins     []io.Closer
+	watched    sync.WaitGroup
+	stop       context.CancelFunc
 }
 
 // startCluster joins the cluster of an ember:// master, or starts the
@@ -215,7 +219,7 @@ func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err er
 		return nil, fmt.Errorf("cluster.bind %q: bad port", bind)
 	}
 	appID := fmt.Sprintf("app-%s-%d", time.Now().UTC().Format("20060102150405"), os.Getpid())
-	c := &cluster{}
+	c := &cluster{needMemory: cfg.ExecutorMemory, tooSmall: make(map[string]int64)}
 	defer func() {
 		if err != nil {
 			c.close()
@@ -260,6 +264,13 @@ func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err er
 func (c *cluster) follow(ctx context.Context) {
 	events := c.member.Watch()
 	connect := func(n membership.Node) {
+		if n.Meta.Memory < c.needMemory {
+			c.mu.Lock()
+			c.tooSmall[n.Name] = n.Meta.Memory
+			c.mu.Unlock()
+			slog.Warn("ember: executor offers too little memory", "executor", n.Name, "memory", n.Meta.Memory, "executor.memory", c.needMemory)
+			return
+		}
 		c.watched.Add(1)
 		go func() {
 			defer c.watched.Done()
@@ -340,7 +351,19 @@ func (c *cluster) wait(ctx context.Context, n int, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for len(c.backend.Executors()) < n {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d executors connected after %v", len(c.backend.Executors()), n, limit)
+			err := fmt.Errorf("%d of %d executors connected after %v", len(c.backend.Executors()), n, limit)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if len(c.tooSmall) > 0 {
+				var offers []string
+				for name, mem := range c.tooSmall {
+					offers = append(offers, fmt.Sprintf("%s offers %s", name, bytesize.Format(mem)))
+				}
+				slices.Sort(offers)
+				err = fmt.Errorf("%w; the session needs %s of memory per executor (executor.memory), and %s",
+					err, bytesize.Format(c.needMemory), strings.Join(offers, ", "))
+			}
+			return err
 		}
 		select {
 		case <-ctx.Done():

@@ -59,6 +59,11 @@ type Config struct {
 	// executor (for local-cluster: for all of them). Key
 	// "cluster.executorWait", a duration such as "30s".
 	ExecutorWait time.Duration
+	// ExecutorMemory is the memory a cluster session needs of each
+	// executor: executors that offer less are not used, and a session
+	// that finds none that offers enough fails, naming what they offer.
+	// Zero asks for nothing. Key "executor.memory" (e.g. "4g").
+	ExecutorMemory int64
 	// MinExecutors is how many executors a session of an ember:// master
 	// waits for (at most ExecutorWait) before it runs jobs; jobs use
 	// executors that join later too. Key "cluster.minExecutors".
@@ -137,6 +142,8 @@ func WithConf(key, value string) Option {
 			c.ClusterAdvertise = value
 		case "cluster.executorWait":
 			c.ExecutorWait, err = time.ParseDuration(value)
+		case "executor.memory":
+			c.ExecutorMemory, err = bytesize.Parse(value)
 		case "cluster.minExecutors":
 			c.MinExecutors, err = strconv.Atoi(value)
 		case "locality.wait":
@@ -187,6 +194,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("storage.memoryLimit is %d: want a positive byte count", c.MemoryLimit)
 	case c.BatchSize < 0:
 		return c, fmt.Errorf("batch.size is %d: want at least 1", c.BatchSize)
+	case c.ExecutorMemory < 0:
+		return c, fmt.Errorf("executor.memory is %d: want a positive byte count", c.ExecutorMemory)
 	case c.MinExecutors < 0:
 		return c, fmt.Errorf("cluster.minExecutors is %d: want 0 or more", c.MinExecutors)
 	case c.ExecutorWait < 0:

@@ -29,3 +29,17 @@ func Parse(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// Format writes n the way Parse reads it, with the largest unit that
+// divides it ("4g", "512m", "1000").
+func Format(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}} {
+		if n != 0 && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}

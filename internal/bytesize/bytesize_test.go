@@ -14,3 +14,16 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatRoundTrips(t *testing.T) {
+	for _, n := range []int64{0, 1, 1000, 1 << 10, 3 << 20, 5 << 30, 1<<30 + 1, 1 << 40} {
+		s := Format(n)
+		back, err := Parse(s)
+		if err != nil || back != n {
+			t.Errorf("Format(%d) = %q, which parses as %d, %v", n, s, back, err)
+		}
+	}
+	if s := Format(4 << 30); s != "4g" {
+		t.Errorf("Format(4 GiB) = %q, want 4g", s)
+	}
+}
