@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/ember-go/ember/rdd"
@@ -15,6 +16,15 @@ import (
 var squares = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (map[int64]int64, error) {
 	sq := rdd.Map(rdd.Range(s, 0, n, 6), func(i int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: i % 7, Value: i * i} })
 	return rdd.CollectAsMap(ctx, rdd.ReduceByKey(sq, func(a, b int64) int64 { return a + b }, 3))
+})
+
+// joined joins and sorts: a join of two pair RDDs, then SortBy over the
+// result, collected in order.
+var joined = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) ([]rdd.Pair[int64, int64], error) {
+	a := rdd.Map(rdd.Range(s, 0, n, 4), func(i int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: i % 50, Value: i} })
+	b := rdd.Map(rdd.Range(s, 0, 100, 3), func(i int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: i, Value: i * 1000} })
+	sums := rdd.MapValues(rdd.Join(a, b, 3), func(v rdd.Pair[int64, int64]) int64 { return v.Key + v.Value })
+	return rdd.SortBy(sums, func(p rdd.Pair[int64, int64]) int64 { return p.Value*100 + p.Key }, true, 4).Collect(ctx)
 })
 
 func main() {
@@ -58,4 +68,27 @@ func main() {
 		}
 	}
 	fmt.Println("squares by residue: ok")
+
+	// The join and sort give exactly what local mode gives.
+	onCluster, err := joined.Run(context.Background(), s, 5_000)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	local, err := rdd.NewSession(rdd.WithMaster("local[2]"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer local.Close()
+	onLocal, err := joined.Run(context.Background(), local, 5_000)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if len(onCluster) != 5_000 || !slices.Equal(onCluster, onLocal) {
+		fmt.Fprintf(os.Stderr, "join and sort: %d pairs on the cluster, %d locally, equal: %v\n", len(onCluster), len(onLocal), slices.Equal(onCluster, onLocal))
+		os.Exit(1)
+	}
+	fmt.Println("join and sort: ok")
 }
