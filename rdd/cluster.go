@@ -502,6 +502,18 @@ const maxReplayedJobs = 64
 
 func (tr *taskRunner) Fingerprint() string { return registry.fingerprint() }
 
+func (tr *taskRunner) Accumulators(app string, def *rpc.DefineJob) []*rpc.AccumulatorValue {
+	job, err := tr.job(app, def)
+	if err != nil || len(job.accs) == 0 {
+		return nil
+	}
+	values := make([]*rpc.AccumulatorValue, len(job.accs))
+	for i, a := range job.accs {
+		values[i] = &rpc.AccumulatorValue{Index: int32(i), Bits: a.valueBits(), Rebuild: job.id}
+	}
+	return values
+}
+
 func (tr *taskRunner) RunTask(tc *executor.TaskContext, def *rpc.DefineJob) *rpc.TaskStatus {
 	res, ms, err := tr.runTask(tc, def)
 	if err != nil {

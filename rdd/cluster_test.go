@@ -308,3 +308,47 @@ func TestLocalClusterMemoryTooSmall(t *testing.T) {
 		t.Fatalf("a session that needs more memory than any executor has: %v", err)
 	}
 }
+
+type accResult struct {
+	Seen    int64
+	Sum     float64
+	Evens   int64
+	Counted int64
+}
+
+var accPipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, n int) (accResult, error) {
+	seen := rdd.NewAccumulator[int64](s, "seen")
+	sum := rdd.NewAccumulator[float64](s, "sum")
+	evens := rdd.NewAccumulator[int64](s, "evens")
+	r := rdd.Map(rdd.Range(s, 0, int64(n), 7), func(i int64) int64 {
+		seen.Add(1)
+		return i
+	})
+	counted, err := r.Count(ctx)
+	if err != nil {
+		return accResult{}, err
+	}
+	err = r.Foreach(ctx, func(i int64) {
+		sum.Add(float64(i) / 2)
+		if i%2 == 0 {
+			evens.Add(1)
+		}
+	})
+	return accResult{seen.Value(), sum.Value(), evens.Value(), counted}, err
+})
+
+func TestLocalClusterAccumulators(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	s := newSession(t, rdd.WithMaster("local-cluster[3]"))
+	got, err := accPipeline.Run(context.Background(), s, 10_001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Count and Foreach each compute the Map once per element.
+	want := accResult{Seen: 2 * 10_001, Sum: 10_000 * 10_001 / 4.0, Evens: 5_001, Counted: 10_001}
+	if got != want {
+		t.Errorf("accumulators on a cluster: %+v, want %+v", got, want)
+	}
+}

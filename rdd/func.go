@@ -176,7 +176,41 @@ type invocation struct {
 	jobs     int  // started so far
 	running  bool // a job is running
 	history  []*rpc.JobHistory
+	accs     []accumulator // made in the pipeline, in order
 	replay   *replay
+}
+
+func (inv *invocation) addAccumulator(a accumulator) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.accs = append(inv.accs, a)
+}
+
+// accumulated returns the function that adds what executors report of the
+// invocation's accumulators in one job: the difference from each one's
+// previous report.
+func (inv *invocation) accumulated() func(executor string, values []*rpc.AccumulatorValue) {
+	type key struct {
+		executor string
+		rebuild  uint64
+		index    int32
+	}
+	var mu sync.Mutex
+	last := map[key]uint64{}
+	return func(executor string, values []*rpc.AccumulatorValue) {
+		mu.Lock()
+		defer mu.Unlock()
+		inv.mu.Lock()
+		accs := inv.accs
+		inv.mu.Unlock()
+		for _, v := range values {
+			if int(v.Index) < len(accs) {
+				k := key{executor, v.Rebuild, v.Index}
+				accs[v.Index].addDiff(v.Bits, last[k])
+				last[k] = v.Bits
+			}
+		}
+	}
 }
 
 // replay is an invocation's state on an executor.
@@ -193,7 +227,12 @@ type replay struct {
 type capturedJob struct {
 	final scheduler.Node
 	run   func(tc *executor.TaskContext, p int) ([]byte, error)
+	accs  []accumulator // the pipeline's, as rebuilt
+	id    uint64        // of this rebuild, unique in the process
 }
+
+// rebuilds numbers the jobs an executor rebuilds.
+var rebuilds atomic.Uint64
 
 // stopReplay unwinds a pipeline once its target job is captured.
 type stopReplay struct{}
@@ -276,7 +315,7 @@ func (inv *invocation) startJob(s *Session, r fmt.Stringer) (index int, spec *ex
 		ShuffleIds: slices.Clone(inv.shuffles),
 		History:    slices.Clone(inv.history),
 	}
-	spec = &executor.JobSpec{Key: def.JobKey, Define: func() *rpc.DefineJob { return def }}
+	spec = &executor.JobSpec{Key: def.JobKey, Define: func() *rpc.DefineJob { return def }, Accumulated: inv.accumulated()}
 	end = func(h *rpc.JobHistory) {
 		inv.mu.Lock()
 		defer inv.mu.Unlock()
@@ -328,7 +367,10 @@ func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in 
 		}
 		return nil
 	}
-	rp.job = &capturedJob{final: r, run: func(tc *executor.TaskContext, p int) ([]byte, error) {
+	inv.mu.Lock()
+	accs := inv.accs
+	inv.mu.Unlock()
+	rp.job = &capturedJob{final: r, accs: accs, id: rebuilds.Add(1), run: func(tc *executor.TaskContext, p int) ([]byte, error) {
 		res, err := fn(tc, p, r.iterator(tc, p))
 		if err != nil {
 			return nil, err

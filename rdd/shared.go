@@ -24,6 +24,11 @@ func (b *Broadcast[T]) Value() T { return b.value }
 // Spark's accumulators. Additions from actions (Foreach, …) count once per
 // element; additions made in a transformation count once per computation of
 // its partition, so a retried or recomputed task may add twice.
+//
+// On a cluster, an accumulator made inside a pipeline collects what the
+// pipeline's tasks add on every executor: the executors report their
+// values with each task's status, and Value on the driver includes every
+// addition reported by finished tasks.
 type Accumulator[N int64 | float64] struct {
 	name string
 	bits atomic.Uint64
@@ -31,7 +36,11 @@ type Accumulator[N int64 | float64] struct {
 
 // NewAccumulator returns a named accumulator starting at zero.
 func NewAccumulator[N int64 | float64](s *Session, name string) *Accumulator[N] {
-	return &Accumulator[N]{name: name}
+	a := &Accumulator[N]{name: name}
+	if s != nil && s.inv != nil {
+		s.inv.addAccumulator(a)
+	}
+	return a
 }
 
 // Name returns the accumulator's name.
@@ -68,4 +77,19 @@ func fromBits[N int64 | float64](b uint64) N {
 	default:
 		return N(int64(b))
 	}
+}
+
+// accumulator is an Accumulator of any number type, as an invocation keeps
+// them.
+type accumulator interface {
+	valueBits() uint64
+	// addDiff adds the difference between two values reported by an
+	// executor.
+	addDiff(newBits, oldBits uint64)
+}
+
+func (a *Accumulator[N]) valueBits() uint64 { return a.bits.Load() }
+
+func (a *Accumulator[N]) addDiff(newBits, oldBits uint64) {
+	a.Add(fromBits[N](newBits) - fromBits[N](oldBits))
 }

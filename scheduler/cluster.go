@@ -149,7 +149,7 @@ func (c *Cluster) AddExecutor(ctx context.Context, name, addr string, cores int)
 	}
 	sctx, cancel := context.WithCancel(c.ctx)
 	e := &remoteExecutor{name: name, addr: addr, cores: cores, free: cores, conn: conn, cancel: cancel,
-		defined: make(map[uint64]bool), pending: make(map[uint64]chan *rpc.TaskStatus), lost: make(chan struct{})}
+		defined: make(map[uint64]bool), pending: make(map[uint64]pendingTask), lost: make(chan struct{})}
 	fail := func(err error) error {
 		cancel()
 		conn.Close()
@@ -304,12 +304,17 @@ func (c *Cluster) receive(e *remoteExecutor) {
 			continue
 		}
 		e.mu.Lock()
-		ch := e.pending[st.TaskId]
+		pt, ok := e.pending[st.TaskId]
 		delete(e.pending, st.TaskId)
 		e.mu.Unlock()
-		if ch != nil {
-			ch <- st
+		if !ok {
+			continue
 		}
+		// Here, in stream order: accumulator values grow along the stream.
+		if pt.job.Accumulated != nil && len(st.Accumulators) > 0 {
+			pt.job.Accumulated(e.name, st.Accumulators)
+		}
+		pt.status <- st
 	}
 }
 
@@ -346,7 +351,7 @@ func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task
 	}
 	ch := make(chan *rpc.TaskStatus, 1)
 	e.mu.Lock()
-	e.pending[launch.TaskId] = ch
+	e.pending[launch.TaskId] = pendingTask{ch, t.Job}
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -654,6 +659,12 @@ func (c *Cluster) Unpersist(rddID int) {
 	}
 }
 
+// pendingTask is a task launched on an executor, waiting for its status.
+type pendingTask struct {
+	status chan *rpc.TaskStatus
+	job    *executor.JobSpec
+}
+
 // remoteExecutor is the driver's side of one executor's task stream.
 type remoteExecutor struct {
 	name, addr  string
@@ -666,7 +677,7 @@ type remoteExecutor struct {
 	defined map[uint64]bool // jobs described on the stream; guarded by sendMu
 
 	mu      sync.Mutex
-	pending map[uint64]chan *rpc.TaskStatus
+	pending map[uint64]pendingTask
 	lost    chan struct{}
 	lostErr error
 }
