@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/apache/arrow/go/v15/arrow"
 	"io"
 	"log/slog"
 	"net"
@@ -130,7 +131,10 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	if d.programs, err = newPrograms(subdir(cfg.WorkDir, "programs"), cfg.MaxBinarySize); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
 	}
-	flight.RegisterFlightServiceServer(d.server, shuffle.NewFlightServer(d.shuffle))
+	flight.RegisterFlightServiceServer(d.server, shuffle.NewFlightServer(d.shuffle).ServeCached(func(id string) ([]arrow.Record, bool, error) {
+		_, recs, ok, err := d.blocks.Get(storage.BlockID(id))
+		return recs, ok, err
+	}))
 	rpc.RegisterExecutorServer(d.server, &taskService{d: d})
 	go func() { d.served <- d.server.Serve(lis) }()
 
@@ -184,9 +188,10 @@ func (d *Daemon) serve(shuffleCfg shuffle.Config) (net.Listener, error) {
 	return lis, nil
 }
 
-// env is what tasks run with; it needs d.location.
+// taskEnv is what tasks run with; it needs d.location.
 func (d *Daemon) taskEnv() *Env {
-	return &Env{Blocks: d.blocks, Shuffle: d.shuffle, Fetcher: &blockFetcher{self: d.location, local: d.shuffle, remote: d.fetcher}}
+	return &Env{Blocks: d.blocks, Shuffle: d.shuffle, Fetcher: &blockFetcher{self: d.location, local: d.shuffle, remote: d.fetcher},
+		RemoteCached: d.fetcher.FetchCached}
 }
 
 // GossipAddr is the address other nodes can join through.

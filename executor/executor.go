@@ -6,8 +6,13 @@ package executor
 
 import (
 	"context"
+	"iter"
+	"slices"
+	"sync"
+
 	"errors"
 	"fmt"
+	"github.com/apache/arrow/go/v15/arrow"
 	"runtime/debug"
 
 	"github.com/ember-go/ember/internal/rpc"
@@ -22,6 +27,9 @@ type Env struct {
 	Shuffle *shuffle.Manager
 	// Fetcher reads shuffle blocks; in local mode it is Shuffle itself.
 	Fetcher shuffle.Fetcher
+	// RemoteCached, if set, reads a cached block of another executor
+	// (see TaskContext.CachedAt).
+	RemoteCached func(ctx context.Context, location, id string) iter.Seq2[arrow.Record, error]
 }
 
 // Task is one unit of work: the computation of one partition of a stage.
@@ -54,7 +62,42 @@ type Task struct {
 	// RanOn is set by a backend of several executors to the executor that
 	// ran the task.
 	RanOn string
+	// Cached lists where the partitions of persisted RDDs that the task
+	// reads were computed, by executor name; a backend of several
+	// executors turns them into Locations for the task.
+	Cached []CachedBlock
+	// Locations, on an executor, gives the RPC addresses of other
+	// executors that hold cached blocks the task reads, by block id.
+	Locations map[string]string
+	// Stored is set by a backend of several executors to the ids of the
+	// blocks the task cached on its executor.
+	Stored []string
 }
+
+// CachedBlock is a partition of a persisted RDD and the executor that
+// computed it.
+type CachedBlock struct {
+	RDD, Partition int
+	Executor       string
+}
+
+// NoteStored records that the task cached block id on its executor.
+func (tc *TaskContext) NoteStored(id string) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	tc.stored = append(tc.stored, id)
+}
+
+// StoredBlocks returns the ids NoteStored recorded.
+func (tc *TaskContext) StoredBlocks() []string {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return slices.Clone(tc.stored)
+}
+
+// CachedAt returns the RPC address of another executor that holds the
+// cached block id, or "".
+func (tc *TaskContext) CachedAt(id string) string { return tc.task.Locations[id] }
 
 // TaskKind says what a task computes.
 type TaskKind int
@@ -109,6 +152,9 @@ type TaskContext struct {
 	// local mode.
 	App  string
 	task *Task
+
+	mu     sync.Mutex
+	stored []string
 }
 
 // Context returns the task's context, cancelled when the job is cancelled.

@@ -164,7 +164,7 @@ func (a *application) run(ctx context.Context, def *rpc.DefineJob, m *rpc.Launch
 	}
 	t := &Task{
 		StageID: int(m.StageId), Partition: int(m.Partition), Attempt: int(m.Attempt),
-		Kind: TaskKind(m.Kind), ShuffleID: int(m.ShuffleId), Partitioner: m.Partitioner,
+		Kind: TaskKind(m.Kind), ShuffleID: int(m.ShuffleId), Partitioner: m.Partitioner, Locations: m.Cached,
 		MapOutputs: func(id int) ([]*shuffle.MapStatus, error) {
 			outs, ok := inputs[id]
 			if !ok {
@@ -184,6 +184,7 @@ func (a *application) run(ctx context.Context, def *rpc.DefineJob, m *rpc.Launch
 		}
 	}()
 	st = a.d.cfg.Runner.RunTask(tc, def)
+	st.Stored = tc.StoredBlocks()
 	if st.State == rpc.TaskStatus_FINISHED && st.MapOutput != nil {
 		st.MapOutput.Location = a.d.location
 	}

@@ -352,3 +352,59 @@ func TestLocalClusterAccumulators(t *testing.T) {
 		t.Errorf("accumulators on a cluster: %+v, want %+v", got, want)
 	}
 }
+
+var remoteCachePipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, n int) (int64, error) {
+	computed := rdd.NewAccumulator[int64](s, "computed")
+	cached := rdd.Map(rdd.Range(s, 0, int64(n), 8), func(i int64) int64 {
+		computed.Add(1)
+		return i
+	}).Cache()
+	for range 4 {
+		sum, err := rdd.Sum(ctx, cached)
+		if err != nil {
+			return 0, err
+		}
+		if want := int64(n) * int64(n-1) / 2; sum != want {
+			return 0, fmt.Errorf("sum %d, want %d", sum, want)
+		}
+	}
+	return computed.Value(), nil
+})
+
+// Without waiting for locality, tasks often run on the executor that does
+// not hold their cached input: they read it from the other one over Flight
+// instead of computing it again.
+func TestLocalClusterReadsCachedBlocksRemotely(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	s := newSession(t, rdd.WithMaster("local-cluster[2]"), rdd.WithConf("locality.wait", "-1ms"))
+	var mu sync.Mutex
+	ranOn := map[int]map[string]bool{} // partition → executors
+	s.OnTaskEnd(func(ev rdd.TaskEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ranOn[ev.Partition] == nil {
+			ranOn[ev.Partition] = map[string]bool{}
+		}
+		ranOn[ev.Partition][ev.Executor] = true
+	})
+	computed, err := remoteCachePipeline.Run(context.Background(), s, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if computed != 1000 {
+		t.Errorf("the cached RDD's elements were computed %d times, want 1000 (once each)", computed)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	moved := 0
+	for _, execs := range ranOn {
+		if len(execs) > 1 {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Errorf("no partition was read on another executor than the one that cached it: %v", ranOn)
+	}
+}

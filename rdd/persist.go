@@ -64,6 +64,10 @@ func (r *RDD[T]) cached(tc *executor.TaskContext, p int, level storage.Level) st
 			defer releaseAll(recs)
 			return r.yieldRecords(recs, yield)
 		}
+		if recs, ok := r.remoteCached(tc, id); ok {
+			defer releaseAll(recs)
+			return r.yieldRecords(recs, yield)
+		}
 		enc := r.codec.NewEncoder(nil)
 		defer enc.Release()
 		var out []arrow.Record
@@ -91,9 +95,30 @@ func (r *RDD[T]) cached(tc *executor.TaskContext, p int, level storage.Level) st
 		// this task.
 		if _, err := blocks.Put(id, r.codec.Schema(), out, level); err != nil {
 			slog.Warn("ember: could not cache a partition", "rdd", r.String(), "partition", p, "level", level.String(), "err", err)
+		} else {
+			tc.NoteStored(string(id))
 		}
 		return nil
 	}
+}
+
+// remoteCached reads a cached partition from the executor that holds it,
+// if the driver said one does; ok is false if none does or the read
+// failed, and then the partition is computed.
+func (r *RDD[T]) remoteCached(tc *executor.TaskContext, id storage.BlockID) (recs []arrow.Record, ok bool) {
+	at := tc.CachedAt(string(id))
+	if at == "" || tc.Env.RemoteCached == nil {
+		return nil, false
+	}
+	for rec, err := range tc.Env.RemoteCached(tc.Context(), at, string(id)) {
+		if err != nil {
+			releaseAll(recs)
+			slog.Debug("ember: cached partition not fetched; computing it", "rdd", r.String(), "from", at, "err", err)
+			return nil, false
+		}
+		recs = append(recs, rec)
+	}
+	return recs, true
 }
 
 // yieldRecords decodes Arrow records into batches, zero-copy for primitive

@@ -102,7 +102,7 @@ func NewSession(opts ...Option) (*Session, error) {
 	}
 	st.dag = scheduler.New(backend, scheduler.Config{MaxFailures: cfg.TaskMaxFailures})
 	if st.cluster != nil {
-		st.cluster.backend.OnLost(func(location string) { st.dag.Tracker().RemoveLocation(location) })
+		st.cluster.backend.OnLost(st.dag.ExecutorLost)
 	}
 	return &Session{session: st}, nil
 }

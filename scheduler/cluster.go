@@ -14,6 +14,7 @@ import (
 	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/shuffle"
+	"github.com/ember-go/ember/storage"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -69,7 +70,7 @@ type Cluster struct {
 	// local holds, by executor, the tasks waiting for a slot on that one
 	// (it holds their cached input); they go before the others.
 	local  map[string][]chan *remoteExecutor
-	onLost []func(location string)
+	onLost []func(name, location string)
 	onTask []func(TaskEvent)
 	closed bool
 }
@@ -99,9 +100,9 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 	return c
 }
 
-// OnLost registers f to be called with the RPC address of every executor
-// that is lost; the DAG's map output tracker forgets the outputs there.
-func (c *Cluster) OnLost(f func(location string)) {
+// OnLost registers f to be called with the name and RPC address of every
+// executor that is lost (DAG.ExecutorLost).
+func (c *Cluster) OnLost(f func(name, location string)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.onLost = append(c.onLost, f)
@@ -283,7 +284,7 @@ func (c *Cluster) dropLocked(e *remoteExecutor, cause error) {
 	delete(c.local, e.name)
 	c.dispatchLocked()
 	for _, f := range c.onLost {
-		go f(e.addr)
+		go f(e.name, e.addr)
 	}
 	c.cfg.Logger.Warn("executor lost", "executor", e.name, "rpc", e.addr, "cause", cause)
 }
@@ -345,7 +346,7 @@ func (c *Cluster) Run(ctx context.Context, t *executor.Task) (any, error) {
 }
 
 func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task) (any, error) {
-	launch, err := c.launchMessage(t)
+	launch, err := c.launchMessage(t, e)
 	if err != nil {
 		return nil, err
 	}
@@ -364,6 +365,7 @@ func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task
 	}
 	select {
 	case st := <-ch:
+		t.Stored = st.Stored
 		return decodeStatus(t, st)
 	case <-e.lost:
 		return nil, e.lostError()
@@ -383,9 +385,23 @@ func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task
 // killWait bounds the wait for a cancelled task to stop.
 const killWait = 5 * time.Second
 
-// launchMessage describes t to an executor, with the map outputs it reads.
-func (c *Cluster) launchMessage(t *executor.Task) (*rpc.LaunchTask, error) {
-	m := &rpc.LaunchTask{
+// launchMessage describes t to executor e, with the map outputs it reads
+// and the other executors that hold its cached input.
+func (c *Cluster) launchMessage(t *executor.Task, e *remoteExecutor) (*rpc.LaunchTask, error) {
+	var cached map[string]string
+	if len(t.Cached) > 0 {
+		c.mu.Lock()
+		for _, b := range t.Cached {
+			if at := c.execs[b.Executor]; at != nil && at != e {
+				if cached == nil {
+					cached = make(map[string]string)
+				}
+				cached[string(storage.RDDBlock(b.RDD, b.Partition))] = at.addr
+			}
+		}
+		c.mu.Unlock()
+	}
+	m := &rpc.LaunchTask{Cached: cached,
 		TaskId: c.nextTask.Add(1), JobKey: t.Job.Key, Kind: rpc.LaunchTask_Kind(t.Kind),
 		ShuffleId: int64(t.ShuffleID), StageId: int32(t.StageID), Partition: int32(t.Partition),
 		Attempt: int32(t.Attempt), Partitioner: t.Partitioner,

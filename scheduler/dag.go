@@ -63,6 +63,13 @@ func New(exec Backend, cfg Config) *DAG {
 	return &DAG{exec: exec, tracker: NewMapOutputTracker(), cfg: cfg, running: make(map[int]*shuffleRun)}
 }
 
+// ExecutorLost forgets what a lost executor held: its map outputs, at its
+// RPC address, and its cached partitions.
+func (d *DAG) ExecutorLost(name, location string) {
+	d.tracker.RemoveLocation(location)
+	d.cached.forget(name)
+}
+
 // Tracker returns the map output tracker.
 func (d *DAG) Tracker() *MapOutputTracker { return d.tracker }
 
@@ -320,12 +327,12 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 					Run:        func(tc *executor.TaskContext) (any, error) { return run(tc, p) },
 					MapOutputs: d.tracker.Statuses,
 					Job:        st.spec, Kind: st.kind, ShuffleID: shuffleID, Reads: reads, Partitioner: partitioner,
-					Preferred: d.cached.preferred(n, p),
+					Preferred: d.cached.preferred(n, p), Cached: d.cached.all(n, p),
 				}
 				res, err := d.exec.Run(ctx, t)
 				settled = true
 				if err == nil {
-					d.cached.record(n, p, t.RanOn)
+					d.cached.stored(t.RanOn, t.Stored)
 					mu.Lock()
 					if firstErr == nil {
 						err = deliver(p, res)

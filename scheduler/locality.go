@@ -1,6 +1,12 @@
 package scheduler
 
-import "sync"
+import (
+	"slices"
+	"sync"
+
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/storage"
+)
 
 // Persisted is implemented by nodes whose partitions may be kept by the
 // executors that computed them (cached RDDs). The scheduler remembers where
@@ -10,11 +16,11 @@ type Persisted interface {
 	Persisted() bool
 }
 
-// cacheLocations remembers which executor computed each partition of the
-// persisted nodes.
+// cacheLocations remembers which executors hold each partition of the
+// persisted nodes, as the tasks that stored them reported.
 type cacheLocations struct {
 	mu   sync.Mutex
-	locs map[[2]int]string // (node ID, partition) → executor
+	locs map[[2]int][]string // (node ID, partition) → executors, latest first
 }
 
 // persistedIn calls f with every persisted node that partition p of n
@@ -41,30 +47,64 @@ func persistedIn(n Node, p int, f func(n Node, p int) bool) {
 	walk(n, p)
 }
 
-// record notes that the task computing partition p of n ran on executor.
-func (c *cacheLocations) record(n Node, p int, executor string) {
-	if executor == "" {
+// stored notes that executor holds the blocks a task stored.
+func (c *cacheLocations) stored(executor string, blocks []string) {
+	if executor == "" || len(blocks) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	persistedIn(n, p, func(n Node, p int) bool {
-		if c.locs == nil {
-			c.locs = make(map[[2]int]string)
+	if c.locs == nil {
+		c.locs = make(map[[2]int][]string)
+	}
+	for _, id := range blocks {
+		rdd, p, err := storage.ParseRDDBlock(storage.BlockID(id))
+		if err != nil {
+			continue
 		}
-		c.locs[[2]int{n.ID(), p}] = executor
-		return true
-	})
+		k := [2]int{rdd, p}
+		c.locs[k] = append([]string{executor}, slices.DeleteFunc(c.locs[k], func(e string) bool { return e == executor })...)
+	}
 }
 
-// preferred returns the executor that holds a persisted partition that
+// forget drops what a lost executor held.
+func (c *cacheLocations) forget(executor string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, execs := range c.locs {
+		if execs = slices.DeleteFunc(execs, func(e string) bool { return e == executor }); len(execs) == 0 {
+			delete(c.locs, k)
+		} else {
+			c.locs[k] = execs
+		}
+	}
+}
+
+// all returns the known holders of the persisted partitions that
+// partition p of n reads.
+func (c *cacheLocations) all(n Node, p int) []executor.CachedBlock {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []executor.CachedBlock
+	persistedIn(n, p, func(n Node, p int) bool {
+		for _, at := range c.locs[[2]int{n.ID(), p}] {
+			out = append(out, executor.CachedBlock{RDD: n.ID(), Partition: p, Executor: at})
+		}
+		return true
+	})
+	return out
+}
+
+// preferred returns an executor that holds a persisted partition that
 // partition p of n reads, or "".
 func (c *cacheLocations) preferred(n Node, p int) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var at string
 	persistedIn(n, p, func(n Node, p int) bool {
-		at = c.locs[[2]int{n.ID(), p}]
+		if execs := c.locs[[2]int{n.ID(), p}]; len(execs) > 0 {
+			at = execs[0]
+		}
 		return at == ""
 	})
 	return at

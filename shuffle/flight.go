@@ -25,21 +25,60 @@ import (
 // business (internal/auth's interceptors).
 type FlightServer struct {
 	flight.BaseFlightServer
-	m *Manager
+	m      *Manager
+	cached func(id string) (records []arrow.Record, ok bool, err error)
 }
 
 // NewFlightServer returns a server for m's blocks.
 func NewFlightServer(m *Manager) *FlightServer { return &FlightServer{m: m} }
 
+// ServeCached makes the server also serve the cached blocks that get
+// returns by id (the caller releases nothing: the server releases the
+// records), for tickets made by CachedTicket.
+func (s *FlightServer) ServeCached(get func(id string) (records []arrow.Record, ok bool, err error)) *FlightServer {
+	s.cached = get
+	return s
+}
+
+// cachedPrefix starts the tickets of cached blocks.
+const cachedPrefix = "block/"
+
+// CachedTicket is the Flight ticket of a cached block.
+func CachedTicket(id string) []byte { return []byte(cachedPrefix + id) }
+
 // DoGet streams one block. A block that is not there answers NotFound, a
 // damaged one DataLoss, a malformed ticket InvalidArgument.
 func (s *FlightServer) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServer) error {
+	if id, ok := strings.CutPrefix(string(t.GetTicket()), cachedPrefix); ok && s.cached != nil {
+		recs, ok, err := s.cached(id)
+		switch {
+		case err != nil:
+			return status.Error(codes.InvalidArgument, err.Error())
+		case !ok:
+			return status.Errorf(codes.NotFound, "no cached block %s", id)
+		}
+		return s.send(stream, func(yield func(arrow.Record, error) bool) {
+			for i, rec := range recs {
+				if !yield(rec, nil) {
+					for _, r := range recs[i+1:] {
+						r.Release()
+					}
+					return
+				}
+			}
+		})
+	}
 	ref, err := ParseTicket(t.GetTicket())
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
+	return s.send(stream, s.m.Fetch(stream.Context(), ref))
+}
+
+// send writes the records of one block, releasing each.
+func (s *FlightServer) send(stream flight.FlightService_DoGetServer, records iter.Seq2[arrow.Record, error]) error {
 	var w *flight.Writer
-	for rec, err := range s.m.Fetch(stream.Context(), ref) {
+	for rec, err := range records {
 		if err != nil {
 			return statusOf(err)
 		}
@@ -129,17 +168,33 @@ func (f *RemoteFetcher) Fetch(ctx context.Context, ref BlockRef) iter.Seq2[arrow
 	}
 }
 
+// FetchCached yields the records of a cached block of the executor at
+// location; a block it does not hold gives an error wrapping
+// ErrMissingBlock. The caller releases each record.
+func (f *RemoteFetcher) FetchCached(ctx context.Context, location, id string) iter.Seq2[arrow.Record, error] {
+	return func(yield func(arrow.Record, error) bool) {
+		if err := f.get(ctx, location, CachedTicket(id), yield); err != nil {
+			yield(nil, fmt.Errorf("shuffle: fetch cached block %s from %s: %w", id, location, err))
+		}
+	}
+}
+
 func (f *RemoteFetcher) fetch(ctx context.Context, ref BlockRef, yield func(arrow.Record, error) bool) error {
-	if ref.Location == "" {
+	return f.get(ctx, ref.Location, Ticket(ref), yield)
+}
+
+// get streams the records of a ticket from the executor at location.
+func (f *RemoteFetcher) get(ctx context.Context, location string, ticket []byte, yield func(arrow.Record, error) bool) error {
+	if location == "" {
 		return errors.New("no executor address for a remote block")
 	}
-	client, err := f.client(ref.Location)
+	client, err := f.client(location)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the stream if the caller stops early
-	stream, err := client.DoGet(ctx, &flight.Ticket{Ticket: Ticket(ref)})
+	stream, err := client.DoGet(ctx, &flight.Ticket{Ticket: ticket})
 	if err != nil {
 		return errorOf(err)
 	}
