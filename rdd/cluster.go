@@ -181,8 +181,7 @@ type cluster struct {
 	mu         sync.Mutex
 	tooSmall   map[string]int64 // executors offering less memory than needed
 	member     *membership.Member
-	procs      []*exec.Cmd
-	stdins     []io.Closer
+	procs      []*localExecutor
 	watched    sync.WaitGroup
 	stop       context.CancelFunc
 }
@@ -230,6 +229,9 @@ func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err er
 		Seeds: m.Seeds, Secret: secret, Profile: profile, Meta: membership.Meta{Role: membership.Driver},
 		JoinTimeout: min(cfg.ExecutorWait, 10*time.Second),
 	})
+	if errors.Is(err, membership.ErrNoSeeds) {
+		return nil, fmt.Errorf("%w; check that the seeds are gossip addresses of cluster members and that cluster.secretFile or %s holds the cluster's secret", err, EnvSecret)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -340,8 +342,33 @@ func (c *cluster) startLocal(m Master, secret []byte) error {
 		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("local-cluster: start executor %d: %w", i, err)
 		}
-		c.procs = append(c.procs, cmd)
-		c.stdins = append(c.stdins, stdin)
+		p := &localExecutor{cmd: cmd, stdin: stdin, exited: make(chan struct{})}
+		go func() {
+			p.err = cmd.Wait()
+			close(p.exited)
+		}()
+		c.procs = append(c.procs, p)
+	}
+	return nil
+}
+
+// localExecutor is an executor process of a local cluster.
+type localExecutor struct {
+	cmd    *exec.Cmd
+	stdin  io.Closer
+	exited chan struct{}
+	err    error // of Wait, once exited is closed
+}
+
+// early reports an executor process that exited while the session
+// started: a program that does not call rdd.Init first, or a crash.
+func (c *cluster) early() error {
+	for _, p := range c.procs {
+		select {
+		case <-p.exited:
+			return fmt.Errorf("executor process %d exited at start (%v); does main call rdd.Init() first?", p.cmd.Process.Pid, p.err)
+		default:
+		}
 	}
 	return nil
 }
@@ -350,6 +377,9 @@ func (c *cluster) startLocal(m Master, secret []byte) error {
 func (c *cluster) wait(ctx context.Context, n int, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for len(c.backend.Executors()) < n {
+		if err := c.early(); err != nil {
+			return err
+		}
 		if time.Now().After(deadline) {
 			err := fmt.Errorf("%d of %d executors connected after %v", len(c.backend.Executors()), n, limit)
 			c.mu.Lock()
@@ -386,20 +416,24 @@ func (c *cluster) close() error {
 	}
 	// The executors go first, while the driver is still a member to hear
 	// their goodbyes.
-	for _, in := range c.stdins {
-		in.Close() // the executor exits when its input closes
+	for _, p := range c.procs {
+		p.stdin.Close() // the executor exits when its input closes
 	}
 	for _, p := range c.procs {
-		done := make(chan error, 1)
-		go func() { done <- p.Wait() }()
 		select {
-		case err := <-done:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("local-cluster executor %d: %w", p.Process.Pid, err))
-			}
+		case <-p.exited:
 		case <-time.After(10 * time.Second):
-			p.Process.Kill()
-			<-done
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+		// An executor killed by a signal was lost already, and the jobs
+		// recovered; one that exited with an error failed to stop cleanly.
+		var exit *exec.ExitError
+		if errors.As(p.err, &exit) && !exit.Exited() {
+			continue
+		}
+		if p.err != nil {
+			errs = append(errs, fmt.Errorf("local-cluster executor %d: %w", p.cmd.Process.Pid, p.err))
 		}
 	}
 	if c.member != nil {

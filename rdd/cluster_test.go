@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/ember-go/ember/rdd"
@@ -406,5 +409,60 @@ func TestLocalClusterReadsCachedBlocksRemotely(t *testing.T) {
 	}
 	if moved == 0 {
 		t.Errorf("no partition was read on another executor than the one that cached it: %v", ranOn)
+	}
+}
+
+type killArgs struct {
+	N      int64
+	Marker string // created by the task that kills its executor
+}
+
+// killPipeline's tasks kill their own executor process once, in the middle
+// of the first job: the job must finish on the other executors.
+var killPipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, a killArgs) (int64, error) {
+	r := rdd.Map(rdd.Range(s, 0, a.N, 6), func(i int64) int64 {
+		if i == a.N/2 && s.OnExecutor() {
+			if f, err := os.OpenFile(a.Marker, os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+				f.Close()
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+		return i
+	})
+	pairs := rdd.Map(r, func(i int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: i % 10, Value: i} })
+	sums, err := rdd.ReduceByKey(pairs, func(a, b int64) int64 { return a + b }, 3).Collect(ctx)
+	var total int64
+	for _, p := range sums {
+		total += p.Value
+	}
+	return total, err
+})
+
+func TestLocalClusterSurvivesAKilledExecutor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	s := newSession(t, rdd.WithMaster("local-cluster[3]"))
+	marker := filepath.Join(t.TempDir(), "killed")
+	got, err := killPipeline.Run(context.Background(), s, killArgs{N: 100_000, Marker: marker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(100_000) * 99_999 / 2; got != want {
+		t.Errorf("sum %d, want %d", got, want)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("no executor was killed: %v", err)
+	}
+	if n := len(s.Executors()); n != 2 {
+		t.Errorf("%d executors after one was killed, want 2", n)
+	}
+}
+
+func TestClusterSeedsUnreachable(t *testing.T) {
+	_, err := rdd.NewSession(rdd.WithMaster("ember://127.0.0.1:1"), rdd.WithConf("cluster.executorWait", "1s"),
+		rdd.WithConf("cluster.bind", "127.0.0.1:0"))
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("unreachable seeds: %v", err)
 	}
 }

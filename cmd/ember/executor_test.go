@@ -64,7 +64,7 @@ var startedLine = regexp.MustCompile(`executor (\S+): gossip (\S+), rpc (\S+)`)
 func startExecutor(t *testing.T, name, secretFile string, args ...string) *executorProcess {
 	t.Helper()
 	cmd := exec.Command(emberBinary(t), append([]string{"executor", "--name", name, "--bind", "127.0.0.1:0", "--rpc-bind", "127.0.0.1:0",
-		"--cores", "2", "--memory", "256m", "--secret-file", secretFile, "--gossip-profile", "local"}, args...)...)
+		"--cores", "2", "--memory", "256m", "--secret-file", secretFile, "--gossip-profile", "local", "--work-dir", t.TempDir()}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,16 @@ func startExecutor(t *testing.T, name, secretFile string, args ...string) *execu
 		t.Fatal(err)
 	}
 	p := &executorProcess{cmd: cmd, exited: make(chan error, 1)}
-	t.Cleanup(func() { cmd.Process.Kill(); <-p.exited })
+	t.Cleanup(func() {
+		// SIGTERM: the executor leaves and removes its files.
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-p.exited
+		}
+	})
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -230,7 +239,11 @@ func TestClusterMasters(t *testing.T) {
 	}
 	want := make([]string, len(jobs))
 	for i, job := range jobs {
-		want[i] = resultLines(runProcess(t, append(slices.Clone(job), "--master", "local[3]")...))
+		out := "--out"
+		if i > 0 {
+			out = "--output"
+		}
+		want[i] = resultLines(runProcess(t, append(slices.Clone(job), "--master", "local[3]", out, filepath.Join(dir, "local", strconv.Itoa(i)))...))
 	}
 
 	check := func(t *testing.T, master string, extra ...string) {
@@ -283,4 +296,18 @@ func TestClusterMasters(t *testing.T) {
 			t.Errorf("a driver with the wrong secret: %v\n%s", err, out)
 		}
 	})
+}
+
+func TestProgramWithoutInit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	bin := filepath.Join(t.TempDir(), "noinit")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/noinit").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "exited at start") || !strings.Contains(string(out), "rdd.Init()") {
+		t.Fatalf("a program without rdd.Init on local-cluster: %v\n%s", err, out)
+	}
 }

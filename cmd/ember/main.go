@@ -36,7 +36,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().String("master", "local[*]", "where tasks run: local, local[N], local[*], local-cluster[N] or ember://host:port,…")
+	root.PersistentFlags().String("master", "local[*]", "where tasks run: local, local[N], local[*], local-cluster[N], local-cluster[N,C] or ember://host:port,…")
 	root.PersistentFlags().StringArray("conf", nil, "a setting, key=value (repeatable; keys in docs/configuration.md)")
 	root.AddCommand(newRun(), newBench(), newExecutor())
 	return root

@@ -258,7 +258,11 @@ func (m *Member) Close(timeout time.Duration) error {
 	m.closed = true
 	m.mu.Unlock()
 	m.announceLeaving(timeout)
-	err := errors.Join(m.list.Leave(timeout), m.list.Shutdown())
+	// Leaving is a courtesy: when every other member is leaving too (a
+	// whole cluster stopped at once), nobody confirms the broadcast, and
+	// the others mark this node failed instead. Not an error.
+	_ = m.list.Leave(timeout)
+	err := m.list.Shutdown()
 	m.stopWatchers()
 	return err
 }
