@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ember-go/ember/examples/dotproduct"
+	"github.com/ember-go/ember/examples/logreg"
+	"github.com/ember-go/ember/examples/pagerank"
 	"github.com/ember-go/ember/examples/wordcount"
 	"github.com/ember-go/ember/rdd"
 	"github.com/spf13/cobra"
@@ -24,11 +26,72 @@ func newRun() *cobra.Command {
 			if len(args) == 0 {
 				return cmd.Help()
 			}
-			return fmt.Errorf("unknown example %q: want dotproduct or wordcount", args[0])
+			return fmt.Errorf("unknown example %q: want dotproduct, wordcount, pagerank or logreg", args[0])
 		},
 	}
-	run.AddCommand(newRunDotProduct(), newRunWordCount())
+	run.AddCommand(newRunDotProduct(), newRunWordCount(), newRunPageRank(), newRunLogReg())
 	return run
+}
+
+func newRunPageRank() *cobra.Command {
+	cfg := pagerank.Default()
+	cmd := &cobra.Command{
+		Use:   "pagerank",
+		Short: "PageRank over a generated link graph: cached links, an iterated Join → FlatMap → ReduceByKey",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withSession(cmd, func(s *rdd.Session) error {
+				start := time.Now()
+				res, err := pagerank.Run(cmd.Context(), s, cfg)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				for _, r := range res.Top {
+					fmt.Fprintf(out, "page %8d  rank %.4f\n", r.Key, r.Value)
+				}
+				fmt.Fprintf(out, "%d pages, %d iterations, sum of ranks %.1f; time: %v on %s\n",
+					cfg.Pages, cfg.Iterations, res.Total, time.Since(start).Round(time.Millisecond), s.Config().Master)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&cfg.Pages, "pages", cfg.Pages, "pages of the generated graph")
+	f.IntVar(&cfg.Links, "links", cfg.Links, "out-links per page")
+	f.IntVar(&cfg.Iterations, "iterations", cfg.Iterations, "iterations")
+	f.IntVar(&cfg.Partitions, "partitions", 0, "partitions (default: one per task slot)")
+	f.IntVar(&cfg.Top, "top", cfg.Top, "how many of the best-ranked pages to print")
+	return cmd
+}
+
+func newRunLogReg() *cobra.Command {
+	cfg := logreg.Default()
+	cmd := &cobra.Command{
+		Use:   "logreg",
+		Short: "Logistic regression by gradient descent over a cached dataset: an iterated Map → Reduce",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withSession(cmd, func(s *rdd.Session) error {
+				start := time.Now()
+				res, err := logreg.Run(cmd.Context(), s, cfg)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "weights %.4f\n", res.Weights)
+				fmt.Fprintf(out, "accuracy %.4f on %d points, %d iterations; time: %v on %s\n",
+					res.Accuracy, cfg.Points, cfg.Iterations, time.Since(start).Round(time.Millisecond), s.Config().Master)
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&cfg.Points, "points", cfg.Points, "generated points")
+	f.IntVar(&cfg.Dims, "dims", cfg.Dims, "features per point")
+	f.IntVar(&cfg.Iterations, "iterations", cfg.Iterations, "iterations")
+	f.IntVar(&cfg.Partitions, "partitions", 0, "partitions (default: one per task slot)")
+	return cmd
 }
 
 // withSession runs f on a session opened with the command's flags, and
