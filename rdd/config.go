@@ -27,8 +27,12 @@ type Config struct {
 	// "default.parallelism".
 	DefaultParallelism int
 	// TaskMaxFailures is how many attempts a task gets before its job
-	// fails. Key "task.maxFailures".
+	// fails; attempts that end because their executor was lost do not
+	// count, up to four times as many attempts in all. Key "task.maxFailures".
 	TaskMaxFailures int
+	// StageMaxAttempts is how many times a stage runs, at most, when the
+	// map output it reads is lost and recomputed. Key "stage.maxAttempts".
+	StageMaxAttempts int
 	// ShuffleDir holds shuffle files; "" means a new temporary directory.
 	// Either way the session removes its files on Close. Key "shuffle.dir".
 	ShuffleDir string
@@ -92,6 +96,7 @@ func DefaultConfig() Config {
 	return Config{
 		Master:             DefaultMaster,
 		TaskMaxFailures:    scheduler.DefaultMaxFailures,
+		StageMaxAttempts:   scheduler.DefaultMaxStageAttempts,
 		ShuffleCompression: DefaultCompression,
 		MemoryLimit:        DefaultMemoryLimit,
 		BatchSize:          DefaultBatchSize,
@@ -126,6 +131,8 @@ func WithConf(key, value string) Option {
 			c.DefaultParallelism, err = strconv.Atoi(value)
 		case "task.maxFailures":
 			c.TaskMaxFailures, err = strconv.Atoi(value)
+		case "stage.maxAttempts":
+			c.StageMaxAttempts, err = strconv.Atoi(value)
 		case "shuffle.dir":
 			c.ShuffleDir = value
 		case "shuffle.compression":
@@ -167,6 +174,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.TaskMaxFailures == 0 {
 		c.TaskMaxFailures = d.TaskMaxFailures
 	}
+	if c.StageMaxAttempts == 0 {
+		c.StageMaxAttempts = d.StageMaxAttempts
+	}
 	if c.ShuffleCompression == "" {
 		c.ShuffleCompression = d.ShuffleCompression
 	}
@@ -188,6 +198,8 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.TaskMaxFailures < 0:
 		return c, fmt.Errorf("task.maxFailures is %d: want at least 1", c.TaskMaxFailures)
+	case c.StageMaxAttempts < 0:
+		return c, fmt.Errorf("stage.maxAttempts is %d: want at least 1", c.StageMaxAttempts)
 	case c.DefaultParallelism < 0:
 		return c, fmt.Errorf("default.parallelism is %d: want at least 1, or 0 for the master's slot count", c.DefaultParallelism)
 	case c.MemoryLimit < 0:

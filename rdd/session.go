@@ -100,7 +100,7 @@ func NewSession(opts ...Option) (*Session, error) {
 	if st.cfg.DefaultParallelism == 0 {
 		st.cfg.DefaultParallelism = st.slots
 	}
-	st.dag = scheduler.New(backend, scheduler.Config{MaxFailures: cfg.TaskMaxFailures})
+	st.dag = scheduler.New(backend, scheduler.Config{MaxFailures: cfg.TaskMaxFailures, MaxStageAttempts: cfg.StageMaxAttempts})
 	if st.cluster != nil {
 		st.cluster.backend.OnLost(st.dag.ExecutorLost)
 	}

@@ -339,9 +339,6 @@ func (c *Cluster) Run(ctx context.Context, t *executor.Task) (any, error) {
 		f(TaskEvent{StageID: t.StageID, Partition: t.Partition, Attempt: t.Attempt, Kind: t.Kind,
 			Executor: e.name, Duration: time.Since(start), Err: err})
 	}
-	if err != nil && ctx.Err() == nil {
-		return nil, fmt.Errorf("on executor %s: %w", e.name, err)
-	}
 	return res, err
 }
 
@@ -542,7 +539,9 @@ func (c *Cluster) acquire(ctx context.Context, preferred string) (*remoteExecuto
 				timer.Reset(c.cfg.ExecutorWait)
 				continue
 			}
-			err := fmt.Errorf("scheduler: %w for %v", ErrNoExecutors, c.cfg.ExecutorWait)
+			// Retrying cannot help: the job fails now rather than after
+			// every attempt's wait.
+			err := Permanent(fmt.Errorf("scheduler: %w for %v", ErrNoExecutors, c.cfg.ExecutorWait))
 			c.abandon(w)
 			return nil, err
 		case <-ctx.Done():

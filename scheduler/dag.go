@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -15,12 +16,26 @@ import (
 // as Spark's spark.task.maxFailures.
 const DefaultMaxFailures = 4
 
+// lostAttemptsFactor bounds the attempts of a task, counting those that
+// ended with their executor, at this many times MaxFailures.
+const lostAttemptsFactor = 4
+
+// DefaultMaxStageAttempts is how many times a stage may run before its
+// job fails, because the map output it reads keeps getting lost, as
+// Spark's spark.stage.maxConsecutiveAttempts.
+const DefaultMaxStageAttempts = 4
+
 // Config tunes a DAG. The zero value works.
 type Config struct {
-	// MaxFailures is how many attempts a task gets before the job fails,
-	// and how many times a stage is resubmitted after lost map output.
-	// Zero means DefaultMaxFailures.
+	// MaxFailures is how many attempts a task gets before the job fails;
+	// attempts that ended because their executor was lost do not count,
+	// but a task gets at most four times as many attempts in all. Zero
+	// means DefaultMaxFailures.
 	MaxFailures int
+	// MaxStageAttempts is how many times a stage runs, at most, when the
+	// map output it reads is lost (an executor died) and recomputed. Zero
+	// means DefaultMaxStageAttempts.
+	MaxStageAttempts int
 }
 
 // Backend runs tasks: an executor.Local in this process, or a Cluster of
@@ -60,6 +75,9 @@ func New(exec Backend, cfg Config) *DAG {
 	if cfg.MaxFailures <= 0 {
 		cfg.MaxFailures = DefaultMaxFailures
 	}
+	if cfg.MaxStageAttempts <= 0 {
+		cfg.MaxStageAttempts = DefaultMaxStageAttempts
+	}
 	return &DAG{exec: exec, tracker: NewMapOutputTracker(), cfg: cfg, running: make(map[int]*shuffleRun)}
 }
 
@@ -96,16 +114,53 @@ type TaskError struct {
 	StageID   int
 	Stage     string // the last node of the stage, with its creation site
 	Partition int
-	Attempts  int
-	Err       error
+	Attempts  []Attempt
+	Err       error // the last attempt's
+}
+
+// Attempt is one failed attempt of a task.
+type Attempt struct {
+	Executor string // "" in local mode
+	Err      error
 }
 
 func (e *TaskError) Error() string {
-	return fmt.Sprintf("task %d of stage %d (%s) failed after %d attempt(s): %v",
-		e.Partition, e.StageID, e.Stage, e.Attempts, e.Err)
+	var b strings.Builder
+	fmt.Fprintf(&b, "task %d of stage %d (%s) failed after %d attempt(s)", e.Partition, e.StageID, e.Stage, len(e.Attempts))
+	if len(e.Attempts) == 1 && e.Attempts[0].Executor == "" {
+		fmt.Fprintf(&b, ": %v", e.Err)
+		return b.String()
+	}
+	for i, a := range e.Attempts {
+		fmt.Fprintf(&b, "\n  attempt %d", i+1)
+		if a.Executor != "" {
+			fmt.Fprintf(&b, " on %s", a.Executor)
+		}
+		fmt.Fprintf(&b, ": %v", a.Err)
+	}
+	return b.String()
 }
 
 func (e *TaskError) Unwrap() error { return e.Err }
+
+// StageError is the failure of a stage that ran MaxStageAttempts times,
+// losing map output it reads every time.
+type StageError struct {
+	StageID int
+	Stage   string // the last node of the stage, with its creation site
+	Losses  []error
+}
+
+func (e *StageError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "stage %d (%s) ran %d times and lost the map output it reads every time", e.StageID, e.Stage, len(e.Losses))
+	for i, err := range e.Losses {
+		fmt.Fprintf(&b, "\n  attempt %d: %v", i+1, err)
+	}
+	return b.String()
+}
+
+func (e *StageError) Unwrap() error { return e.Losses[len(e.Losses)-1] }
 
 // RunJob runs job and returns when every partition's result has been
 // delivered, the job failed, or ctx ended (then it returns ctx's error once
@@ -127,6 +182,7 @@ func (d *DAG) RunJob(ctx context.Context, job Job) error {
 	}
 	stageID := d.newStageID()
 	pending := parts
+	var losses []error
 	for attempt := 1; len(pending) > 0; attempt++ {
 		if err := d.ensureParents(ctx, job.Spec, job.Final); err != nil {
 			return err
@@ -140,8 +196,10 @@ func (d *DAG) RunJob(ctx context.Context, job Job) error {
 		if err != nil {
 			return err
 		}
-		if len(lost) > 0 && attempt >= d.cfg.MaxFailures {
-			return fmt.Errorf("stage %d (%s) resubmitted %d times after lost map output: %w", stageID, job.Final, attempt, lost[0].err)
+		if len(lost) > 0 {
+			if losses = append(losses, lost[0].err); attempt >= d.cfg.MaxStageAttempts {
+				return &StageError{StageID: stageID, Stage: job.Final.String(), Losses: losses}
+			}
 		}
 		pending = d.forgetLost(lost)
 	}
@@ -236,6 +294,7 @@ func (d *DAG) runMapStage(ctx context.Context, spec *executor.JobSpec, dep Depen
 	sd := dep.Shuffle
 	numMaps := dep.Parent.NumPartitions()
 	stageID := d.newStageID()
+	var losses []error
 	for attempt := 1; ; attempt++ {
 		missing := d.tracker.Missing(sd.ID, numMaps)
 		if len(missing) == 0 {
@@ -256,8 +315,10 @@ func (d *DAG) runMapStage(ctx context.Context, spec *executor.JobSpec, dep Depen
 		if err != nil {
 			return err
 		}
-		if len(lost) > 0 && attempt >= d.cfg.MaxFailures {
-			return fmt.Errorf("stage %d (%s) resubmitted %d times after lost map output: %w", stageID, dep.Parent, attempt, lost[0].err)
+		if len(lost) > 0 {
+			if losses = append(losses, lost[0].err); attempt >= d.cfg.MaxStageAttempts {
+				return &StageError{StageID: stageID, Stage: dep.Parent.String(), Losses: losses}
+			}
 		}
 		d.forgetLost(lost)
 	}
@@ -314,6 +375,8 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 		go func() {
 			defer wg.Done()
 			settled := false
+			var attempts []Attempt
+			failures := 0
 			defer func() {
 				// A task that leaves its goroutine (runtime.Goexit) must not
 				// leave its partition silently without a result.
@@ -353,8 +416,14 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 					mu.Unlock()
 					return
 				}
-				if IsPermanent(err) || attempt >= d.cfg.MaxFailures {
-					fail(&TaskError{StageID: stageID, Stage: n.String(), Partition: p, Attempts: attempt, Err: err})
+				attempts = append(attempts, Attempt{Executor: t.RanOn, Err: err})
+				// An attempt whose executor was lost says nothing of the
+				// task: it does not count, though attempts stay bounded.
+				if errors.Is(err, ErrExecutorLost) {
+					failures--
+				}
+				if failures++; IsPermanent(err) || failures >= d.cfg.MaxFailures || attempt >= lostAttemptsFactor*d.cfg.MaxFailures {
+					fail(&TaskError{StageID: stageID, Stage: n.String(), Partition: p, Attempts: attempts, Err: err})
 					return
 				}
 				settled = false

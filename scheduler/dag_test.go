@@ -191,7 +191,7 @@ func TestTaskRetriesAndPermanentErrors(t *testing.T) {
 	})
 	var te *TaskError
 	var pe *executor.PanicError
-	if !errors.As(err, &te) || te.Attempts != 3 || te.Partition != 2 || !errors.As(err, &pe) {
+	if !errors.As(err, &te) || len(te.Attempts) != 3 || te.Partition != 2 || !errors.As(err, &pe) {
 		t.Fatalf("job error %v: want a TaskError for partition 2 after 3 attempts wrapping a PanicError", err)
 	}
 
@@ -339,5 +339,57 @@ func TestUnregisterIgnoresStaleEpochs(t *testing.T) {
 	tr.Unregister(1, 0, outs[0].Epoch)
 	if m := tr.Missing(1, 2); !slices.Equal(m, []int{0}) {
 		t.Fatalf("a current report did not unregister: missing %v", m)
+	}
+}
+
+func TestLostExecutorsDoNotCountAsTaskFailures(t *testing.T) {
+	d := newDAG(t, 2, 2)
+	node := &fakeNode{id: 1, parts: 1}
+	var attempts atomic.Int64
+	lost := fmt.Errorf("%w: executor-1 at 127.0.0.1:1: killed", ErrExecutorLost)
+	err := d.RunJob(context.Background(), Job{Final: node,
+		Run: func(tc *executor.TaskContext, p int) (any, error) {
+			if attempts.Add(1) <= 3 {
+				return nil, lost
+			}
+			return p, nil
+		},
+		Result: func(int, any) error { return nil },
+	})
+	if err != nil || attempts.Load() != 4 {
+		t.Fatalf("three lost executors then success: %v after %d attempts, with task.maxFailures 2", err, attempts.Load())
+	}
+
+	// Attempts stay bounded: four times task.maxFailures.
+	attempts.Store(0)
+	err = d.RunJob(context.Background(), Job{Final: node,
+		Run: func(tc *executor.TaskContext, p int) (any, error) {
+			attempts.Add(1)
+			return nil, lost
+		},
+		Result: func(int, any) error { return nil },
+	})
+	var te *TaskError
+	if !errors.As(err, &te) || attempts.Load() != 8 || len(te.Attempts) != 8 || !errors.Is(err, ErrExecutorLost) {
+		t.Fatalf("executors lost forever: %v after %d attempts, want a TaskError after 8", err, attempts.Load())
+	}
+}
+
+func TestStageAttemptsAreBounded(t *testing.T) {
+	c := &mapCounter{runs: map[[2]int]int{}}
+	d := newDAG(t, 2, 4)
+	root := &fakeNode{id: 1, parts: 2}
+	dep := c.shuffleDep(9, 1)
+	final := &fakeNode{id: 2, parts: 1, deps: []Dependency{{Parent: root, Shuffle: dep}}}
+	err := d.RunJob(context.Background(), Job{Final: final,
+		Run: func(tc *executor.TaskContext, p int) (any, error) {
+			return nil, &FetchFailedError{ShuffleID: 9, MapID: 0, Err: errors.New("executor gone again")}
+		},
+		Result: func(int, any) error { return nil },
+	})
+	var se *StageError
+	if !errors.As(err, &se) || len(se.Losses) != DefaultMaxStageAttempts || !strings.Contains(err.Error(), "node 2") ||
+		!strings.Contains(err.Error(), "executor gone again") {
+		t.Fatalf("a stage that always loses its input: %v", err)
 	}
 }
