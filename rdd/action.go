@@ -551,6 +551,13 @@ func writeParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, 
 	if err != nil || r.s.replaying() {
 		return err
 	}
+	// Attempts that died with their executor (SIGKILL, a lost machine)
+	// left their temporary files; the committed parts are whole.
+	if tmps, err := filepath.Glob(filepath.Join(dir, ".part-*.tmp")); err == nil {
+		for _, tmp := range tmps {
+			os.Remove(tmp)
+		}
+	}
 	// _SUCCESS, written last, lists the parts and who wrote them.
 	var manifest strings.Builder
 	for p, w := range writers {

@@ -311,3 +311,28 @@ func TestProgramWithoutInit(t *testing.T) {
 		t.Fatalf("a program without rdd.Init on local-cluster: %v\n%s", err, out)
 	}
 }
+
+// TestChaos runs jobs on real executor processes while killing them with
+// SIGKILL, at least 20 jobs and 20 kills: every result must equal local
+// mode's, and every save must commit each part once.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills executor processes")
+	}
+	cmd := exec.Command(emberBinary(t), "chaos", "--executors", "4", "--jobs", "20", "--kills", "20", "--kill-every", "300ms", "--seed", "7")
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "0 results differing from local mode") {
+		t.Fatalf("ember chaos: %v\n%s", err, out)
+	}
+	summary := regexp.MustCompile(`(\d+) jobs .*, (\d+) kills`).FindStringSubmatch(string(out))
+	if summary == nil {
+		t.Fatalf("no summary in:\n%s", out)
+	}
+	jobs, _ := strconv.Atoi(summary[1])
+	kills, _ := strconv.Atoi(summary[2])
+	if jobs < 20 || kills < 20 {
+		t.Fatalf("%d jobs and %d kills, want at least 20 of each", jobs, kills)
+	}
+	t.Log(strings.TrimSpace(string(out[strings.LastIndex(strings.TrimSpace(string(out)), "\n")+1:])))
+}

@@ -3,6 +3,7 @@
 //	ember run dotproduct [--size N] [--partitions P] [--out DIR] [--master URL]
 //	ember run wordcount [--input PATH | --bytes N] [--master URL]
 //	ember bench [dotproduct|dotproduct-batches|wordcount|sort|all]
+//	ember chaos [--executors N] [--jobs N] [--kills N]
 //	ember executor [--join HOST:PORT,…] [--bind ADDR] [--rpc-bind ADDR] [--cores N] [--memory SIZE] [--secret-file FILE]
 package main
 
@@ -38,6 +39,6 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().String("master", "local[*]", "where tasks run: local, local[N], local[*], local-cluster[N], local-cluster[N,C] or ember://host:port,…")
 	root.PersistentFlags().StringArray("conf", nil, "a setting, key=value (repeatable; keys in docs/configuration.md)")
-	root.AddCommand(newRun(), newBench(), newExecutor())
+	root.AddCommand(newRun(), newBench(), newExecutor(), newChaos())
 	return root
 }

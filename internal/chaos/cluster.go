@@ -1,0 +1,188 @@
+// Package chaos runs jobs on a cluster of real executor processes while it
+// kills them with SIGKILL and starts new ones, and checks every result
+// against local mode. `ember chaos` and the fault-tolerance tests use it.
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Cluster is a set of `ember executor` processes on loopback that can be
+// killed and restarted.
+type Cluster struct {
+	binary     string // the ember CLI
+	secretFile string
+	dir        string
+	cores      int
+
+	mu    sync.Mutex
+	procs []*Executor // every one started, live or not
+}
+
+// Executor is one executor process.
+type Executor struct {
+	Name, Gossip, RPC string
+	cmd               *exec.Cmd
+	exited            chan struct{}
+	killed            bool
+}
+
+// Live reports whether the process is running.
+func (e *Executor) Live() bool {
+	select {
+	case <-e.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+var startedLine = regexp.MustCompile(`executor (\S+): gossip (\S+), rpc (\S+)`)
+
+// StartCluster starts n executors of binary (the ember CLI), cores slots
+// each, sharing a new secret, with their files under dir.
+func StartCluster(ctx context.Context, binary, dir string, n, cores int) (*Cluster, error) {
+	c := &Cluster{binary: binary, dir: dir, cores: cores, secretFile: filepath.Join(dir, "secret")}
+	if err := os.WriteFile(c.secretFile, []byte(fmt.Sprintf("chaos secret %d %d", os.Getpid(), time.Now().UnixNano())), 0o600); err != nil {
+		return nil, err
+	}
+	for range n {
+		if _, err := c.Start(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// SecretFile holds the cluster's secret.
+func (c *Cluster) SecretFile() string { return c.secretFile }
+
+// Master returns an ember:// URL with every live executor as a seed.
+func (c *Cluster) Master() string {
+	var seeds []string
+	for _, e := range c.Live() {
+		seeds = append(seeds, e.Gossip)
+	}
+	return "ember://" + strings.Join(seeds, ",")
+}
+
+// Live returns the running executors.
+func (c *Cluster) Live() []*Executor {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var live []*Executor
+	for _, e := range c.procs {
+		if e.Live() {
+			live = append(live, e)
+		}
+	}
+	return live
+}
+
+// Start starts one more executor, joined through a live one.
+func (c *Cluster) Start(ctx context.Context) (*Executor, error) {
+	c.mu.Lock()
+	i := len(c.procs)
+	c.mu.Unlock()
+	args := []string{"executor", "--bind", "127.0.0.1:0", "--rpc-bind", "127.0.0.1:0", "--cores", strconv.Itoa(c.cores),
+		"--memory", "512m", "--secret-file", c.secretFile, "--gossip-profile", "local",
+		"--work-dir", filepath.Join(c.dir, fmt.Sprintf("executor-%d", i)), "--name", fmt.Sprintf("executor-%d", i)}
+	if live := c.Live(); len(live) > 0 {
+		var seeds []string
+		for _, e := range live {
+			seeds = append(seeds, e.Gossip)
+		}
+		args = append(args, "--join", strings.Join(seeds, ","))
+	}
+	cmd := exec.Command(c.binary, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(c.dir, fmt.Sprintf("executor-%d.log", i)))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	e := &Executor{cmd: cmd, exited: make(chan struct{})}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		for sc.Scan() {
+		}
+		cmd.Wait()
+		logFile.Close()
+		close(e.exited)
+	}()
+	select {
+	case line := <-lines:
+		m := startedLine.FindStringSubmatch(line)
+		if m == nil {
+			cmd.Process.Kill()
+			return nil, fmt.Errorf("executor %d did not start (see %s): %q", i, logFile.Name(), line)
+		}
+		e.Name, e.Gossip, e.RPC = m[1], m[2], m[3]
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("executor %d did not start within 30 s (see %s)", i, logFile.Name())
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		return nil, ctx.Err()
+	}
+	c.mu.Lock()
+	c.procs = append(c.procs, e)
+	c.mu.Unlock()
+	return e, nil
+}
+
+// Kill sends SIGKILL to e and waits for it to die.
+func (c *Cluster) Kill(e *Executor) error {
+	c.mu.Lock()
+	e.killed = true
+	c.mu.Unlock()
+	if err := e.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	<-e.exited
+	return nil
+}
+
+// Close stops every executor with SIGTERM (SIGKILL after 10 s).
+func (c *Cluster) Close() {
+	for _, e := range c.Live() {
+		e.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	c.mu.Lock()
+	procs := slices.Clone(c.procs)
+	c.mu.Unlock()
+	for _, e := range procs {
+		select {
+		case <-e.exited:
+		case <-time.After(10 * time.Second):
+			e.cmd.Process.Kill()
+			<-e.exited
+		}
+	}
+}
