@@ -127,6 +127,16 @@ func (s *Session) OnTaskEnd(f func(TaskEvent)) {
 	}
 }
 
+// GossipAddr returns the driver's gossip address on a cluster master, which
+// executors may join through (it is a member like them); "" on local
+// masters.
+func (s *Session) GossipAddr() string {
+	if s.cluster == nil {
+		return ""
+	}
+	return s.cluster.member.Addr()
+}
+
 // Executors returns the names of the cluster executors in use; none on
 // local masters.
 func (s *Session) Executors() []string {

@@ -463,7 +463,11 @@ func TaskErrorMessage(err error) *rpc.TaskError {
 	var pe *executor.PanicError
 	switch {
 	case errors.As(err, &ff):
+		// The driver rebuilds the FetchFailedError around the cause.
 		m.Kind, m.ShuffleId, m.MapId, m.Epoch = rpc.TaskError_FETCH_FAILED, int64(ff.ShuffleID), int32(ff.MapID), ff.Epoch
+		if ff.Err != nil {
+			m.Message = ff.Err.Error()
+		}
 	case errors.As(err, &pe):
 		m.Kind, m.Message, m.PanicWhere, m.PanicStack = rpc.TaskError_PANIC, fmt.Sprint(pe.Value), pe.Where, pe.Stack
 	case IsPermanent(err):

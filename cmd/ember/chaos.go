@@ -11,7 +11,10 @@ import (
 
 func newChaos() *cobra.Command {
 	cfg := chaos.Config{Executors: 4, Cores: 1, Jobs: 20, Kills: 20, KillEvery: 400 * time.Millisecond, Seed: 1}
-	var keep bool
+	var (
+		keep     bool
+		scenario string
+	)
 	cmd := &cobra.Command{
 		Use:   "chaos",
 		Short: "Run jobs on a local cluster while killing its executors, and check every result",
@@ -35,6 +38,13 @@ done --jobs jobs and --kills kills; it fails if a job failed or differed.`,
 				defer os.RemoveAll(cfg.Dir)
 			}
 			cfg.Log = cmd.OutOrStdout()
+			if scenario != "" {
+				if err := chaos.Scenario(cmd.Context(), cfg, scenario); err != nil {
+					return fmt.Errorf("scenario %s: %w", scenario, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "scenario %s: ok\n", scenario)
+				return nil
+			}
 			rep, err := chaos.Run(cmd.Context(), cfg)
 			fmt.Fprintf(cmd.OutOrStdout(), "%d jobs %v, %d kills, %d executors started, %d results differing from local mode, in %v\n",
 				rep.Jobs, rep.ByKind, rep.Kills, rep.Starts, len(rep.Mismatches), rep.Elapsed.Round(time.Millisecond))
@@ -52,5 +62,6 @@ done --jobs jobs and --kills kills; it fails if a job failed or differed.`,
 	f.DurationVar(&cfg.KillEvery, "kill-every", cfg.KillEvery, "mean time between kills")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the random kills")
 	f.BoolVar(&keep, "keep", false, "keep the executors' logs and the outputs")
+	f.StringVar(&scenario, "scenario", "", fmt.Sprintf("run one targeted case instead: one of %v", chaos.Scenarios))
 	return cmd
 }

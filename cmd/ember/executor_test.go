@@ -336,3 +336,23 @@ func TestChaos(t *testing.T) {
 	}
 	t.Log(strings.TrimSpace(string(out[strings.LastIndex(strings.TrimSpace(string(out)), "\n")+1:])))
 }
+
+// TestChaosScenarios runs the targeted fault cases: a killed shuffle
+// server, a kill during a save, all executors but one killed, all killed
+// (the job fails clearly, within cluster.executorWait), all killed and new
+// ones started (the job finishes).
+func TestChaosScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills executor processes")
+	}
+	for _, sc := range []string{"fetch", "save", "all-but-one", "all", "all-then-new"} {
+		t.Run(sc, func(t *testing.T) {
+			cmd := exec.Command(emberBinary(t), "chaos", "--executors", "3", "--scenario", sc)
+			cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "scenario "+sc+": ok") {
+				t.Fatalf("ember chaos --scenario %s: %v\n%s", sc, err, out)
+			}
+		})
+	}
+}

@@ -30,6 +30,16 @@ type Cluster struct {
 
 	mu    sync.Mutex
 	procs []*Executor // every one started, live or not
+	seeds []string    // other members to join through, as a driver
+}
+
+// AddSeed makes executors started from now on also join through addr (a
+// driver's gossip address), so that they reach the cluster even when every
+// executor is gone.
+func (c *Cluster) AddSeed(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seeds = append(c.seeds, addr)
 }
 
 // Executor is one executor process.
@@ -101,11 +111,13 @@ func (c *Cluster) Start(ctx context.Context) (*Executor, error) {
 	args := []string{"executor", "--bind", "127.0.0.1:0", "--rpc-bind", "127.0.0.1:0", "--cores", strconv.Itoa(c.cores),
 		"--memory", "512m", "--secret-file", c.secretFile, "--gossip-profile", "local",
 		"--work-dir", filepath.Join(c.dir, fmt.Sprintf("executor-%d", i)), "--name", fmt.Sprintf("executor-%d", i)}
-	if live := c.Live(); len(live) > 0 {
-		var seeds []string
-		for _, e := range live {
-			seeds = append(seeds, e.Gossip)
-		}
+	c.mu.Lock()
+	seeds := slices.Clone(c.seeds)
+	c.mu.Unlock()
+	for _, e := range c.Live() {
+		seeds = append(seeds, e.Gossip)
+	}
+	if len(seeds) > 0 {
 		args = append(args, "--join", strings.Join(seeds, ","))
 	}
 	cmd := exec.Command(c.binary, args...)
