@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/ember-go/ember/internal/rpc"
@@ -60,6 +61,9 @@ func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
 	}
 	d.cfg.Logger.Info("application connected", "app", app.id)
 	ctx, cancel := context.WithCancel(stream.Context())
+	if hello.HeartbeatMs > 0 {
+		go app.heartbeat(ctx, time.Duration(hello.HeartbeatMs)*time.Millisecond)
+	}
 	defer func() {
 		cancel()
 		app.wg.Wait()
@@ -106,6 +110,24 @@ type application struct {
 	running  map[uint64]context.CancelFunc
 	shuffles map[int]bool // written here, removed when the application ends
 	rdds     map[int]bool // the application's RDDs, whose cached blocks go too
+}
+
+// heartbeat tells the driver every interval that the executor is alive,
+// until ctx ends.
+func (a *application) heartbeat(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	beat := &rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Heartbeat{Heartbeat: &rpc.Heartbeat{}}}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if a.send(beat) != nil {
+				return
+			}
+		}
+	}
 }
 
 func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {

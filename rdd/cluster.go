@@ -238,6 +238,7 @@ func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err er
 	ccfg := scheduler.ClusterConfig{
 		AppID: appID, Fingerprint: registry.fingerprint(), DialOptions: auth.DialOptions(secret),
 		ExecutorWait: cfg.ExecutorWait, LocalityWait: cfg.LocalityWait,
+		HeartbeatInterval: cfg.HeartbeatInterval, HeartbeatTimeout: cfg.HeartbeatTimeout,
 	}
 	if m.Kind == "ember" {
 		// Executors of a standalone cluster may run another program.

@@ -68,6 +68,14 @@ type Config struct {
 	// that finds none that offers enough fails, naming what they offer.
 	// Zero asks for nothing. Key "executor.memory" (e.g. "4g").
 	ExecutorMemory int64
+	// HeartbeatInterval is how often executors tell the driver they are
+	// alive. Key "executor.heartbeatInterval".
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long an executor may stay silent before the
+	// driver counts it lost (as it does at once when its connection
+	// breaks or the gossip declares it failed). Key
+	// "executor.heartbeatTimeout".
+	HeartbeatTimeout time.Duration
 	// MinExecutors is how many executors a session of an ember:// master
 	// waits for (at most ExecutorWait) before it runs jobs; jobs use
 	// executors that join later too. Key "cluster.minExecutors".
@@ -103,6 +111,8 @@ func DefaultConfig() Config {
 		ClusterBind:        DefaultClusterBind,
 		ExecutorWait:       DefaultExecutorWait,
 		LocalityWait:       scheduler.DefaultLocalityWait,
+		HeartbeatInterval:  scheduler.DefaultHeartbeatInterval,
+		HeartbeatTimeout:   scheduler.DefaultHeartbeatTimeout,
 	}
 }
 
@@ -151,6 +161,10 @@ func WithConf(key, value string) Option {
 			c.ExecutorWait, err = time.ParseDuration(value)
 		case "executor.memory":
 			c.ExecutorMemory, err = bytesize.Parse(value)
+		case "executor.heartbeatInterval":
+			c.HeartbeatInterval, err = time.ParseDuration(value)
+		case "executor.heartbeatTimeout":
+			c.HeartbeatTimeout, err = time.ParseDuration(value)
 		case "cluster.minExecutors":
 			c.MinExecutors, err = strconv.Atoi(value)
 		case "locality.wait":
@@ -195,6 +209,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.LocalityWait == 0 {
 		c.LocalityWait = d.LocalityWait
 	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = d.HeartbeatInterval
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = d.HeartbeatTimeout
+	}
 	switch {
 	case c.TaskMaxFailures < 0:
 		return c, fmt.Errorf("task.maxFailures is %d: want at least 1", c.TaskMaxFailures)
@@ -210,6 +230,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("executor.memory is %d: want a positive byte count", c.ExecutorMemory)
 	case c.MinExecutors < 0:
 		return c, fmt.Errorf("cluster.minExecutors is %d: want 0 or more", c.MinExecutors)
+	case c.HeartbeatInterval < 0 || c.HeartbeatTimeout < 0:
+		return c, fmt.Errorf("executor.heartbeatInterval %v and executor.heartbeatTimeout %v: want positive durations", c.HeartbeatInterval, c.HeartbeatTimeout)
+	case c.HeartbeatTimeout <= c.HeartbeatInterval:
+		return c, fmt.Errorf("executor.heartbeatTimeout %v is not longer than executor.heartbeatInterval %v: executors would be lost while alive", c.HeartbeatTimeout, c.HeartbeatInterval)
 	case c.ExecutorWait < 0:
 		return c, fmt.Errorf("cluster.executorWait is %v: want a positive duration", c.ExecutorWait)
 	}

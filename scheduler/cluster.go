@@ -41,7 +41,19 @@ type ClusterConfig struct {
 	// Program, if set, describes the driver's program: executors started
 	// from another program run it as a worker, uploaded on first use.
 	Program func() (header *rpc.BinaryHeader, path string, err error)
+	// HeartbeatInterval is how often executors send a heartbeat; zero
+	// means DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long an executor may stay silent before it
+	// counts as lost; zero means DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration
 }
+
+// Defaults of the heartbeats.
+const (
+	DefaultHeartbeatInterval = time.Second
+	DefaultHeartbeatTimeout  = 10 * time.Second
+)
 
 // DefaultLocalityWait is ClusterConfig.LocalityWait's default.
 const DefaultLocalityWait = time.Second
@@ -92,12 +104,44 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 	if cfg.LocalityWait == 0 {
 		cfg.LocalityWait = DefaultLocalityWait
 	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	c := &Cluster{cfg: cfg, execs: make(map[string]*remoteExecutor), local: make(map[string][]chan *remoteExecutor)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	go c.watchHeartbeats()
 	return c
+}
+
+// watchHeartbeats loses the executors that stay silent longer than the
+// heartbeat timeout, until the cluster closes.
+func (c *Cluster) watchHeartbeats() {
+	t := time.NewTicker(c.cfg.HeartbeatTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case now := <-t.C:
+			c.mu.Lock()
+			var silent []*remoteExecutor
+			for _, e := range c.execs {
+				if now.Sub(time.Unix(0, e.heard.Load())) > c.cfg.HeartbeatTimeout {
+					silent = append(silent, e)
+				}
+			}
+			for _, e := range silent {
+				c.dropLocked(e, fmt.Errorf("no heartbeat for %v", c.cfg.HeartbeatTimeout))
+			}
+			c.mu.Unlock()
+		}
+	}
 }
 
 // OnLost registers f to be called with the name and RPC address of every
@@ -174,6 +218,7 @@ func (c *Cluster) AddExecutor(ctx context.Context, name, addr string, cores int)
 	if old, ok := c.execs[name]; ok {
 		c.dropLocked(old, errors.New("replaced by a new connection"))
 	}
+	e.heard.Store(time.Now().UnixNano())
 	c.execs[name] = e
 	c.dispatchLocked()
 	c.mu.Unlock()
@@ -189,7 +234,7 @@ func (c *Cluster) handshake(ctx, sctx context.Context, conn *grpc.ClientConn) (r
 	if err != nil {
 		return nil, err
 	}
-	hello := &rpc.Hello{AppId: c.cfg.AppID, Fingerprint: c.cfg.Fingerprint}
+	hello := &rpc.Hello{AppId: c.cfg.AppID, Fingerprint: c.cfg.Fingerprint, HeartbeatMs: c.cfg.HeartbeatInterval.Milliseconds()}
 	if c.cfg.Program != nil {
 		if hello.Binary, _, err = c.cfg.Program(); err != nil {
 			return nil, err
@@ -293,6 +338,7 @@ func (c *Cluster) dropLocked(e *remoteExecutor, cause error) {
 func (c *Cluster) receive(e *remoteExecutor) {
 	for {
 		m, err := e.stream.Recv()
+		e.heard.Store(time.Now().UnixNano())
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the executor closed its task stream")
@@ -699,6 +745,7 @@ type remoteExecutor struct {
 	pending map[uint64]pendingTask
 	lost    chan struct{}
 	lostErr error
+	heard   atomic.Int64 // when the executor last sent anything, in Unix ns
 }
 
 // send launches a task, describing its job first if the stream has not.

@@ -1,0 +1,100 @@
+package scheduler
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/rpc"
+	"google.golang.org/grpc"
+)
+
+// silentExecutor welcomes drivers and then says nothing, as a hung
+// executor would, its connection open; with beat set it heartbeats.
+type silentExecutor struct {
+	rpc.UnimplementedExecutorServer
+	beat time.Duration
+}
+
+func (x *silentExecutor) Connect(stream rpc.Executor_ConnectServer) error {
+	if _, err := stream.Recv(); err != nil {
+		return err
+	}
+	if err := stream.Send(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Welcome{Welcome: &rpc.Welcome{Executor: "x", Cores: 1}}}); err != nil {
+		return err
+	}
+	if x.beat == 0 {
+		<-stream.Context().Done()
+		return nil
+	}
+	t := time.NewTicker(x.beat)
+	defer t.Stop()
+	for {
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case <-t.C:
+			if err := stream.Send(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Heartbeat{Heartbeat: &rpc.Heartbeat{}}}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func serveExecutor(t *testing.T, x rpc.ExecutorServer) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	rpc.RegisterExecutorServer(srv, x)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	return lis.Addr().String()
+}
+
+func TestSilentExecutorsAreLost(t *testing.T) {
+	c := NewCluster(ClusterConfig{AppID: "app", DialOptions: auth.DialOptions(nil),
+		HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 400 * time.Millisecond})
+	defer c.Close()
+	var mu sync.Mutex
+	var lost []string
+	c.OnLost(func(name, _ string) {
+		mu.Lock()
+		lost = append(lost, name)
+		mu.Unlock()
+	})
+	ctx := context.Background()
+	if err := c.AddExecutor(ctx, "silent", serveExecutor(t, &silentExecutor{}), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddExecutor(ctx, "beating", serveExecutor(t, &silentExecutor{beat: 50 * time.Millisecond}), 1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(lost)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a silent executor was not lost within 10 s, with a heartbeat timeout of 400 ms")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(600 * time.Millisecond) // longer than the timeout: the beating one stays
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lost) != 1 || lost[0] != "silent" {
+		t.Errorf("lost %v, want the silent executor alone", lost)
+	}
+	if execs := c.Executors(); len(execs) != 1 || execs[0] != "beating" {
+		t.Errorf("executors left %v, want the one that heartbeats", execs)
+	}
+}
