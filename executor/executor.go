@@ -121,9 +121,9 @@ type JobSpec struct {
 	// Decode turns the encoded result of a result task into what Run
 	// would have returned.
 	Decode func(encoded []byte) (any, error)
-	// Accumulated, if set, receives the values of the job's accumulators
-	// on an executor, as reported with each task status, in stream order.
-	Accumulated func(executor string, values []*rpc.AccumulatorValue)
+	// Accumulated, if set, receives what a finished task added to the
+	// pipeline's accumulators.
+	Accumulated func(added []*rpc.AccumulatorValue)
 }
 
 // Returning returns a copy of the spec whose results decode with decode,

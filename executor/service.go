@@ -24,9 +24,6 @@ type Runner interface {
 	// RunTask runs the task tc describes, of the job def, and reports how
 	// it ended (TaskId is filled in by the caller).
 	RunTask(tc *TaskContext, def *rpc.DefineJob) *rpc.TaskStatus
-	// Accumulators returns the values of the accumulators of the job def
-	// of application app on this executor so far.
-	Accumulators(app string, def *rpc.DefineJob) []*rpc.AccumulatorValue
 }
 
 // Task returns the task being run.
@@ -150,15 +147,7 @@ func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {
 		}()
 		st := a.run(tctx, def, m)
 		st.TaskId = m.TaskId
-		a.sendMu.Lock()
-		// Read under the lock that orders the stream, so that the values
-		// grow along it.
-		if def != nil {
-			st.Accumulators = a.d.cfg.Runner.Accumulators(a.id, def)
-		}
-		err := a.sendLocked(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Status{Status: st}})
-		a.sendMu.Unlock()
-		if err != nil {
+		if err := a.send(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Status{Status: st}}); err != nil {
 			a.d.cfg.Logger.Debug("task status not sent", "app", a.id, "task", m.TaskId, "err", err)
 		}
 	}()

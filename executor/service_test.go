@@ -31,8 +31,6 @@ type mapRunner struct{ fingerprint string }
 
 func (r mapRunner) Fingerprint() string { return r.fingerprint }
 
-func (r mapRunner) Accumulators(string, *rpc.DefineJob) []*rpc.AccumulatorValue { return nil }
-
 func (r mapRunner) RunTask(tc *TaskContext, def *rpc.DefineJob) *rpc.TaskStatus {
 	if string(def.Argument) == "panic" {
 		panic("the task panicked")

@@ -537,20 +537,18 @@ const maxReplayedJobs = 64
 
 func (tr *taskRunner) Fingerprint() string { return registry.fingerprint() }
 
-func (tr *taskRunner) Accumulators(app string, def *rpc.DefineJob) []*rpc.AccumulatorValue {
-	job, err := tr.job(app, def)
-	if err != nil || len(job.accs) == 0 {
-		return nil
-	}
-	values := make([]*rpc.AccumulatorValue, len(job.accs))
-	for i, a := range job.accs {
-		values[i] = &rpc.AccumulatorValue{Index: int32(i), Bits: a.valueBits(), Rebuild: job.id}
-	}
-	return values
-}
-
 func (tr *taskRunner) RunTask(tc *executor.TaskContext, def *rpc.DefineJob) *rpc.TaskStatus {
-	res, ms, err := tr.runTask(tc, def)
+	job, err := tr.job(tc.App, def)
+	if err == nil && len(job.accs) > 0 {
+		// A task of a pipeline with accumulators runs on a graph of its
+		// own, so that what it adds is its own to report.
+		job, err = rebuild(def)
+	}
+	if err != nil {
+		err = scheduler.Permanent(err)
+		return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: scheduler.TaskErrorMessage(err)}
+	}
+	res, ms, err := runTask(tc, job)
 	if err != nil {
 		return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: scheduler.TaskErrorMessage(err)}
 	}
@@ -558,14 +556,16 @@ func (tr *taskRunner) RunTask(tc *executor.TaskContext, def *rpc.DefineJob) *rpc
 	if ms != nil {
 		st.MapOutput = scheduler.MapOutputMessage(ms)
 	}
+	for i, a := range job.accs {
+		if bits := a.valueBits(); bits != 0 {
+			st.Accumulators = append(st.Accumulators, &rpc.AccumulatorValue{Index: int32(i), Bits: bits})
+		}
+	}
 	return st
 }
 
-func (tr *taskRunner) runTask(tc *executor.TaskContext, def *rpc.DefineJob) ([]byte, *shuffle.MapStatus, error) {
-	job, err := tr.job(tc.App, def)
-	if err != nil {
-		return nil, nil, scheduler.Permanent(err)
-	}
+// runTask runs the task tc describes on a rebuilt job.
+func runTask(tc *executor.TaskContext, job *capturedJob) ([]byte, *shuffle.MapStatus, error) {
 	t := tc.Task()
 	if t.Kind == executor.ResultTask {
 		res, err := job.run(tc, tc.Partition)

@@ -317,9 +317,16 @@ type accResult struct {
 	Sum     float64
 	Evens   int64
 	Counted int64
+	Once    int64
 }
 
-var accPipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, n int) (accResult, error) {
+type accArgs struct {
+	N      int
+	Marker string // created by the attempt that fails halfway
+}
+
+var accPipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, a accArgs) (accResult, error) {
+	n := a.N
 	seen := rdd.NewAccumulator[int64](s, "seen")
 	sum := rdd.NewAccumulator[float64](s, "sum")
 	evens := rdd.NewAccumulator[int64](s, "evens")
@@ -337,7 +344,22 @@ var accPipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, n int) (acc
 			evens.Add(1)
 		}
 	})
-	return accResult{seen.Value(), sum.Value(), evens.Value(), counted}, err
+	if err != nil {
+		return accResult{}, err
+	}
+	// An action whose task fails halfway once: what the failed attempt
+	// added must not count.
+	once := rdd.NewAccumulator[int64](s, "once")
+	err = rdd.Range(s, 0, int64(n), 4).Foreach(ctx, func(i int64) {
+		once.Add(1)
+		if i == int64(n)/2 && s.OnExecutor() {
+			if f, err := os.OpenFile(a.Marker, os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+				f.Close()
+				panic("the first attempt fails halfway")
+			}
+		}
+	})
+	return accResult{seen.Value(), sum.Value(), evens.Value(), counted, once.Value()}, err
 })
 
 func TestLocalClusterAccumulators(t *testing.T) {
@@ -345,12 +367,17 @@ func TestLocalClusterAccumulators(t *testing.T) {
 		t.Skip("starts executor processes")
 	}
 	s := newSession(t, rdd.WithMaster("local-cluster[3]"))
-	got, err := accPipeline.Run(context.Background(), s, 10_001)
+	marker := filepath.Join(t.TempDir(), "failed")
+	got, err := accPipeline.Run(context.Background(), s, accArgs{N: 10_001, Marker: marker})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Count and Foreach each compute the Map once per element.
-	want := accResult{Seen: 2 * 10_001, Sum: 10_000 * 10_001 / 4.0, Evens: 5_001, Counted: 10_001}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("no attempt failed")
+	}
+	// Count and Foreach each compute the Map once per element; the
+	// failed attempt's additions do not count.
+	want := accResult{Seen: 2 * 10_001, Sum: 10_000 * 10_001 / 4.0, Evens: 5_001, Counted: 10_001, Once: 10_001}
 	if got != want {
 		t.Errorf("accumulators on a cluster: %+v, want %+v", got, want)
 	}

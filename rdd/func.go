@@ -186,29 +186,15 @@ func (inv *invocation) addAccumulator(a accumulator) {
 	inv.accs = append(inv.accs, a)
 }
 
-// accumulated returns the function that adds what executors report of the
-// invocation's accumulators in one job: the difference from each one's
-// previous report.
-func (inv *invocation) accumulated() func(executor string, values []*rpc.AccumulatorValue) {
-	type key struct {
-		executor string
-		rebuild  uint64
-		index    int32
-	}
-	var mu sync.Mutex
-	last := map[key]uint64{}
-	return func(executor string, values []*rpc.AccumulatorValue) {
-		mu.Lock()
-		defer mu.Unlock()
-		inv.mu.Lock()
-		accs := inv.accs
-		inv.mu.Unlock()
-		for _, v := range values {
-			if int(v.Index) < len(accs) {
-				k := key{executor, v.Rebuild, v.Index}
-				accs[v.Index].addDiff(v.Bits, last[k])
-				last[k] = v.Bits
-			}
+// accumulated adds what a finished task added to the invocation's
+// accumulators.
+func (inv *invocation) accumulated(added []*rpc.AccumulatorValue) {
+	inv.mu.Lock()
+	accs := inv.accs
+	inv.mu.Unlock()
+	for _, v := range added {
+		if int(v.Index) < len(accs) {
+			accs[v.Index].addDiff(v.Bits, 0)
 		}
 	}
 }
@@ -228,11 +214,7 @@ type capturedJob struct {
 	final scheduler.Node
 	run   func(tc *executor.TaskContext, p int) ([]byte, error)
 	accs  []accumulator // the pipeline's, as rebuilt
-	id    uint64        // of this rebuild, unique in the process
 }
-
-// rebuilds numbers the jobs an executor rebuilds.
-var rebuilds atomic.Uint64
 
 // stopReplay unwinds a pipeline once its target job is captured.
 type stopReplay struct{}
@@ -315,7 +297,7 @@ func (inv *invocation) startJob(s *Session, r fmt.Stringer) (index int, spec *ex
 		ShuffleIds: slices.Clone(inv.shuffles),
 		History:    slices.Clone(inv.history),
 	}
-	spec = &executor.JobSpec{Key: def.JobKey, Define: func() *rpc.DefineJob { return def }, Accumulated: inv.accumulated()}
+	spec = &executor.JobSpec{Key: def.JobKey, Define: func() *rpc.DefineJob { return def }, Accumulated: inv.accumulated}
 	end = func(h *rpc.JobHistory) {
 		inv.mu.Lock()
 		defer inv.mu.Unlock()
@@ -370,7 +352,7 @@ func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in 
 	inv.mu.Lock()
 	accs := inv.accs
 	inv.mu.Unlock()
-	rp.job = &capturedJob{final: r, accs: accs, id: rebuilds.Add(1), run: func(tc *executor.TaskContext, p int) ([]byte, error) {
+	rp.job = &capturedJob{final: r, accs: accs, run: func(tc *executor.TaskContext, p int) ([]byte, error) {
 		res, err := fn(tc, p, r.iterator(tc, p))
 		if err != nil {
 			return nil, err

@@ -26,9 +26,11 @@ func (b *Broadcast[T]) Value() T { return b.value }
 // its partition, so a retried or recomputed task may add twice.
 //
 // On a cluster, an accumulator made inside a pipeline collects what the
-// pipeline's tasks add on every executor: the executors report their
-// values with each task's status, and Value on the driver includes every
-// addition reported by finished tasks.
+// pipeline's tasks add on every executor: each task runs on its own copy
+// of the pipeline's graph and reports what it added when it finishes. An
+// attempt that fails adds nothing, so additions from actions count exactly
+// once per element even when tasks are retried (as in Spark); additions in
+// transformations count once per computation of their partition.
 type Accumulator[N int64 | float64] struct {
 	name string
 	bits atomic.Uint64

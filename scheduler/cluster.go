@@ -357,10 +357,6 @@ func (c *Cluster) receive(e *remoteExecutor) {
 		if !ok {
 			continue
 		}
-		// Here, in stream order: accumulator values grow along the stream.
-		if pt.job.Accumulated != nil && len(st.Accumulators) > 0 {
-			pt.job.Accumulated(e.name, st.Accumulators)
-		}
 		pt.status <- st
 	}
 }
@@ -409,7 +405,13 @@ func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task
 	select {
 	case st := <-ch:
 		t.Stored = st.Stored
-		return decodeStatus(t, st)
+		res, err := decodeStatus(t, st)
+		// A finished task's additions count, once: a failed attempt's
+		// do not, and a partition's result is delivered once.
+		if err == nil && t.Job.Accumulated != nil && len(st.Accumulators) > 0 {
+			t.Job.Accumulated(st.Accumulators)
+		}
+		return res, err
 	case <-e.lost:
 		return nil, e.lostError()
 	case <-ctx.Done():
