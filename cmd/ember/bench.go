@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/ember-go/ember/rdd"
 
 	"github.com/ember-go/ember/internal/bench"
+	"github.com/ember-go/ember/internal/chaos"
 	"github.com/spf13/cobra"
 )
 
@@ -32,7 +35,66 @@ func newBench() *cobra.Command {
 	}
 	cmd.Flags().Int64Var(&size, "size", 0, "elements (bytes of text for wordcount); 0: the documented default")
 	cmd.Flags().IntVar(&runs, "runs", 5, "runs of each side")
-	cmd.AddCommand(newBenchCluster())
+	cmd.AddCommand(newBenchCluster(), newBenchRecovery())
+	return cmd
+}
+
+func newBenchRecovery() *cobra.Command {
+	var (
+		runs, detections int
+		work             int64
+	)
+	cmd := &cobra.Command{
+		Use:   "recovery",
+		Short: "Time a job with and without an executor killed halfway, and the detection of killed executors",
+		Long: `Start 3 executor processes on loopback. Run a 2-stage job (CPU-bound map tasks,
+a shuffle, a reduce) on its own and with the executor that ran the most map tasks
+killed with SIGKILL once half the map tasks are done; both answers are checked
+against local mode. Target: the kill costs at most the lost map tasks' time + 2 s.
+Then kill an executor --detections times and time how long the driver takes to
+count it lost (target on loopback: ≤ 2 s).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			dir, err := os.MkdirTemp("", "ember-recovery-*")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			cfg := chaos.Config{Binary: bin, Dir: dir, Executors: 3, Cores: 1}
+			f, err := chaos.Recovery(cmd.Context(), cfg, work, runs)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			verdict := "met"
+			if !f.Met() {
+				verdict = "MISSED"
+			}
+			fmt.Fprintf(out, "2-stage job on 3 executors: %s clean, %s with one killed halfway through stage 1\n", ms(f.Clean), ms(f.Killed))
+			fmt.Fprintf(out, "the kill cost %s; the %d lost map tasks had taken %s: target ≤ %s + 2 s, %s\n",
+				ms(f.Extra()), f.Lost, ms(f.LostWork), ms(f.LostWork), verdict)
+			times, err := chaos.Detection(cmd.Context(), cfg, detections)
+			if err != nil {
+				return err
+			}
+			slices.Sort(times)
+			verdict = "met"
+			if times[len(times)/2] > 2*time.Second {
+				verdict = "MISSED"
+			}
+			fmt.Fprintf(out, "SIGKILL to loss, %d kills: median %s, min %s, max %s: target ≤ 2 s, %s\n",
+				len(times), ms(times[len(times)/2]), ms(times[0]), ms(times[len(times)-1]), verdict)
+			fmt.Fprintf(out, "GOMAXPROCS %d, %s/%s\n", runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&runs, "runs", 3, "runs of each side (best kept)")
+	cmd.Flags().Int64Var(&work, "work", 10_000_000, "elements per map task")
+	cmd.Flags().IntVar(&detections, "detections", 10, "kills timed for the detection")
 	return cmd
 }
 

@@ -356,3 +356,15 @@ func TestChaosScenarios(t *testing.T) {
 		})
 	}
 }
+
+func TestBenchRecoveryRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills executor processes")
+	}
+	cmd := exec.Command(emberBinary(t), "bench", "recovery", "--runs", "1", "--work", "200000", "--detections", "3")
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "with one killed halfway") || !strings.Contains(string(out), "SIGKILL to loss, 3 kills") {
+		t.Fatalf("ember bench recovery: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,232 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/rdd"
+)
+
+// RecoveryFigures compare a job with and without an executor killed
+// halfway through its first stage.
+type RecoveryFigures struct {
+	Clean, Killed time.Duration // best of the runs
+	// LostWork is the summed duration of the map tasks whose output died
+	// with the killed executor, in the run that measured Killed.
+	LostWork time.Duration
+	Lost     int // those map tasks
+}
+
+// Extra is the time the kill cost.
+func (f RecoveryFigures) Extra() time.Duration { return f.Killed - f.Clean }
+
+// Met reports whether the kill cost at most the lost work's recompute time
+// plus 2 s.
+func (f RecoveryFigures) Met() bool { return f.Extra() <= f.LostWork+2*time.Second }
+
+// recoveryParts is the first stage's partition count.
+const recoveryParts = 12
+
+// Recovery measures a 2-stage job (CPU-bound map tasks, a shuffle, a
+// reduce) on cfg.Executors executors, runs times each way: on its own, and
+// with the executor that ran the most map tasks killed once half of them
+// are done. Both answers are checked against local mode.
+func Recovery(ctx context.Context, cfg Config, work int64, runs int) (RecoveryFigures, error) {
+	f := RecoveryFigures{Clean: math.MaxInt64, Killed: math.MaxInt64}
+	local, err := rdd.NewSession(rdd.WithMaster("local[2]"))
+	if err != nil {
+		return f, err
+	}
+	want, err := crunch.Run(ctx, local, work)
+	local.Close()
+	if err != nil {
+		return f, err
+	}
+	cluster, err := StartCluster(ctx, cfg.Binary, cfg.Dir, cfg.Executors, cfg.Cores)
+	if err != nil {
+		return f, err
+	}
+	defer cluster.Close()
+	s, err := rdd.NewSession(rdd.WithMaster(cluster.Master()),
+		rdd.WithConf("cluster.secretFile", cluster.SecretFile()), rdd.WithConf("cluster.bind", "127.0.0.1:0"),
+		rdd.WithConf("cluster.minExecutors", fmt.Sprint(cfg.Executors)))
+	if err != nil {
+		return f, err
+	}
+	defer s.Close()
+	cluster.AddSeed(s.GossipAddr())
+
+	var (
+		mu     sync.Mutex
+		events []rdd.TaskEvent
+		killAt func(all []rdd.TaskEvent) // set for the runs with a kill
+	)
+	s.OnTaskEnd(func(ev rdd.TaskEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, ev)
+		if killAt != nil {
+			killAt(events)
+		}
+	})
+	run := func() (time.Duration, error) {
+		start := time.Now()
+		got, err := crunch.Run(ctx, s, work)
+		if err == nil && !slices.Equal(got, want) {
+			err = fmt.Errorf("result %v differs from local mode's %v", got, want)
+		}
+		return time.Since(start), err
+	}
+	for range max(runs, 1) {
+		// Without a kill.
+		mu.Lock()
+		events, killAt = nil, nil
+		mu.Unlock()
+		d, err := run()
+		if err != nil {
+			return f, err
+		}
+		f.Clean = min(f.Clean, d)
+
+		// With a kill halfway through the first stage.
+		var victim string
+		mu.Lock()
+		events = nil
+		killAt = func(all []rdd.TaskEvent) {
+			ran := map[string]int{}
+			for _, e := range all {
+				if e.Kind == executor.MapTask && e.Err == nil {
+					ran[e.Executor]++
+				}
+			}
+			if victim != "" || sum(ran) < recoveryParts/2 {
+				return
+			}
+			for e, n := range ran {
+				if victim == "" || n > ran[victim] {
+					victim = e
+				}
+			}
+			for _, e := range cluster.Live() {
+				if e.Name == victim {
+					go cluster.Kill(e)
+				}
+			}
+		}
+		mu.Unlock()
+		d, err = run()
+		if err != nil {
+			return f, err
+		}
+		mu.Lock()
+		var lostWork time.Duration
+		lost := 0
+		for _, e := range events {
+			if e.Kind == executor.MapTask && e.Err == nil && e.Executor == victim {
+				lostWork += e.Duration
+				lost++
+			}
+		}
+		killAt = nil
+		mu.Unlock()
+		if d < f.Killed {
+			f.Killed, f.LostWork, f.Lost = d, lostWork, lost
+		}
+		// Back to full strength for the next run.
+		if _, err := cluster.Start(ctx); err != nil {
+			return f, err
+		}
+		if err := waitFor(ctx, func() bool { return len(s.Executors()) >= cfg.Executors }); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+func sum(m map[string]int) (n int) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// crunch is the recovery benchmark's job: CPU-bound map tasks, then a
+// shuffle to a few reducers.
+var crunch = rdd.Func(func(ctx context.Context, s *rdd.Session, work int64) ([]int64, error) {
+	keyed := rdd.MapPartitions(rdd.Range(s, 0, recoveryParts*work, recoveryParts), func(p int, in iter.Seq[int64]) iter.Seq[rdd.Pair[int64, int64]] {
+		return func(yield func(rdd.Pair[int64, int64]) bool) {
+			for i := range in {
+				v := int64(math.Sqrt(float64(i))*1000) % 977
+				if !yield(rdd.Pair[int64, int64]{Key: i % 7, Value: v}) {
+					return
+				}
+			}
+		}
+	})
+	sums, err := rdd.SortByKey(rdd.ReduceByKey(keyed, func(a, b int64) int64 { return a + b }, 3), true, 1).Collect(ctx)
+	out := make([]int64, len(sums))
+	for i, p := range sums {
+		out[i] = p.Value
+	}
+	return out, err
+})
+
+// Detection measures, n times, the time from the SIGKILL of an executor
+// to the driver counting it lost, starting a new executor after each.
+func Detection(ctx context.Context, cfg Config, n int) ([]time.Duration, error) {
+	cluster, err := StartCluster(ctx, cfg.Binary, cfg.Dir, cfg.Executors, cfg.Cores)
+	if err != nil {
+		return nil, err
+	}
+	defer cluster.Close()
+	s, err := rdd.NewSession(rdd.WithMaster(cluster.Master()),
+		rdd.WithConf("cluster.secretFile", cluster.SecretFile()), rdd.WithConf("cluster.bind", "127.0.0.1:0"),
+		rdd.WithConf("cluster.minExecutors", fmt.Sprint(cfg.Executors)))
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	cluster.AddSeed(s.GossipAddr())
+	var times []time.Duration
+	for range n {
+		live := cluster.Live()
+		victim := live[0]
+		start := time.Now()
+		if err := cluster.Kill(victim); err != nil {
+			return times, err
+		}
+		if err := waitFor(ctx, func() bool { return !slices.Contains(s.Executors(), victim.Name) }); err != nil {
+			return times, err
+		}
+		times = append(times, time.Since(start))
+		if _, err := cluster.Start(ctx); err != nil {
+			return times, err
+		}
+		if err := waitFor(ctx, func() bool { return len(s.Executors()) >= cfg.Executors }); err != nil {
+			return times, err
+		}
+	}
+	return times, nil
+}
+
+// waitFor polls cond every millisecond, for at most 30 s.
+func waitFor(ctx context.Context, cond func() bool) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("condition not met within 30 s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}
