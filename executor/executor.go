@@ -60,8 +60,10 @@ type Task struct {
 	// any; a backend of several executors waits a little for a slot there.
 	Preferred string
 	// RanOn is set by a backend of several executors to the executor that
-	// ran the task.
-	RanOn string
+	// ran the task, and RanOnID to its connection, which tells a restarted
+	// executor of the same name apart.
+	RanOn   string
+	RanOnID uint64
 	// Cached lists where the partitions of persisted RDDs that the task
 	// reads were computed, by executor name; a backend of several
 	// executors turns them into Locations for the task.

@@ -44,7 +44,6 @@ const (
 	envWorkerName     = "EMBER_WORKER_NAME"     // the executor's name
 	envWorkerCores    = "EMBER_WORKER_CORES"
 	envWorkerMemory   = "EMBER_WORKER_MEMORY"
-	envWorkerSecret   = "EMBER_WORKER_SECRET"
 )
 
 // workerReady is the line a worker prints when it listens.
@@ -183,6 +182,9 @@ func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
 // application writes are recorded, to be removed when it ends.
 func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rpc.Hello, app *application) error {
 	d := s.d
+	if len(d.cfg.Secret) == 0 {
+		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no programs but its own: start it with --secret-file or EMBER_SECRET", d.name())
+	}
 	if hello.Binary == nil || d.programs == nil {
 		return status.Errorf(codes.FailedPrecondition,
 			"executor %s runs another program: its registered pipelines differ from the driver's; start executors from the same build as the driver", d.name())
@@ -287,7 +289,6 @@ func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProc
 		envWorkerName+"="+d.name(),
 		envWorkerCores+"="+strconv.Itoa(d.cfg.Cores),
 		envWorkerMemory+"="+strconv.FormatInt(d.cfg.Memory, 10),
-		envWorkerSecret+"="+string(d.cfg.Secret),
 	)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -302,14 +303,34 @@ func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProc
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
 	w := &workerProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{})}
+	// The secret goes through the pipe, not the environment, which other
+	// processes of the same user may read; the pipe stays open for the
+	// worker's life.
+	if _, err := fmt.Fprintf(stdin, "%s\n", hex.EncodeToString(d.cfg.Secret)); err != nil {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
 	addr := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), workerReady); ok {
+		rd := bufio.NewReader(stdout)
+		for {
+			line, err := rd.ReadString('\n')
+			if a, ok := strings.CutPrefix(strings.TrimSpace(line), workerReady); ok {
 				addr <- a
+				break
+			}
+			if line != "" {
+				os.Stderr.WriteString(line)
+			}
+			if err != nil {
+				break
 			}
 		}
+		// The program's own output, after: passed on, never left to fill
+		// the pipe and stall the worker.
+		io.Copy(os.Stderr, rd)
 		cmd.Wait()
 		close(w.exited)
 	}()
@@ -361,14 +382,29 @@ type WorkerConfig struct {
 }
 
 // WorkerConfigFromEnv returns the configuration an executor gave the
-// current process, and false if the process is no worker.
+// current process, and false if the process is no worker. It reads the
+// secret from the first line of stdin, where the executor writes it;
+// stdin then stays open until the executor wants the worker gone.
 func WorkerConfigFromEnv() (WorkerConfig, bool, error) {
 	app := os.Getenv(envWorker)
 	if app == "" {
 		return WorkerConfig{}, false, nil
 	}
 	c := WorkerConfig{App: app, Name: os.Getenv(envWorkerName), ShuffleDir: os.Getenv(envWorkerShuffle),
-		Location: os.Getenv(envWorkerLocation), Secret: []byte(os.Getenv(envWorkerSecret))}
+		Location: os.Getenv(envWorkerLocation)}
+	var line []byte
+	for b := make([]byte, 1); ; {
+		// Byte by byte: what follows the line is the executor's to close.
+		if n, err := os.Stdin.Read(b); n == 0 || err != nil || b[0] == '\n' {
+			break
+		}
+		line = append(line, b[0])
+	}
+	secret, err := hex.DecodeString(string(line))
+	if err != nil {
+		return c, true, fmt.Errorf("executor: malformed secret from the executor: %w", err)
+	}
+	c.Secret = secret
 	var err1, err2 error
 	c.Cores, err1 = strconv.Atoi(os.Getenv(envWorkerCores))
 	c.Memory, err2 = strconv.ParseInt(os.Getenv(envWorkerMemory), 10, 64)

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"io"
 	"log/slog"
 	"net"
@@ -179,11 +181,16 @@ type cluster struct {
 	needMemory int64 // of each executor
 	backend    *scheduler.Cluster
 	mu         sync.Mutex
-	tooSmall   map[string]int64 // executors offering less memory than needed
-	member     *membership.Member
-	procs      []*localExecutor
-	watched    sync.WaitGroup
-	stop       context.CancelFunc
+	tooSmall   map[string]int64  // executors offering less memory than needed
+	unusable   map[string]error  // executors that could not be connected, and why
+	instances  map[string]string // the process instance of each executor connected
+	// connectTimeout bounds a connection to an executor, handshake and
+	// program upload included.
+	connectTimeout time.Duration
+	member         *membership.Member
+	procs          []*localExecutor
+	watched        sync.WaitGroup
+	stop           context.CancelFunc
 }
 
 // startCluster joins the cluster of an ember:// master, or starts the
@@ -217,8 +224,18 @@ func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err er
 	if err != nil {
 		return nil, fmt.Errorf("cluster.bind %q: bad port", bind)
 	}
-	appID := fmt.Sprintf("app-%s-%d", time.Now().UTC().Format("20060102150405"), os.Getpid())
-	c := &cluster{needMemory: cfg.ExecutorMemory, tooSmall: make(map[string]int64)}
+	// Unique across sessions and processes: executors key what they
+	// rebuild and keep by it.
+	nonce := make([]byte, 6)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	appID := fmt.Sprintf("app-%s-%s", time.Now().UTC().Format("20060102150405"), hex.EncodeToString(nonce))
+	c := &cluster{needMemory: cfg.ExecutorMemory, tooSmall: make(map[string]int64), unusable: make(map[string]error),
+		instances: make(map[string]string), connectTimeout: 10 * time.Second}
+	if m.Kind == "ember" {
+		c.connectTimeout = time.Minute // it may upload this program
+	}
 	defer func() {
 		if err != nil {
 			c.close()
@@ -274,14 +291,39 @@ func (c *cluster) follow(ctx context.Context) {
 			slog.Warn("ember: executor offers too little memory", "executor", n.Name, "memory", n.Meta.Memory, "executor.memory", c.needMemory)
 			return
 		}
+		c.mu.Lock()
+		if c.instances[n.Name] == n.Meta.Instance && slices.Contains(c.backend.Executors(), n.Name) {
+			c.mu.Unlock()
+			return // connected to this very process already
+		}
+		c.instances[n.Name] = n.Meta.Instance
+		c.mu.Unlock()
 		c.watched.Add(1)
 		go func() {
 			defer c.watched.Done()
-			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			if err := c.backend.AddExecutor(actx, n.Name, n.Meta.RPCAddr, n.Meta.Cores); err != nil && ctx.Err() == nil {
-				slog.Warn("ember: executor not usable", "executor", n.Name, "err", err)
+			var err error
+			for attempt := 1; attempt <= 3; attempt++ {
+				// Long enough to upload a program and start it.
+				actx, cancel := context.WithTimeout(ctx, c.connectTimeout)
+				err = c.backend.AddExecutor(actx, n.Name, n.Meta.RPCAddr, n.Meta.Cores)
+				cancel()
+				code := status.Code(errors.Unwrap(err))
+				if err == nil || ctx.Err() != nil || code == codes.FailedPrecondition || code == codes.PermissionDenied {
+					break // done, or retrying cannot help
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
 			}
+			c.mu.Lock()
+			if err != nil && ctx.Err() == nil {
+				c.unusable[n.Name] = err
+				slog.Warn("ember: executor not usable", "executor", n.Name, "err", err)
+			} else {
+				delete(c.unusable, n.Name)
+			}
+			c.mu.Unlock()
 		}()
 	}
 	for _, n := range c.member.Executors() {
@@ -385,6 +427,14 @@ func (c *cluster) wait(ctx context.Context, n int, limit time.Duration) error {
 			err := fmt.Errorf("%d of %d executors connected after %v", len(c.backend.Executors()), n, limit)
 			c.mu.Lock()
 			defer c.mu.Unlock()
+			if len(c.unusable) > 0 {
+				var why []string
+				for name, uerr := range c.unusable {
+					why = append(why, fmt.Sprintf("%s: %v", name, uerr))
+				}
+				slices.Sort(why)
+				err = fmt.Errorf("%w; executors not usable: %s", err, strings.Join(why, "; "))
+			}
 			if len(c.tooSmall) > 0 {
 				var offers []string
 				for name, mem := range c.tooSmall {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -491,5 +493,85 @@ func TestClusterSeedsUnreachable(t *testing.T) {
 		rdd.WithConf("cluster.bind", "127.0.0.1:0"))
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("unreachable seeds: %v", err)
+	}
+}
+
+// driverAddsPipeline adds to an accumulator on the driver, between jobs:
+// executors, which run that code again to rebuild the later job, must not
+// count it again.
+var driverAddsPipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, n int) (int64, error) {
+	acc := rdd.NewAccumulator[int64](s, "acc")
+	r := rdd.Range(s, 0, int64(n), 4)
+	c, err := r.Count(ctx)
+	if err != nil {
+		return 0, err
+	}
+	acc.Add(c)
+	err = r.Foreach(ctx, func(int64) { acc.Add(1) })
+	return acc.Value(), err
+})
+
+func TestLocalClusterAccumulatorsIgnoreReplayedDriverCode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	ctx := context.Background()
+	for _, master := range []string{"local[2]", "local-cluster[2]"} {
+		s := newSession(t, rdd.WithMaster(master))
+		if got, err := driverAddsPipeline.Run(ctx, s, 100); err != nil || got != 200 {
+			t.Errorf("%s: %d, %v; want 200", master, got, err)
+		}
+	}
+}
+
+var sumTo = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (int64, error) {
+	return rdd.Sum(ctx, rdd.Range(s, 0, n, 3))
+})
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// The program itself started as an executor (EMBER_EXECUTOR), and two
+// sessions of it in a row on that executor: they must not mix up their
+// jobs there.
+func TestClusterSessionsInARow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	gossip := freeAddr(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "EMBER_EXECUTOR=1", "EMBER_BIND="+gossip, "EMBER_RPC_BIND=127.0.0.1:0",
+		"EMBER_CORES=2", "EMBER_GOSSIP_PROFILE=local", "EMBER_LOG_LEVEL=warn", "EMBER_WORK_DIR="+t.TempDir())
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("the executor exited with %v after SIGTERM", err)
+		}
+	})
+	ctx := context.Background()
+	for _, n := range []int64{30, 40} {
+		s := newSession(t, rdd.WithMaster("ember://"+gossip), rdd.WithConf("cluster.executorWait", "20s"))
+		if got, err := sumTo.Run(ctx, s, n); err != nil || got != n*(n-1)/2 {
+			t.Errorf("sum to %d: %d, %v", n, got, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
 	}
 }

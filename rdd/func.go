@@ -316,9 +316,17 @@ func history[R any](indexes []int32, results []R, err error) *rpc.JobHistory {
 	}
 	if err != nil {
 		h.Indexes, h.Error = nil, err.Error()
+		for cause, target := range causes {
+			if errors.Is(err, target) {
+				h.Cause = cause
+			}
+		}
 	}
 	return h
 }
+
+// causes are the errors a replayed job's error keeps its identity for.
+var causes = map[string]error{"canceled": context.Canceled, "deadline": context.DeadlineExceeded, "closed": ErrSessionClosed}
 
 // replayJob is runJob on an executor: the jobs before the target deliver
 // what they delivered on the driver; the target is captured, and the
@@ -336,6 +344,9 @@ func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in 
 		}
 		h := rp.history[index]
 		if h.Error != "" {
+			if cause, ok := causes[h.Cause]; ok {
+				return fmt.Errorf("%s: %w", h.Error, cause)
+			}
 			return errors.New(h.Error)
 		}
 		results, err := decodeValues[R](h.Results)
@@ -352,6 +363,11 @@ func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in 
 	inv.mu.Lock()
 	accs := inv.accs
 	inv.mu.Unlock()
+	// What the pipeline added on its way here, the driver counted already:
+	// from now on the accumulators hold what this job's task adds.
+	for _, a := range accs {
+		a.reset()
+	}
 	rp.job = &capturedJob{final: r, accs: accs, run: func(tc *executor.TaskContext, p int) ([]byte, error) {
 		res, err := fn(tc, p, r.iterator(tc, p))
 		if err != nil {

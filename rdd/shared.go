@@ -85,12 +85,16 @@ func fromBits[N int64 | float64](b uint64) N {
 // them.
 type accumulator interface {
 	valueBits() uint64
+	// reset sets it to zero.
+	reset()
 	// addDiff adds the difference between two values reported by an
 	// executor.
 	addDiff(newBits, oldBits uint64)
 }
 
 func (a *Accumulator[N]) valueBits() uint64 { return a.bits.Load() }
+
+func (a *Accumulator[N]) reset() { a.bits.Store(toBits(N(0))) }
 
 func (a *Accumulator[N]) addDiff(newBits, oldBits uint64) {
 	a.Add(fromBits[N](newBits) - fromBits[N](oldBits))

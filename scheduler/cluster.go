@@ -82,7 +82,7 @@ type Cluster struct {
 	// local holds, by executor, the tasks waiting for a slot on that one
 	// (it holds their cached input); they go before the others.
 	local  map[string][]chan *remoteExecutor
-	onLost []func(name, location string)
+	onLost []func(name, location string, id uint64)
 	onTask []func(TaskEvent)
 	closed bool
 }
@@ -144,9 +144,10 @@ func (c *Cluster) watchHeartbeats() {
 	}
 }
 
-// OnLost registers f to be called with the name and RPC address of every
-// executor that is lost (DAG.ExecutorLost).
-func (c *Cluster) OnLost(f func(name, location string)) {
+// OnLost registers f to be called with the name, RPC address and
+// connection id of every executor that is lost (DAG.ExecutorLost). It is
+// called with the cluster's lock held: it must not call the Cluster.
+func (c *Cluster) OnLost(f func(name, location string, id uint64)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.onLost = append(c.onLost, f)
@@ -193,7 +194,7 @@ func (c *Cluster) AddExecutor(ctx context.Context, name, addr string, cores int)
 		return fmt.Errorf("scheduler: dial executor %s at %s: %w", name, addr, err)
 	}
 	sctx, cancel := context.WithCancel(c.ctx)
-	e := &remoteExecutor{name: name, addr: addr, cores: cores, free: cores, conn: conn, cancel: cancel,
+	e := &remoteExecutor{id: connections.Add(1), name: name, addr: addr, cores: cores, free: cores, conn: conn, cancel: cancel,
 		defined: make(map[uint64]bool), pending: make(map[uint64]pendingTask), lost: make(chan struct{})}
 	fail := func(err error) error {
 		cancel()
@@ -304,32 +305,48 @@ func (c *Cluster) upload(ctx context.Context, conn *grpc.ClientConn) error {
 // fail with ErrExecutorLost, and its map outputs are forgotten.
 func (c *Cluster) RemoveExecutor(name string, cause error) {
 	c.mu.Lock()
-	e, ok := c.execs[name]
-	if ok {
+	defer c.mu.Unlock()
+	if e, ok := c.execs[name]; ok {
 		c.dropLocked(e, cause)
 	}
-	c.mu.Unlock()
 }
 
-// dropLocked forgets e and fails its tasks. c.mu is held.
+// drop loses e, if it is still the executor of its name: a connection
+// that was replaced must not take its successor down with it.
+func (c *Cluster) drop(e *remoteExecutor, cause error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropLocked(e, cause)
+}
+
+// dropLocked forgets e and fails its tasks, once. c.mu is held.
 func (c *Cluster) dropLocked(e *remoteExecutor, cause error) {
-	if c.execs[e.name] == e {
-		delete(c.execs, e.name)
-	}
 	e.mu.Lock()
-	if e.lostErr == nil {
+	already := e.lostErr != nil
+	if !already {
 		e.lostErr = fmt.Errorf("%w: %s at %s: %v", ErrExecutorLost, e.name, e.addr, cause)
 		close(e.lost)
 	}
 	e.mu.Unlock()
+	if already {
+		return
+	}
+	replaced := c.execs[e.name] != e
+	if !replaced {
+		delete(c.execs, e.name)
+	}
 	e.cancel()
 	e.conn.Close()
-	// Tasks waiting for it wait for any executor now.
-	c.waiters = append(c.local[e.name], c.waiters...)
-	delete(c.local, e.name)
-	c.dispatchLocked()
+	if !replaced {
+		// Tasks waiting for it wait for any executor now.
+		c.waiters = append(c.local[e.name], c.waiters...)
+		delete(c.local, e.name)
+		c.dispatchLocked()
+	}
+	// Synchronously, so that what it held is forgotten before any task
+	// that ran there reports (the DAG then refuses their reports too).
 	for _, f := range c.onLost {
-		go f(e.name, e.addr)
+		f(e.name, e.addr, e.id)
 	}
 	c.cfg.Logger.Warn("executor lost", "executor", e.name, "rpc", e.addr, "cause", cause)
 }
@@ -340,10 +357,13 @@ func (c *Cluster) receive(e *remoteExecutor) {
 		m, err := e.stream.Recv()
 		e.heard.Store(time.Now().UnixNano())
 		if err != nil {
+			if c.ctx.Err() != nil {
+				return // the cluster is closing
+			}
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the executor closed its task stream")
 			}
-			c.RemoveExecutor(e.name, err)
+			c.drop(e, err)
 			return
 		}
 		st := m.GetStatus()
@@ -371,7 +391,7 @@ func (c *Cluster) Run(ctx context.Context, t *executor.Task) (any, error) {
 		return nil, err
 	}
 	defer c.release(e)
-	t.RanOn = e.name
+	t.RanOn, t.RanOnID = e.name, e.id
 	start := time.Now()
 	res, err := c.runOn(ctx, e, t)
 	c.mu.Lock()
@@ -399,7 +419,7 @@ func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task
 		e.mu.Unlock()
 	}()
 	if err := e.send(t.Job, launch); err != nil {
-		c.RemoveExecutor(e.name, err)
+		c.drop(e, err)
 		return nil, e.lostError()
 	}
 	select {
@@ -534,47 +554,47 @@ func (c *Cluster) acquire(ctx context.Context, preferred string) (*remoteExecuto
 		c.mu.Unlock()
 		return nil, errors.New("scheduler: cluster closed")
 	}
+	var w chan *remoteExecutor
 	if e := c.execs[preferred]; e != nil && c.cfg.LocalityWait > 0 {
 		if e.free > 0 {
 			e.free--
 			c.mu.Unlock()
 			return e, nil
 		}
-		w := make(chan *remoteExecutor, 1)
+		w = make(chan *remoteExecutor, 1)
 		c.local[preferred] = append(c.local[preferred], w)
 		c.mu.Unlock()
 		timer := time.NewTimer(c.cfg.LocalityWait)
-		defer timer.Stop()
 		select {
 		case e := <-w:
+			timer.Stop()
 			return e, nil
 		case <-timer.C:
 		case <-ctx.Done():
+			timer.Stop()
 			if !c.abandonLocal(preferred, w) {
 				c.abandon(w) // handed a slot, or moved to the others' queue
 			}
 			return nil, ctx.Err()
 		}
-		if !c.abandonLocal(preferred, w) {
-			// Handed a slot as the wait ended, or the executor was lost
-			// and w joined the others' queue.
-			select {
-			case e := <-w:
-				return e, nil
-			case <-ctx.Done():
-				c.abandon(w)
-				return nil, ctx.Err()
-			}
-		}
 		c.mu.Lock()
+		if c.takeLocalLocked(preferred, w) {
+			// Still waiting for that executor: join the others instead.
+			c.waiters = append(c.waiters, w)
+		}
+		// Otherwise w was handed a slot as the wait ended, or the executor
+		// was lost and w joined the others' queue: either way the loop
+		// below receives it.
 	}
-	if e := c.pickLocked(); e != nil && len(c.waiters) == 0 {
-		e.free--
-		c.mu.Unlock()
-		return e, nil
+	if w == nil {
+		if e := c.pickLocked(); e != nil && len(c.waiters) == 0 {
+			e.free--
+			c.mu.Unlock()
+			return e, nil
+		}
+		w = make(chan *remoteExecutor, 1)
+		c.waiters = append(c.waiters, w)
 	}
-	w := make(chan *remoteExecutor, 1)
-	c.waiters = append(c.waiters, w)
 	c.dispatchLocked()
 	c.mu.Unlock()
 	timer := time.NewTimer(c.cfg.ExecutorWait)
@@ -611,6 +631,11 @@ func (c *Cluster) acquire(ctx context.Context, preferred string) (*remoteExecuto
 func (c *Cluster) abandonLocal(name string, w chan *remoteExecutor) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.takeLocalLocked(name, w)
+}
+
+// takeLocalLocked is abandonLocal with c.mu held.
+func (c *Cluster) takeLocalLocked(name string, w chan *remoteExecutor) bool {
 	ws := c.local[name]
 	for i, x := range ws {
 		if x == w {
@@ -697,12 +722,9 @@ func (c *Cluster) Close() error {
 	execs := c.execs
 	c.execs = map[string]*remoteExecutor{}
 	c.mu.Unlock()
-	// Errors of closing are of no use: the streams end either way.
-	for _, e := range execs {
-		e.sendMu.Lock()
-		_ = e.stream.CloseSend()
-		e.sendMu.Unlock()
-	}
+	// Cancelling the streams ends them, which tells the executors that
+	// the application is over; a send stuck on a stalled executor ends
+	// with them.
 	c.cancel()
 	for _, e := range execs {
 		_ = e.conn.Close()
@@ -726,6 +748,9 @@ func (c *Cluster) Unpersist(rddID int) {
 	}
 }
 
+// connections numbers the executor connections of this process.
+var connections atomic.Uint64
+
 // pendingTask is a task launched on an executor, waiting for its status.
 type pendingTask struct {
 	status chan *rpc.TaskStatus
@@ -734,6 +759,7 @@ type pendingTask struct {
 
 // remoteExecutor is the driver's side of one executor's task stream.
 type remoteExecutor struct {
+	id          uint64 // of the connection, unique in the process
 	name, addr  string
 	cores, free int // free is guarded by Cluster.mu
 	conn        *grpc.ClientConn

@@ -63,7 +63,7 @@ func TestSilentExecutorsAreLost(t *testing.T) {
 	defer c.Close()
 	var mu sync.Mutex
 	var lost []string
-	c.OnLost(func(name, _ string) {
+	c.OnLost(func(name, _ string, _ uint64) {
 		mu.Lock()
 		lost = append(lost, name)
 		mu.Unlock()

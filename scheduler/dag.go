@@ -56,6 +56,7 @@ type DAG struct {
 
 	mu      sync.Mutex
 	running map[int]*shuffleRun // shuffle ID → the map stage computing it
+	lost    map[uint64]bool     // executor connections lost
 
 	cached cacheLocations
 }
@@ -82,10 +83,27 @@ func New(exec Backend, cfg Config) *DAG {
 }
 
 // ExecutorLost forgets what a lost executor held: its map outputs, at its
-// RPC address, and its cached partitions.
-func (d *DAG) ExecutorLost(name, location string) {
+// RPC address, and its cached partitions; and refuses, from now on, what
+// tasks that ran on that connection (id) report.
+func (d *DAG) ExecutorLost(name, location string, id uint64) {
+	d.mu.Lock()
+	if d.lost == nil {
+		d.lost = make(map[uint64]bool)
+	}
+	d.lost[id] = true
+	d.mu.Unlock()
 	d.tracker.RemoveLocation(location)
 	d.cached.forget(name)
+}
+
+// ranOnLost reports whether t ran on an executor that was lost since.
+func (d *DAG) ranOnLost(t *executor.Task) bool {
+	if t.RanOnID == 0 {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lost[t.RanOnID]
 }
 
 // Tracker returns the map output tracker.
@@ -394,8 +412,16 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 				}
 				res, err := d.exec.Run(ctx, t)
 				settled = true
+				gone := err == nil && d.ranOnLost(t)
+				if gone && t.Kind == executor.MapTask {
+					// Its executor was lost as it reported: the map output
+					// is gone with it. (A result is here already.)
+					err = fmt.Errorf("%w: %s, as the task finished", ErrExecutorLost, t.RanOn)
+				}
 				if err == nil {
-					d.cached.stored(t.RanOn, t.Stored)
+					if !gone {
+						d.cached.stored(t.RanOn, t.Stored)
+					}
 					mu.Lock()
 					if firstErr == nil {
 						err = deliver(p, res)
