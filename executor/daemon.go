@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -63,6 +64,12 @@ type DaemonConfig struct {
 	Runner Runner
 	// MaxBinarySize bounds a program uploaded by a driver; 0 means 1 GiB.
 	MaxBinarySize int64
+	// TLS, if set, secures the RPC server (auth.TLSConfigs makes it), and
+	// ClientTLS the executor's calls to other executors.
+	TLS, ClientTLS *tls.Config
+	// Insecure lets an executor that listens beyond loopback run without a
+	// secret: anyone who reaches its ports can then run code on it.
+	Insecure bool
 }
 
 // DefaultDaemonConfig returns the defaults of DaemonConfig.
@@ -109,7 +116,10 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		return nil, err
 	}
 	if len(cfg.Secret) == 0 && !(loopback(gossipHost) && loopback(hostOf(cfg.RPCAddr))) {
-		return nil, errors.New("executor: a cluster secret is required unless the executor listens on loopback only")
+		if !cfg.Insecure {
+			return nil, errors.New("executor: a cluster secret is required unless the executor listens on loopback only (or is started insecure, which lets anyone who reaches it run code)")
+		}
+		cfg.Logger.Warn("executor started without a secret beyond loopback: anyone who reaches its ports can run code on it")
 	}
 	if cfg.Name == "" {
 		host, _ := os.Hostname()
@@ -148,6 +158,7 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		Secret:        cfg.Secret,
 		Profile:       cfg.GossipProfile,
 		Logger:        cfg.Logger,
+		Insecure:      cfg.Insecure,
 		Meta: membership.Meta{
 			Role: membership.Executor, RPCAddr: d.rpcAddr, Cores: cfg.Cores, Memory: cfg.Memory,
 			BuildID: buildID(), Instance: strconv.FormatInt(time.Now().UnixNano(), 36),
@@ -179,12 +190,8 @@ func (d *Daemon) serve(shuffleCfg shuffle.Config) (net.Listener, error) {
 		return nil, fmt.Errorf("executor: listen for RPC on %s: %w", cfg.RPCAddr, err)
 	}
 	d.rpcAddr = advertised(lis.Addr().(*net.TCPAddr), cfg.AdvertiseHost)
-	var opts []grpc.ServerOption
-	if len(cfg.Secret) > 0 {
-		opts = auth.ServerOptions(cfg.Secret)
-	}
-	d.fetcher = shuffle.NewRemoteFetcher(auth.DialOptions(cfg.Secret)...)
-	d.server = grpc.NewServer(opts...)
+	d.fetcher = shuffle.NewRemoteFetcher(auth.DialOptions(cfg.Secret, cfg.ClientTLS)...)
+	d.server = grpc.NewServer(auth.ServerOptions(cfg.Secret, cfg.TLS)...)
 	return lis, nil
 }
 

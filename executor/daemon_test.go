@@ -109,6 +109,7 @@ func TestDaemonConfigErrors(t *testing.T) {
 		want string
 	}{
 		"no secret off loopback": {DaemonConfig{GossipAddr: "0.0.0.0:0", RPCAddr: "127.0.0.1:0"}, "secret is required"},
+		"no secret off loopback, RPC": {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: "0.0.0.0:0"}, "insecure"},
 		"bad gossip address":     {DaemonConfig{GossipAddr: "nowhere", RPCAddr: "127.0.0.1:0"}, "gossip address"},
 		"negative cores":         {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: -1}, "cores"},
 		"busy RPC port":          {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: busy.Addr().String()}, "listen for RPC"},
@@ -181,4 +182,13 @@ func TestCloseDespiteAStalledReader(t *testing.T) {
 		<-done
 		t.Fatal("Daemon.Close still waiting 10 s after a reader stalled")
 	}
+}
+
+func TestInsecureIsExplicit(t *testing.T) {
+	d, err := StartDaemon(context.Background(), DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: "0.0.0.0:0", Insecure: true,
+		GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatalf("an executor started insecure: %v", err)
+	}
+	d.Close()
 }

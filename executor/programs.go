@@ -348,7 +348,7 @@ func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProc
 	case <-ctx.Done():
 		return fail(ctx.Err())
 	}
-	if w.conn, err = grpc.DialContext(ctx, at, auth.DialOptions(d.cfg.Secret)...); err != nil {
+	if w.conn, err = grpc.DialContext(ctx, at, auth.DialOptions(d.cfg.Secret, nil)...); err != nil {
 		return fail(err)
 	}
 	return w, nil

@@ -74,7 +74,7 @@ func startServiceDaemon(t *testing.T) *Daemon {
 // connect opens a task stream to d and says hello.
 func connect(t *testing.T, ctx context.Context, d *Daemon, secret []byte, fingerprint string) (rpc.Executor_ConnectClient, *grpc.ClientConn) {
 	t.Helper()
-	conn, err := grpc.DialContext(ctx, d.RPCAddr(), auth.DialOptions(secret)...)
+	conn, err := grpc.DialContext(ctx, d.RPCAddr(), auth.DialOptions(secret, nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}

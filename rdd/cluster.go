@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -37,18 +38,22 @@ import (
 // local-cluster master sets it for the executors it starts; an operator
 // may set it to start a program as an executor of a standalone cluster.
 const (
-	EnvExecutor      = "EMBER_EXECUTOR"       // non-empty: run as an executor
-	EnvJoin          = "EMBER_JOIN"           // gossip seeds, host:port,…
-	EnvBind          = "EMBER_BIND"           // gossip address, default 0.0.0.0:7946
-	EnvRPCBind       = "EMBER_RPC_BIND"       // RPC address, default 0.0.0.0:7947
-	EnvAdvertise     = "EMBER_ADVERTISE"      // host others reach it by
-	EnvCores         = "EMBER_CORES"          // task slots, default the CPU count
-	EnvMemory        = "EMBER_MEMORY"         // e.g. 4g, default 1g
-	EnvSecret        = auth.EnvSecret         // the cluster secret
-	EnvName          = "EMBER_NAME"           // member name
-	EnvWorkDir       = "EMBER_WORK_DIR"       // shuffle files and spilled blocks
-	EnvGossipProfile = "EMBER_GOSSIP_PROFILE" // lan or local
-	EnvLogLevel      = "EMBER_LOG_LEVEL"      // debug, info, warn or error
+	EnvExecutor      = "EMBER_EXECUTOR"        // non-empty: run as an executor
+	EnvJoin          = "EMBER_JOIN"            // gossip seeds, host:port,…
+	EnvBind          = "EMBER_BIND"            // gossip address, default 0.0.0.0:7946
+	EnvRPCBind       = "EMBER_RPC_BIND"        // RPC address, default 0.0.0.0:7947
+	EnvAdvertise     = "EMBER_ADVERTISE"       // host others reach it by
+	EnvCores         = "EMBER_CORES"           // task slots, default the CPU count
+	EnvMemory        = "EMBER_MEMORY"          // e.g. 4g, default 1g
+	EnvSecret        = auth.EnvSecret          // the cluster secret
+	EnvName          = "EMBER_NAME"            // member name
+	EnvWorkDir       = "EMBER_WORK_DIR"        // shuffle files and spilled blocks
+	EnvGossipProfile = "EMBER_GOSSIP_PROFILE"  // lan or local
+	EnvLogLevel      = "EMBER_LOG_LEVEL"       // debug, info, warn or error
+	EnvTLSCert       = "EMBER_TLS_CERT"        // PEM files of the executor's TLS
+	EnvTLSKey        = "EMBER_TLS_KEY"         // certificate, key,
+	EnvTLSCA         = "EMBER_TLS_CA"          // and the cluster's CA
+	EnvTLSClientAuth = "EMBER_TLS_CLIENT_AUTH" // "true": require client certificates
 	// envWatchStdin makes the executor exit when its standard input
 	// closes: a local cluster's executors end with their driver, however
 	// it ends.
@@ -169,6 +174,10 @@ func serveExecutor() error {
 		cfg.Memory = n
 	}
 	cfg.Secret = []byte(strings.TrimSpace(os.Getenv(EnvSecret)))
+	if cfg.TLS, cfg.ClientTLS, err = auth.TLSConfigs(os.Getenv(EnvTLSCert), os.Getenv(EnvTLSKey), os.Getenv(EnvTLSCA),
+		os.Getenv(EnvTLSClientAuth) == "true"); err != nil {
+		return err
+	}
 	return runUntilStopped(os.Getenv(envWatchStdin) != "", func(ctx context.Context) (*executor.Daemon, error) {
 		return executor.StartDaemon(ctx, cfg)
 	})
@@ -244,7 +253,7 @@ func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err er
 	c.member, err = membership.Start(ctx, membership.Config{
 		Name: "driver-" + appID, BindAddr: host, BindPort: port, AdvertiseAddr: cfg.ClusterAdvertise,
 		Seeds: m.Seeds, Secret: secret, Profile: profile, Meta: membership.Meta{Role: membership.Driver},
-		JoinTimeout: min(cfg.ExecutorWait, 10*time.Second),
+		JoinTimeout: min(cfg.ExecutorWait, 10*time.Second), Insecure: cfg.Insecure,
 	})
 	if errors.Is(err, membership.ErrNoSeeds) {
 		return nil, fmt.Errorf("%w; check that the seeds are gossip addresses of cluster members and that cluster.secretFile or %s holds the cluster's secret", err, EnvSecret)
@@ -252,8 +261,14 @@ func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err er
 	if err != nil {
 		return nil, err
 	}
+	var clientTLS *tls.Config
+	if m.Kind == "ember" {
+		if _, clientTLS, err = auth.TLSConfigs(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA, false); err != nil {
+			return nil, err
+		}
+	}
 	ccfg := scheduler.ClusterConfig{
-		AppID: appID, Fingerprint: registry.fingerprint(), DialOptions: auth.DialOptions(secret),
+		AppID: appID, Fingerprint: registry.fingerprint(), DialOptions: auth.DialOptions(secret, clientTLS),
 		ExecutorWait: cfg.ExecutorWait, LocalityWait: cfg.LocalityWait,
 		HeartbeatInterval: cfg.HeartbeatInterval, HeartbeatTimeout: cfg.HeartbeatTimeout,
 	}

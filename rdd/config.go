@@ -52,6 +52,14 @@ type Config struct {
 	// when the cluster is on loopback. local-cluster masters make a
 	// random secret of their own. Key "cluster.secretFile".
 	SecretFile string `json:"-"`
+	// TLSCert, TLSKey and TLSCA are PEM files: the CA that signed the
+	// executors' certificates (required for TLS), and the driver's own
+	// certificate and key, for executors that require client certificates.
+	// Keys "tls.cert", "tls.key", "tls.ca".
+	TLSCert, TLSKey, TLSCA string
+	// Insecure lets a session of an ember:// master gossip beyond loopback
+	// without a secret. Key "cluster.insecure".
+	Insecure bool
 	// ClusterBind is the gossip address of the driver on a cluster master.
 	// Executors must reach it. Key "cluster.bind".
 	ClusterBind string
@@ -153,6 +161,14 @@ func WithConf(key, value string) Option {
 			c.BatchSize, err = strconv.Atoi(value)
 		case "cluster.secretFile":
 			c.SecretFile = value
+		case "tls.cert":
+			c.TLSCert = value
+		case "tls.key":
+			c.TLSKey = value
+		case "tls.ca":
+			c.TLSCA = value
+		case "cluster.insecure":
+			c.Insecure, err = strconv.ParseBool(value)
 		case "cluster.bind":
 			c.ClusterBind = value
 		case "cluster.advertise":

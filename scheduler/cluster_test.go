@@ -58,7 +58,7 @@ func serveExecutor(t *testing.T, x rpc.ExecutorServer) string {
 }
 
 func TestSilentExecutorsAreLost(t *testing.T) {
-	c := NewCluster(ClusterConfig{AppID: "app", DialOptions: auth.DialOptions(nil),
+	c := NewCluster(ClusterConfig{AppID: "app", DialOptions: auth.DialOptions(nil, nil),
 		HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 400 * time.Millisecond})
 	defer c.Close()
 	var mu sync.Mutex

@@ -19,6 +19,10 @@ func newExecutor() *cobra.Command {
 		join       string
 		memory     string
 		secretFile string
+		tlsCert    string
+		tlsKey     string
+		tlsCA      string
+		clientAuth bool
 	)
 	d := executor.DefaultDaemonConfig()
 	cmd := &cobra.Command{
@@ -31,7 +35,16 @@ Flight to callers that prove the cluster secret. It runs until interrupted
 (SIGINT or SIGTERM), then leaves the cluster gracefully.
 
 The secret comes from --secret-file or the EMBER_SECRET environment variable,
-never from a flag value; it is required unless every address is on loopback.`,
+never from a flag value; it is required unless every address is on loopback
+(or --insecure is given). A secret file may hold several keys, one per line:
+the first is used, all are accepted (rotation; see docs/security.md).
+With --tls-cert, --tls-key and --tls-ca the RPC port (tasks and Arrow Flight)
+speaks TLS; --tls-client-auth makes it mutual.
+
+Examples:
+  ember executor --bind 10.0.0.2:7946 --rpc-bind 10.0.0.2:7947 --join 10.0.0.1:7946 \
+      --cores 16 --memory 48g --secret-file /etc/ember/secret
+  ember executor --bind 127.0.0.1:7946 --rpc-bind 127.0.0.1:7947   # a loopback cluster`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -40,6 +53,12 @@ never from a flag value; it is required unless every address is on loopback.`,
 			}
 			if cfg.Secret, err = auth.ReadSecret(secretFile, "--secret-file"); err != nil {
 				return err
+			}
+			if cfg.TLS, cfg.ClientTLS, err = auth.TLSConfigs(tlsCert, tlsKey, tlsCA, clientAuth); err != nil {
+				return err
+			}
+			if cfg.TLS == nil && cfg.ClientTLS != nil {
+				return errors.New("--tls-ca needs --tls-cert and --tls-key: an executor serves TLS with its own certificate")
 			}
 			if join != "" {
 				cfg.Seeds = strings.Split(join, ",")
@@ -69,5 +88,10 @@ never from a flag value; it is required unless every address is on loopback.`,
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "directory for shuffle files and spilled blocks (default: a temporary one)")
 	f.StringVar(&cfg.GossipProfile, "gossip-profile", d.GossipProfile, "lan, or local for fast failure detection on one machine")
 	f.DurationVar(&cfg.JoinTimeout, "join-timeout", 10*time.Second, "how long to wait for a seed to answer")
+	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of this executor, for TLS on its RPC port")
+	f.StringVar(&tlsKey, "tls-key", "", "PEM key of --tls-cert")
+	f.StringVar(&tlsCA, "tls-ca", "", "PEM certificate of the CA that signed the cluster's certificates")
+	f.BoolVar(&clientAuth, "tls-client-auth", false, "accept only callers with a certificate signed by --tls-ca (mutual TLS)")
+	f.BoolVar(&cfg.Insecure, "insecure", false, "allow running beyond loopback without a secret: anyone who reaches the ports can run code")
 	return cmd
 }

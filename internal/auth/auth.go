@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -40,15 +42,37 @@ const header = "authorization"
 // ErrUnauthenticated is wrapped by every verification failure.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
-// NewToken returns a token valid until now+ttl.
-func NewToken(secret []byte, now time.Time, ttl time.Duration) string {
-	expiry := strconv.FormatInt(now.Add(ttl).Unix(), 10)
-	return "v1." + expiry + "." + sign(secret, expiry)
+// Keys splits a secret into its keys, one per line: the first is the one
+// in use, the others are still accepted. A cluster rotates its secret by
+// adding the new key to every node's secret as a second line, then moving
+// it to the first line everywhere, then dropping the old one: every step
+// leaves all nodes able to talk to each other.
+func Keys(secret []byte) [][]byte {
+	var keys [][]byte
+	for line := range strings.Lines(string(secret)) {
+		if k := strings.TrimSpace(line); k != "" {
+			keys = append(keys, []byte(k))
+		}
+	}
+	return keys
 }
 
-// Verify checks that token was made with secret and has not expired.
+// NewToken returns a token valid until now+ttl, signed with the secret's
+// first key.
+func NewToken(secret []byte, now time.Time, ttl time.Duration) string {
+	expiry := strconv.FormatInt(now.Add(ttl).Unix(), 10)
+	var key []byte
+	if keys := Keys(secret); len(keys) > 0 {
+		key = keys[0]
+	}
+	return "v1." + expiry + "." + sign(key, expiry)
+}
+
+// Verify checks that token was made with one of secret's keys and has not
+// expired.
 func Verify(secret []byte, token string, now time.Time) error {
-	if len(secret) == 0 {
+	keys := Keys(secret)
+	if len(keys) == 0 {
 		return fmt.Errorf("%w: the server has no secret", ErrUnauthenticated)
 	}
 	parts := strings.Split(token, ".")
@@ -59,7 +83,11 @@ func Verify(secret []byte, token string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("%w: malformed token", ErrUnauthenticated)
 	}
-	if !hmac.Equal([]byte(parts[2]), []byte(sign(secret, parts[1]))) {
+	signed := false
+	for _, key := range keys {
+		signed = signed || hmac.Equal([]byte(parts[2]), []byte(sign(key, parts[1])))
+	}
+	if !signed {
 		return fmt.Errorf("%w: wrong secret", ErrUnauthenticated)
 	}
 	if now.Unix() > expiry {
@@ -113,27 +141,47 @@ func ReadSecret(file, setting string) ([]byte, error) {
 		source, text = setting+" "+file, string(b)
 	}
 	secret := []byte(strings.TrimSpace(text))
-	if len(secret) > 0 && len(secret) < MinSecretLen {
-		return nil, fmt.Errorf("%s: the secret has %d bytes, want at least %d", source, len(secret), MinSecretLen)
+	for i, key := range Keys(secret) {
+		if len(key) < MinSecretLen {
+			return nil, fmt.Errorf("%s: key %d of the secret has %d bytes, want at least %d", source, i+1, len(key), MinSecretLen)
+		}
 	}
 	return secret, nil
 }
 
+// MaxMessage bounds a gRPC message an Ember server or client receives:
+// a task's definition with the results it depends on, a task's result, a
+// record batch of a block, a chunk of an upload.
+const MaxMessage = 256 << 20
+
 // DialOptions returns the options of a client connection to an Ember
-// server: a token on every call when secret is set, over plain TCP (TLS is
-// the transport's business).
-func DialOptions(secret []byte) []grpc.DialOption {
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+// server: a token on every call when secret is set, over TLS when tc is
+// set (plain TCP otherwise).
+func DialOptions(secret []byte, tc *tls.Config) []grpc.DialOption {
+	transport := insecure.NewCredentials()
+	if tc != nil {
+		transport = credentials.NewTLS(tc)
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(transport),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessage), grpc.MaxCallSendMsgSize(MaxMessage))}
 	if len(secret) > 0 {
 		opts = append(opts, grpc.WithPerRPCCredentials(Credentials(secret)))
 	}
 	return opts
 }
 
-// ServerOptions returns the interceptors that refuse unauthenticated unary
-// and streaming calls.
-func ServerOptions(secret []byte) []grpc.ServerOption {
-	return []grpc.ServerOption{
+// ServerOptions returns the options of an Ember gRPC server: interceptors
+// that refuse unauthenticated unary and streaming calls (when secret is
+// set), TLS (when tc is set), and message size limits.
+func ServerOptions(secret []byte, tc *tls.Config) []grpc.ServerOption {
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessage), grpc.MaxSendMsgSize(MaxMessage)}
+	if tc != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	if len(secret) == 0 {
+		return opts
+	}
+	return append(opts,
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if err := check(ctx, secret); err != nil {
 				return nil, err
@@ -146,7 +194,47 @@ func ServerOptions(secret []byte) []grpc.ServerOption {
 			}
 			return h(srv, ss)
 		}),
+	)
+}
+
+// TLSConfigs loads the TLS configuration of a node: its certificate and key
+// (PEM files) and the CA that signed the cluster's certificates. The server
+// side always presents the certificate, and with requireClientCert accepts
+// only clients with a certificate the CA signed (mutual TLS); the client
+// side trusts the CA alone, and presents the certificate when given one.
+// All three files empty means no TLS: nil, nil.
+func TLSConfigs(certFile, keyFile, caFile string, requireClientCert bool) (server, client *tls.Config, err error) {
+	if certFile == "" && keyFile == "" && caFile == "" {
+		if requireClientCert {
+			return nil, nil, errors.New("tls: client certificates are required, but no certificate, key or CA is given")
+		}
+		return nil, nil, nil
 	}
+	if caFile == "" {
+		return nil, nil, errors.New("tls: a CA file is needed to verify the other nodes")
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, nil, fmt.Errorf("tls: %s holds no PEM certificate", caFile)
+	}
+	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if certFile == "" && keyFile == "" {
+		return nil, client, nil // a driver without a certificate of its own
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls: %w", err)
+	}
+	client.Certificates = []tls.Certificate{cert}
+	server = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if requireClientCert {
+		server.ClientAuth, server.ClientCAs = tls.RequireAndVerifyClientCert, pool
+	}
+	return server, client, nil
 }
 
 // check verifies the token of an incoming call.

@@ -60,3 +60,35 @@ func TestReadSecret(t *testing.T) {
 		t.Fatalf("no secret: %q, %v (loopback clusters may go without)", s, err)
 	}
 }
+
+func TestRotation(t *testing.T) {
+	const oldKey, newKey = "the old cluster secret key", "the new cluster secret key"
+	now := time.Now()
+	before := []byte(oldKey)
+	during1, during2 := []byte(oldKey+"\n"+newKey), []byte(newKey+"\n"+oldKey)
+	after := []byte(newKey)
+	for _, tc := range []struct {
+		signer, verifier []byte
+		ok               bool
+	}{
+		{before, during1, true}, {during1, during2, true}, {during2, during1, true},
+		{during2, after, true}, {after, during1, true},
+		{before, after, false}, {after, before, false},
+	} {
+		err := Verify(tc.verifier, NewToken(tc.signer, now, DefaultTTL), now)
+		if (err == nil) != tc.ok {
+			t.Errorf("signed with %q, verified with %q: %v, want ok=%v", tc.signer, tc.verifier, err, tc.ok)
+		}
+	}
+	// Replaying a captured token after its lifetime fails.
+	token := NewToken(during1, now, DefaultTTL)
+	if err := Verify(during1, token, now.Add(DefaultTTL+time.Second)); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("a replayed expired token: %v", err)
+	}
+	dir := t.TempDir()
+	weak := filepath.Join(dir, "weak")
+	os.WriteFile(weak, []byte(newKey+"\nshort\n"), 0o600)
+	if _, err := ReadSecret(weak, "--secret-file"); err == nil || !strings.Contains(err.Error(), "key 2") {
+		t.Errorf("a short second key: %v", err)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ember-go/ember/internal/auth"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -113,6 +114,8 @@ type Config struct {
 	Secret []byte
 	// Meta describes this node to the others.
 	Meta Meta
+	// Insecure lets the node gossip without a secret beyond loopback.
+	Insecure bool
 	// Profile is "lan" (memberlist.DefaultLANConfig, the default) or
 	// "local" (DefaultLocalConfig probing every 200 ms: failure detection
 	// in about a second, for loopback clusters).
@@ -164,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.Secret) == 0 && !loopback(mc.BindAddr) {
+	if len(cfg.Secret) == 0 && !loopback(mc.BindAddr) && !cfg.Insecure {
 		return nil, fmt.Errorf("membership: a cluster secret is required to gossip on %s (only loopback clusters may go without)", mc.BindAddr)
 	}
 	list, err := memberlist.Create(mc)
@@ -441,9 +444,19 @@ func (c Config) memberlistConfig(m *Member) (*memberlist.Config, error) {
 	}
 	// One join attempt must not outlast the whole join timeout.
 	mc.TCPTimeout = min(mc.TCPTimeout, c.JoinTimeout)
-	if len(c.Secret) > 0 {
-		key := sha256.Sum256(c.Secret)
-		mc.SecretKey = key[:]
+	// A key per line of the secret: the first encrypts, all decrypt, so
+	// that a cluster can rotate its secret (see auth.Keys).
+	if keys := auth.Keys(c.Secret); len(keys) > 0 {
+		var derived [][]byte
+		for _, k := range keys {
+			sum := sha256.Sum256(k)
+			derived = append(derived, sum[:])
+		}
+		ring, err := memberlist.NewKeyring(derived[1:], derived[0])
+		if err != nil {
+			return nil, fmt.Errorf("membership: %w", err)
+		}
+		mc.Keyring = ring
 	}
 	mc.Delegate = delegate{m}
 	mc.Events = delegate{m}
