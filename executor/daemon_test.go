@@ -108,11 +108,11 @@ func TestDaemonConfigErrors(t *testing.T) {
 		cfg  DaemonConfig
 		want string
 	}{
-		"no secret off loopback": {DaemonConfig{GossipAddr: "0.0.0.0:0", RPCAddr: "127.0.0.1:0"}, "secret is required"},
+		"no secret off loopback":      {DaemonConfig{GossipAddr: "0.0.0.0:0", RPCAddr: "127.0.0.1:0"}, "secret is required"},
 		"no secret off loopback, RPC": {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: "0.0.0.0:0"}, "insecure"},
-		"bad gossip address":     {DaemonConfig{GossipAddr: "nowhere", RPCAddr: "127.0.0.1:0"}, "gossip address"},
-		"negative cores":         {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: -1}, "cores"},
-		"busy RPC port":          {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: busy.Addr().String()}, "listen for RPC"},
+		"bad gossip address":          {DaemonConfig{GossipAddr: "nowhere", RPCAddr: "127.0.0.1:0"}, "gossip address"},
+		"negative cores":              {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: -1}, "cores"},
+		"busy RPC port":               {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: busy.Addr().String()}, "listen for RPC"},
 		"unreachable seed": {DaemonConfig{GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Seeds: []string{"127.0.0.1:1"}, JoinTimeout: time.Second,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, "127.0.0.1:1"},
 	} {
