@@ -70,6 +70,13 @@ type DaemonConfig struct {
 	// Insecure lets an executor that listens beyond loopback run without a
 	// secret: anyone who reaches its ports can then run code on it.
 	Insecure bool
+	// MaxMessage bounds a message the RPC server receives; 0 means
+	// auth.MaxMessage (256 MiB).
+	MaxMessage int
+	// MaxQueued bounds the tasks a driver may have launched on the
+	// executor and not yet finished; more fail at once. 0 means 64 per
+	// core. A driver sends no more than the executor's cores.
+	MaxQueued int
 }
 
 // DefaultDaemonConfig returns the defaults of DaemonConfig.
@@ -102,6 +109,7 @@ type Daemon struct {
 	fetcher  *shuffle.RemoteFetcher
 	env      *Env
 	slots    chan struct{} // one per core: tasks of all applications share them
+	queue    chan struct{} // one per task launched and not finished, bounded
 	served   chan error
 }
 
@@ -125,7 +133,7 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		host, _ := os.Hostname()
 		cfg.Name = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano(), 36))
 	}
-	d := &Daemon{cfg: cfg, served: make(chan error, 1), slots: make(chan struct{}, cfg.Cores)}
+	d := &Daemon{cfg: cfg, served: make(chan error, 1), slots: make(chan struct{}, cfg.Cores), queue: newQueue(cfg)}
 	started := false
 	defer func() {
 		if !started {
@@ -191,7 +199,7 @@ func (d *Daemon) serve(shuffleCfg shuffle.Config) (net.Listener, error) {
 	}
 	d.rpcAddr = advertised(lis.Addr().(*net.TCPAddr), cfg.AdvertiseHost)
 	d.fetcher = shuffle.NewRemoteFetcher(auth.DialOptions(cfg.Secret, cfg.ClientTLS)...)
-	d.server = grpc.NewServer(auth.ServerOptions(cfg.Secret, cfg.TLS)...)
+	d.server = grpc.NewServer(auth.ServerOptions(cfg.Secret, cfg.TLS, cfg.MaxMessage)...)
 	return lis, nil
 }
 
@@ -206,6 +214,14 @@ func (d *Daemon) GossipAddr() string { return d.member.Addr() }
 
 // RPCAddr is the advertised address of the gRPC (Flight) server.
 func (d *Daemon) RPCAddr() string { return d.rpcAddr }
+
+func newQueue(cfg DaemonConfig) chan struct{} {
+	n := cfg.MaxQueued
+	if n <= 0 {
+		n = 64 * max(cfg.Cores, 1)
+	}
+	return make(chan struct{}, n)
+}
 
 // name is the daemon's member name.
 func (d *Daemon) name() string { return d.cfg.Name }

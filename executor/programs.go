@@ -427,6 +427,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig, runner Runner, logger *s
 			Secret: cfg.Secret, Runner: runner, Logger: logger},
 		worker: true, served: make(chan error, 1), slots: make(chan struct{}, max(cfg.Cores, 1)),
 	}
+	d.queue = newQueue(d.cfg)
 	lis, err := d.serve(shuffle.Config{Dir: cfg.ShuffleDir, Shared: true})
 	if err != nil {
 		d.Close()

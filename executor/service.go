@@ -128,6 +128,15 @@ func (a *application) heartbeat(ctx context.Context, interval time.Duration) {
 }
 
 func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {
+	select {
+	case a.d.queue <- struct{}{}:
+	default:
+		// A flood of launches fails, rather than a goroutine apiece.
+		st := failed(fmt.Errorf("executor %s has %d tasks launched and not finished, its limit: task %d refused", a.d.name(), cap(a.d.queue), m.TaskId))
+		st.TaskId = m.TaskId
+		a.send(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Status{Status: st}})
+		return
+	}
 	a.mu.Lock()
 	def := a.defs[m.JobKey]
 	tctx, stop := context.WithCancel(ctx)
@@ -139,6 +148,7 @@ func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
+		defer func() { <-a.d.queue }()
 		defer func() {
 			stop()
 			a.mu.Lock()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/flight"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/rpc"
@@ -253,5 +254,69 @@ func TestUploadNeedsASecret(t *testing.T) {
 	h := &rpc.BinaryHeader{Sha256: strings.Repeat("0", 64), Size: 1, Goos: runtime.GOOS, Goarch: runtime.GOARCH}
 	if err := upload(ctx, conn, h, []byte{0}); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("an upload to an executor without a secret: %v, want PermissionDenied", err)
+	}
+}
+
+// Attacks on an executor's RPC port, with the secret but hostile input: a
+// message over the limit, a flood of task launches, tickets that name paths.
+func TestHostileInput(t *testing.T) {
+	d, err := StartDaemon(context.Background(), DaemonConfig{
+		Name: "exec", GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: 1, Memory: 64 << 20,
+		Secret: testSecret, GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Runner: mapRunner{fingerprint: "fp"}, WorkDir: t.TempDir(), MaxMessage: 1 << 20, MaxQueued: 4,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// Over the limit: refused, and the executor goes on.
+	stream, _ := connect(t, ctx, d, testSecret, "fp")
+	stream.Recv() // welcome
+	stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Define{Define: &rpc.DefineJob{JobKey: 1, Argument: make([]byte, 2<<20)}}})
+	if _, err := stream.Recv(); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("a 2 MiB message to a 1 MiB limit: %v, want ResourceExhausted", err)
+	}
+
+	// A flood of launches: those beyond the queue fail at once.
+	stream, _ = connect(t, ctx, d, testSecret, "fp")
+	stream.Recv()
+	stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Define{Define: &rpc.DefineJob{JobKey: 1, Pipeline: "p"}}})
+	const flood = 200
+	for i := range flood {
+		stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Launch{Launch: &rpc.LaunchTask{
+			TaskId: uint64(i + 1), JobKey: 1, Kind: rpc.LaunchTask_MAP, ShuffleId: 3, Partition: int32(i), Attempt: 1}}})
+	}
+	refused := 0
+	for range flood {
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := m.GetStatus(); st.State == rpc.TaskStatus_FAILED && strings.Contains(st.Error.GetMessage(), "refused") {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Errorf("%d launches to an executor that queues 4: none refused", flood)
+	}
+
+	// Tickets that try to name paths.
+	conn, err := grpc.DialContext(ctx, d.RPCAddr(), auth.DialOptions(testSecret, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := flight.NewClientFromConn(conn, nil)
+	for _, ticket := range []string{"shuffle/../../etc/passwd", "shuffle/1/../2/0", "block/../../etc/passwd", "block/rdd_1_../../x", "shuffle/-1/0/0"} {
+		s, err := client.DoGet(ctx, &flight.Ticket{Ticket: []byte(ticket)})
+		if err == nil {
+			_, err = s.Recv()
+		}
+		if code := status.Code(err); code != codes.InvalidArgument {
+			t.Errorf("ticket %q: %v, want InvalidArgument", ticket, err)
+		}
 	}
 }

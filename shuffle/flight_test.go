@@ -29,7 +29,7 @@ func serveFlight(t *testing.T, m *Manager) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(auth.ServerOptions(clusterSecret, nil)...)
+	srv := grpc.NewServer(auth.ServerOptions(clusterSecret, nil, 0)...)
 	flight.RegisterFlightServiceServer(srv, NewFlightServer(m))
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)

@@ -172,9 +172,13 @@ func DialOptions(secret []byte, tc *tls.Config) []grpc.DialOption {
 
 // ServerOptions returns the options of an Ember gRPC server: interceptors
 // that refuse unauthenticated unary and streaming calls (when secret is
-// set), TLS (when tc is set), and message size limits.
-func ServerOptions(secret []byte, tc *tls.Config) []grpc.ServerOption {
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessage), grpc.MaxSendMsgSize(MaxMessage)}
+// set), TLS (when tc is set), and the largest message it receives
+// (maxMessage; 0 means MaxMessage).
+func ServerOptions(secret []byte, tc *tls.Config, maxMessage int) []grpc.ServerOption {
+	if maxMessage <= 0 {
+		maxMessage = MaxMessage
+	}
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(MaxMessage)}
 	if tc != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
 	}
