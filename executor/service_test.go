@@ -320,3 +320,21 @@ func TestHostileInput(t *testing.T) {
 		}
 	}
 }
+
+// FuzzProgramPath: an uploaded program's hash names a file in the store,
+// or is refused.
+func FuzzProgramPath(f *testing.F) {
+	for _, s := range []string{strings.Repeat("ab", 32), "../../etc/passwd", strings.Repeat("AB", 32), ""} {
+		f.Add(s)
+	}
+	p := &programs{dir: "/store"}
+	f.Fuzz(func(t *testing.T, s string) {
+		path, err := p.path(s)
+		if err != nil {
+			return
+		}
+		if filepath.Dir(path) != "/store" || filepath.Base(path) != s {
+			t.Fatalf("hash %q names %q", s, path)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package rdd_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -108,3 +109,48 @@ var joinSums = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) ([]rd
 	b := rdd.Map(rdd.Range(s, 0, 10, 2), func(i int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: i, Value: i} })
 	return rdd.MapValues(rdd.Join(a, b, 3), func(v rdd.Pair[int64, int64]) int64 { return v.Key + v.Value }).Collect(ctx)
 })
+
+// TestLoad drives 100 concurrent small jobs (each a pipeline with a
+// shuffle) through one driver and 3 executors, and checks every result.
+func TestLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	s := newSession(t, rdd.WithMaster("local-cluster[3,2]"))
+	const jobs = 100
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	errs := make(chan error, jobs)
+	start := time.Now()
+	for i := range jobs {
+		go func() {
+			n := int64(100 + i)
+			pairs, err := joinSums.Run(ctx, s, n)
+			if err == nil && int64(len(pairs)) != n {
+				err = fmt.Errorf("job %d: %d pairs, want %d", i, len(pairs), n)
+			}
+			var sum int64
+			for _, p := range pairs {
+				sum += p.Value
+			}
+			// Each i in [0, n) appears once, as i plus its key (i mod 10).
+			want := int64(0)
+			for j := range n {
+				want += j + j%10
+			}
+			if err == nil && sum != want {
+				err = fmt.Errorf("job %d: sum %d, want %d", i, sum, want)
+			}
+			errs <- err
+		}()
+	}
+	failed := 0
+	for range jobs {
+		if err := <-errs; err != nil {
+			failed++
+			t.Error(err)
+		}
+	}
+	elapsed := time.Since(start)
+	t.Logf("%d concurrent jobs in %v: %.1f jobs/s, %d errors", jobs, elapsed.Round(time.Millisecond), jobs/elapsed.Seconds(), failed)
+}

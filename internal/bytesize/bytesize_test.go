@@ -27,3 +27,23 @@ func TestFormatRoundTrips(t *testing.T) {
 		t.Errorf("Format(4 GiB) = %q, want 4g", s)
 	}
 }
+
+// FuzzParse: a size parses to a non-negative count that Format writes back
+// to the same count, or fails.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"512m", "2GB", "1048576", "4XB", "-1", "9999999999999g", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if n < 0 {
+			t.Fatalf("%q parsed as %d", s, n)
+		}
+		if back, err := Parse(Format(n)); err != nil || back != n {
+			t.Fatalf("%q: %d formats as %q, which parses as %d, %v", s, n, Format(n), back, err)
+		}
+	})
+}

@@ -72,6 +72,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{8, 0, 1, 2, 3, 4, 5, 6, 7, 8})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The fuzzer does not time inputs out: a hang must crash, so that
+		// it keeps the input.
+		hang := time.AfterFunc(10*time.Second, func() { panic("decoding hangs") })
+		defer hang.Stop()
 		stream := frame(prefix, data)
 		if stream == nil {
 			return
