@@ -53,14 +53,11 @@ func Recovery(ctx context.Context, cfg Config, work int64, runs int) (RecoveryFi
 		return f, err
 	}
 	defer cluster.Close()
-	s, err := rdd.NewSession(rdd.WithMaster(cluster.Master()),
-		rdd.WithConf("cluster.secretFile", cluster.SecretFile()), rdd.WithConf("cluster.bind", "127.0.0.1:0"),
-		rdd.WithConf("cluster.minExecutors", fmt.Sprint(cfg.Executors)))
+	s, err := cluster.Session()
 	if err != nil {
 		return f, err
 	}
 	defer s.Close()
-	cluster.AddSeed(s.GossipAddr())
 
 	var (
 		mu     sync.Mutex
@@ -185,14 +182,11 @@ func Detection(ctx context.Context, cfg Config, n int) ([]time.Duration, error) 
 		return nil, err
 	}
 	defer cluster.Close()
-	s, err := rdd.NewSession(rdd.WithMaster(cluster.Master()),
-		rdd.WithConf("cluster.secretFile", cluster.SecretFile()), rdd.WithConf("cluster.bind", "127.0.0.1:0"),
-		rdd.WithConf("cluster.minExecutors", fmt.Sprint(cfg.Executors)))
+	s, err := cluster.Session()
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	cluster.AddSeed(s.GossipAddr())
 	var times []time.Duration
 	for range n {
 		live := cluster.Live()

@@ -78,10 +78,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 	defer cluster.Close()
-	s, err := rdd.NewSession(rdd.WithMaster(cluster.Master()),
-		rdd.WithConf("cluster.secretFile", cluster.SecretFile()), rdd.WithConf("cluster.bind", "127.0.0.1:0"),
-		rdd.WithConf("cluster.minExecutors", fmt.Sprint(cfg.Executors)), rdd.WithConf("cluster.executorWait", "20s"),
-		rdd.WithConf("default.parallelism", "6"))
+	s, err := cluster.Session(rdd.WithConf("cluster.executorWait", "20s"), rdd.WithConf("default.parallelism", "6"))
 	if err != nil {
 		return rep, err
 	}

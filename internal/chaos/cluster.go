@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ember-go/ember/rdd"
 )
 
 // Cluster is a set of `ember executor` processes on loopback that can be
@@ -76,6 +78,20 @@ func StartCluster(ctx context.Context, binary, dir string, n, cores int) (*Clust
 		}
 	}
 	return c, nil
+}
+
+// Session opens a driver session on the cluster, which waits for every
+// live executor; executors started later may join through the driver.
+func (c *Cluster) Session(opts ...rdd.Option) (*rdd.Session, error) {
+	base := []rdd.Option{rdd.WithMaster(c.Master()),
+		rdd.WithConf("cluster.secretFile", c.secretFile), rdd.WithConf("cluster.bind", "127.0.0.1:0"),
+		rdd.WithConf("cluster.minExecutors", strconv.Itoa(len(c.Live())))}
+	s, err := rdd.NewSession(append(base, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	c.AddSeed(s.GossipAddr())
+	return s, nil
 }
 
 // SecretFile holds the cluster's secret.

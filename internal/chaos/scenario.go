@@ -63,15 +63,11 @@ func Scenario(ctx context.Context, cfg Config, name string) error {
 		return err
 	}
 	defer cluster.Close()
-	s, err := rdd.NewSession(rdd.WithMaster(cluster.Master()),
-		rdd.WithConf("cluster.secretFile", cluster.SecretFile()), rdd.WithConf("cluster.bind", "127.0.0.1:0"),
-		rdd.WithConf("cluster.minExecutors", fmt.Sprint(cfg.Executors)), rdd.WithConf("cluster.executorWait", "3s"),
-		rdd.WithConf("locality.wait", "-1ms"))
+	s, err := cluster.Session(rdd.WithConf("cluster.executorWait", "3s"), rdd.WithConf("locality.wait", "-1ms"))
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	cluster.AddSeed(s.GossipAddr())
 
 	var (
 		mu      sync.Mutex
