@@ -127,11 +127,13 @@ func newRunDotProduct() *cobra.Command {
 	cmd.Flags().Int64Var(&cfg.N, "size", 10_000_000, "elements per array")
 	cmd.Flags().IntVar(&cfg.Partitions, "partitions", 0, "partitions (default: one per task slot)")
 	cmd.Flags().StringVar(&cfg.OutDir, "out", "", "directory for the products (default: a new temporary directory)")
+	cmd.Flags().StringVar(&cfg.Input, "input", "", "Parquet or Arrow file or directory with float64 columns X and Y (default: generated arrays)")
+	cmd.Flags().StringVar(&cfg.OutDir, "output", "", "the same as --out")
 	return cmd
 }
 
 func runDotProduct(cmd *cobra.Command, s *rdd.Session, cfg dotproduct.Config) error {
-	if cfg.N <= 0 {
+	if cfg.N <= 0 && cfg.Input == "" {
 		return fmt.Errorf("--size is %d: want a positive number of elements", cfg.N)
 	}
 	if cfg.OutDir == "" {
@@ -146,7 +148,11 @@ func runDotProduct(cmd *cobra.Command, s *rdd.Session, cfg dotproduct.Config) er
 		return err
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "dot product of %d elements: %.1f (plain loop: %.1f)\n", cfg.N, res.Dot, res.Expected)
+	if cfg.Input != "" {
+		fmt.Fprintf(out, "dot product of the arrays in %s: %.1f\n", cfg.Input, res.Dot)
+	} else {
+		fmt.Fprintf(out, "dot product of %d elements: %.1f (plain loop: %.1f)\n", cfg.N, res.Dot, res.Expected)
+	}
 	fmt.Fprintf(out, "products saved in %s\n", res.Saved)
 	if err := printParts(out, res.Saved); err != nil {
 		return err

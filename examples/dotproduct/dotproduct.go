@@ -7,6 +7,9 @@ package dotproduct
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ember-go/ember/rdd"
@@ -17,7 +20,15 @@ type Config struct {
 	N          int64  // elements per array
 	Partitions int    // <= 0: the session's default parallelism
 	OutDir     string // where to save the products; "" saves nothing
+	// Input, if set, is a Parquet or Arrow IPC file, or a directory of
+	// them (by extension: .parquet, .arrow), whose float64 columns X and Y
+	// are the two arrays; N is then ignored, and no plain loop checks the
+	// answer.
+	Input string
 }
+
+// Element is a row of an input file: the i-th elements of both arrays.
+type Element struct{ X, Y float64 }
 
 // Result is what Run computed.
 type Result struct {
@@ -51,6 +62,13 @@ func Run(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
 func dot(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
 	start := time.Now()
 	x, y := Vectors(s, cfg.N, cfg.Partitions)
+	if cfg.Input != "" {
+		rows, err := readElements(s, cfg.Input)
+		if err != nil {
+			return Result{}, err
+		}
+		x, y = rdd.Map(rows, func(e Element) float64 { return e.X }), rdd.Map(rows, func(e Element) float64 { return e.Y })
+	}
 	products := rdd.Map(rdd.Zip(x, y), func(p rdd.Pair[float64, float64]) float64 {
 		return p.Key * p.Value
 	})
@@ -61,7 +79,10 @@ func dot(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Dot: dot, Expected: Expected(cfg.N)}
+	res := Result{Dot: dot, Expected: dot}
+	if cfg.Input == "" {
+		res.Expected = Expected(cfg.N)
+	}
 	if cfg.OutDir != "" {
 		if err := products.SaveAsArrow(ctx, cfg.OutDir); err != nil {
 			return Result{}, err
@@ -83,4 +104,24 @@ func Expected(n int64) float64 {
 		sum += X(i) * Y(i)
 	}
 	return sum
+}
+
+// readElements reads the input file or directory by its extension.
+func readElements(s *rdd.Session, path string) (*rdd.RDD[Element], error) {
+	probe := path
+	if entries, err := os.ReadDir(path); err == nil {
+		for _, e := range entries {
+			if !e.IsDir() && !strings.HasPrefix(e.Name(), "_") && !strings.HasPrefix(e.Name(), ".") {
+				probe = e.Name()
+				break
+			}
+		}
+	}
+	switch filepath.Ext(probe) {
+	case ".parquet":
+		return rdd.ParquetFile[Element](s, path), nil
+	case ".arrow", ".arrows", ".ipc":
+		return rdd.ArrowFile[Element](s, path), nil
+	}
+	return nil, fmt.Errorf("--input %s: want Parquet (.parquet) or Arrow IPC (.arrow) files with float64 columns X and Y", path)
 }

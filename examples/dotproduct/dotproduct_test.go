@@ -69,3 +69,32 @@ func ExampleRun() {
 	fmt.Println(res.Dot, err)
 	// Output: 999502 <nil>
 }
+
+func TestInputFiles(t *testing.T) {
+	s, err := rdd.NewSession(rdd.WithMaster("local[2]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const n = 10_007
+	elems := rdd.Map(rdd.Range(s, 0, n, 3), func(i int64) dotproduct.Element {
+		return dotproduct.Element{X: dotproduct.X(i), Y: dotproduct.Y(i)}
+	})
+	dir := t.TempDir()
+	if err := elems.SaveAsParquet(ctx, filepath.Join(dir, "parquet")); err != nil {
+		t.Fatal(err)
+	}
+	if err := elems.SaveAsArrow(ctx, filepath.Join(dir, "arrow")); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{"parquet", "arrow"} {
+		res, err := dotproduct.Run(ctx, s, dotproduct.Config{Input: filepath.Join(dir, in)})
+		if err != nil || res.Dot != dotproduct.Expected(n) {
+			t.Errorf("--input %s: %v, %v; want %v", in, res.Dot, err, dotproduct.Expected(n))
+		}
+	}
+	if _, err := dotproduct.Run(ctx, s, dotproduct.Config{Input: filepath.Join(dir, "missing")}); err == nil {
+		t.Error("a missing input was accepted")
+	}
+}
