@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ember-go/ember/internal/bytesize"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/shuffle"
 	"github.com/ember-go/ember/storage"
@@ -138,58 +137,15 @@ func WithConfig(cfg Config) Option {
 }
 
 // WithConf sets one setting by its key, as Spark's SparkConf.set does.
-// Keys are listed on the fields of Config.
+// ConfigKeys lists the keys; docs/configuration.md describes them.
 func WithConf(key, value string) Option {
 	return func(c *Config) error {
-		var err error
-		switch key {
-		case "master":
-			c.Master = value
-		case "default.parallelism":
-			c.DefaultParallelism, err = strconv.Atoi(value)
-		case "task.maxFailures":
-			c.TaskMaxFailures, err = strconv.Atoi(value)
-		case "stage.maxAttempts":
-			c.StageMaxAttempts, err = strconv.Atoi(value)
-		case "shuffle.dir":
-			c.ShuffleDir = value
-		case "shuffle.compression":
-			c.ShuffleCompression = value
-		case "storage.memoryLimit":
-			c.MemoryLimit, err = bytesize.Parse(value)
-		case "batch.size":
-			c.BatchSize, err = strconv.Atoi(value)
-		case "cluster.secretFile":
-			c.SecretFile = value
-		case "tls.cert":
-			c.TLSCert = value
-		case "tls.key":
-			c.TLSKey = value
-		case "tls.ca":
-			c.TLSCA = value
-		case "cluster.insecure":
-			c.Insecure, err = strconv.ParseBool(value)
-		case "cluster.bind":
-			c.ClusterBind = value
-		case "cluster.advertise":
-			c.ClusterAdvertise = value
-		case "cluster.executorWait":
-			c.ExecutorWait, err = time.ParseDuration(value)
-		case "executor.memory":
-			c.ExecutorMemory, err = bytesize.Parse(value)
-		case "executor.heartbeatInterval":
-			c.HeartbeatInterval, err = time.ParseDuration(value)
-		case "executor.heartbeatTimeout":
-			c.HeartbeatTimeout, err = time.ParseDuration(value)
-		case "cluster.minExecutors":
-			c.MinExecutors, err = strconv.Atoi(value)
-		case "locality.wait":
-			c.LocalityWait, err = time.ParseDuration(value)
-		default:
+		k, ok := keyByName(key)
+		if !ok {
 			return fmt.Errorf("unknown configuration key %q", key)
 		}
-		if err != nil {
-			return fmt.Errorf("configuration key %q: %w", key, err)
+		if err := k.set(c, value); err != nil {
+			return fmt.Errorf("configuration key %q = %q: %w", k.Name, value, err)
 		}
 		return nil
 	}

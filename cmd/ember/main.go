@@ -37,8 +37,9 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().String("master", "local[*]", "where tasks run: local, local[N], local[*], local-cluster[N], local-cluster[N,C] or ember://host:port,…")
+	root.PersistentFlags().String("master", rdd.DefaultMaster, "where tasks run: local, local[N], local[*], local-cluster[N], local-cluster[N,C] or ember://host:port,…")
+	root.PersistentFlags().String("config", "", "configuration file (default: the first ember.yaml, .toml or .json in ., $HOME/.ember, /etc/ember)")
 	root.PersistentFlags().StringArray("conf", nil, "a setting, key=value (repeatable; keys in docs/configuration.md)")
-	root.AddCommand(newRun(), newBench(), newExecutor(), newChaos())
+	root.AddCommand(newRun(), newBench(), newExecutor(), newChaos(), newConfig())
 	return root
 }

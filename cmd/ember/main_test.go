@@ -85,3 +85,23 @@ func TestBadArguments(t *testing.T) {
 		t.Fatalf("missing input: %v", err)
 	}
 }
+
+func TestConfigCommand(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ember.yaml")
+	os.WriteFile(file, []byte("task:\n  maxFailures: 3\nbogus: 1\n"), 0o600)
+	t.Setenv("EMBER_BATCH_SIZE", "64")
+	out, err := runCLI(t, "config", "--config", file, "--master", "local[2]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"task.maxFailures", "file " + file, "env EMBER_BATCH_SIZE", "flag --master", `unknown key "bogus"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ember config lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := runCLI(t, "config", "--conf", "storage.memoryLimit=4XB"); err == nil || !strings.Contains(err.Error(), "storage.memoryLimit") ||
+		!strings.Contains(err.Error(), "flag --conf") {
+		t.Errorf("a bad value: %v", err)
+	}
+}

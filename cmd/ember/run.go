@@ -97,21 +97,37 @@ func newRunLogReg() *cobra.Command {
 // withSession runs f on a session opened with the command's flags, and
 // closes it afterwards.
 func withSession(cmd *cobra.Command, f func(s *rdd.Session) error) error {
-	master, _ := cmd.Flags().GetString("master")
-	conf, _ := cmd.Flags().GetStringArray("conf")
-	opts := []rdd.Option{rdd.WithMaster(master)}
-	for _, kv := range conf {
-		key, value, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("--conf %q: want key=value", kv)
-		}
-		opts = append(opts, rdd.WithConf(key, value))
+	cfg, _, err := loadConfig(cmd)
+	if err != nil {
+		return err
 	}
-	s, err := rdd.NewSession(opts...)
+	s, err := rdd.NewSession(rdd.WithConfig(cfg))
 	if err != nil {
 		return err
 	}
 	return errors.Join(f(s), s.Close())
+}
+
+// loadConfig reads the configuration in its layers: defaults, the file
+// (--config, or ember.yaml found), EMBER_* variables, then --master and
+// --conf.
+func loadConfig(cmd *cobra.Command) (rdd.Config, []rdd.Setting, error) {
+	file, _ := cmd.Flags().GetString("config")
+	opts := rdd.LoadOptions{File: file, Warn: func(w string) { fmt.Fprintln(cmd.ErrOrStderr(), "ember: warning:", w) }}
+	if f := cmd.Flags().Lookup("master"); f != nil && f.Changed {
+		opts.Flags = append(opts.Flags, [2]string{"master", f.Value.String()})
+		opts.FlagSource = append(opts.FlagSource, "flag --master")
+	}
+	conf, _ := cmd.Flags().GetStringArray("conf")
+	for _, kv := range conf {
+		key, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			return rdd.Config{}, nil, fmt.Errorf("--conf %q: want key=value", kv)
+		}
+		opts.Flags = append(opts.Flags, [2]string{key, value})
+		opts.FlagSource = append(opts.FlagSource, "flag --conf "+key)
+	}
+	return rdd.LoadConfig(opts)
 }
 
 func newRunDotProduct() *cobra.Command {

@@ -1,0 +1,134 @@
+package rdd_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ember-go/ember/rdd"
+)
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func settingOf(settings []rdd.Setting, key string) rdd.Setting {
+	for _, s := range settings {
+		if s.Key == key {
+			return s
+		}
+	}
+	return rdd.Setting{}
+}
+
+func TestLoadConfigLayers(t *testing.T) {
+	file := writeFile(t, "ember.yaml", "master: local[2]\ntask:\n  maxFailures: 3\nshuffle:\n  compression: zstd\nlocality:\n  wait: 250ms\nnosuch: 1\n")
+	var warnings []string
+	cfg, settings, err := rdd.LoadConfig(rdd.LoadOptions{
+		File:       file,
+		Env:        env(map[string]string{"EMBER_TASK_MAXFAILURES": "5", "EMBER_BATCH_SIZE": "100"}),
+		Flags:      [][2]string{{"task.maxFailures", "6"}},
+		FlagSource: []string{"--conf"},
+		Warn:       func(w string) { warnings = append(warnings, w) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]rdd.Setting{
+		"master":              {Value: "local[2]", Source: "file " + file},
+		"shuffle.compression": {Value: "zstd", Source: "file " + file},
+		"locality.wait":       {Value: "250ms", Source: "file " + file},
+		"batch.size":          {Value: "100", Source: "env EMBER_BATCH_SIZE"},
+		"task.maxFailures":    {Value: "6", Source: "--conf"},
+		"storage.memoryLimit": {Value: "1g", Source: "default"},
+	} {
+		got := settingOf(settings, key)
+		if got.Value != want.Value || got.Source != want.Source {
+			t.Errorf("%s = %q from %q, want %q from %q", key, got.Value, got.Source, want.Value, want.Source)
+		}
+	}
+	if cfg.TaskMaxFailures != 6 || cfg.BatchSize != 100 || cfg.Master != "local[2]" {
+		t.Errorf("config %+v", cfg)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `"nosuch"`) || !strings.Contains(warnings[0], file) {
+		t.Errorf("warnings %q, want one about nosuch in %s", warnings, file)
+	}
+	if len(settings) != len(rdd.ConfigKeys()) {
+		t.Errorf("%d settings for %d keys", len(settings), len(rdd.ConfigKeys()))
+	}
+
+	// TOML too.
+	toml := writeFile(t, "ember.toml", "master = \"local[3]\"\n[cluster]\nexecutorWait = \"5s\"\n")
+	cfg, _, err = rdd.LoadConfig(rdd.LoadOptions{File: toml, Env: env(nil)})
+	if err != nil || cfg.Master != "local[3]" || cfg.ExecutorWait.String() != "5s" {
+		t.Errorf("from TOML: %+v, %v", cfg, err)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	unreadable := filepath.Join(dir, "ember.yaml")
+	os.WriteFile(unreadable, []byte("master: local\n"), 0o000)
+	for name, tc := range map[string]struct {
+		opts rdd.LoadOptions
+		want []string
+	}{
+		"unparsable size in env": {rdd.LoadOptions{Env: env(map[string]string{"EMBER_STORAGE_MEMORYLIMIT": "4XB"})},
+			[]string{"storage.memoryLimit", `"4XB"`, "env EMBER_STORAGE_MEMORYLIMIT"}},
+		"negative failures in a flag": {rdd.LoadOptions{Env: env(nil), Flags: [][2]string{{"task.maxFailures", "-2"}}, FlagSource: []string{"--conf"}},
+			[]string{"task.maxFailures", "-2", "--conf"}},
+		"unknown master in a file": {rdd.LoadOptions{Env: env(nil), File: writeFile(t, "m.yaml", "master: yarn\n")},
+			[]string{"master", "yarn", "m.yaml"}},
+		"malformed YAML": {rdd.LoadOptions{Env: env(nil), File: writeFile(t, "bad.yaml", "master: local\n  task: [\n")},
+			[]string{"bad.yaml", "line"}},
+		"missing file": {rdd.LoadOptions{Env: env(nil), File: filepath.Join(dir, "missing.yaml")},
+			[]string{"missing.yaml"}},
+		"unknown flag key": {rdd.LoadOptions{Env: env(nil), Flags: [][2]string{{"nosuch", "1"}}, FlagSource: []string{"--conf"}},
+			[]string{"nosuch", "--conf"}},
+		"heartbeats": {rdd.LoadOptions{Env: env(map[string]string{"EMBER_EXECUTOR_HEARTBEATTIMEOUT": "1s", "EMBER_EXECUTOR_HEARTBEATINTERVAL": "2s"})},
+			[]string{"heartbeatTimeout"}},
+	} {
+		_, _, err := rdd.LoadConfig(tc.opts)
+		if err == nil {
+			t.Errorf("%s: loaded", name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v, want it to mention %q", name, err, w)
+			}
+		}
+	}
+	if os.Getuid() != 0 { // root reads anything
+		if _, _, err := rdd.LoadConfig(rdd.LoadOptions{Env: env(nil), File: unreadable}); err == nil || !strings.Contains(err.Error(), unreadable) {
+			t.Errorf("an unreadable file: %v", err)
+		}
+	}
+}
+
+// The table of keys in docs/configuration.md is generated from the code
+// (ember config --markdown); it must not drift.
+func TestConfigDocsMatchTheCode(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "-->\n")
+	table, _, ok2 := strings.Cut(rest, "<!-- /keys -->")
+	if !ok || !ok2 || !strings.Contains(string(doc), "<!-- keys:") {
+		t.Fatal("docs/configuration.md has no generated key table between <!-- keys: … --> and <!-- /keys -->")
+	}
+	if table != rdd.ConfigMarkdown() {
+		t.Errorf("docs/configuration.md's key table differs from the code: regenerate it with `go run ./cmd/ember config --markdown`")
+	}
+}
