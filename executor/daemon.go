@@ -345,9 +345,11 @@ func subdir(dir, name string) string {
 	return dir + string(os.PathSeparator) + name
 }
 
-// buildID identifies the running binary by the SHA-256 of its file (the
+// BuildID identifies the running binary by the SHA-256 of its file (the
 // first 16 hex digits), so that a driver can tell executors that run
 // another build.
+func BuildID() string { return buildID() }
+
 var buildID = sync.OnceValue(func() string {
 	exe, err := os.Executable()
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -366,5 +367,29 @@ func TestBenchRecoveryRuns(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "with one killed halfway") || !strings.Contains(string(out), "SIGKILL to loss, 3 kills") {
 		t.Fatalf("ember bench recovery: %v\n%s", err, out)
+	}
+}
+
+// Scripts rely on the exit status: 0 done, 1 failed, 2 a bad command line.
+func TestExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"version"}, 0},
+		{[]string{"run", "dotproduct", "--bogus"}, 2},
+		{[]string{"nosuch"}, 2},
+		{[]string{"--log-level", "loud", "version"}, 2},
+		{[]string{"run", "wordcount", "--input", filepath.Join(t.TempDir(), "missing")}, 1},
+	} {
+		err := exec.Command(emberBinary(t), tc.args...).Run()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		}
+		if code != tc.code {
+			t.Errorf("ember %s: exit status %d, want %d (%v)", strings.Join(tc.args, " "), code, tc.code, err)
+		}
 	}
 }
