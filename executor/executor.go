@@ -74,6 +74,9 @@ type Task struct {
 	// Stored is set by a backend of several executors to the ids of the
 	// blocks the task cached on its executor.
 	Stored []string
+	// Started, if set, is called by the backend when the task has a slot
+	// and begins to run.
+	Started func()
 }
 
 // CachedBlock is a partition of a persisted RDD and the executor that
@@ -206,6 +209,9 @@ func (l *Local) Run(ctx context.Context, t *Task) (result any, err error) {
 	defer func() { <-l.slots }()
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if t.Started != nil {
+		t.Started()
 	}
 	tc := &TaskContext{ctx: ctx, StageID: t.StageID, Partition: t.Partition, Attempt: t.Attempt, Env: l.env, Executor: "driver", task: t}
 	return runRecovered(tc, t.Run)

@@ -1,7 +1,9 @@
 package rdd_test
 
 import (
+	"context"
 	"os"
+	"sync"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -130,5 +132,31 @@ func TestConfigDocsMatchTheCode(t *testing.T) {
 	}
 	if table != rdd.ConfigMarkdown() {
 		t.Errorf("docs/configuration.md's key table differs from the code: regenerate it with `go run ./cmd/ember config --markdown`")
+	}
+}
+
+func TestStageEvents(t *testing.T) {
+	s := newSession(t, rdd.WithMaster("local[2]"))
+	var mu sync.Mutex
+	counts := map[rdd.StageEventKind]int{}
+	tasks := 0
+	s.OnStageEvent(func(ev rdd.StageEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		counts[ev.Kind]++
+		if ev.Kind == rdd.StageStarted {
+			tasks += ev.Tasks
+		}
+	})
+	pairs := rdd.Map(rdd.Range(s, 0, 100, 5), func(i int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: i % 3, Value: i} })
+	if _, err := rdd.ReduceByKey(pairs, func(a, b int64) int64 { return a + b }, 2).Collect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// A map stage of 5 tasks, a result stage of 2.
+	if counts[rdd.StageStarted] != 2 || counts[rdd.StageEnded] != 2 || tasks != 7 ||
+		counts[rdd.TaskStarted] != 7 || counts[rdd.TaskEnded] != 7 {
+		t.Errorf("events %v, %d tasks announced", counts, tasks)
 	}
 }

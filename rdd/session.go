@@ -116,6 +116,25 @@ func (s *session) idBase() {
 	s.nextShuffle.Store(base)
 }
 
+// StageEvent reports how a stage of a job runs, on any master: it
+// started, a task of it started or ended, or it ended.
+type StageEvent = scheduler.StageEvent
+
+// StageEventKind says what a StageEvent reports.
+type StageEventKind = scheduler.StageEventKind
+
+// The kinds of StageEvent.
+const (
+	StageStarted = scheduler.StageStarted
+	TaskStarted  = scheduler.TaskStarted
+	TaskEnded    = scheduler.TaskEnded
+	StageEnded   = scheduler.StageEnded
+)
+
+// OnStageEvent registers f to be called with every stage event, from many
+// goroutines: f must be quick. A console progress bar is built on it.
+func (s *Session) OnStageEvent(f func(StageEvent)) { s.dag.OnStageEvent(f) }
+
 // TaskEvent reports a finished task attempt on a cluster executor.
 type TaskEvent = scheduler.TaskEvent
 

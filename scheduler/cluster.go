@@ -392,6 +392,9 @@ func (c *Cluster) Run(ctx context.Context, t *executor.Task) (any, error) {
 	}
 	defer c.release(e)
 	t.RanOn, t.RanOnID = e.name, e.id
+	if t.Started != nil {
+		t.Started()
+	}
 	start := time.Now()
 	res, err := c.runOn(ctx, e, t)
 	c.mu.Lock()

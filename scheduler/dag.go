@@ -38,6 +38,44 @@ type Config struct {
 	MaxStageAttempts int
 }
 
+// StageEvent tells listeners how a stage runs: it started (with Tasks
+// tasks to run), a task of it started or ended, or it ended.
+type StageEvent struct {
+	Kind    StageEventKind
+	StageID int
+	Stage   string // the stage's last node, with its creation site
+	Tasks   int    // for StageStarted
+	Err     error  // for TaskEnded and StageEnded
+}
+
+// StageEventKind says what a StageEvent reports.
+type StageEventKind int
+
+// The kinds of StageEvent.
+const (
+	StageStarted StageEventKind = iota
+	TaskStarted
+	TaskEnded
+	StageEnded
+)
+
+// OnStageEvent registers f to be called with every stage event. Calls
+// come from many goroutines; f must be quick.
+func (d *DAG) OnStageEvent(f func(StageEvent)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.listeners = append(d.listeners, f)
+}
+
+func (d *DAG) emit(ev StageEvent) {
+	d.mu.Lock()
+	ls := d.listeners
+	d.mu.Unlock()
+	for _, f := range ls {
+		f(ev)
+	}
+}
+
 // Backend runs tasks: an executor.Local in this process, or a Cluster of
 // executor processes.
 type Backend interface {
@@ -57,6 +95,8 @@ type DAG struct {
 	mu      sync.Mutex
 	running map[int]*shuffleRun // shuffle ID → the map stage computing it
 	lost    map[uint64]bool     // executor connections lost
+	// listeners of stage events
+	listeners []func(StageEvent)
 
 	cached cacheLocations
 }
@@ -371,6 +411,11 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 	for _, dep := range stageShuffles(n) {
 		reads = append(reads, dep.Shuffle.ID)
 	}
+	d.emit(StageEvent{Kind: StageStarted, StageID: stageID, Stage: n.String(), Tasks: len(parts)})
+	started := func() { d.emit(StageEvent{Kind: TaskStarted, StageID: stageID}) }
+	defer func() {
+		d.emit(StageEvent{Kind: StageEnded, StageID: stageID, Err: context.Cause(ctx)})
+	}()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -408,9 +453,10 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 					Run:        func(tc *executor.TaskContext) (any, error) { return run(tc, p) },
 					MapOutputs: d.tracker.Statuses,
 					Job:        st.spec, Kind: st.kind, ShuffleID: shuffleID, Reads: reads, Partitioner: partitioner,
-					Preferred: d.cached.preferred(n, p), Cached: d.cached.all(n, p),
+					Preferred: d.cached.preferred(n, p), Cached: d.cached.all(n, p), Started: started,
 				}
 				res, err := d.exec.Run(ctx, t)
+				d.emit(StageEvent{Kind: TaskEnded, StageID: stageID, Err: err})
 				settled = true
 				gone := err == nil && d.ranOnLost(t)
 				if gone && t.Kind == executor.MapTask {

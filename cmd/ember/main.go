@@ -59,6 +59,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().String("master", rdd.DefaultMaster, "where tasks run: local, local[N], local[*], local-cluster[N], local-cluster[N,C] or ember://host:port,…")
 	root.PersistentFlags().String("config", "", "configuration file (default: the first ember.yaml, .toml or .json in ., $HOME/.ember, /etc/ember)")
 	root.PersistentFlags().StringArray("conf", nil, "a setting, key=value (repeatable; keys in docs/configuration.md)")
+	root.PersistentFlags().Bool("no-progress", false, "no progress line on the terminal (there is none when standard error is not a terminal)")
 	root.PersistentFlags().String("log-level", "info", "debug, info, warn or error")
 	root.PersistentFlags().String("log-format", "text", "text or json")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return setUpLogging(cmd) }

@@ -105,6 +105,10 @@ func withSession(cmd *cobra.Command, f func(s *rdd.Session) error) error {
 	if err != nil {
 		return err
 	}
+	if quiet, _ := cmd.Flags().GetBool("no-progress"); !quiet && isTerminal(os.Stderr) {
+		stop := startProgress(s, os.Stderr)
+		defer stop()
+	}
 	return errors.Join(f(s), s.Close())
 }
 
