@@ -3,9 +3,9 @@ package rdd_test
 import (
 	"context"
 	"os"
-	"sync"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ember-go/ember/rdd"
