@@ -1,6 +1,8 @@
 package executor
 
 import (
+	"net/http"
+
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -8,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"io"
 	"log/slog"
 	"net"
@@ -77,6 +80,10 @@ type DaemonConfig struct {
 	// executor and not yet finished; more fail at once. 0 means 64 per
 	// core. A driver sends no more than the executor's cores.
 	MaxQueued int
+	// MetricsAddr, if set, is where the executor serves Prometheus
+	// /metrics (plain HTTP, read without the secret: keep it on loopback
+	// or a monitoring network).
+	MetricsAddr string
 }
 
 // DefaultDaemonConfig returns the defaults of DaemonConfig.
@@ -110,6 +117,10 @@ type Daemon struct {
 	env      *Env
 	slots    chan struct{} // one per core: tasks of all applications share them
 	queue    chan struct{} // one per task launched and not finished, bounded
+	metrics  *daemonMetrics
+	httpSrv  *http.Server
+	httpDone chan struct{}
+	httpAddr string
 	served   chan error
 }
 
@@ -146,6 +157,12 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	}
 	d.location = d.rpcAddr
 	d.env = d.taskEnv()
+	d.metrics = newDaemonMetrics(d)
+	if cfg.MetricsAddr != "" {
+		if err := d.serveMetrics(cfg.MetricsAddr); err != nil {
+			return nil, err
+		}
+	}
 	if d.programs, err = newPrograms(subdir(cfg.WorkDir, "programs"), cfg.MaxBinarySize); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
 	}
@@ -209,6 +226,25 @@ func (d *Daemon) taskEnv() *Env {
 		RemoteCached: d.fetcher.FetchCached}
 }
 
+// MetricsAddr is where the executor serves /metrics, or "".
+func (d *Daemon) MetricsAddr() string { return d.httpAddr }
+
+func (d *Daemon) serveMetrics(addr string) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("executor: listen for metrics on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.registry, promhttp.HandlerOpts{}))
+	d.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	d.httpAddr, d.httpDone = lis.Addr().String(), make(chan struct{})
+	go func() {
+		defer close(d.httpDone)
+		d.httpSrv.Serve(lis)
+	}()
+	return nil
+}
+
 // GossipAddr is the address other nodes can join through.
 func (d *Daemon) GossipAddr() string { return d.member.Addr() }
 
@@ -253,6 +289,10 @@ func (d *Daemon) Close() error {
 	}
 	if d.fetcher != nil {
 		errs = append(errs, d.fetcher.Close())
+	}
+	if d.httpSrv != nil {
+		d.httpSrv.Close()
+		<-d.httpDone
 	}
 	if d.programs != nil {
 		errs = append(errs, d.programs.close())

@@ -435,6 +435,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig, runner Runner, logger *s
 	}
 	d.location = cfg.Location
 	d.env = d.taskEnv()
+	d.metrics = newDaemonMetrics(d)
 	rpc.RegisterExecutorServer(d.server, &taskService{d: d})
 	go func() { d.served <- d.server.Serve(lis) }()
 	fmt.Println(workerReady + d.rpcAddr)

@@ -157,6 +157,9 @@ func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {
 		}()
 		st := a.run(tctx, def, m)
 		st.TaskId = m.TaskId
+		if a.d.metrics != nil {
+			a.d.metrics.taskEnded(st.State == rpc.TaskStatus_FAILED)
+		}
 		if err := a.send(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Status{Status: st}}); err != nil {
 			a.d.cfg.Logger.Debug("task status not sent", "app", a.id, "task", m.TaskId, "err", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,6 +21,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/rpc"
+	"github.com/prometheus/common/expfmt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -337,4 +339,42 @@ func FuzzProgramPath(f *testing.F) {
 			t.Fatalf("hash %q names %q", s, path)
 		}
 	})
+}
+
+func TestExecutorMetrics(t *testing.T) {
+	d, err := StartDaemon(context.Background(), DaemonConfig{
+		Name: "exec", GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: 2, Memory: 64 << 20,
+		Secret: testSecret, GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Runner: mapRunner{fingerprint: "fp"}, WorkDir: t.TempDir(), MetricsAddr: "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, _ := connect(t, ctx, d, testSecret, "fp")
+	stream.Recv()
+	stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Define{Define: &rpc.DefineJob{JobKey: 1, Pipeline: "p"}}})
+	for i := range 3 {
+		stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Launch{Launch: &rpc.LaunchTask{TaskId: uint64(i + 1), JobKey: 1, Kind: rpc.LaunchTask_MAP, ShuffleId: 5, Partition: int32(i), Attempt: 1}}})
+	}
+	for range 3 {
+		if _, err := stream.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.Get("http://" + d.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	families, err := new(expfmt.TextParser).TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := families["ember_executor_tasks_total"]
+	if tasks == nil || tasks.Metric[0].Counter.GetValue() != 3 || families["ember_executor_cores"].Metric[0].Gauge.GetValue() != 2 {
+		t.Fatalf("executor metrics: %v", families["ember_executor_tasks_total"])
+	}
 }

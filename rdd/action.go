@@ -56,7 +56,11 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		return actionError(action, r, err)
 	}
 	defer done()
+	jobID := int(r.s.nextJobID.Add(1))
+	r.s.status.JobStarted(jobID, action, r.String())
+	defer func() { r.s.status.JobEnded(jobID, err) }()
 	err = r.s.dag.RunJob(jctx, scheduler.Job{
+		ID:         jobID,
 		Final:      r,
 		Partitions: parts,
 		Run: func(tc *executor.TaskContext, p int) (any, error) {

@@ -87,6 +87,11 @@ type Config struct {
 	// waits for (at most ExecutorWait) before it runs jobs; jobs use
 	// executors that join later too. Key "cluster.minExecutors".
 	MinExecutors int
+	// UIPort is where the driver serves its status API and metrics (the
+	// next free port if taken); negative: none. Key "ui.port".
+	UIPort int
+	// UIBind is the host the status server listens on. Key "ui.bind".
+	UIBind string
 	// LocalityWait is how long a task waits for a slot on the executor
 	// that holds its cached input before it runs elsewhere (and computes
 	// the input again); negative means no wait. Key "locality.wait".
@@ -120,8 +125,13 @@ func DefaultConfig() Config {
 		LocalityWait:       scheduler.DefaultLocalityWait,
 		HeartbeatInterval:  scheduler.DefaultHeartbeatInterval,
 		HeartbeatTimeout:   scheduler.DefaultHeartbeatTimeout,
+		UIPort:             DefaultUIPort,
+		UIBind:             "127.0.0.1",
 	}
 }
+
+// DefaultUIPort is Spark's.
+const DefaultUIPort = 4040
 
 // An Option changes a Session's configuration.
 type Option func(*Config) error
@@ -186,6 +196,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HeartbeatTimeout == 0 {
 		c.HeartbeatTimeout = d.HeartbeatTimeout
+	}
+	if c.UIPort == 0 {
+		c.UIPort = d.UIPort
+	}
+	if c.UIBind == "" {
+		c.UIBind = d.UIBind
 	}
 	switch {
 	case c.TaskMaxFailures < 0:

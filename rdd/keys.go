@@ -102,6 +102,10 @@ var keys = []ConfigKey{
 		func(c *Config) *time.Duration { return &c.HeartbeatInterval }),
 	duration("executor.heartbeatTimeout", "silence after which the driver counts an executor lost; longer than the interval",
 		func(c *Config) *time.Duration { return &c.HeartbeatTimeout }),
+	integer("ui.port", "where the driver serves its JSON status API (`/api/v1/jobs`, `/stages`, `/executors`, `/storage`) and Prometheus `/metrics`, or the next free port; negative: no server",
+		func(c *Config) *int { return &c.UIPort }),
+	text("ui.bind", "the host the driver's status server listens on; loopback by default, since it is read without the secret",
+		func(c *Config) *string { return &c.UIBind }),
 	duration("locality.wait", "how long a task waits for a slot on the executor that holds its cached input; negative: no wait",
 		func(c *Config) *time.Duration { return &c.LocalityWait }),
 }

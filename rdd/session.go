@@ -1,9 +1,13 @@
 package rdd
 
 import (
+	"log/slog"
+	"slices"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ember-go/ember/internal/status"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -34,6 +38,8 @@ type session struct {
 	slots   int
 	dag     *scheduler.DAG
 	cluster *cluster // nil on local masters
+	status  *status.Store
+	ui      *status.Server // nil when ui.port is negative
 	blocks  *storage.Manager
 	shuffle *shuffle.Manager
 
@@ -44,7 +50,8 @@ type session struct {
 
 	nextRDD     atomic.Int64
 	nextShuffle atomic.Int64
-	nextJob     atomic.Uint64
+	nextJob     atomic.Uint64 // keys of jobs on executors
+	nextJobID   atomic.Int64  // ids of jobs in the status API
 
 	mu       sync.Mutex // guards closed, and jobs.Add against Close
 	closed   bool
@@ -101,10 +108,93 @@ func NewSession(opts ...Option) (*Session, error) {
 		st.cfg.DefaultParallelism = st.slots
 	}
 	st.dag = scheduler.New(backend, scheduler.Config{MaxFailures: cfg.TaskMaxFailures, MaxStageAttempts: cfg.StageMaxAttempts})
+	s := &Session{session: st}
+	st.status = status.NewStore(func() int { return len(s.Executors()) })
+	st.dag.OnStageEvent(st.recordStage)
 	if st.cluster != nil {
 		st.cluster.backend.OnLost(st.dag.ExecutorLost)
+		st.cluster.backend.OnLost(func(string, string, uint64) { st.status.ExecutorLost() })
+		st.cluster.backend.OnTask(func(ev TaskEvent) { st.status.ExecutorTask(ev.Executor, ev.Duration, ev.Err) })
 	}
-	return &Session{session: st}, nil
+	if cfg.UIPort >= 0 {
+		if st.ui, err = status.Serve(cfg.UIBind, cfg.UIPort, st.status.Handler(s.storageStatus)); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("ember: ui.port: %w", err)
+		}
+		slog.Debug("ember: status API and metrics", "url", "http://"+st.ui.Addr())
+	}
+	return s, nil
+}
+
+// UIAddr returns where the session serves its status API and metrics
+// (host:port), or "" if it does not.
+func (s *Session) UIAddr() string {
+	if s.ui == nil {
+		return ""
+	}
+	return s.ui.Addr()
+}
+
+func (s *session) recordStage(ev StageEvent) {
+	switch ev.Kind {
+	case StageStarted:
+		s.status.StageStarted(ev.StageID, ev.JobID, ev.Stage, ev.Tasks)
+	case TaskStarted:
+		s.status.TaskStarted(ev.StageID)
+	case TaskEnded:
+		s.status.TaskEnded(ev.StageID, ev.Err)
+	case StageEnded:
+		s.status.StageEnded(ev.StageID, ev.Err)
+	}
+}
+
+// cachedRDD is an entry of /api/v1/storage.
+type cachedRDD struct {
+	RDD        int      `json:"rddId"`
+	Partitions int      `json:"partitions"`
+	MemBytes   int64    `json:"memoryBytes"`
+	DiskBytes  int64    `json:"diskBytes"`
+	Executors  []string `json:"executors,omitempty"`
+}
+
+// storageStatus describes the cached partitions: from the block manager in
+// local mode, from what the executors reported on a cluster (sizes stay
+// with the executors).
+func (s *Session) storageStatus() any {
+	byRDD := map[int]*cachedRDD{}
+	get := func(id int) *cachedRDD {
+		if byRDD[id] == nil {
+			byRDD[id] = &cachedRDD{RDD: id}
+		}
+		return byRDD[id]
+	}
+	if s.cluster == nil {
+		for _, b := range s.blocks.Status().Blocks {
+			if id, _, err := storage.ParseRDDBlock(b.ID); err == nil {
+				c := get(id)
+				c.Partitions++
+				c.MemBytes += b.MemSize
+				c.DiskBytes += b.DiskSize
+			}
+		}
+	} else {
+		for _, p := range s.dag.CachedPartitions() {
+			c := get(p.RDD)
+			c.Partitions++
+			for _, e := range p.Executors {
+				if !slices.Contains(c.Executors, e) {
+					c.Executors = append(c.Executors, e)
+				}
+			}
+		}
+	}
+	out := make([]*cachedRDD, 0, len(byRDD))
+	for _, c := range byRDD {
+		slices.Sort(c.Executors)
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *cachedRDD) int { return a.RDD - b.RDD })
+	return out
 }
 
 // idBase starts the ids of RDDs and shuffles of a cluster session at a
@@ -186,8 +276,11 @@ func (s *Session) Close() error {
 	s.cancel()
 	s.jobs.Wait()
 	var err error
+	if s.ui != nil {
+		err = s.ui.Close()
+	}
 	if s.cluster != nil {
-		err = s.cluster.close()
+		err = errors.Join(err, s.cluster.close())
 	}
 	err = errors.Join(err, s.shuffle.Close(), s.blocks.Close())
 	s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,7 @@ type Config struct {
 type StageEvent struct {
 	Kind    StageEventKind
 	StageID int
+	JobID   int    // of the job that ran the stage (Job.ID), for StageStarted
 	Stage   string // the stage's last node, with its creation site
 	Tasks   int    // for StageStarted
 	Err     error  // for TaskEnded and StageEnded
@@ -122,6 +124,30 @@ func New(exec Backend, cfg Config) *DAG {
 	return &DAG{exec: exec, tracker: NewMapOutputTracker(), cfg: cfg, running: make(map[int]*shuffleRun)}
 }
 
+// CachedPartition is a partition of a persisted RDD and the executors that
+// hold it.
+type CachedPartition struct {
+	RDD, Partition int
+	Executors      []string
+}
+
+// CachedPartitions lists the cached partitions the executors reported.
+func (d *DAG) CachedPartitions() []CachedPartition {
+	d.cached.mu.Lock()
+	defer d.cached.mu.Unlock()
+	out := make([]CachedPartition, 0, len(d.cached.locs))
+	for k, execs := range d.cached.locs {
+		out = append(out, CachedPartition{RDD: k[0], Partition: k[1], Executors: slices.Clone(execs)})
+	}
+	slices.SortFunc(out, func(a, b CachedPartition) int {
+		if a.RDD != b.RDD {
+			return a.RDD - b.RDD
+		}
+		return a.Partition - b.Partition
+	})
+	return out
+}
+
 // ExecutorLost forgets what a lost executor held: its map outputs, at its
 // RPC address, and its cached partitions; and refuses, from now on, what
 // tasks that ran on that connection (id) report.
@@ -165,7 +191,13 @@ type Job struct {
 	// SampleFor, if not zero, makes the job's tasks Sample tasks of that
 	// shuffle (see ShuffleDependency.Prepare).
 	SampleFor int
+	// ID names the job in stage events; 0 keeps the ID of a job this one
+	// runs on behalf of (a partitioner's sample).
+	ID int
 }
+
+// jobIDKey carries the running job's ID in its context.
+type jobIDKey struct{}
 
 // TaskError is the failure of a task that used up its attempts.
 type TaskError struct {
@@ -230,6 +262,9 @@ func (d *DAG) RunJob(ctx context.Context, job Job) error {
 		for i := range parts {
 			parts[i] = i
 		}
+	}
+	if job.ID != 0 {
+		ctx = context.WithValue(ctx, jobIDKey{}, job.ID)
 	}
 	index := make(map[int]int, len(parts))
 	for i, p := range parts {
@@ -411,13 +446,15 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 	for _, dep := range stageShuffles(n) {
 		reads = append(reads, dep.Shuffle.ID)
 	}
-	d.emit(StageEvent{Kind: StageStarted, StageID: stageID, Stage: n.String(), Tasks: len(parts)})
+	jobID, _ := ctx.Value(jobIDKey{}).(int)
+	d.emit(StageEvent{Kind: StageStarted, StageID: stageID, JobID: jobID, Stage: n.String(), Tasks: len(parts)})
 	started := func() { d.emit(StageEvent{Kind: TaskStarted, StageID: stageID}) }
-	defer func() {
-		d.emit(StageEvent{Kind: StageEnded, StageID: stageID, Err: context.Cause(ctx)})
-	}()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	defer func() {
+		// Before cancel(nil) runs: a cause now is the stage's failure.
+		d.emit(StageEvent{Kind: StageEnded, StageID: stageID, Err: context.Cause(ctx)})
+	}()
 
 	var (
 		mu       sync.Mutex // serialises deliver and guards lost

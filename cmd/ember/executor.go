@@ -92,6 +92,7 @@ Examples:
 	f.StringVar(&tlsKey, "tls-key", "", "PEM key of --tls-cert")
 	f.StringVar(&tlsCA, "tls-ca", "", "PEM certificate of the CA that signed the cluster's certificates")
 	f.BoolVar(&clientAuth, "tls-client-auth", false, "accept only callers with a certificate signed by --tls-ca (mutual TLS)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-bind", "", "address to serve Prometheus /metrics on (plain HTTP, no secret; e.g. 127.0.0.1:9100)")
 	f.BoolVar(&cfg.Insecure, "insecure", false, "allow running beyond loopback without a secret: anyone who reaches the ports can run code")
 	return cmd
 }

@@ -105,6 +105,9 @@ func withSession(cmd *cobra.Command, f func(s *rdd.Session) error) error {
 	if err != nil {
 		return err
 	}
+	if addr := s.UIAddr(); addr != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "ember: status API and metrics at http://%s/api/v1/jobs and /metrics\n", addr)
+	}
 	if quiet, _ := cmd.Flags().GetBool("no-progress"); !quiet && isTerminal(os.Stderr) {
 		stop := startProgress(s, os.Stderr)
 		defer stop()
