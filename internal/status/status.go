@@ -195,30 +195,8 @@ func (s *Store) ExecutorLost() { s.lost.Inc() }
 // cached RDDs for /api/v1/storage.
 func (s *Store) Handler(storage func() any) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/jobs", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		writeJSON(w, sorted(s.jobs, func(j *Job) int { return j.ID }))
-	})
-	mux.HandleFunc("GET /api/v1/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if j, ok := lookup(w, r, s.jobs, "job"); ok {
-			writeJSON(w, j)
-		}
-	})
-	mux.HandleFunc("GET /api/v1/stages", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		writeJSON(w, sorted(s.stages, func(st *Stage) int { return st.ID }))
-	})
-	mux.HandleFunc("GET /api/v1/stages/{id}", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if st, ok := lookup(w, r, s.stages, "stage"); ok {
-			writeJSON(w, st)
-		}
-	})
+	serveRecords(mux, &s.mu, "jobs", "job", s.jobs, func(j *Job) int { return j.ID })
+	serveRecords(mux, &s.mu, "stages", "stage", s.stages, func(st *Stage) int { return st.ID })
 	mux.HandleFunc("GET /api/v1/executors", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -279,6 +257,23 @@ func (s *Server) Close() error {
 		err = nil
 	}
 	return err
+}
+
+// serveRecords serves /api/v1/name, the records of m by id, and
+// /api/v1/name/{id}, one of them, holding mu.
+func serveRecords[T any](mux *http.ServeMux, mu *sync.Mutex, name, what string, m map[int]*T, id func(*T) int) {
+	mux.HandleFunc("GET /api/v1/"+name, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		writeJSON(w, sorted(m, id))
+	})
+	mux.HandleFunc("GET /api/v1/"+name+"/{id}", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if v, ok := lookup(w, r, m, what); ok {
+			writeJSON(w, v)
+		}
+	})
 }
 
 func lookup[T any](w http.ResponseWriter, r *http.Request, m map[int]*T, what string) (*T, bool) {
