@@ -215,21 +215,20 @@ func (s *Store) Handler(storage func() any) http.Handler {
 	return mux
 }
 
-// Serve listens on host:port, or the next free port up to port+16, and
-// serves h until Close. It returns the address it listens on.
+// Serve listens on host:port, or the next free port up to port+16, or
+// else any free port, and serves h until Close. Server.Addr says where.
 func Serve(host string, port int, h http.Handler) (*Server, error) {
 	var lis net.Listener
 	var err error
-	for p := port; p <= port+16; p++ {
+	for p := port; p <= port+16 && port != 0; p++ {
 		if lis, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p))); err == nil {
 			break
 		}
-		if port == 0 {
-			break
-		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("status: no free port from %d to %d on %s: %w", port, port+16, host, err)
+	if lis == nil {
+		if lis, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
+			return nil, fmt.Errorf("status: listen on %s: %w", host, err)
+		}
 	}
 	srv := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, addr: lis.Addr().String(), done: make(chan struct{})}
 	go func() {
