@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -198,6 +199,7 @@ type cluster struct {
 	connectTimeout time.Duration
 	member         *membership.Member
 	procs          []*localExecutor
+	workDir        string // of a local cluster's executors
 	watched        sync.WaitGroup
 	stop           context.CancelFunc
 }
@@ -376,6 +378,11 @@ func (c *cluster) startLocal(m Master, secret []byte) error {
 	if err != nil {
 		return fmt.Errorf("local-cluster: cannot find this program to start executors: %w", err)
 	}
+	// The executors' files live under one directory of the driver's, so
+	// that what an executor killed mid-job leaves goes too.
+	if c.workDir, err = os.MkdirTemp("", "ember-local-cluster-*"); err != nil {
+		return fmt.Errorf("local-cluster: %w", err)
+	}
 	for i := range m.Executors {
 		cmd := exec.Command(exe)
 		cmd.Env = append(os.Environ(),
@@ -388,6 +395,7 @@ func (c *cluster) startLocal(m Master, secret []byte) error {
 			EnvGossipProfile+"=local",
 			EnvName+"="+fmt.Sprintf("executor-%d", i),
 			envWatchStdin+"=1",
+			EnvWorkDir+"="+filepath.Join(c.workDir, fmt.Sprintf("executor-%d", i)),
 		)
 		if os.Getenv(EnvLogLevel) == "" {
 			cmd.Env = append(cmd.Env, EnvLogLevel+"=warn")
@@ -506,6 +514,9 @@ func (c *cluster) close() error {
 		errs = append(errs, c.member.Close(time.Second))
 	}
 	c.watched.Wait()
+	if c.workDir != "" {
+		errs = append(errs, os.RemoveAll(c.workDir))
+	}
 	return errors.Join(errs...)
 }
 

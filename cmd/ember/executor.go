@@ -82,7 +82,7 @@ Examples:
 	f.StringVar(&cfg.RPCAddr, "rpc-bind", d.RPCAddr, "address for the RPC (Arrow Flight) server")
 	f.StringVar(&cfg.AdvertiseHost, "advertise", "", "host other nodes reach this one by (default: the bind host, or a local address)")
 	f.StringVar(&cfg.Name, "name", "", "node name, unique in the cluster (default: host, pid and time)")
-	f.IntVar(&cfg.Cores, "cores", d.Cores, "task slots offered")
+	f.IntVar(&cfg.Cores, "cores", 0, "task slots offered (default: the CPU count)")
 	f.StringVar(&memory, "memory", "1g", "memory offered for tasks and cached blocks")
 	f.StringVar(&secretFile, "secret-file", "", "file holding the cluster secret (or set EMBER_SECRET)")
 	f.StringVar(&cfg.WorkDir, "work-dir", "", "directory for shuffle files and spilled blocks (default: a temporary one)")

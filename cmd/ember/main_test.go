@@ -34,6 +34,16 @@ func TestRunDotProduct(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// Again into the same directory: refused, unless --overwrite.
+	if _, err := runCLI(t, "run", "dotproduct", "--master", "local[2]", "--size", "10000", "--partitions", "2", "--out", dir); err == nil {
+		t.Error("an existing output directory was accepted")
+	}
+	if _, err := runCLI(t, "run", "dotproduct", "--master", "local[2]", "--size", "10000", "--partitions", "2", "--out", dir, "--overwrite"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "part-00002.arrow")); err == nil {
+		t.Error("--overwrite left a part of the old output")
+	}
 }
 
 func TestRunWordCount(t *testing.T) {

@@ -152,6 +152,7 @@ func newRunDotProduct() *cobra.Command {
 	cmd.Flags().StringVar(&cfg.OutDir, "out", "", "directory for the products (default: a new temporary directory)")
 	cmd.Flags().StringVar(&cfg.Input, "input", "", "Parquet or Arrow file or directory with float64 columns X and Y (default: generated arrays)")
 	cmd.Flags().StringVar(&cfg.OutDir, "output", "", "the same as --out")
+	cmd.Flags().BoolVar(&cfg.Overwrite, "overwrite", false, "replace --out if it exists (once the new output is complete)")
 	return cmd
 }
 

@@ -20,6 +20,7 @@ type Config struct {
 	N          int64  // elements per array
 	Partitions int    // <= 0: the session's default parallelism
 	OutDir     string // where to save the products; "" saves nothing
+	Overwrite  bool   // replace OutDir if it exists
 	// Input, if set, is a Parquet or Arrow IPC file, or a directory of
 	// them (by extension: .parquet, .arrow), whose float64 columns X and Y
 	// are the two arrays; N is then ignored, and no plain loop checks the
@@ -84,7 +85,11 @@ func dot(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
 		res.Expected = Expected(cfg.N)
 	}
 	if cfg.OutDir != "" {
-		if err := products.SaveAsArrow(ctx, cfg.OutDir); err != nil {
+		var opts []rdd.SaveOption
+		if cfg.Overwrite {
+			opts = append(opts, rdd.Overwrite())
+		}
+		if err := products.SaveAsArrow(ctx, cfg.OutDir, opts...); err != nil {
 			return Result{}, err
 		}
 		res.Saved = cfg.OutDir

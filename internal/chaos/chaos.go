@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				rep.Kills++
 				n := rep.Kills
 				mu.Unlock()
-				logf("kill %d: %s (SIGKILL), %d executors left", n, victim.Name, len(live)-1)
+				logf("kill %d: %s (SIGKILL); executors left: %d", n, victim.Name, len(live)-1)
 			}
 			for len(cluster.Live()) < cfg.Executors && rng.IntN(10) < 8 {
 				e, err := cluster.Start(kctx)
