@@ -573,6 +573,8 @@ func (c *Cluster) acquire(ctx context.Context, preferred string) (*remoteExecuto
 			timer.Stop()
 			return e, nil
 		case <-timer.C:
+		case <-e.lost: // wait for any executor now
+			timer.Stop()
 		case <-ctx.Done():
 			timer.Stop()
 			if !c.abandonLocal(preferred, w) {

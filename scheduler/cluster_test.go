@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -96,5 +97,67 @@ func TestSilentExecutorsAreLost(t *testing.T) {
 	}
 	if execs := c.Executors(); len(execs) != 1 || execs[0] != "beating" {
 		t.Errorf("executors left %v, want the one that heartbeats", execs)
+	}
+}
+
+// A new connection to an executor of the same name replaces the old one;
+// the old one's end must not take the new one down.
+func TestReplacedConnectionStays(t *testing.T) {
+	c := NewCluster(ClusterConfig{AppID: "app", DialOptions: auth.DialOptions(nil, nil),
+		HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 2 * time.Second})
+	defer c.Close()
+	var mu sync.Mutex
+	lost := 0
+	c.OnLost(func(string, string, uint64) {
+		mu.Lock()
+		lost++
+		mu.Unlock()
+	})
+	addr := serveExecutor(t, &silentExecutor{beat: 50 * time.Millisecond})
+	ctx := context.Background()
+	for range 2 {
+		if err := c.AddExecutor(ctx, "a", addr, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the old stream's end has been seen
+	if execs := c.Executors(); len(execs) != 1 || execs[0] != "a" {
+		t.Fatalf("executors %v after a reconnection, want [a]", execs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if lost != 1 {
+		t.Errorf("%d losses, want 1 (the replaced connection)", lost)
+	}
+}
+
+// A task waiting for the executor that holds its input, which is lost
+// while it waits, falls back to the general wait and its bounds.
+func TestLocalityWaitEndsWhenItsExecutorIsLost(t *testing.T) {
+	c := NewCluster(ClusterConfig{AppID: "app", DialOptions: auth.DialOptions(nil, nil),
+		LocalityWait: 5 * time.Second, ExecutorWait: 300 * time.Millisecond})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.AddExecutor(ctx, "a", serveExecutor(t, &silentExecutor{beat: 50 * time.Millisecond}), 1); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := c.acquire(ctx, "") // a's one slot
+	if err != nil || busy.name != "a" {
+		t.Fatalf("acquire: %v %v", busy, err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.acquire(ctx, "a")
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	c.RemoveExecutor("a", errors.New("killed"))
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrNoExecutors) {
+			t.Errorf("acquire after the only executor was lost: %v, want ErrNoExecutors", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("acquire still waiting 3 s after its executor was lost, with ExecutorWait 300 ms")
 	}
 }
