@@ -4,6 +4,9 @@
 // rank to its neighbours (FlatMap) and sums what every page receives
 // (ReduceByKey). On a cluster the cached links stay on the executors that
 // computed them; a lost executor's share is recomputed from lineage.
+//
+// As in the RDD paper's version, a page that no page links to drops out
+// after the first iteration, so the ranks sum to less than the page count.
 package pagerank
 
 import (
