@@ -35,30 +35,11 @@ func keyByName(name string) (ConfigKey, bool) {
 		}
 	}
 	for _, k := range keys {
-		if equalFold(k.Name, name) {
+		if strings.EqualFold(k.Name, name) {
 			return k, true
 		}
 	}
 	return ConfigKey{}, false
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(a) {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 var keys = []ConfigKey{

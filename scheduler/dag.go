@@ -283,7 +283,7 @@ func (d *DAG) RunJob(ctx context.Context, job Job) error {
 		deliver := func(p int, res any) error { return job.Result(index[p], res) }
 		st := stage{id: stageID, node: job.Final, spec: job.Spec}
 		if job.SampleFor != 0 {
-			st.kind, st.shuffle = executor.SampleTask, &ShuffleDependency{ID: job.SampleFor}
+			st.kind, st.shuffleID = executor.SampleTask, job.SampleFor
 		}
 		lost, err := d.runTasks(ctx, st, pending, job.Run, deliver)
 		if err != nil {
@@ -404,7 +404,7 @@ func (d *DAG) runMapStage(ctx context.Context, spec *executor.JobSpec, dep Depen
 			d.tracker.Register(sd.ID, numMaps, res.(shuffle.MapStatus))
 			return nil
 		}
-		lost, err := d.runTasks(ctx, stage{id: stageID, node: dep.Parent, spec: spec, kind: executor.MapTask, shuffle: sd}, missing, run, register)
+		lost, err := d.runTasks(ctx, stage{id: stageID, node: dep.Parent, spec: spec, kind: executor.MapTask, shuffleID: sd.ID, partitioner: sd.State}, missing, run, register)
 		if err != nil {
 			return err
 		}
@@ -423,8 +423,11 @@ type stage struct {
 	node Node // the stage's last node
 	spec *executor.JobSpec
 	kind executor.TaskKind
-	// shuffle is the shuffle a map or sample stage is for.
-	shuffle *ShuffleDependency
+	// shuffleID is the shuffle a map or sample stage is for.
+	shuffleID int
+	// partitioner, for a map stage whose shuffle was prepared, is the
+	// prepared state that map tasks in other processes restore.
+	partitioner func() []byte
 }
 
 // runTasks runs one task per partition of a stage, each retried up to
@@ -434,13 +437,10 @@ type stage struct {
 func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 	run func(*executor.TaskContext, int) (any, error), deliver func(partition int, res any) error) ([]lostPartition, error) {
 	stageID, n := st.id, st.node
-	shuffleID := 0
+	shuffleID := st.shuffleID
 	var partitioner []byte
-	if st.shuffle != nil {
-		shuffleID = st.shuffle.ID
-		if st.kind == executor.MapTask && st.shuffle.State != nil {
-			partitioner = st.shuffle.State()
-		}
+	if st.partitioner != nil {
+		partitioner = st.partitioner()
 	}
 	var reads []int
 	for _, dep := range stageShuffles(n) {

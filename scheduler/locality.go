@@ -85,6 +85,9 @@ func (c *cacheLocations) forget(executor string) {
 func (c *cacheLocations) all(n Node, p int) []executor.CachedBlock {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(c.locs) == 0 {
+		return nil // local mode, or nothing cached: no walk per task
+	}
 	var out []executor.CachedBlock
 	persistedIn(n, p, func(n Node, p int) bool {
 		for _, at := range c.locs[[2]int{n.ID(), p}] {
@@ -100,6 +103,9 @@ func (c *cacheLocations) all(n Node, p int) []executor.CachedBlock {
 func (c *cacheLocations) preferred(n Node, p int) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(c.locs) == 0 {
+		return ""
+	}
 	var at string
 	persistedIn(n, p, func(n Node, p int) bool {
 		if execs := c.locs[[2]int{n.ID(), p}]; len(execs) > 0 {

@@ -39,25 +39,15 @@ const recoveryParts = 12
 // are done. Both answers are checked against local mode.
 func Recovery(ctx context.Context, cfg Config, work int64, runs int) (RecoveryFigures, error) {
 	f := RecoveryFigures{Clean: math.MaxInt64, Killed: math.MaxInt64}
-	local, err := rdd.NewSession(rdd.WithMaster("local[2]"))
+	var want []int64
+	if err := inLocalMode(func(local *rdd.Session) (err error) { want, err = crunch.Run(ctx, local, work); return err }); err != nil {
+		return f, err
+	}
+	cluster, s, stop, err := startWithSession(ctx, cfg)
 	if err != nil {
 		return f, err
 	}
-	want, err := crunch.Run(ctx, local, work)
-	local.Close()
-	if err != nil {
-		return f, err
-	}
-	cluster, err := StartCluster(ctx, cfg.Binary, cfg.Dir, cfg.Executors, cfg.Cores)
-	if err != nil {
-		return f, err
-	}
-	defer cluster.Close()
-	s, err := cluster.Session()
-	if err != nil {
-		return f, err
-	}
-	defer s.Close()
+	defer stop()
 
 	var (
 		mu     sync.Mutex
@@ -177,16 +167,11 @@ var crunch = rdd.Func(func(ctx context.Context, s *rdd.Session, work int64) ([]i
 // Detection measures, n times, the time from the SIGKILL of an executor
 // to the driver counting it lost, starting a new executor after each.
 func Detection(ctx context.Context, cfg Config, n int) ([]time.Duration, error) {
-	cluster, err := StartCluster(ctx, cfg.Binary, cfg.Dir, cfg.Executors, cfg.Cores)
+	cluster, s, stop, err := startWithSession(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer cluster.Close()
-	s, err := cluster.Session()
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
+	defer stop()
 	var times []time.Duration
 	for range n {
 		live := cluster.Live()

@@ -60,29 +60,23 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	jobs := mix(cfg.Dir)
 
 	// What local mode says.
-	local, err := rdd.NewSession(rdd.WithMaster("local[2]"))
-	if err != nil {
-		return rep, err
-	}
 	want := make([]string, len(jobs))
-	for i, j := range jobs {
-		if want[i], err = j.run(ctx, local, "local"); err != nil {
-			local.Close()
-			return rep, fmt.Errorf("%s in local mode: %w", j.name, err)
+	err := inLocalMode(func(local *rdd.Session) (err error) {
+		for i, j := range jobs {
+			if want[i], err = j.run(ctx, local, "local"); err != nil {
+				return fmt.Errorf("%s in local mode: %w", j.name, err)
+			}
 		}
-	}
-	local.Close()
-
-	cluster, err := StartCluster(ctx, cfg.Binary, cfg.Dir, cfg.Executors, cfg.Cores)
+		return nil
+	})
 	if err != nil {
 		return rep, err
 	}
-	defer cluster.Close()
-	s, err := cluster.Session(rdd.WithConf("cluster.executorWait", "20s"), rdd.WithConf("default.parallelism", "6"))
+	cluster, s, stop, err := startWithSession(ctx, cfg, rdd.WithConf("cluster.executorWait", "20s"), rdd.WithConf("default.parallelism", "6"))
 	if err != nil {
 		return rep, err
 	}
-	defer s.Close()
+	defer stop()
 	logf("cluster of %d executors up; local results computed in %v", cfg.Executors, time.Since(start).Round(time.Millisecond))
 
 	// The killer: a SIGKILL to a random live executor now and then,

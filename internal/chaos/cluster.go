@@ -80,6 +80,30 @@ func StartCluster(ctx context.Context, binary, dir string, n, cores int) (*Clust
 	return c, nil
 }
 
+// startWithSession starts the cluster cfg describes and a driver session on it; stop
+// closes both.
+func startWithSession(ctx context.Context, cfg Config, opts ...rdd.Option) (c *Cluster, s *rdd.Session, stop func(), err error) {
+	if c, err = StartCluster(ctx, cfg.Binary, cfg.Dir, cfg.Executors, cfg.Cores); err != nil {
+		return nil, nil, nil, err
+	}
+	if s, err = c.Session(opts...); err != nil {
+		c.Close()
+		return nil, nil, nil, err
+	}
+	return c, s, func() { s.Close(); c.Close() }, nil
+}
+
+// inLocalMode runs f on a local[2] session: what the cluster's answers are
+// compared with.
+func inLocalMode(f func(s *rdd.Session) error) error {
+	s, err := rdd.NewSession(rdd.WithMaster("local[2]"))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return f(s)
+}
+
 // Session opens a driver session on the cluster, which waits for every
 // live executor; executors started later may join through the driver.
 func (c *Cluster) Session(opts ...rdd.Option) (*rdd.Session, error) {

@@ -41,33 +41,25 @@ func Scenario(ctx context.Context, cfg Config, name string) error {
 			fmt.Fprintf(cfg.Log, name+": "+format+"\n", args...)
 		}
 	}
-	local, err := rdd.NewSession(rdd.WithMaster("local[2]"))
-	if err != nil {
-		return err
-	}
-	want, err := slowSums.Run(ctx, local, slowArgs{N: 60_000, Delay: 0})
-	if err == nil {
-		var sums []int64
-		sums, err = fetchSums.Run(ctx, local, slowArgs{N: 60_000})
-		if !slices.Equal(sums, want) {
+	var want []int64
+	err := inLocalMode(func(local *rdd.Session) (err error) {
+		if want, err = slowSums.Run(ctx, local, slowArgs{N: 60_000}); err != nil {
+			return err
+		}
+		sums, err := fetchSums.Run(ctx, local, slowArgs{N: 60_000})
+		if err == nil && !slices.Equal(sums, want) {
 			err = fmt.Errorf("the two jobs disagree in local mode: %v, %v", sums, want)
 		}
-	}
-	local.Close()
+		return err
+	})
 	if err != nil {
 		return err
 	}
-
-	cluster, err := StartCluster(ctx, cfg.Binary, cfg.Dir, cfg.Executors, cfg.Cores)
+	cluster, s, stop, err := startWithSession(ctx, cfg, rdd.WithConf("cluster.executorWait", "3s"), rdd.WithConf("locality.wait", "-1ms"))
 	if err != nil {
 		return err
 	}
-	defer cluster.Close()
-	s, err := cluster.Session(rdd.WithConf("cluster.executorWait", "3s"), rdd.WithConf("locality.wait", "-1ms"))
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer stop()
 
 	var (
 		mu      sync.Mutex

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -204,7 +205,7 @@ func (s *Store) Handler(storage func() any) http.Handler {
 		for _, e := range s.executors {
 			execs = append(execs, e)
 		}
-		slices.SortFunc(execs, func(a, b *Executor) int { return cmpString(a.Name, b.Name) })
+		slices.SortFunc(execs, func(a, b *Executor) int { return strings.Compare(a.Name, b.Name) })
 		writeJSON(w, execs)
 	})
 	mux.HandleFunc("GET /api/v1/storage", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, storage()) })
@@ -295,16 +296,6 @@ func sorted[T any](m map[int]*T, id func(*T) int) []*T {
 	}
 	slices.SortFunc(out, func(a, b *T) int { return id(a) - id(b) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
