@@ -13,89 +13,33 @@ import (
 	"github.com/ember-go/ember/storage"
 )
 
-// Config holds every setting of a Session. DefaultConfig documents the
-// defaults; the zero value of a field means its default.
+// Config holds every setting of a Session: each field is the key its
+// comment names, and ConfigKeys (or docs/configuration.md, generated from
+// it) says what each key means. DefaultConfig gives the defaults; the zero
+// value of a field means its default.
 type Config struct {
-	// Master says where tasks run: "local" (one slot), "local[N]" (N
-	// slots), "local[*]" (one slot per CPU), "local-cluster[N]" (N
-	// executor processes on this machine) or "ember://host:port,…" (a
-	// standalone cluster); see ParseMaster. Key "master".
-	Master string
-	// DefaultParallelism is the partition count of sources created with
-	// numPartitions <= 0. Zero means the master's slot count. Key
-	// "default.parallelism".
-	DefaultParallelism int
-	// TaskMaxFailures is how many attempts a task gets before its job
-	// fails; attempts that end because their executor was lost do not
-	// count, up to four times as many attempts in all. Key "task.maxFailures".
-	TaskMaxFailures int
-	// StageMaxAttempts is how many times a stage runs, at most, when the
-	// map output it reads is lost and recomputed. Key "stage.maxAttempts".
-	StageMaxAttempts int
-	// ShuffleDir holds shuffle files; "" means a new temporary directory.
-	// Either way the session removes its files on Close. Key "shuffle.dir".
-	ShuffleDir string
-	// ShuffleCompression is "lz4", "zstd" or "none". Key
-	// "shuffle.compression".
-	ShuffleCompression string
-	// MemoryLimit is how many bytes of cached partitions the block manager
-	// keeps in memory before it evicts the least recently used. Key
-	// "storage.memoryLimit" (a byte count, or with a k, m or g suffix).
-	MemoryLimit int64
-	// BatchSize is how many elements flow through a stage's pipeline at a
-	// time. Key "batch.size".
-	BatchSize int
+	Master             string // "master": local, local[N], local[*], local-cluster[N], ember://…; see ParseMaster
+	DefaultParallelism int    // "default.parallelism"
+	TaskMaxFailures    int    // "task.maxFailures"
+	StageMaxAttempts   int    // "stage.maxAttempts"
+	ShuffleDir         string // "shuffle.dir"
+	ShuffleCompression string // "shuffle.compression"
+	MemoryLimit        int64  // "storage.memoryLimit"
+	BatchSize          int    // "batch.size"
 
-	// SecretFile holds the cluster secret for an ember:// master; ""
-	// means the EMBER_SECRET environment variable, which may be empty only
-	// when the cluster is on loopback. local-cluster masters make a
-	// random secret of their own. Key "cluster.secretFile".
-	SecretFile string `json:"-"`
-	// TLSCert, TLSKey and TLSCA are PEM files: the CA that signed the
-	// executors' certificates (required for TLS), and the driver's own
-	// certificate and key, for executors that require client certificates.
-	// Keys "tls.cert", "tls.key", "tls.ca".
-	TLSCert, TLSKey, TLSCA string
-	// Insecure lets a session of an ember:// master gossip beyond loopback
-	// without a secret. Key "cluster.insecure".
-	Insecure bool
-	// ClusterBind is the gossip address of the driver on a cluster master.
-	// Executors must reach it. Key "cluster.bind".
-	ClusterBind string
-	// ClusterAdvertise is the host executors reach the driver by, when
-	// ClusterBind's host is unspecified or behind NAT; "" means a local
-	// address. Key "cluster.advertise".
-	ClusterAdvertise string
-	// ExecutorWait bounds how long a cluster session waits for its first
-	// executor (for local-cluster: for all of them). Key
-	// "cluster.executorWait", a duration such as "30s".
-	ExecutorWait time.Duration
-	// ExecutorMemory is the memory a cluster session needs of each
-	// executor: executors that offer less are not used, and a session
-	// that finds none that offers enough fails, naming what they offer.
-	// Zero asks for nothing. Key "executor.memory" (e.g. "4g").
-	ExecutorMemory int64
-	// HeartbeatInterval is how often executors tell the driver they are
-	// alive. Key "executor.heartbeatInterval".
-	HeartbeatInterval time.Duration
-	// HeartbeatTimeout is how long an executor may stay silent before the
-	// driver counts it lost (as it does at once when its connection
-	// breaks or the gossip declares it failed). Key
-	// "executor.heartbeatTimeout".
-	HeartbeatTimeout time.Duration
-	// MinExecutors is how many executors a session of an ember:// master
-	// waits for (at most ExecutorWait) before it runs jobs; jobs use
-	// executors that join later too. Key "cluster.minExecutors".
-	MinExecutors int
-	// UIPort is where the driver serves its status API and metrics (the
-	// next free port if taken); negative: none. Key "ui.port".
-	UIPort int
-	// UIBind is the host the status server listens on. Key "ui.bind".
-	UIBind string
-	// LocalityWait is how long a task waits for a slot on the executor
-	// that holds its cached input before it runs elsewhere (and computes
-	// the input again); negative means no wait. Key "locality.wait".
-	LocalityWait time.Duration
+	SecretFile             string        `json:"-"` // "cluster.secretFile"; the secret itself is never a setting
+	TLSCert, TLSKey, TLSCA string        // "tls.cert", "tls.key", "tls.ca"
+	Insecure               bool          // "cluster.insecure"
+	ClusterBind            string        // "cluster.bind"
+	ClusterAdvertise       string        // "cluster.advertise"
+	ExecutorWait           time.Duration // "cluster.executorWait"
+	MinExecutors           int           // "cluster.minExecutors"
+	ExecutorMemory         int64         // "executor.memory"
+	HeartbeatInterval      time.Duration // "executor.heartbeatInterval"
+	HeartbeatTimeout       time.Duration // "executor.heartbeatTimeout"
+	UIPort                 int           // "ui.port"
+	UIBind                 string        // "ui.bind"
+	LocalityWait           time.Duration // "locality.wait"
 }
 
 // Defaults that DefaultConfig fills in.
