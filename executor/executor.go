@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"github.com/apache/arrow/go/v15/arrow"
 	"runtime/debug"
+	"time"
 
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/shuffle"
@@ -77,6 +78,10 @@ type Task struct {
 	// Started, if set, is called by the backend when the task has a slot
 	// and begins to run.
 	Started func()
+	// Launched and Metrics are set by the backend: when the attempt got
+	// its slot and what it counted (see TaskMetrics).
+	Launched time.Time
+	Metrics  TaskMetrics
 }
 
 // CachedBlock is a partition of a persisted RDD and the executor that
@@ -158,6 +163,8 @@ type TaskContext struct {
 	App  string
 	task *Task
 
+	counters taskCounters
+
 	mu     sync.Mutex
 	stored []string
 }
@@ -210,10 +217,12 @@ func (l *Local) Run(ctx context.Context, t *Task) (result any, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	t.Launched = time.Now()
 	if t.Started != nil {
 		t.Started()
 	}
 	tc := &TaskContext{ctx: ctx, StageID: t.StageID, Partition: t.Partition, Attempt: t.Attempt, Env: l.env, Executor: "driver", task: t}
+	defer func() { t.Metrics = tc.Metrics() }()
 	return runRecovered(tc, t.Run)
 }
 

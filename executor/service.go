@@ -114,12 +114,14 @@ type application struct {
 func (a *application) heartbeat(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	beat := &rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Heartbeat{Heartbeat: &rpc.Heartbeat{}}}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			st := a.d.blocks.Status()
+			beat := &rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Heartbeat{Heartbeat: &rpc.Heartbeat{
+				MemoryUsed: st.MemoryUsed, MemoryLimit: st.MemoryLimit, DiskUsed: st.DiskUsed}}}
 			if a.send(beat) != nil {
 				return
 			}
@@ -209,6 +211,7 @@ func (a *application) run(ctx context.Context, def *rpc.DefineJob, m *rpc.Launch
 	}()
 	st = a.d.cfg.Runner.RunTask(tc, def)
 	st.Stored = tc.StoredBlocks()
+	st.Metrics = tc.Metrics().Message()
 	if st.State == rpc.TaskStatus_FINISHED && st.MapOutput != nil {
 		st.MapOutput.Location = a.d.location
 	}

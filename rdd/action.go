@@ -64,7 +64,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		Final:      r,
 		Partitions: parts,
 		Run: func(tc *executor.TaskContext, p int) (any, error) {
-			return fn(tc, p, r.iterator(tc, p))
+			return fn(tc, p, r.resultStream(tc, p))
 		},
 		Result: func(i int, res any) error {
 			if spec != nil {
@@ -543,6 +543,12 @@ func writeParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, 
 			// CreateTemp makes files only their owner can read; output is
 			// for other tools and users too.
 			err = tmp.Chmod(0o644)
+		}
+		if err == nil {
+			var fi os.FileInfo
+			if fi, err = tmp.Stat(); err == nil {
+				tc.AddOutput(0, fi.Size())
+			}
 		}
 		if cerr := tmp.Close(); err == nil {
 			err = cerr

@@ -9,8 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ember-go/ember/internal/status"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	grpcstatus "google.golang.org/grpc/status"
 	"io"
 	"log/slog"
 	"net"
@@ -297,6 +298,34 @@ func startCluster(ctx context.Context, cfg Config, m Master) (_ *cluster, err er
 	return c, nil
 }
 
+// executorStatus describes the connected executors, and the members that
+// gossip knows but that are not connected, with the reason if there is one.
+func (c *cluster) executorStatus() []status.Executor {
+	var out []status.Executor
+	index := map[string]int{}
+	for _, e := range c.backend.ExecutorInfos() {
+		index[e.Name] = len(out)
+		out = append(out, status.Executor{Name: e.Name, Address: e.Addr, State: "active", Cores: e.Cores,
+			MemoryUsed: e.MemoryUsed, MemoryLimit: e.MemoryLimit, DiskUsed: e.DiskUsed})
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.member.Executors() {
+		if i, ok := index[n.Name]; ok {
+			out[i].Gossip = n.Addr
+			continue
+		}
+		e := status.Executor{Name: n.Name, Address: n.Meta.RPCAddr, Gossip: n.Addr, State: "joined", Cores: n.Meta.Cores}
+		if err := c.unusable[n.Name]; err != nil {
+			e.State, e.Reason = "unusable", err.Error()
+		} else if mem, ok := c.tooSmall[n.Name]; ok {
+			e.State, e.Reason = "unusable", fmt.Sprintf("offers %d bytes of memory, less than executor.memory", mem)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // follow keeps the backend's executors in step with the membership.
 func (c *cluster) follow(ctx context.Context) {
 	events := c.member.Watch()
@@ -324,7 +353,7 @@ func (c *cluster) follow(ctx context.Context) {
 				actx, cancel := context.WithTimeout(ctx, c.connectTimeout)
 				err = c.backend.AddExecutor(actx, n.Name, n.Meta.RPCAddr, n.Meta.Cores)
 				cancel()
-				code := status.Code(errors.Unwrap(err))
+				code := grpcstatus.Code(errors.Unwrap(err))
 				if err == nil || ctx.Err() != nil || code == codes.FailedPrecondition || code == codes.PermissionDenied {
 					break // done, or retrying cannot help
 				}

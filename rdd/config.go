@@ -2,6 +2,7 @@ package rdd
 
 import (
 	"fmt"
+	"github.com/ember-go/ember/internal/status"
 	"net"
 	"runtime"
 	"strconv"
@@ -39,6 +40,7 @@ type Config struct {
 	HeartbeatTimeout       time.Duration // "executor.heartbeatTimeout"
 	UIPort                 int           // "ui.port"
 	UIBind                 string        // "ui.bind"
+	UIRetainedJobs         int           // "ui.retainedJobs"
 	LocalityWait           time.Duration // "locality.wait"
 }
 
@@ -71,6 +73,7 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   scheduler.DefaultHeartbeatTimeout,
 		UIPort:             DefaultUIPort,
 		UIBind:             "127.0.0.1",
+		UIRetainedJobs:     status.DefaultRetainedJobs,
 	}
 }
 
@@ -147,6 +150,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.UIBind == "" {
 		c.UIBind = d.UIBind
 	}
+	if c.UIRetainedJobs == 0 {
+		c.UIRetainedJobs = d.UIRetainedJobs
+	}
 	switch {
 	case c.TaskMaxFailures < 0:
 		return c, fmt.Errorf("task.maxFailures is %d: want at least 1", c.TaskMaxFailures)
@@ -166,6 +172,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("executor.heartbeatInterval %v and executor.heartbeatTimeout %v: want positive durations", c.HeartbeatInterval, c.HeartbeatTimeout)
 	case c.HeartbeatTimeout <= c.HeartbeatInterval:
 		return c, fmt.Errorf("executor.heartbeatTimeout %v is not longer than executor.heartbeatInterval %v: executors would be lost while alive", c.HeartbeatTimeout, c.HeartbeatInterval)
+	case c.UIRetainedJobs < 0:
+		return c, fmt.Errorf("ui.retainedJobs is %d: want at least 1", c.UIRetainedJobs)
 	case c.ExecutorWait < 0:
 		return c, fmt.Errorf("cluster.executorWait is %v: want a positive duration", c.ExecutorWait)
 	}

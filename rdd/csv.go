@@ -61,6 +61,7 @@ func CSVFile[T any](s *Session, path string, opts ...CSVOption) *RDD[T] {
 			return readErr
 		}
 	}
+	r.inputBytes = func(p int) int64 { return fileSize(files[p]) }
 	return r
 }
 

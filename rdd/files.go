@@ -35,6 +35,7 @@ func ArrowFile[T any](s *Session, path string) *RDD[T] {
 			return readArrowFile(files[p], func(rec arrow.Record) (bool, error) { return r.yieldProjected(rec, yield) })
 		}
 	}
+	r.inputBytes = func(p int) int64 { return fileSize(files[p]) }
 	return r
 }
 
@@ -150,6 +151,7 @@ func ParquetFile[T any](s *Session, path string) *RDD[T] {
 			return r.readRowGroup(tc.Context(), groups[p], yield)
 		}
 	}
+	r.inputBytes = func(p int) int64 { return groups[p].bytes }
 	return r
 }
 
@@ -157,6 +159,7 @@ func ParquetFile[T any](s *Session, path string) *RDD[T] {
 type rowGroup struct {
 	path  string
 	group int
+	bytes int64 // compressed, as stored
 }
 
 func parquetRowGroups(path string) ([]rowGroup, error) {
@@ -171,7 +174,7 @@ func parquetRowGroups(path string) ([]rowGroup, error) {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 		for g := range rdr.NumRowGroups() {
-			groups = append(groups, rowGroup{f, g})
+			groups = append(groups, rowGroup{f, g, rdr.MetaData().RowGroup(g).TotalCompressedSize()})
 		}
 		rdr.Close()
 	}

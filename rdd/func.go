@@ -369,11 +369,13 @@ func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in 
 		a.reset()
 	}
 	rp.job = &capturedJob{final: r, accs: accs, run: func(tc *executor.TaskContext, p int) ([]byte, error) {
-		res, err := fn(tc, p, r.iterator(tc, p))
+		res, err := fn(tc, p, r.resultStream(tc, p))
 		if err != nil {
 			return nil, err
 		}
-		return encodeValues(res)
+		enc, err := encodeValues(res)
+		tc.AddOutput(0, int64(len(enc)))
+		return enc, err
 	}}
 	panic(stopReplay{})
 }

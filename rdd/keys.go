@@ -83,10 +83,12 @@ var keys = []ConfigKey{
 		func(c *Config) *time.Duration { return &c.HeartbeatInterval }),
 	duration("executor.heartbeatTimeout", "silence after which the driver counts an executor lost; longer than the interval",
 		func(c *Config) *time.Duration { return &c.HeartbeatTimeout }),
-	integer("ui.port", "where the driver serves its JSON status API (`/api/v1/jobs`, `/stages`, `/executors`, `/storage`) and Prometheus `/metrics`; if taken, the next free port up to 16 on, or else any; negative: no server",
+	integer("ui.port", "where the driver serves its web UI, JSON status API (`/api/v1/jobs`, `/stages`, `/executors`, `/storage`) and Prometheus `/metrics`; if taken, the next free port up to 16 on, or else any; negative: no server",
 		func(c *Config) *int { return &c.UIPort }),
 	text("ui.bind", "the host the driver's status server listens on; loopback by default, since it is read without the secret",
 		func(c *Config) *string { return &c.UIBind }),
+	integer("ui.retainedJobs", "how many jobs the web UI and the status API keep, with their stages and tasks; older finished ones are forgotten",
+		func(c *Config) *int { return &c.UIRetainedJobs }),
 	duration("locality.wait", "how long a task waits for a slot on the executor that holds its cached input; negative: no wait",
 		func(c *Config) *time.Duration { return &c.LocalityWait }),
 }

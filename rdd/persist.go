@@ -60,12 +60,16 @@ func (r *RDD[T]) cached(tc *executor.TaskContext, p int, level storage.Level) st
 		if err != nil {
 			return err
 		}
+		if !ok {
+			recs, ok = r.remoteCached(tc, id)
+		}
 		if ok {
 			defer releaseAll(recs)
-			return r.yieldRecords(recs, yield)
-		}
-		if recs, ok := r.remoteCached(tc, id); ok {
-			defer releaseAll(recs)
+			var rows int64
+			for _, rec := range recs {
+				rows += rec.NumRows()
+			}
+			tc.AddInput(rows, storage.RecordsSize(recs))
 			return r.yieldRecords(recs, yield)
 		}
 		enc := r.codec.NewEncoder(nil)
@@ -73,7 +77,7 @@ func (r *RDD[T]) cached(tc *executor.TaskContext, p int, level storage.Level) st
 		var out []arrow.Record
 		defer func() { releaseAll(out) }()
 		complete := true
-		err = r.compute(tc, p)(func(b []T) bool {
+		err = r.computed(tc, p)(func(b []T) bool {
 			enc.Append(b...)
 			if enc.Len() >= recordRows {
 				out = append(out, enc.NewRecord())

@@ -50,6 +50,9 @@ type node struct {
 	err     error
 	levelMu sync.Mutex
 	level   storage.Level
+	// inputBytes, for a source that reads files, is how many bytes
+	// partition p reads.
+	inputBytes func(p int) int64
 }
 
 // ID returns the RDD's id, unique within its session.
@@ -145,7 +148,38 @@ func (r *RDD[T]) iterator(tc *executor.TaskContext, p int) stream[T] {
 	if lvl := r.storageLevel(); lvl != storage.None {
 		return r.cached(tc, p, lvl)
 	}
-	return r.compute(tc, p)
+	return r.computed(tc, p)
+}
+
+// computed computes partition p. What a source (an RDD without parents)
+// yields is counted as the task's input.
+func (r *RDD[T]) computed(tc *executor.TaskContext, p int) stream[T] {
+	in := r.compute(tc, p)
+	if len(r.deps) > 0 {
+		return in
+	}
+	return func(yield func([]T) bool) error {
+		err := in(func(b []T) bool {
+			tc.AddInput(int64(len(b)), 0)
+			return yield(b)
+		})
+		if err == nil && r.inputBytes != nil {
+			tc.AddInput(0, r.inputBytes(p))
+		}
+		return err
+	}
+}
+
+// resultStream is partition p as a job's result task reads it: its
+// records count as the task's output.
+func (r *RDD[T]) resultStream(tc *executor.TaskContext, p int) stream[T] {
+	in := r.iterator(tc, p)
+	return func(yield func([]T) bool) error {
+		return in(func(b []T) bool {
+			tc.AddOutput(int64(len(b)), 0)
+			return yield(b)
+		})
+	}
 }
 
 // Schema returns the Arrow schema of the RDD's partitions, or nil if T is

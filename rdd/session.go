@@ -109,15 +109,14 @@ func NewSession(opts ...Option) (*Session, error) {
 	}
 	st.dag = scheduler.New(backend, scheduler.Config{MaxFailures: cfg.TaskMaxFailures, MaxStageAttempts: cfg.StageMaxAttempts})
 	s := &Session{session: st}
-	st.status = status.NewStore(func() int { return len(s.Executors()) })
-	st.dag.OnStageEvent(st.recordStage)
+	st.status = status.NewStore(st.cfg.UIRetainedJobs, status.Live{Executors: s.executorStatus, Storage: s.storageStatus})
+	st.dag.OnStageEvent(st.status.StageEvent)
 	if st.cluster != nil {
 		st.cluster.backend.OnLost(st.dag.ExecutorLost)
-		st.cluster.backend.OnLost(func(string, string, uint64) { st.status.ExecutorLost() })
-		st.cluster.backend.OnTask(func(ev TaskEvent) { st.status.ExecutorTask(ev.Executor, ev.Duration, ev.Err) })
+		st.cluster.backend.OnLost(func(name, addr string, _ uint64) { st.status.ExecutorLost(name, addr) })
 	}
 	if cfg.UIPort >= 0 {
-		if st.ui, err = status.Serve(cfg.UIBind, cfg.UIPort, st.status.Handler(s.storageStatus)); err != nil {
+		if st.ui, err = status.Serve(cfg.UIBind, cfg.UIPort, st.status.Handler()); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("ember: ui.port: %w", err)
 		}
@@ -135,36 +134,26 @@ func (s *Session) UIAddr() string {
 	return s.ui.Addr()
 }
 
-func (s *session) recordStage(ev StageEvent) {
-	switch ev.Kind {
-	case StageStarted:
-		s.status.StageStarted(ev.StageID, ev.JobID, ev.Stage, ev.Tasks)
-	case TaskStarted:
-		s.status.TaskStarted(ev.StageID)
-	case TaskEnded:
-		s.status.TaskEnded(ev.StageID, ev.Err)
-	case StageEnded:
-		s.status.StageEnded(ev.StageID, ev.Err)
+// executorStatus describes the executors for the status pages: on a
+// cluster, those connected and those gossip knows; in local mode, the
+// driver's task slots.
+func (s *Session) executorStatus() []status.Executor {
+	if s.cluster != nil {
+		return s.cluster.executorStatus()
 	}
-}
-
-// cachedRDD is an entry of /api/v1/storage.
-type cachedRDD struct {
-	RDD        int      `json:"rddId"`
-	Partitions int      `json:"partitions"`
-	MemBytes   int64    `json:"memoryBytes"`
-	DiskBytes  int64    `json:"diskBytes"`
-	Executors  []string `json:"executors,omitempty"`
+	st := s.blocks.Status()
+	return []status.Executor{{Name: "driver", State: "active", Cores: s.slots,
+		MemoryUsed: st.MemoryUsed, MemoryLimit: st.MemoryLimit, DiskUsed: st.DiskUsed}}
 }
 
 // storageStatus describes the cached partitions: from the block manager in
 // local mode, from what the executors reported on a cluster (sizes stay
 // with the executors).
-func (s *Session) storageStatus() any {
-	byRDD := map[int]*cachedRDD{}
-	get := func(id int) *cachedRDD {
+func (s *Session) storageStatus() []status.CachedRDD {
+	byRDD := map[int]*status.CachedRDD{}
+	get := func(id int) *status.CachedRDD {
 		if byRDD[id] == nil {
-			byRDD[id] = &cachedRDD{RDD: id}
+			byRDD[id] = &status.CachedRDD{RDD: id}
 		}
 		return byRDD[id]
 	}
@@ -188,12 +177,12 @@ func (s *Session) storageStatus() any {
 			}
 		}
 	}
-	out := make([]*cachedRDD, 0, len(byRDD))
+	out := make([]status.CachedRDD, 0, len(byRDD))
 	for _, c := range byRDD {
 		slices.Sort(c.Executors)
-		out = append(out, c)
+		out = append(out, *c)
 	}
-	slices.SortFunc(out, func(a, b *cachedRDD) int { return a.RDD - b.RDD })
+	slices.SortFunc(out, func(a, b status.CachedRDD) int { return a.RDD - b.RDD })
 	return out
 }
 

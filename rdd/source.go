@@ -90,7 +90,18 @@ func TextFile(s *Session, path string, minPartitions int) *RDD[string] {
 			return readErr
 		}
 	}
+	r.inputBytes = func(p int) int64 { return splits[p].end - splits[p].start }
 	return r
+}
+
+// fileSize is the size of path, or 0 if it cannot be read (then reading
+// it failed already, with a clearer error).
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // batches cuts a sequence of values into batches, checking for cancellation

@@ -3,10 +3,13 @@ package rdd_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"iter"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,16 +19,11 @@ import (
 
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(body, v); err != nil {
+	code, body := getPage(t, url)
+	if err := json.Unmarshal([]byte(body), v); err != nil {
 		t.Fatalf("%s: %v: %s", url, err, body)
 	}
-	return resp.StatusCode
+	return code
 }
 
 type apiJob struct {
@@ -36,20 +34,98 @@ type apiJob struct {
 }
 
 type apiStage struct {
-	ID        int    `json:"id"`
-	JobID     int    `json:"jobId"`
-	Status    string `json:"status"`
-	Tasks     int    `json:"tasks"`
-	Completed int    `json:"completed"`
-	Running   int    `json:"running"`
+	ID           int    `json:"id"`
+	JobID        int    `json:"jobId"`
+	Status       string `json:"status"`
+	Tasks        int    `json:"tasks"`
+	Completed    int    `json:"completed"`
+	Running      int    `json:"running"`
+	ShuffleID    int    `json:"shuffleId"`
+	ParentStages []int  `json:"parentStages"`
+	RDDs         []struct {
+		ID   int    `json:"id"`
+		Name string `json:"name"`
+	} `json:"rdds"`
+	Metrics apiMetrics `json:"metrics"`
 }
 
-// The status API during and after a job, and the metrics.
-func TestStatusAPI(t *testing.T) {
-	s := newSession(t, rdd.WithMaster("local[2]"))
-	base := "http://" + s.UIAddr()
-	slow := rdd.MapPartitions(rdd.Range(s, 0, 100, 4), func(_ int, in iter.Seq[int64]) iter.Seq[rdd.Pair[int64, int64]] {
-		time.Sleep(300 * time.Millisecond)
+type apiMetrics struct {
+	InputRecords        int64 `json:"inputRecords"`
+	OutputRecords       int64 `json:"outputRecords"`
+	ShuffleReadRecords  int64 `json:"shuffleReadRecords"`
+	ShuffleReadBytes    int64 `json:"shuffleReadBytes"`
+	ShuffleWriteRecords int64 `json:"shuffleWriteRecords"`
+	ShuffleWriteBytes   int64 `json:"shuffleWriteBytes"`
+}
+
+type apiTask struct {
+	Partition int        `json:"partition"`
+	Attempt   int        `json:"attempt"`
+	Executor  string     `json:"executor"`
+	Status    string     `json:"status"`
+	Duration  float64    `json:"durationMs"`
+	Metrics   apiMetrics `json:"metrics"`
+}
+
+// checkStages checks the two stages of a job that reduces 100 records to 3
+// keys: a map stage of 4 tasks feeding a result stage of 2, with the
+// records each read and wrote, and their tasks.
+func checkStages(t *testing.T, base string, job apiJob, executors int) {
+	t.Helper()
+	if len(job.Stages) != 2 {
+		t.Fatalf("job %d has stages %v, want 2", job.ID, job.Stages)
+	}
+	var mapStage, result apiStage
+	getJSON(t, base+"/api/v1/stages/"+itoa(job.Stages[0]), &mapStage)
+	getJSON(t, base+"/api/v1/stages/"+itoa(job.Stages[1]), &result)
+	for _, st := range []apiStage{mapStage, result} {
+		if st.Status != "succeeded" || st.JobID != job.ID || st.Completed != st.Tasks || st.Tasks == 0 || st.Running != 0 || len(st.RDDs) == 0 {
+			t.Errorf("stage %d: %+v", st.ID, st)
+		}
+	}
+	if mapStage.ShuffleID == 0 || result.ShuffleID != 0 || !slices.Equal(result.ParentStages, []int{mapStage.ID}) {
+		t.Errorf("the result stage should read the map stage's shuffle: map %+v, result %+v", mapStage, result)
+	}
+	// Records: 100 in, at most 3 keys per map task written (combined on
+	// the map side), all of them read, 3 keys out.
+	if m := mapStage.Metrics; m.InputRecords != 100 || m.ShuffleWriteRecords == 0 || m.ShuffleWriteRecords > 12 || m.ShuffleWriteBytes == 0 {
+		t.Errorf("map stage metrics %+v", m)
+	}
+	if m := result.Metrics; m.ShuffleReadRecords != mapStage.Metrics.ShuffleWriteRecords || m.ShuffleReadBytes != mapStage.Metrics.ShuffleWriteBytes || m.OutputRecords != 3 || m.InputRecords != 0 {
+		t.Errorf("result stage metrics %+v, map stage wrote %+v", m, mapStage.Metrics)
+	}
+	seen := map[string]bool{}
+	for _, st := range []apiStage{mapStage, result} {
+		var tasks []apiTask
+		if code := getJSON(t, base+"/api/v1/stages/"+itoa(st.ID)+"/tasks", &tasks); code != 200 || len(tasks) != st.Tasks {
+			t.Fatalf("stage %d: %d, %d tasks, want %d", st.ID, code, len(tasks), st.Tasks)
+		}
+		var in, out int64
+		for _, task := range tasks {
+			if task.Status != "succeeded" || task.Attempt != 1 || task.Executor == "" || task.Duration <= 0 {
+				t.Errorf("stage %d: task %+v", st.ID, task)
+			}
+			seen[task.Executor] = true
+			in += task.Metrics.InputRecords + task.Metrics.ShuffleReadRecords
+			out += task.Metrics.OutputRecords + task.Metrics.ShuffleWriteRecords
+		}
+		if sum := st.Metrics.InputRecords + st.Metrics.ShuffleReadRecords; in != sum {
+			t.Errorf("stage %d: tasks read %d records, the stage %d", st.ID, in, sum)
+		}
+		if sum := st.Metrics.OutputRecords + st.Metrics.ShuffleWriteRecords; out != sum {
+			t.Errorf("stage %d: tasks wrote %d records, the stage %d", st.ID, out, sum)
+		}
+	}
+	if len(seen) != executors {
+		t.Errorf("tasks ran on %v, want %d executors", seen, executors)
+	}
+}
+
+// reduceJob reduces 100 records (Range 0..100 in 4 partitions) to 3 keys
+// over 2 partitions; slow sleeps in every map task first.
+func reduceJob(ctx context.Context, s *rdd.Session, slow time.Duration) ([]rdd.Pair[int64, int64], error) {
+	pairs := rdd.MapPartitions(rdd.Range(s, 0, 100, 4), func(_ int, in iter.Seq[int64]) iter.Seq[rdd.Pair[int64, int64]] {
+		time.Sleep(slow)
 		return func(yield func(rdd.Pair[int64, int64]) bool) {
 			for i := range in {
 				if !yield(rdd.Pair[int64, int64]{Key: i % 3, Value: i}) {
@@ -58,9 +134,16 @@ func TestStatusAPI(t *testing.T) {
 			}
 		}
 	})
+	return rdd.ReduceByKey(pairs, func(a, b int64) int64 { return a + b }, 2).Collect(ctx)
+}
+
+// The status API during and after a job, and the metrics.
+func TestStatusAPI(t *testing.T) {
+	s := newSession(t, rdd.WithMaster("local[2]"))
+	base := "http://" + s.UIAddr()
 	done := make(chan error, 1)
 	go func() {
-		_, err := rdd.ReduceByKey(slow, func(a, b int64) int64 { return a + b }, 2).Collect(context.Background())
+		_, err := reduceJob(context.Background(), s, 300*time.Millisecond)
 		done <- err
 	}()
 
@@ -85,22 +168,40 @@ func TestStatusAPI(t *testing.T) {
 
 	// After it.
 	var job apiJob
-	if code := getJSON(t, base+"/api/v1/jobs/1", &job); code != 200 || job.Status != "succeeded" || job.Action != "Collect" || len(job.Stages) != 2 {
+	if code := getJSON(t, base+"/api/v1/jobs/1", &job); code != 200 || job.Status != "succeeded" || job.Action != "Collect" {
 		t.Errorf("the finished job: %d %+v", code, job)
 	}
-	for _, id := range job.Stages {
-		var st apiStage
-		getJSON(t, base+"/api/v1/stages/"+itoa(id), &st)
-		if st.Status != "succeeded" || st.JobID != 1 || st.Completed != st.Tasks || st.Tasks == 0 || st.Running != 0 {
-			t.Errorf("stage %d: %+v", id, st)
-		}
-	}
+	checkStages(t, base, job, 1)
 
-	// Unknown ids and pages: 404 with a message.
-	for _, path := range []string{"/api/v1/jobs/999", "/api/v1/jobs/abc", "/api/v1/stages/7777", "/nosuch"} {
+	// Unknown ids and pages: 404 with a message, in JSON for the API and
+	// as a page for the UI.
+	for _, path := range []string{"/api/v1/jobs/999", "/api/v1/jobs/abc", "/api/v1/stages/7777", "/api/v1/stages/7777/tasks", "/api/v1/nosuch"} {
 		var e struct{ Error string }
 		if code := getJSON(t, base+path, &e); code != http.StatusNotFound || e.Error == "" {
 			t.Errorf("%s: %d %q, want 404 with a message", path, code, e.Error)
+		}
+	}
+	for path, want := range map[string]string{"/nosuch": "no page /nosuch", "/jobs/999": "no job 999", "/stages/x": "no stage x"} {
+		code, body := getPage(t, base+path)
+		if code != http.StatusNotFound || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, want 404 saying %q:\n%s", path, code, want, body)
+		}
+	}
+	// The pages of the job and its stages draw the stage graph and list
+	// the tasks.
+	code, body := getPage(t, base+"/jobs/1")
+	for _, id := range job.Stages {
+		if want := fmt.Sprintf(`data-stage="%d"`, id); code != 200 || !strings.Contains(body, want) || !strings.Contains(body, "<svg") {
+			t.Errorf("/jobs/1: %d, no SVG with %s", code, want)
+		}
+	}
+	code, body = getPage(t, base+"/stages/"+itoa(job.Stages[0]))
+	if n := strings.Count(body, `<tr data-partition=`); code != 200 || n != 4 || strings.Count(body, `class="status succeeded"`) < 4 {
+		t.Errorf("/stages/%d: %d, %d succeeded task rows, want 4", job.Stages[0], code, n)
+	}
+	for _, path := range []string{"/", "/jobs/", "/stages/", "/executors/", "/storage/", "/static/style.css", "/static/live.js"} {
+		if code, body := getPage(t, base+path); code != 200 || len(body) == 0 {
+			t.Errorf("%s: %d", path, code)
 		}
 	}
 
@@ -127,7 +228,33 @@ func TestStatusAPI(t *testing.T) {
 	if succeeded != 6 {
 		t.Errorf("ember_tasks_total{outcome=succeeded} = %v, want 6 (4 map tasks, 2 reduce)", succeeded)
 	}
+	records := map[string]float64{}
+	for _, m := range families["ember_task_records_total"].GetMetric() {
+		records[m.Label[0].GetValue()] = m.Counter.GetValue()
+	}
+	if records["input"] != 100 || records["output"] != 3 || records["shuffle_write"] == 0 || records["shuffle_read"] != records["shuffle_write"] {
+		t.Errorf("ember_task_records_total: %v", records)
+	}
 }
+
+// getPage returns the status and the body of a page.
+func getPage(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+var reduce = rdd.Func(func(ctx context.Context, s *rdd.Session, _ int) ([]rdd.Pair[int64, int64], error) {
+	return reduceJob(ctx, s, 0)
+})
 
 var cachedCount = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (int64, error) {
 	r := rdd.Range(s, 0, n, 4).Cache()
@@ -145,16 +272,53 @@ func TestStatusAPIOnACluster(t *testing.T) {
 	base := "http://" + s.UIAddr()
 	var execs []struct {
 		Name     string `json:"name"`
+		State    string `json:"state"`
+		Address  string `json:"address"`
+		Gossip   string `json:"gossip"`
+		Cores    int    `json:"cores"`
 		Finished int    `json:"finishedTasks"`
+		Memory   int64  `json:"memoryLimit"`
 	}
-	getJSON(t, base+"/api/v1/executors", &execs)
 	finished := 0
-	for _, e := range execs {
-		finished += e.Finished
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		getJSON(t, base+"/api/v1/executors", &execs)
+		finished = 0
+		heartbeats := true
+		for _, e := range execs {
+			finished += e.Finished
+			heartbeats = heartbeats && e.Memory > 0
+		}
+		if heartbeats || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if len(execs) != 2 || finished != 4 {
 		t.Errorf("executors %+v, want 2 that finished 4 tasks", execs)
 	}
+	for _, e := range execs {
+		if e.State != "active" || e.Address == "" || e.Gossip == "" || e.Cores < 1 || e.Memory <= 0 {
+			t.Errorf("executor %+v: want active, with addresses, cores and storage memory from its heartbeats", e)
+		}
+	}
+	// Task metrics travel back from the executors.
+	var stages []apiStage
+	getJSON(t, base+"/api/v1/stages", &stages)
+	if len(stages) != 1 || stages[0].Metrics.InputRecords != 1000 || stages[0].Metrics.OutputRecords != 1000 {
+		t.Errorf("stages %+v: want one that read and counted 1000 records", stages)
+	}
+	var job apiJob
+	done := make(chan error, 1)
+	go func() {
+		_, err := reduce.Run(context.Background(), s, 0)
+		done <- err
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	getJSON(t, base+"/api/v1/jobs/2", &job)
+	checkStages(t, base, job, 2)
 	var cached []struct {
 		Partitions int      `json:"partitions"`
 		Executors  []string `json:"executors"`

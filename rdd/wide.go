@@ -420,7 +420,15 @@ func newShuffleDep[T, M any](parent *RDD[T], nReduce int,
 			w.Abort()
 			return shuffle.MapStatus{}, err
 		}
-		return w.Commit()
+		ms, err := w.Commit()
+		for red, size := range ms.Sizes {
+			var rows int64
+			if red < len(ms.Rows) {
+				rows = ms.Rows[red]
+			}
+			tc.AddShuffleWrite(rows, size)
+		}
+		return ms, err
 	}
 	return sd, err
 }
@@ -442,6 +450,9 @@ func (sd *shuffleDep[M]) read(tc *executor.TaskContext, p, batchSize int, yield 
 			continue
 		}
 		ref := shuffle.BlockRef{ShuffleID: sd.dep.ID, MapID: st.MapID, ReduceID: p, Location: st.Location}
+		if p < len(st.Sizes) {
+			tc.AddShuffleRead(0, st.Sizes[p])
+		}
 		for rec, err := range tc.Env.Fetcher.Fetch(ctx, ref) {
 			if err != nil {
 				// A missing or damaged block is recomputed from lineage.
@@ -450,6 +461,7 @@ func (sd *shuffleDep[M]) read(tc *executor.TaskContext, p, batchSize int, yield 
 				}
 				return err
 			}
+			tc.AddShuffleRead(rec.NumRows(), 0)
 			stopped := false
 			for b, err := range sd.codec.Batches(rec, batchSize) {
 				if err != nil {

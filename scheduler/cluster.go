@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,6 +182,32 @@ func (c *Cluster) Executors() []string {
 		names = append(names, name)
 	}
 	return names
+}
+
+// ExecutorInfo describes a connected executor.
+type ExecutorInfo struct {
+	Name, Addr     string // member name, RPC address
+	Cores, Running int
+	// MemoryUsed, MemoryLimit and DiskUsed are of its block store, as its
+	// last heartbeat said.
+	MemoryUsed, MemoryLimit, DiskUsed int64
+	LastHeard                         time.Time
+}
+
+// ExecutorInfos describes the connected executors, sorted by name.
+func (c *Cluster) ExecutorInfos() []ExecutorInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]ExecutorInfo, 0, len(c.execs))
+	for _, e := range c.execs {
+		info := ExecutorInfo{Name: e.name, Addr: e.addr, Cores: e.cores, Running: e.cores - e.free, LastHeard: time.Unix(0, e.heard.Load())}
+		if hb := e.storage.Load(); hb != nil {
+			info.MemoryUsed, info.MemoryLimit, info.DiskUsed = hb.MemoryUsed, hb.MemoryLimit, hb.DiskUsed
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b ExecutorInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // AddExecutor connects to the executor at addr (its gRPC address) and
@@ -366,6 +394,9 @@ func (c *Cluster) receive(e *remoteExecutor) {
 			c.drop(e, err)
 			return
 		}
+		if hb := m.GetHeartbeat(); hb != nil {
+			e.storage.Store(hb)
+		}
 		st := m.GetStatus()
 		if st == nil {
 			continue
@@ -392,6 +423,7 @@ func (c *Cluster) Run(ctx context.Context, t *executor.Task) (any, error) {
 	}
 	defer c.release(e)
 	t.RanOn, t.RanOnID = e.name, e.id
+	t.Launched = time.Now()
 	if t.Started != nil {
 		t.Started()
 	}
@@ -428,6 +460,7 @@ func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task
 	select {
 	case st := <-ch:
 		t.Stored = st.Stored
+		t.Metrics = executor.TaskMetricsOf(st.Metrics)
 		res, err := decodeStatus(t, st)
 		// A finished task's additions count, once: a failed attempt's
 		// do not, and a partition's result is delivered once.
@@ -778,7 +811,8 @@ type remoteExecutor struct {
 	pending map[uint64]pendingTask
 	lost    chan struct{}
 	lostErr error
-	heard   atomic.Int64 // when the executor last sent anything, in Unix ns
+	heard   atomic.Int64                  // when the executor last sent anything, in Unix ns
+	storage atomic.Pointer[rpc.Heartbeat] // the last heartbeat, if any
 }
 
 // send launches a task, describing its job first if the stream has not.

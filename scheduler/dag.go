@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/shuffle"
@@ -40,7 +41,9 @@ type Config struct {
 }
 
 // StageEvent tells listeners how a stage runs: it started (with Tasks
-// tasks to run), a task of it started or ended, or it ended.
+// tasks to run), a task of it started or ended, or it ended. A stage that
+// runs again, because map output it reads was lost, starts again with the
+// same StageID.
 type StageEvent struct {
 	Kind    StageEventKind
 	StageID int
@@ -48,6 +51,33 @@ type StageEvent struct {
 	Stage   string // the stage's last node, with its creation site
 	Tasks   int    // for StageStarted
 	Err     error  // for TaskEnded and StageEnded
+
+	// For StageStarted: the RDDs the stage computes, parents first (its
+	// last node last), the shuffle it writes (0 for a job's result
+	// stage) and the shuffles it reads.
+	RDDs      []RDDInfo
+	ShuffleID int
+	Reads     []int
+
+	// For TaskStarted and TaskEnded: the task attempt.
+	Task *TaskInfo
+}
+
+// TaskInfo describes a task attempt in a StageEvent.
+type TaskInfo struct {
+	Partition, Attempt int
+	Executor           string // member name, or "driver" in local mode
+	Launched           time.Time
+	Duration           time.Duration // for TaskEnded
+	Metrics            executor.TaskMetrics
+}
+
+func taskInfo(t *executor.Task) *TaskInfo {
+	info := &TaskInfo{Partition: t.Partition, Attempt: t.Attempt, Executor: t.RanOn, Launched: t.Launched, Metrics: t.Metrics}
+	if info.Executor == "" {
+		info.Executor = "driver"
+	}
+	return info
 }
 
 // StageEventKind says what a StageEvent reports.
@@ -273,12 +303,15 @@ func (d *DAG) RunJob(ctx context.Context, job Job) error {
 		}
 		index[p] = i
 	}
-	stageID := d.newStageID()
+	stageID := 0 // numbered once its parents ran, as they run first
 	pending := parts
 	var losses []error
 	for attempt := 1; len(pending) > 0; attempt++ {
 		if err := d.ensureParents(ctx, job.Spec, job.Final); err != nil {
 			return err
+		}
+		if stageID == 0 {
+			stageID = d.newStageID()
 		}
 		deliver := func(p int, res any) error { return job.Result(index[p], res) }
 		st := stage{id: stageID, node: job.Final, spec: job.Spec}
@@ -386,7 +419,7 @@ func (d *DAG) ensureShuffle(ctx context.Context, spec *executor.JobSpec, dep Dep
 func (d *DAG) runMapStage(ctx context.Context, spec *executor.JobSpec, dep Dependency) error {
 	sd := dep.Shuffle
 	numMaps := dep.Parent.NumPartitions()
-	stageID := d.newStageID()
+	stageID := 0 // numbered once its parents ran, as they run first
 	var losses []error
 	for attempt := 1; ; attempt++ {
 		missing := d.tracker.Missing(sd.ID, numMaps)
@@ -398,6 +431,9 @@ func (d *DAG) runMapStage(ctx context.Context, spec *executor.JobSpec, dep Depen
 		}
 		if err := sd.prepare(ctx, spec); err != nil {
 			return fmt.Errorf("preparing shuffle %d of %s: %w", sd.ID, dep.Parent, err)
+		}
+		if stageID == 0 {
+			stageID = d.newStageID()
 		}
 		run := func(tc *executor.TaskContext, p int) (any, error) { return sd.MapTask(tc, p) }
 		register := func(_ int, res any) error {
@@ -447,8 +483,8 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 		reads = append(reads, dep.Shuffle.ID)
 	}
 	jobID, _ := ctx.Value(jobIDKey{}).(int)
-	d.emit(StageEvent{Kind: StageStarted, StageID: stageID, JobID: jobID, Stage: n.String(), Tasks: len(parts)})
-	started := func() { d.emit(StageEvent{Kind: TaskStarted, StageID: stageID}) }
+	d.emit(StageEvent{Kind: StageStarted, StageID: stageID, JobID: jobID, Stage: n.String(), Tasks: len(parts),
+		RDDs: stageRDDs(n), ShuffleID: mapShuffle(st), Reads: reads})
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer func() {
@@ -490,10 +526,15 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 					Run:        func(tc *executor.TaskContext) (any, error) { return run(tc, p) },
 					MapOutputs: d.tracker.Statuses,
 					Job:        st.spec, Kind: st.kind, ShuffleID: shuffleID, Reads: reads, Partitioner: partitioner,
-					Preferred: d.cached.preferred(n, p), Cached: d.cached.all(n, p), Started: started,
+					Preferred: d.cached.preferred(n, p), Cached: d.cached.all(n, p),
 				}
+				t.Started = func() { d.emit(StageEvent{Kind: TaskStarted, StageID: stageID, Task: taskInfo(t)}) }
 				res, err := d.exec.Run(ctx, t)
-				d.emit(StageEvent{Kind: TaskEnded, StageID: stageID, Err: err})
+				info := taskInfo(t)
+				if !t.Launched.IsZero() {
+					info.Duration = time.Since(t.Launched)
+				}
+				d.emit(StageEvent{Kind: TaskEnded, StageID: stageID, Err: err, Task: info})
 				settled = true
 				gone := err == nil && d.ranOnLost(t)
 				if gone && t.Kind == executor.MapTask {
@@ -549,6 +590,14 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 		return nil, err
 	}
 	return lost, nil
+}
+
+// mapShuffle is the shuffle a stage writes, if it is a map stage.
+func mapShuffle(st stage) int {
+	if st.kind == executor.MapTask {
+		return st.shuffleID
+	}
+	return 0
 }
 
 func (d *DAG) newStageID() int { return int(d.nextStage.Add(1)) }

@@ -135,6 +135,47 @@ func FindShuffle(n Node, shuffleID int) *ShuffleDependency {
 // that ends in n: every shuffle reached from n through narrow dependencies.
 func stageShuffles(n Node) []Dependency {
 	var out []Dependency
+	walkStage(n, func(n Node) {
+		for _, d := range n.Dependencies() {
+			if d.Shuffle != nil {
+				out = append(out, d)
+			}
+		}
+	})
+	return out
+}
+
+// RDDInfo describes an RDD of a stage, for drawing the stage's graph.
+type RDDInfo struct {
+	ID   int
+	Name string // Node.String()
+	// Parents are the RDDs of the same stage it reads; Shuffles, the
+	// shuffles it reads, each written by another stage.
+	Parents  []int
+	Shuffles []int
+}
+
+// stageRDDs lists the RDDs the stage ending in n computes, parents before
+// children.
+func stageRDDs(n Node) []RDDInfo {
+	var out []RDDInfo
+	walkStage(n, func(n Node) {
+		info := RDDInfo{ID: n.ID(), Name: n.String()}
+		for _, d := range n.Dependencies() {
+			if d.Shuffle != nil {
+				info.Shuffles = append(info.Shuffles, d.Shuffle.ID)
+			} else {
+				info.Parents = append(info.Parents, d.Parent.ID())
+			}
+		}
+		out = append(out, info)
+	})
+	return out
+}
+
+// walkStage calls visit with every node of the stage ending in n, once
+// each, parents first, following narrow dependencies only.
+func walkStage(n Node, visit func(Node)) {
 	seen := map[int]bool{}
 	var walk func(Node)
 	walk = func(n Node) {
@@ -143,15 +184,13 @@ func stageShuffles(n Node) []Dependency {
 		}
 		seen[n.ID()] = true
 		for _, d := range n.Dependencies() {
-			if d.Shuffle != nil {
-				out = append(out, d)
-				continue
+			if d.Shuffle == nil {
+				walk(d.Parent)
 			}
-			walk(d.Parent)
 		}
+		visit(n)
 	}
 	walk(n)
-	return out
 }
 
 // FetchFailedError says that a reduce task could not read a map output. The

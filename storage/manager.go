@@ -177,7 +177,7 @@ func (m *Manager) Put(id BlockID, schema *arrow.Schema, records []arrow.Record, 
 	}
 	b := &block{id: id, rdd: rdd, partition: part, level: level, schema: schema}
 
-	size := recordsSize(records)
+	size := RecordsSize(records)
 	switch {
 	case level.Memory && size <= m.limit:
 		return m.putMemory(b, records, size)
@@ -236,7 +236,7 @@ func (m *Manager) Get(id BlockID) (schema *arrow.Schema, records []arrow.Record,
 		m.mu.Lock()
 		current := m.blocks[id] == b
 		if err == nil && current && !m.closed && b.level.Memory && b.records == nil {
-			if size := recordsSize(records); size <= m.limit-m.memUsed {
+			if size := RecordsSize(records); size <= m.limit-m.memUsed {
 				b.records = retainAll(records)
 				b.memSize = size
 				b.elem = m.lru.PushFront(b)
@@ -518,9 +518,9 @@ func (m *Manager) path(id BlockID) string {
 	return filepath.Join(m.dir, string(id)+".arrow")
 }
 
-// recordsSize returns the memory a block occupies: the total length of its
-// records' buffers, including those of child and dictionary arrays.
-func recordsSize(records []arrow.Record) int64 {
+// RecordsSize returns the memory records occupy, as a block does: the total
+// length of their buffers, including those of child and dictionary arrays.
+func RecordsSize(records []arrow.Record) int64 {
 	var n int64
 	for _, rec := range records {
 		for _, col := range rec.Columns() {

@@ -242,8 +242,8 @@ func TestPutGetRoundTrip(t *testing.T) {
 			if bs.Level != tt.level {
 				t.Errorf("status level = %v, want %v", bs.Level, tt.level)
 			}
-			if tt.level.Memory && tt.nrec > 0 && bs.MemSize != recordsSize(recs) {
-				t.Errorf("MemSize = %d, want %d", bs.MemSize, recordsSize(recs))
+			if tt.level.Memory && tt.nrec > 0 && bs.MemSize != RecordsSize(recs) {
+				t.Errorf("MemSize = %d, want %d", bs.MemSize, RecordsSize(recs))
 			}
 			if tt.level == DiskOnly && (bs.MemSize != 0 || bs.DiskSize == 0) {
 				t.Errorf("DiskOnly block status %+v", bs)
@@ -308,7 +308,7 @@ func TestLRUEviction(t *testing.T) {
 				blocks[i] = makeUniformBlock(mem, uint64(i), 2, 50)
 				defer releaseAll(blocks[i])
 			}
-			size := recordsSize(blocks[0])
+			size := RecordsSize(blocks[0])
 			m := newTestManager(t, Config{MemoryLimit: 3 * size, Allocator: mem})
 			defer m.Close()
 
@@ -368,7 +368,7 @@ func TestOversizeBlock(t *testing.T) {
 	big := makeBlock(nil, 2, 4, 200)
 	// Well below the block's size: read back from disk, its buffers are
 	// trimmed to their lengths and may be smaller than the builder's.
-	m := newTestManager(t, Config{MemoryLimit: recordsSize(big) / 2})
+	m := newTestManager(t, Config{MemoryLimit: RecordsSize(big) / 2})
 
 	mustPut(t, m, RDDBlock(1, 0), small, MemoryOnly)
 	if res := mustPut(t, m, RDDBlock(1, 1), big, MemoryOnly); res != (PutResult{}) {
@@ -532,7 +532,7 @@ func TestAccounting(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	r := rand.New(rand.NewPCG(1, 2))
-	limit := 4 * recordsSize(makeBlock(nil, 0, 2, 60))
+	limit := 4 * RecordsSize(makeBlock(nil, 0, 2, 60))
 	m := newTestManager(t, Config{MemoryLimit: limit, Allocator: mem})
 
 	type stored struct {
@@ -621,7 +621,7 @@ func TestConcurrent(t *testing.T) {
 		want[i] = makeBlock(mem, uint64(i), 1+i%3, 20)
 		defer releaseAll(want[i])
 	}
-	m := newTestManager(t, Config{MemoryLimit: 3 * recordsSize(want[1]), Allocator: mem})
+	m := newTestManager(t, Config{MemoryLimit: 3 * RecordsSize(want[1]), Allocator: mem})
 
 	levels := []Level{MemoryOnly, MemoryAndDisk, DiskOnly}
 	var wg sync.WaitGroup
@@ -676,7 +676,7 @@ func TestCloseDuringUse(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	recs := makeBlock(mem, 1, 2, 100)
 	defer releaseAll(recs)
-	m, err := NewManager(Config{MemoryLimit: recordsSize(recs) * 2, Allocator: mem})
+	m, err := NewManager(Config{MemoryLimit: RecordsSize(recs) * 2, Allocator: mem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -724,7 +724,7 @@ func BenchmarkPutGetMemory(b *testing.B) {
 	recs := makeBlock(nil, 1, 4, 1024)
 	defer releaseAll(recs)
 	m := newTestManager(b, Config{})
-	b.SetBytes(recordsSize(recs))
+	b.SetBytes(RecordsSize(recs))
 	for i := 0; b.Loop(); i++ {
 		id := RDDBlock(1, i%64)
 		if _, err := m.Put(id, testSchema, recs, MemoryOnly); err != nil {

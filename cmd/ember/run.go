@@ -106,7 +106,7 @@ func withSession(cmd *cobra.Command, f func(s *rdd.Session) error) error {
 		return err
 	}
 	if addr := s.UIAddr(); addr != "" {
-		fmt.Fprintf(cmd.ErrOrStderr(), "ember: status API and metrics at http://%s/api/v1/jobs and /metrics\n", addr)
+		fmt.Fprintf(cmd.ErrOrStderr(), "ember: web UI at http://%s/ (JSON under /api/v1, metrics at /metrics)\n", addr)
 	}
 	if quiet, _ := cmd.Flags().GetBool("no-progress"); !quiet && isTerminal(os.Stderr) {
 		stop := startProgress(s, os.Stderr)

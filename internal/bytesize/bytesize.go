@@ -1,5 +1,5 @@
-// Package bytesize parses byte counts written for people: "512m", "2GB",
-// "1048576".
+// Package bytesize reads and writes byte counts for people: it parses
+// "512m", "2GB" or "1048576", and writes "1.5 KiB".
 package bytesize
 
 import (
@@ -42,4 +42,18 @@ func Format(n int64) string {
 		}
 	}
 	return strconv.FormatInt(n, 10)
+}
+
+// Readable writes n for people: "512 B", "1.5 KiB", "3.2 GiB".
+func Readable(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

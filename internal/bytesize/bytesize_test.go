@@ -47,3 +47,11 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestReadable(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 20: "5.0 MiB", 3 << 40: "3.0 TiB"} {
+		if got := Readable(n); got != want {
+			t.Errorf("Readable(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -1,6 +1,6 @@
 // Package status keeps what a driver knows of its jobs, stages, tasks and
-// executors while they run, and serves it: a JSON API under /api/v1 and
-// Prometheus metrics under /metrics.
+// executors while they run, and serves it: web pages, a JSON API under
+// /api/v1 and Prometheus metrics under /metrics.
 package status
 
 import (
@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/scheduler"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -27,7 +29,7 @@ type Job struct {
 	Status    string     `json:"status"` // "running", "succeeded" or "failed"
 	Submitted time.Time  `json:"submitted"`
 	Completed *time.Time `json:"completed,omitempty"`
-	Stages    []int      `json:"stages"`
+	Stages    []int      `json:"stages"` // that ran for it, in the order they started
 	Error     string     `json:"error,omitempty"`
 }
 
@@ -35,52 +37,162 @@ type Job struct {
 type Stage struct {
 	ID        int        `json:"id"`
 	JobID     int        `json:"jobId"`
-	Name      string     `json:"name"` // its last RDD, with its creation site
-	Status    string     `json:"status"`
-	Tasks     int        `json:"tasks"`
+	Name      string     `json:"name"`   // its last RDD, with its creation site
+	Status    string     `json:"status"` // "running", "succeeded" or "failed"
+	Attempts  int        `json:"attempts"`
+	Tasks     int        `json:"tasks"` // launched, over all attempts of the stage
 	Running   int        `json:"running"`
 	Completed int        `json:"completed"`
-	Failed    int        `json:"failed"` // attempts
+	Failed    int        `json:"failed"` // task attempts
 	Submitted time.Time  `json:"submitted"`
 	Finished  *time.Time `json:"finished,omitempty"`
 	Error     string     `json:"error,omitempty"`
+	// ShuffleID is the shuffle a map stage writes (0 for a result
+	// stage); ParentStages are the stages that wrote the shuffles it
+	// reads, perhaps for an earlier job.
+	ShuffleID    int   `json:"shuffleId,omitempty"`
+	ParentStages []int `json:"parentStages"`
+	// RDDs are the RDDs the stage computes, parents first.
+	RDDs []RDD `json:"rdds"`
+	// Metrics sums the metrics of the stage's finished task attempts.
+	Metrics executor.TaskMetrics `json:"metrics"`
+
+	tasks   []*Task
+	running map[[2]int]*Task // by partition and attempt
+}
+
+// RDD is an RDD of a stage.
+type RDD struct {
+	ID       int    `json:"id"`
+	Name     string `json:"name"`               // operation, id and creation site
+	Parents  []int  `json:"parents,omitempty"`  // RDDs of the same stage it reads
+	Shuffles []int  `json:"shuffles,omitempty"` // shuffles it reads
+}
+
+// Task is a task attempt as the API shows it.
+type Task struct {
+	StageID   int                  `json:"stageId"`
+	Partition int                  `json:"partition"`
+	Attempt   int                  `json:"attempt"`
+	Executor  string               `json:"executor"` // "driver" in local mode
+	Status    string               `json:"status"`   // "running", "succeeded" or "failed"
+	Launched  time.Time            `json:"launched"`
+	Duration  float64              `json:"durationMs"` // so far, while it runs
+	Metrics   executor.TaskMetrics `json:"metrics"`
+	Error     string               `json:"error,omitempty"`
 }
 
 // Executor is an executor as the API shows it.
 type Executor struct {
-	Name     string `json:"name"`
+	Name string `json:"name"`
+	// Address is its RPC address; Gossip, its membership address.
+	Address string `json:"address,omitempty"`
+	Gossip  string `json:"gossip,omitempty"`
+	// State is "active" (connected, running tasks), "joined" (a live
+	// member not connected yet), "unusable" (refused, see Reason) or
+	// "lost".
+	State    string `json:"state"`
+	Reason   string `json:"reason,omitempty"`
+	Cores    int    `json:"cores"`
+	Running  int    `json:"runningTasks"`
 	Finished int    `json:"finishedTasks"`
 	Failed   int    `json:"failedTasks"`
+	// Storage of cached blocks: memory used and its limit, and disk.
+	MemoryUsed  int64      `json:"memoryUsed"`
+	MemoryLimit int64      `json:"memoryLimit"`
+	DiskUsed    int64      `json:"diskUsed"`
+	Lost        *time.Time `json:"lost,omitempty"`
 }
+
+// CachedRDD is a persisted RDD as the storage API shows it.
+type CachedRDD struct {
+	RDD        int      `json:"rddId"`
+	Name       string   `json:"name,omitempty"`
+	Partitions int      `json:"partitions"` // cached
+	MemBytes   int64    `json:"memoryBytes"`
+	DiskBytes  int64    `json:"diskBytes"`
+	Executors  []string `json:"executors,omitempty"`
+}
+
+// Live is what the store asks its session for at every request, as it
+// changes without events.
+type Live struct {
+	// Executors describes the executors as the session knows them now:
+	// state, addresses, cores, storage. The store adds task counts and
+	// the executors that were lost.
+	Executors func() []Executor
+	// Storage describes the cached RDDs.
+	Storage func() []CachedRDD
+}
+
+// DefaultRetainedJobs is how many jobs a Store keeps, with their stages
+// and tasks, when NewStore is given no other number.
+const DefaultRetainedJobs = 1000
 
 // Store records what the driver sees. Its methods are safe for concurrent
 // use.
 type Store struct {
 	mu        sync.Mutex
 	jobs      map[int]*Job
+	order     []int // job ids, oldest first
 	stages    map[int]*Stage
+	writers   map[int]int // shuffle id → the stage that wrote it last
 	executors map[string]*Executor
-	current   int // the job whose stages are starting; see StageStarted
+	current   int // the job whose stages are starting; see StageEvent
+	retained  int
+	live      Live
 
-	registry *prometheus.Registry
-	tasks    *prometheus.CounterVec
-	duration prometheus.Histogram
-	jobsRun  *prometheus.CounterVec
-	live     prometheus.GaugeFunc
-	lost     prometheus.Counter
+	registry  *prometheus.Registry
+	tasks     *prometheus.CounterVec
+	duration  prometheus.Histogram
+	jobsRun   *prometheus.CounterVec
+	lost      prometheus.Counter
+	bytes     *prometheus.CounterVec
+	records   *prometheus.CounterVec
+	liveCount prometheus.GaugeFunc
 }
 
-// NewStore returns an empty store whose metrics report live executors
-// through liveExecutors.
-func NewStore(liveExecutors func() int) *Store {
-	s := &Store{jobs: map[int]*Job{}, stages: map[int]*Stage{}, executors: map[string]*Executor{}, registry: prometheus.NewRegistry()}
+// NewStore returns an empty store that keeps the last retainedJobs jobs
+// (DefaultRetainedJobs if it is not positive) and asks live for what
+// changes without events.
+func NewStore(retainedJobs int, live Live) *Store {
+	if retainedJobs <= 0 {
+		retainedJobs = DefaultRetainedJobs
+	}
+	if live.Executors == nil {
+		live.Executors = func() []Executor { return nil }
+	}
+	if live.Storage == nil {
+		live.Storage = func() []CachedRDD { return nil }
+	}
+	s := &Store{jobs: map[int]*Job{}, stages: map[int]*Stage{}, writers: map[int]int{}, executors: map[string]*Executor{},
+		retained: retainedJobs, live: live, registry: prometheus.NewRegistry()}
 	s.tasks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ember_tasks_total", Help: "Task attempts that ended, by outcome."}, []string{"outcome"})
-	s.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ember_task_duration_seconds", Help: "Durations of task attempts on cluster executors.",
+	s.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ember_task_duration_seconds", Help: "Durations of task attempts.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)})
 	s.jobsRun = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ember_jobs_total", Help: "Jobs that ended, by outcome."}, []string{"outcome"})
-	s.live = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ember_executors", Help: "Executors in use."}, func() float64 { return float64(liveExecutors()) })
+	s.liveCount = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ember_executors", Help: "Executors in use."}, func() float64 {
+		n := 0
+		for _, e := range live.Executors() {
+			if e.State == "active" {
+				n++
+			}
+		}
+		return float64(n)
+	})
 	s.lost = prometheus.NewCounter(prometheus.CounterOpts{Name: "ember_executors_lost_total", Help: "Executors lost."})
-	s.registry.MustRegister(s.tasks, s.duration, s.jobsRun, s.live, s.lost,
+	s.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ember_task_bytes_total",
+		Help: "Bytes that finished task attempts read and wrote: input (sources, cached blocks), output (results, saved files), shuffle_read, shuffle_write."}, []string{"kind"})
+	s.records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ember_task_records_total",
+		Help: "Records that finished task attempts read and wrote, by kind as ember_task_bytes_total."}, []string{"kind"})
+	cached := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ember_cached_bytes", Help: "Bytes of cached partitions in memory, over all executors."}, func() float64 {
+		var n int64
+		for _, e := range live.Executors() {
+			n += e.MemoryUsed
+		}
+		return float64(n)
+	})
+	s.registry.MustRegister(s.tasks, s.duration, s.jobsRun, s.liveCount, s.lost, s.bytes, s.records, cached,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return s
 }
@@ -94,7 +206,9 @@ func (s *Store) JobStarted(id int, action, rdd string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.jobs[id] = &Job{ID: id, Action: action, RDD: rdd, Status: "running", Submitted: time.Now(), Stages: []int{}}
+	s.order = append(s.order, id)
 	s.current = id
+	s.forgetOldLocked()
 }
 
 // JobEnded records how a job ended.
@@ -113,106 +227,307 @@ func (s *Store) JobEnded(id int, err error) {
 	s.jobsRun.WithLabelValues(j.Status).Inc()
 }
 
-// StageStarted records a stage, of job (or of the job started last if
-// job is 0: concurrent jobs' stages may then be attributed to another).
-func (s *Store) StageStarted(id, job int, name string, tasks int) {
+// forgetOldLocked drops the oldest ended jobs beyond the retained number,
+// with their stages.
+func (s *Store) forgetOldLocked() {
+	for i := 0; len(s.jobs) > s.retained && i < len(s.order); {
+		j := s.jobs[s.order[i]]
+		if j.Status == "running" {
+			i++
+			continue
+		}
+		for _, id := range j.Stages {
+			if st := s.stages[id]; st != nil && st.JobID == j.ID {
+				delete(s.stages, id)
+			}
+		}
+		delete(s.jobs, j.ID)
+		s.order = slices.Delete(s.order, i, i+1)
+	}
+}
+
+// StageEvent records an event of the DAG scheduler.
+func (s *Store) StageEvent(ev scheduler.StageEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch ev.Kind {
+	case scheduler.StageStarted:
+		s.stageStartedLocked(ev)
+	case scheduler.TaskStarted:
+		s.taskStartedLocked(ev.StageID, ev.Task)
+	case scheduler.TaskEnded:
+		s.taskEndedLocked(ev.StageID, ev.Task, ev.Err)
+	case scheduler.StageEnded:
+		if st := s.stages[ev.StageID]; st != nil {
+			now := time.Now()
+			st.Finished, st.Status, st.Running = &now, "succeeded", 0
+			if ev.Err != nil {
+				st.Status, st.Error = "failed", ev.Err.Error()
+			}
+		}
+	}
+}
+
+// stageStartedLocked records a stage of job ev.JobID, or of the job
+// started last if that is 0 (then concurrent jobs' stages may be
+// attributed to another). A stage that runs again keeps its record.
+func (s *Store) stageStartedLocked(ev scheduler.StageEvent) {
+	job := ev.JobID
 	if job == 0 {
 		job = s.current
 	}
-	s.stages[id] = &Stage{ID: id, JobID: job, Name: name, Status: "running", Tasks: tasks, Submitted: time.Now()}
-	if j := s.jobs[job]; j != nil && !slices.Contains(j.Stages, id) {
-		j.Stages = append(j.Stages, id)
+	st := s.stages[ev.StageID]
+	if st == nil {
+		st = &Stage{ID: ev.StageID, JobID: job, Name: ev.Stage, Submitted: time.Now(), ShuffleID: ev.ShuffleID,
+			ParentStages: []int{}, RDDs: make([]RDD, len(ev.RDDs)), running: map[[2]int]*Task{}}
+		for i, r := range ev.RDDs {
+			st.RDDs[i] = RDD{ID: r.ID, Name: r.Name, Parents: r.Parents, Shuffles: r.Shuffles}
+		}
+		for _, sh := range ev.Reads {
+			if w, ok := s.writers[sh]; ok && !slices.Contains(st.ParentStages, w) {
+				st.ParentStages = append(st.ParentStages, w)
+			}
+		}
+		s.stages[ev.StageID] = st
+	}
+	if ev.ShuffleID != 0 {
+		s.writers[ev.ShuffleID] = ev.StageID
+	}
+	st.Attempts++
+	st.Status, st.Finished, st.Error = "running", nil, ""
+	st.Tasks += ev.Tasks
+	if j := s.jobs[job]; j != nil && !slices.Contains(j.Stages, ev.StageID) {
+		j.Stages = append(j.Stages, ev.StageID)
 	}
 }
 
-// TaskStarted records that a task of the stage got a slot.
-func (s *Store) TaskStarted(stage int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.stages[stage]; st != nil {
-		st.Running++
+func (s *Store) taskStartedLocked(stage int, info *scheduler.TaskInfo) {
+	st := s.stages[stage]
+	if st == nil || info == nil {
+		return
 	}
+	st.Running++
+	s.executor(info.Executor).Running++
+	t := &Task{StageID: stage, Partition: info.Partition, Attempt: info.Attempt, Executor: info.Executor, Status: "running", Launched: info.Launched}
+	st.tasks = append(st.tasks, t)
+	st.running[[2]int{info.Partition, info.Attempt}] = t
 }
 
-// TaskEnded records the end of a task attempt of the stage.
-func (s *Store) TaskEnded(stage int, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) taskEndedLocked(stage int, info *scheduler.TaskInfo, err error) {
 	outcome := "succeeded"
 	if err != nil {
 		outcome = "failed"
 	}
 	s.tasks.WithLabelValues(outcome).Inc()
-	st := s.stages[stage]
-	if st == nil {
-		return
+	if info == nil || info.Launched.IsZero() {
+		return // it never got a slot: cancelled while waiting
 	}
-	st.Running = max(st.Running-1, 0)
-	if err != nil {
-		st.Failed++
-	} else {
-		st.Completed++
-	}
-}
-
-// StageEnded records how a stage ended.
-func (s *Store) StageEnded(id int, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.stages[id]
-	if st == nil {
-		return
-	}
-	now := time.Now()
-	st.Finished, st.Status, st.Running = &now, "succeeded", 0
-	if err != nil {
-		st.Status, st.Error = "failed", err.Error()
-	}
-}
-
-// ExecutorTask records a task attempt that ran on a cluster executor.
-func (s *Store) ExecutorTask(executor string, d time.Duration, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.executors[executor]
-	if e == nil {
-		e = &Executor{Name: executor}
-		s.executors[executor] = e
-	}
+	s.duration.Observe(info.Duration.Seconds())
+	e := s.executor(info.Executor)
 	if err != nil {
 		e.Failed++
 	} else {
 		e.Finished++
+		m := info.Metrics
+		for kind, v := range map[string][2]int64{"input": {m.InputRecords, m.InputBytes}, "output": {m.OutputRecords, m.OutputBytes},
+			"shuffle_read": {m.ShuffleReadRecords, m.ShuffleReadBytes}, "shuffle_write": {m.ShuffleWriteRecords, m.ShuffleWriteBytes}} {
+			s.records.WithLabelValues(kind).Add(float64(v[0]))
+			s.bytes.WithLabelValues(kind).Add(float64(v[1]))
+		}
 	}
-	s.duration.Observe(d.Seconds())
+	st := s.stages[stage]
+	if st == nil {
+		return
+	}
+	key := [2]int{info.Partition, info.Attempt}
+	t := st.running[key]
+	if t == nil {
+		t = &Task{StageID: stage, Partition: info.Partition, Attempt: info.Attempt, Executor: info.Executor, Launched: info.Launched}
+		st.tasks = append(st.tasks, t)
+	} else {
+		delete(st.running, key)
+		st.Running = max(st.Running-1, 0)
+		e.Running = max(e.Running-1, 0)
+	}
+	t.Executor, t.Duration, t.Metrics, t.Status = info.Executor, float64(info.Duration)/float64(time.Millisecond), info.Metrics, outcome
+	if err != nil {
+		t.Error = err.Error()
+		st.Failed++
+	} else {
+		st.Completed++
+		st.Metrics.Add(info.Metrics)
+	}
 }
 
-// ExecutorLost counts a lost executor.
-func (s *Store) ExecutorLost() { s.lost.Inc() }
+// ExecutorLost records a lost executor.
+func (s *Store) ExecutorLost(name, addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lost.Inc()
+	e := s.executor(name)
+	now := time.Now()
+	e.Address, e.Lost = addr, &now
+}
 
-// Handler serves the JSON API and the metrics; storage describes the
-// cached RDDs for /api/v1/storage.
-func (s *Store) Handler(storage func() any) http.Handler {
-	mux := http.NewServeMux()
-	serveRecords(mux, &s.mu, "jobs", "job", s.jobs, func(j *Job) int { return j.ID })
-	serveRecords(mux, &s.mu, "stages", "stage", s.stages, func(st *Stage) int { return st.ID })
-	mux.HandleFunc("GET /api/v1/executors", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		execs := make([]*Executor, 0, len(s.executors))
-		for _, e := range s.executors {
-			execs = append(execs, e)
+// executor returns the record of the executor named name, made if need
+// be.
+func (s *Store) executor(name string) *Executor {
+	e := s.executors[name]
+	if e == nil {
+		e = &Executor{Name: name}
+		s.executors[name] = e
+	}
+	return e
+}
+
+// Jobs returns the jobs, oldest first.
+func (s *Store) Jobs() []Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Job, 0, len(s.jobs))
+	for _, id := range s.order {
+		j := *s.jobs[id]
+		j.Stages = slices.Clone(j.Stages)
+		out = append(out, j)
+	}
+	return out
+}
+
+// Job returns job id.
+func (s *Store) Job(id int) (Job, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return Job{}, false
+	}
+	c := *j
+	c.Stages = slices.Clone(j.Stages)
+	return c, true
+}
+
+// Stages returns the stages, by id.
+func (s *Store) Stages() []Stage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Stage, 0, len(s.stages))
+	for _, st := range s.stages {
+		out = append(out, st.copy())
+	}
+	slices.SortFunc(out, func(a, b Stage) int { return a.ID - b.ID })
+	return out
+}
+
+// Stage returns stage id.
+func (s *Store) Stage(id int) (Stage, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.stages[id]
+	if !ok {
+		return Stage{}, false
+	}
+	return st.copy(), true
+}
+
+// Tasks returns the task attempts of stage id, in the order they started;
+// the durations of running ones are as of now.
+func (s *Store) Tasks(id int) ([]Task, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.stages[id]
+	if !ok {
+		return nil, false
+	}
+	out := make([]Task, len(st.tasks))
+	now := time.Now()
+	for i, t := range st.tasks {
+		out[i] = *t
+		if t.Status == "running" {
+			out[i].Duration = float64(now.Sub(t.Launched)) / float64(time.Millisecond)
 		}
-		slices.SortFunc(execs, func(a, b *Executor) int { return strings.Compare(a.Name, b.Name) })
-		writeJSON(w, execs)
+	}
+	return out, true
+}
+
+// copy returns a copy of st that shares nothing mutable with it.
+func (st *Stage) copy() Stage {
+	c := *st
+	c.ParentStages = slices.Clone(st.ParentStages)
+	c.tasks, c.running = nil, nil
+	return c
+}
+
+// Executors describes the executors: those the session knows now, with
+// the tasks they ran, and those that were lost.
+func (s *Store) Executors() []Executor {
+	live := s.live.Executors()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	out := make([]Executor, 0, len(live)+len(s.executors))
+	for _, e := range live {
+		if rec := s.executors[e.Name]; rec != nil {
+			e.Running, e.Finished, e.Failed = rec.Running, rec.Finished, rec.Failed
+		}
+		seen[e.Name] = true
+		out = append(out, e)
+	}
+	for _, rec := range s.executors {
+		if !seen[rec.Name] && rec.Lost != nil {
+			e := *rec
+			e.State = "lost"
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b Executor) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Storage describes the cached RDDs, named after the stages that
+// computed them.
+func (s *Store) Storage() []CachedRDD {
+	cached := s.live.Storage()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := map[int]string{}
+	for _, st := range s.stages {
+		for _, r := range st.RDDs {
+			names[r.ID] = r.Name
+		}
+	}
+	for i := range cached {
+		if cached[i].Name == "" {
+			cached[i].Name = names[cached[i].RDD]
+		}
+	}
+	return cached
+}
+
+// Handler serves the web UI, the JSON API under /api/v1 and the metrics
+// under /metrics.
+func (s *Store) Handler() http.Handler {
+	mux := http.NewServeMux()
+	serveAPI(mux, "jobs", s.Jobs, s.Job, "job")
+	serveAPI(mux, "stages", s.Stages, s.Stage, "stage")
+	mux.HandleFunc("GET /api/v1/stages/{id}/tasks", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(w, r, "stage")
+		if !ok {
+			return
+		}
+		tasks, ok := s.Tasks(id)
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no stage %d", id))
+			return
+		}
+		writeJSON(w, tasks)
 	})
-	mux.HandleFunc("GET /api/v1/storage", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, storage()) })
+	mux.HandleFunc("GET /api/v1/executors", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Executors()) })
+	mux.HandleFunc("GET /api/v1/storage", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Storage()) })
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no API %s: it has /api/v1/jobs, /api/v1/jobs/{id}, /api/v1/stages, /api/v1/stages/{id}, /api/v1/stages/{id}/tasks, /api/v1/executors and /api/v1/storage", r.URL.Path))
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no page %s: the API is under /api/v1 (jobs, stages, executors, storage), the metrics at /metrics", r.URL.Path))
-	})
+	s.serveUI(mux)
 	return mux
 }
 
@@ -259,43 +574,33 @@ func (s *Server) Close() error {
 	return err
 }
 
-// serveRecords serves /api/v1/name, the records of m by id, and
-// /api/v1/name/{id}, one of them, holding mu.
-func serveRecords[T any](mux *http.ServeMux, mu *sync.Mutex, name, what string, m map[int]*T, id func(*T) int) {
-	mux.HandleFunc("GET /api/v1/"+name, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		writeJSON(w, sorted(m, id))
-	})
+// serveAPI serves /api/v1/name, every record, and /api/v1/name/{id},
+// one of them.
+func serveAPI[T any](mux *http.ServeMux, name string, all func() []T, one func(int) (T, bool), what string) {
+	mux.HandleFunc("GET /api/v1/"+name, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, all()) })
 	mux.HandleFunc("GET /api/v1/"+name+"/{id}", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		if v, ok := lookup(w, r, m, what); ok {
-			writeJSON(w, v)
+		id, ok := pathID(w, r, what)
+		if !ok {
+			return
 		}
+		v, ok := one(id)
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no %s %d", what, id))
+			return
+		}
+		writeJSON(w, v)
 	})
 }
 
-func lookup[T any](w http.ResponseWriter, r *http.Request, m map[int]*T, what string) (*T, bool) {
+// pathID reads the {id} of the request's path, answering 404 if it is not
+// an integer.
+func pathID(w http.ResponseWriter, r *http.Request, what string) (int, bool) {
 	id, err := strconv.Atoi(r.PathValue("id"))
 	if err != nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no %s %q: ids are integers", what, r.PathValue("id")))
-		return nil, false
+		return 0, false
 	}
-	v, ok := m[id]
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no %s %d", what, id))
-	}
-	return v, ok
-}
-
-func sorted[T any](m map[int]*T, id func(*T) int) []*T {
-	out := make([]*T, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	slices.SortFunc(out, func(a, b *T) int { return id(a) - id(b) })
-	return out
+	return id, true
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -1,0 +1,236 @@
+package status
+
+import (
+	"fmt"
+	"html"
+	"html/template"
+	"slices"
+	"strings"
+)
+
+// Sizes of the stage graph's drawing, in pixels.
+const (
+	rddWidth     = 200
+	rddHeight    = 36
+	rddGap       = 14 // between RDDs of a stage, both ways
+	stagePad     = 12
+	stageTitle   = 24
+	stageGap     = 28 // between stages of a column
+	columnGap    = 64
+	graphMargin  = 10
+	maxNameChars = 30
+)
+
+// stageGraph draws stages as SVG: each stage a box holding its RDDs, with
+// an arrow from each RDD to the RDDs of the same stage that read it, and
+// from the last RDD of a stage to the RDDs of later stages that read the
+// shuffle it wrote. Stages run left to right; a stage that this drawing
+// only refers to (it ran for an earlier job) is drawn as skipped.
+func stageGraph(stages []Stage, skipped map[int]bool) template.HTML {
+	if len(stages) == 0 {
+		return ""
+	}
+	byID := make(map[int]*Stage, len(stages))
+	writer := map[int]*Stage{} // shuffle id → the stage that wrote it
+	for i := range stages {
+		st := &stages[i]
+		byID[st.ID] = st
+		if st.ShuffleID != 0 {
+			writer[st.ShuffleID] = st
+		}
+	}
+
+	// Columns: a stage goes right of every parent it has here.
+	level := map[int]int{}
+	var levelOf func(st *Stage, depth int) int
+	levelOf = func(st *Stage, depth int) int {
+		if l, ok := level[st.ID]; ok {
+			return l
+		}
+		l := 0
+		if depth < len(stages) { // a cycle cannot happen; bound it anyway
+			for _, p := range st.ParentStages {
+				if ps := byID[p]; ps != nil {
+					l = max(l, levelOf(ps, depth+1)+1)
+				}
+			}
+		}
+		level[st.ID] = l
+		return l
+	}
+	var columns [][]*Stage
+	for i := range stages {
+		l := levelOf(&stages[i], 0)
+		for len(columns) <= l {
+			columns = append(columns, nil)
+		}
+		columns[l] = append(columns[l], &stages[i])
+	}
+
+	// Lay out each stage's RDDs in rows, parents above children.
+	type box struct{ x, y int }
+	layouts := map[int]*stageLayout{}
+	for i := range stages {
+		layouts[stages[i].ID] = layoutStage(&stages[i])
+	}
+	x := graphMargin
+	height := 0
+	pos := map[int]box{} // stage id → top left
+	for _, col := range columns {
+		y, width := graphMargin, 0
+		for _, st := range col {
+			l := layouts[st.ID]
+			pos[st.ID] = box{x, y}
+			y += l.height + stageGap
+			width = max(width, l.width)
+		}
+		height = max(height, y-stageGap+graphMargin)
+		x += width + columnGap
+	}
+	width := x - columnGap + graphMargin
+
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="stage graph">`, width, height, width, height)
+	b.WriteString(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>`)
+	// rddAt returns where an RDD of a stage is drawn, in the whole drawing.
+	rddAt := func(st *Stage, rdd int) (x, y int, ok bool) {
+		p, l := pos[st.ID], layouts[st.ID]
+		r, ok := l.at[rdd]
+		return p.x + r.x, p.y + r.y, ok
+	}
+	for i := range stages {
+		st := &stages[i]
+		p, l := pos[st.ID], layouts[st.ID]
+		status := st.Status
+		if skipped[st.ID] {
+			status = "skipped"
+		}
+		fmt.Fprintf(&b, `<a href="/stages/%d"><g class="stage %s" data-stage="%d" data-status="%s">`, st.ID, status, st.ID, status)
+		fmt.Fprintf(&b, `<rect class="cluster" x="%d" y="%d" width="%d" height="%d" rx="6"/>`, p.x, p.y, l.width, l.height)
+		fmt.Fprintf(&b, `<text class="title" x="%d" y="%d">Stage %d · %s</text>`, p.x+stagePad, p.y+16, st.ID, status)
+		for _, r := range st.RDDs {
+			rx, ry, _ := rddAt(st, r.ID)
+			for _, parent := range r.Parents {
+				px, py, ok := rddAt(st, parent)
+				if ok {
+					fmt.Fprintf(&b, `<line class="narrow" x1="%d" y1="%d" x2="%d" y2="%d" marker-end="url(#arrow)"/>`,
+						px+rddWidth/2, py+rddHeight, rx+rddWidth/2, ry)
+				}
+			}
+		}
+		for _, r := range st.RDDs {
+			rx, ry, _ := rddAt(st, r.ID)
+			op, site, _ := strings.Cut(r.Name, " at ")
+			fmt.Fprintf(&b, `<g class="rdd" data-rdd="%d"><title>%s</title><rect x="%d" y="%d" width="%d" height="%d" rx="3"/>`,
+				r.ID, html.EscapeString(r.Name), rx, ry, rddWidth, rddHeight)
+			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`, rx+8, ry+15, html.EscapeString(shorten(op)))
+			fmt.Fprintf(&b, `<text class="site" x="%d" y="%d">%s</text></g>`, rx+8, ry+29, html.EscapeString(shorten(site)))
+		}
+		b.WriteString(`</g></a>`)
+	}
+	// Arrows between stages last, over the boxes they join.
+	for i := range stages {
+		st := &stages[i]
+		for _, r := range st.RDDs {
+			for _, sh := range r.Shuffles {
+				from := writer[sh]
+				if from == nil || len(from.RDDs) == 0 {
+					continue
+				}
+				x1, y1, ok1 := rddAt(from, from.RDDs[len(from.RDDs)-1].ID)
+				x2, y2, ok2 := rddAt(st, r.ID)
+				if !ok1 || !ok2 {
+					continue
+				}
+				x1, y1 = x1+rddWidth, y1+rddHeight/2
+				y2 += rddHeight / 2
+				mid := (x1 + x2) / 2
+				fmt.Fprintf(&b, `<path class="shuffle" d="M%d,%d C%d,%d %d,%d %d,%d" marker-end="url(#arrow)"><title>shuffle %d</title></path>`,
+					x1, y1, mid, y1, mid, y2, x2, y2, sh)
+			}
+		}
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// stageLayout places a stage's RDDs inside its box.
+type stageLayout struct {
+	width, height int
+	at            map[int]struct{ x, y int } // RDD id → top left, in the box
+}
+
+// layoutStage puts each RDD one row below the lowest of its parents, and
+// the RDDs of a row side by side.
+func layoutStage(st *Stage) *stageLayout {
+	row := map[int]int{}
+	var rows [][]int
+	for _, r := range st.RDDs { // parents come first
+		n := 0
+		for _, p := range r.Parents {
+			if pr, ok := row[p]; ok {
+				n = max(n, pr+1)
+			}
+		}
+		row[r.ID] = n
+		for len(rows) <= n {
+			rows = append(rows, nil)
+		}
+		rows[n] = append(rows[n], r.ID)
+	}
+	l := &stageLayout{at: map[int]struct{ x, y int }{}}
+	widest := 1
+	for _, ids := range rows {
+		widest = max(widest, len(ids))
+	}
+	l.width = 2*stagePad + widest*rddWidth + (widest-1)*rddGap
+	for i, ids := range rows {
+		// Centre each row.
+		rowWidth := len(ids)*rddWidth + (len(ids)-1)*rddGap
+		x := (l.width - rowWidth) / 2
+		for _, id := range ids {
+			l.at[id] = struct{ x, y int }{x, stageTitle + stagePad/2 + i*(rddHeight+rddGap)}
+			x += rddWidth + rddGap
+		}
+	}
+	l.height = stageTitle + stagePad/2 + len(rows)*(rddHeight+rddGap) - rddGap + stagePad
+	if len(rows) == 0 {
+		l.height = stageTitle + stagePad
+	}
+	return l
+}
+
+// shorten cuts s to what fits in an RDD's box.
+func shorten(s string) string {
+	if r := []rune(s); len(r) > maxNameChars {
+		return string(r[:maxNameChars-1]) + "…"
+	}
+	return s
+}
+
+// jobGraph returns the stages to draw for job: its own, and those it
+// read from that ran for earlier jobs (skipped by this one).
+func (s *Store) jobGraph(job Job) (stages []Stage, skipped map[int]bool) {
+	skipped = map[int]bool{}
+	seen := map[int]bool{}
+	queue := slices.Clone(job.Stages)
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		st, ok := s.Stage(id)
+		if !ok {
+			continue
+		}
+		if !slices.Contains(job.Stages, id) {
+			skipped[id] = true
+		}
+		stages = append(stages, st)
+		queue = append(queue, st.ParentStages...)
+	}
+	slices.SortFunc(stages, func(a, b Stage) int { return a.ID - b.ID })
+	return stages, skipped
+}

@@ -1,0 +1,178 @@
+package status
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ember-go/ember/internal/bytesize"
+)
+
+// The web UI: pages rendered on the server from the store, with a style
+// sheet and a small script that reloads the page's content while jobs run.
+// Everything is embedded: the UI needs no network access beyond the
+// driver's port, and reads fine without the script.
+
+//go:embed ui
+var uiFiles embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"bytes":    bytesize.Readable,
+	"duration": formatDuration,
+	"ms":       func(ms float64) string { return formatDuration(time.Duration(ms * float64(time.Millisecond))) },
+	"since": func(from time.Time, to *time.Time) string {
+		end := time.Now()
+		if to != nil {
+			end = *to
+		}
+		return formatDuration(end.Sub(from))
+	},
+	"clock": func(t time.Time) string { return t.Format("15:04:05") },
+	"percent": func(part, whole int) int {
+		if whole == 0 {
+			return 0
+		}
+		return min(100, part*100/whole)
+	},
+}).ParseFS(uiFiles, "ui/*.html"))
+
+// page is what every page's template gets.
+type page struct {
+	Title string
+	Nav   string // the tab to highlight
+	Live  bool   // something runs: the page reloads itself
+	Data  any
+}
+
+// serveUI adds the pages to mux.
+func (s *Store) serveUI(mux *http.ServeMux) {
+	static, _ := fs.Sub(uiFiles, "ui")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/jobs/", http.StatusFound)
+	})
+	mux.HandleFunc("GET /jobs/{$}", func(w http.ResponseWriter, r *http.Request) {
+		type row struct {
+			Job
+			StagesDone, Tasks, TasksDone int
+		}
+		var rows []row
+		for _, j := range s.Jobs() {
+			rw := row{Job: j}
+			for _, id := range j.Stages {
+				if st, ok := s.Stage(id); ok {
+					rw.Tasks += st.Tasks
+					rw.TasksDone += st.Completed
+					if st.Status == "succeeded" {
+						rw.StagesDone++
+					}
+				}
+			}
+			rows = append([]row{rw}, rows...) // newest first
+		}
+		s.render(w, http.StatusOK, "jobs", page{Title: "Jobs", Nav: "jobs", Data: rows})
+	})
+	mux.HandleFunc("GET /jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		job, ok := record(s, w, r, "job", s.Job)
+		if !ok {
+			return
+		}
+		stages, skipped := s.jobGraph(job)
+		s.render(w, http.StatusOK, "job", page{Title: fmt.Sprintf("Job %d", job.ID), Nav: "jobs", Data: struct {
+			Job     Job
+			Graph   template.HTML
+			Stages  []Stage
+			Skipped map[int]bool
+		}{job, stageGraph(stages, skipped), stages, skipped}})
+	})
+	mux.HandleFunc("GET /stages/{$}", func(w http.ResponseWriter, r *http.Request) {
+		stages := s.Stages()
+		for i, j := 0, len(stages)-1; i < j; i, j = i+1, j-1 {
+			stages[i], stages[j] = stages[j], stages[i] // newest first
+		}
+		s.render(w, http.StatusOK, "stages", page{Title: "Stages", Nav: "stages", Data: stages})
+	})
+	mux.HandleFunc("GET /stages/{id}", func(w http.ResponseWriter, r *http.Request) {
+		st, ok := record(s, w, r, "stage", s.Stage)
+		if !ok {
+			return
+		}
+		tasks, _ := s.Tasks(st.ID)
+		s.render(w, http.StatusOK, "stage", page{Title: fmt.Sprintf("Stage %d", st.ID), Nav: "stages", Data: struct {
+			Stage Stage
+			Graph template.HTML
+			Tasks []Task
+		}{st, stageGraph([]Stage{st}, nil), tasks}})
+	})
+	mux.HandleFunc("GET /executors/{$}", func(w http.ResponseWriter, r *http.Request) {
+		s.render(w, http.StatusOK, "executors", page{Title: "Executors", Nav: "executors", Data: s.Executors()})
+	})
+	mux.HandleFunc("GET /storage/{$}", func(w http.ResponseWriter, r *http.Request) {
+		s.render(w, http.StatusOK, "storage", page{Title: "Storage", Nav: "storage", Data: s.Storage()})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.notFound(w, fmt.Sprintf("There is no page %s.", r.URL.Path))
+	})
+}
+
+// record returns the record whose id the request's path gives, or writes
+// a page that says there is none.
+func record[T any](s *Store, w http.ResponseWriter, r *http.Request, what string, get func(int) (T, bool)) (T, bool) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	v, ok := get(id)
+	if err != nil || !ok {
+		s.notFound(w, fmt.Sprintf("There is no %s %s.", what, r.PathValue("id")))
+		return v, false
+	}
+	return v, true
+}
+
+func (s *Store) notFound(w http.ResponseWriter, msg string) {
+	s.render(w, http.StatusNotFound, "notfound", page{Title: "Not found", Data: msg})
+}
+
+// render writes a page; a template that fails is a 500 that says so,
+// never half a page.
+func (s *Store) render(w http.ResponseWriter, code int, name string, p page) {
+	p.Live = s.running()
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, name, p); err != nil {
+		slog.Error("status: rendering a page", "page", name, "err", err)
+		http.Error(w, "rendering "+name+": "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+// running reports whether a job runs.
+func (s *Store) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.jobs {
+		if j.Status == "running" {
+			return true
+		}
+	}
+	return false
+}
+
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	case d < time.Second:
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	default:
+		return d.Round(time.Second).String()
+	}
+}
