@@ -1,6 +1,8 @@
 package executor
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -8,15 +10,20 @@ import (
 type daemonMetrics struct {
 	registry *prometheus.Registry
 	tasks    *prometheus.CounterVec
+	duration prometheus.Histogram
+	shuffle  *prometheus.CounterVec
 }
 
 func newDaemonMetrics(d *Daemon) *daemonMetrics {
 	m := &daemonMetrics{registry: prometheus.NewRegistry()}
 	m.tasks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ember_executor_tasks_total", Help: "Tasks this executor ran, by outcome."}, []string{"outcome"})
+	m.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ember_executor_task_duration_seconds", Help: "Durations of the tasks this executor ran, waits for a slot included.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)})
+	m.shuffle = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ember_executor_shuffle_bytes_total", Help: "Shuffle bytes the tasks that finished here read and wrote, by direction."}, []string{"direction"})
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	m.registry.MustRegister(m.tasks,
+	m.registry.MustRegister(m.tasks, m.duration, m.shuffle,
 		gauge("ember_executor_running_tasks", "Tasks running now.", func() float64 { return float64(len(d.slots)) }),
 		gauge("ember_executor_cores", "Task slots offered.", func() float64 { return float64(cap(d.slots)) }),
 		gauge("ember_executor_cached_bytes", "Bytes of cached blocks in memory.", func() float64 { return float64(d.blocks.Status().MemoryUsed) }),
@@ -25,11 +32,16 @@ func newDaemonMetrics(d *Daemon) *daemonMetrics {
 	return m
 }
 
-// taskEnded counts a task that ran here.
-func (m *daemonMetrics) taskEnded(failed bool) {
+// taskEnded counts a task that ran here, and what it counted.
+func (m *daemonMetrics) taskEnded(failed bool, d time.Duration, tm TaskMetrics) {
 	outcome := "succeeded"
 	if failed {
 		outcome = "failed"
 	}
 	m.tasks.WithLabelValues(outcome).Inc()
+	m.duration.Observe(d.Seconds())
+	if !failed {
+		m.shuffle.WithLabelValues("read").Add(float64(tm.ShuffleReadBytes))
+		m.shuffle.WithLabelValues("write").Add(float64(tm.ShuffleWriteBytes))
+	}
 }

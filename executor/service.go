@@ -157,10 +157,11 @@ func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {
 			delete(a.running, m.TaskId)
 			a.mu.Unlock()
 		}()
+		start := time.Now()
 		st := a.run(tctx, def, m)
 		st.TaskId = m.TaskId
 		if a.d.metrics != nil {
-			a.d.metrics.taskEnded(st.State == rpc.TaskStatus_FAILED)
+			a.d.metrics.taskEnded(st.State == rpc.TaskStatus_FAILED, time.Since(start), TaskMetricsOf(st.Metrics))
 		}
 		if err := a.send(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Status{Status: st}}); err != nil {
 			a.d.cfg.Logger.Debug("task status not sent", "app", a.id, "task", m.TaskId, "err", err)

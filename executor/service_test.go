@@ -54,6 +54,9 @@ func (r mapRunner) RunTask(tc *TaskContext, def *rpc.DefineJob) *rpc.TaskStatus 
 		}
 	}
 	ms, err := w.Commit()
+	for _, size := range ms.Sizes {
+		tc.AddShuffleWrite(1, size)
+	}
 	if err != nil {
 		return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: &rpc.TaskError{Message: err.Error()}}
 	}
@@ -359,10 +362,18 @@ func TestExecutorMetrics(t *testing.T) {
 	for i := range 3 {
 		stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Launch{Launch: &rpc.LaunchTask{TaskId: uint64(i + 1), JobKey: 1, Kind: rpc.LaunchTask_MAP, ShuffleId: 5, Partition: int32(i), Attempt: 1}}})
 	}
+	var written int64
 	for range 3 {
-		if _, err := stream.Recv(); err != nil {
+		m, err := stream.Recv()
+		if err != nil {
 			t.Fatal(err)
 		}
+		// The task's metrics travel with its status.
+		tm := TaskMetricsOf(m.GetStatus().GetMetrics())
+		if tm.ShuffleWriteRecords != 2 || tm.ShuffleWriteBytes == 0 {
+			t.Errorf("task metrics %+v: want 2 records written", tm)
+		}
+		written += tm.ShuffleWriteBytes
 	}
 	resp, err := http.Get("http://" + d.MetricsAddr() + "/metrics")
 	if err != nil {
@@ -376,5 +387,14 @@ func TestExecutorMetrics(t *testing.T) {
 	tasks := families["ember_executor_tasks_total"]
 	if tasks == nil || tasks.Metric[0].Counter.GetValue() != 3 || families["ember_executor_cores"].Metric[0].Gauge.GetValue() != 2 {
 		t.Fatalf("executor metrics: %v", families["ember_executor_tasks_total"])
+	}
+	var shuffled float64
+	for _, m := range families["ember_executor_shuffle_bytes_total"].GetMetric() {
+		if m.Label[0].GetValue() == "write" {
+			shuffled = m.Counter.GetValue()
+		}
+	}
+	if shuffled != float64(written) || families["ember_executor_task_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount() != 3 {
+		t.Errorf("ember_executor_shuffle_bytes_total{direction=write} = %v, want %d; durations %v", shuffled, written, families["ember_executor_task_duration_seconds"])
 	}
 }
