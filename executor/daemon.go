@@ -22,6 +22,7 @@ import (
 
 	"github.com/apache/arrow/go/v15/arrow/flight"
 	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/gctune"
 	"github.com/ember-go/ember/internal/membership"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/shuffle"
@@ -84,6 +85,10 @@ type DaemonConfig struct {
 	// /metrics (plain HTTP, read without the secret: keep it on loopback
 	// or a monitoring network).
 	MetricsAddr string
+	// GCMinHeap is the Go heap goal below which the garbage collector
+	// does not run while the executor serves (see package gctune); 0
+	// means gctune.DefaultFloor, negative leaves the collector alone.
+	GCMinHeap int64
 }
 
 // DefaultDaemonConfig returns the defaults of DaemonConfig.
@@ -94,6 +99,7 @@ func DefaultDaemonConfig() DaemonConfig {
 		Cores:         runtime.NumCPU(),
 		Memory:        1 << 30,
 		GossipProfile: "lan",
+		GCMinHeap:     gctune.DefaultFloor,
 	}
 }
 
@@ -122,6 +128,7 @@ type Daemon struct {
 	httpDone chan struct{}
 	httpAddr string
 	served   chan error
+	gcDone   func()
 }
 
 // StartDaemon starts an executor daemon and joins the cluster.
@@ -144,7 +151,8 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		host, _ := os.Hostname()
 		cfg.Name = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano(), 36))
 	}
-	d := &Daemon{cfg: cfg, served: make(chan error, 1), slots: make(chan struct{}, cfg.Cores), queue: newQueue(cfg)}
+	d := &Daemon{cfg: cfg, served: make(chan error, 1), slots: make(chan struct{}, cfg.Cores), queue: newQueue(cfg),
+		gcDone: gctune.Start(cfg.GCMinHeap)}
 	started := false
 	defer func() {
 		if !started {
@@ -303,6 +311,7 @@ func (d *Daemon) Close() error {
 	if d.blocks != nil {
 		errs = append(errs, d.blocks.Close())
 	}
+	d.gcDone()
 	return errors.Join(errs...)
 }
 
@@ -316,6 +325,9 @@ func (c DaemonConfig) withDefaults() DaemonConfig {
 	}
 	if c.Cores == 0 {
 		c.Cores = d.Cores
+	}
+	if c.GCMinHeap == 0 {
+		c.GCMinHeap = d.GCMinHeap
 	}
 	if c.Memory == 0 {
 		c.Memory = d.Memory

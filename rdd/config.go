@@ -2,6 +2,7 @@ package rdd
 
 import (
 	"fmt"
+	"github.com/ember-go/ember/internal/gctune"
 	"github.com/ember-go/ember/internal/status"
 	"net"
 	"runtime"
@@ -41,6 +42,7 @@ type Config struct {
 	UIPort                 int           // "ui.port"
 	UIBind                 string        // "ui.bind"
 	UIRetainedJobs         int           // "ui.retainedJobs"
+	GCMinHeap              int64         // "gc.minHeap"; negative: off
 	LocalityWait           time.Duration // "locality.wait"
 }
 
@@ -74,6 +76,7 @@ func DefaultConfig() Config {
 		UIPort:             DefaultUIPort,
 		UIBind:             "127.0.0.1",
 		UIRetainedJobs:     status.DefaultRetainedJobs,
+		GCMinHeap:          gctune.DefaultFloor,
 	}
 }
 
@@ -152,6 +155,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.UIRetainedJobs == 0 {
 		c.UIRetainedJobs = d.UIRetainedJobs
+	}
+	if c.GCMinHeap == 0 {
+		c.GCMinHeap = d.GCMinHeap
 	}
 	switch {
 	case c.TaskMaxFailures < 0:

@@ -87,6 +87,8 @@ var keys = []ConfigKey{
 		func(c *Config) *int { return &c.UIPort }),
 	text("ui.bind", "the host the driver's status server listens on; loopback by default, since it is read without the secret",
 		func(c *Config) *string { return &c.UIBind }),
+	sizeOrOff("gc.minHeap", "the Go heap goal below which the garbage collector does not run in the driver's process (executors keep the same default): jobs allocate fast and keep little, and Go's default goal of twice the live heap makes it collect hundreds of times a second; `off` leaves the collector alone, as does `GOGC` set in the environment (of the driver or an executor)",
+		func(c *Config) *int64 { return &c.GCMinHeap }),
 	integer("ui.retainedJobs", "how many jobs the web UI and the status API keep, with their stages and tasks; older finished ones are forgotten",
 		func(c *Config) *int { return &c.UIRetainedJobs }),
 	duration("locality.wait", "how long a task waits for a slot on the executor that holds its cached input; negative: no wait",
@@ -115,6 +117,26 @@ func size(name, doc string, field func(*Config) *int64) ConfigKey {
 	return ConfigKey{Name: name, Doc: doc,
 		set: func(c *Config, v string) (err error) { *field(c), err = bytesize.Parse(v); return err },
 		get: func(c Config) string { return bytesize.Format(*field(&c)) }}
+}
+
+// sizeOrOff is a size key that also takes "off", stored as -1.
+func sizeOrOff(name, doc string, field func(*Config) *int64) ConfigKey {
+	k := size(name, doc, field)
+	set, get := k.set, k.get
+	k.set = func(c *Config, v string) error {
+		if strings.EqualFold(v, "off") {
+			*field(c) = -1
+			return nil
+		}
+		return set(c, v)
+	}
+	k.get = func(c Config) string {
+		if *field(&c) < 0 {
+			return "off"
+		}
+		return get(c)
+	}
+	return k
 }
 
 func duration(name, doc string, field func(*Config) *time.Duration) ConfigKey {

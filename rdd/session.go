@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ember-go/ember/internal/gctune"
 	"github.com/ember-go/ember/internal/status"
 	"math/rand/v2"
 	"sync"
@@ -42,6 +43,8 @@ type session struct {
 	ui      *status.Server // nil when ui.port is negative
 	blocks  *storage.Manager
 	shuffle *shuffle.Manager
+	// gcDone ends the session's floor under the Go heap goal (gc.minHeap).
+	gcDone func()
 
 	// ctx ends when the session closes, which cancels running jobs.
 	ctx    context.Context
@@ -109,6 +112,7 @@ func NewSession(opts ...Option) (*Session, error) {
 	}
 	st.dag = scheduler.New(backend, scheduler.Config{MaxFailures: cfg.TaskMaxFailures, MaxStageAttempts: cfg.StageMaxAttempts})
 	s := &Session{session: st}
+	st.gcDone = gctune.Start(st.cfg.GCMinHeap)
 	st.status = status.NewStore(st.cfg.UIRetainedJobs, status.Live{Executors: s.executorStatus, Storage: s.storageStatus})
 	st.dag.OnStageEvent(st.status.StageEvent)
 	if st.cluster != nil {
@@ -272,6 +276,7 @@ func (s *Session) Close() error {
 		err = errors.Join(err, s.cluster.close())
 	}
 	err = errors.Join(err, s.shuffle.Close(), s.blocks.Close())
+	s.gcDone()
 	s.mu.Lock()
 	s.closeErr = err
 	s.mu.Unlock()
