@@ -322,10 +322,15 @@ func (r *RDD[T]) Take(ctx context.Context, n int) ([]T, error) {
 		want := n - len(out)
 		err := runJob(ctx, r, "Take", parts, func(tc *executor.TaskContext, p int, in stream[T]) ([]T, error) {
 			var taken []T
+			handed := 0
 			err := in(func(b []T) bool {
+				handed += len(b)
 				taken = append(taken, b[:min(len(b), want-len(taken))]...)
 				return len(taken) < want
 			})
+			// The stream counted whole batches as output: only what
+			// Take keeps is.
+			tc.AddOutput(int64(len(taken)-handed), 0)
 			return taken, err
 		}, func(i int, res []T) error { got[i] = res; return nil })
 		if err != nil {

@@ -373,9 +373,7 @@ func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in 
 		if err != nil {
 			return nil, err
 		}
-		enc, err := encodeValues(res)
-		tc.AddOutput(0, int64(len(enc)))
-		return enc, err
+		return encodeValues(res)
 	}}
 	panic(stopReplay{})
 }

@@ -192,9 +192,11 @@ func (s *Session) storageStatus() []status.CachedRDD {
 
 // idBase starts the ids of RDDs and shuffles of a cluster session at a
 // random offset: executors keep the shuffle files and cached blocks of
-// several applications side by side, named by these ids.
+// several applications side by side, named by these ids. Ids stay below
+// 2^52, so that they survive JSON readers that hold numbers as float64
+// (JavaScript's): the status API shows them.
 func (s *session) idBase() {
-	base := int64(rand.Uint32()>>1) << 24
+	base := int64(rand.Uint32()>>4) << 24
 	s.nextRDD.Store(base)
 	s.nextShuffle.Store(base)
 }

@@ -330,3 +330,35 @@ func TestStatusAPIOnACluster(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// Take counts as output only what it keeps; a sort's sample stage says
+// what it is.
+func TestStatusCountsTakeAndSample(t *testing.T) {
+	s := newSession(t, rdd.WithMaster("local[2]"))
+	base := "http://" + s.UIAddr()
+	ctx := context.Background()
+	if _, err := rdd.Range(s, 0, 100000, 4).Take(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	var job apiJob
+	getJSON(t, base+"/api/v1/jobs/1", &job)
+	var st apiStage
+	getJSON(t, base+"/api/v1/stages/"+itoa(job.Stages[0]), &st)
+	if st.Metrics.OutputRecords != 5 || st.Metrics.InputRecords < 5 {
+		t.Errorf("Take(5): stage metrics %+v, want 5 records out", st.Metrics)
+	}
+	if _, err := rdd.SortBy(rdd.Range(s, 0, 1000, 4), func(v int64) int64 { return -v }, true, 2).Collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var stages []struct {
+		Kind string `json:"kind"`
+	}
+	getJSON(t, base+"/api/v1/stages", &stages)
+	kinds := map[string]int{}
+	for _, st := range stages {
+		kinds[st.Kind]++
+	}
+	if kinds["sample"] != 1 || kinds["map"] != 1 || kinds["result"] != 2 {
+		t.Errorf("stage kinds %v, want Take's result stage and the sort's sample, map and result stages", kinds)
+	}
+}

@@ -52,9 +52,11 @@ type StageEvent struct {
 	Tasks   int    // for StageStarted
 	Err     error  // for TaskEnded and StageEnded
 
-	// For StageStarted: the RDDs the stage computes, parents first (its
-	// last node last), the shuffle it writes (0 for a job's result
-	// stage) and the shuffles it reads.
+	// For StageStarted: what its tasks do (a sample stage samples the
+	// keys of a range partitioner's shuffle), the RDDs the stage
+	// computes, parents first (its last node last), the shuffle it writes
+	// (0 for a job's result stage) and the shuffles it reads.
+	TaskKind  executor.TaskKind
 	RDDs      []RDDInfo
 	ShuffleID int
 	Reads     []int
@@ -484,7 +486,7 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 	}
 	jobID, _ := ctx.Value(jobIDKey{}).(int)
 	d.emit(StageEvent{Kind: StageStarted, StageID: stageID, JobID: jobID, Stage: n.String(), Tasks: len(parts),
-		RDDs: stageRDDs(n), ShuffleID: mapShuffle(st), Reads: reads})
+		TaskKind: st.kind, RDDs: stageRDDs(n), ShuffleID: mapShuffle(st), Reads: reads})
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer func() {

@@ -29,6 +29,7 @@ func newRun() *cobra.Command {
 			return fmt.Errorf("unknown example %q: want dotproduct, wordcount, pagerank or logreg", args[0])
 		},
 	}
+	run.PersistentFlags().Bool("keep-ui", false, "once the job ends, keep serving the web UI until interrupted (Ctrl-C)")
 	run.AddCommand(newRunDotProduct(), newRunWordCount(), newRunPageRank(), newRunLogReg())
 	return run
 }
@@ -112,7 +113,12 @@ func withSession(cmd *cobra.Command, f func(s *rdd.Session) error) error {
 		stop := startProgress(s, os.Stderr)
 		defer stop()
 	}
-	return errors.Join(f(s), s.Close())
+	err = f(s)
+	if keep, _ := cmd.Flags().GetBool("keep-ui"); keep && s.UIAddr() != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "ember: the job ended; the web UI stays at http://%s/ until interrupted (Ctrl-C)\n", s.UIAddr())
+		<-cmd.Context().Done()
+	}
+	return errors.Join(err, s.Close())
 }
 
 // loadConfig reads the configuration in its layers: defaults, the file

@@ -18,15 +18,14 @@ const (
 	stageGap     = 28 // between stages of a column
 	columnGap    = 64
 	graphMargin  = 10
-	maxNameChars = 30
+	maxNameChars = 27 // of 11px monospace, in an RDD's box
 )
 
 // stageGraph draws stages as SVG: each stage a box holding its RDDs, with
 // an arrow from each RDD to the RDDs of the same stage that read it, and
 // from the last RDD of a stage to the RDDs of later stages that read the
-// shuffle it wrote. Stages run left to right; a stage that this drawing
-// only refers to (it ran for an earlier job) is drawn as skipped.
-func stageGraph(stages []Stage, skipped map[int]bool) template.HTML {
+// shuffle it wrote. Stages run left to right.
+func stageGraph(stages []Stage) template.HTML {
 	if len(stages) == 0 {
 		return ""
 	}
@@ -102,17 +101,25 @@ func stageGraph(stages []Stage, skipped map[int]bool) template.HTML {
 		st := &stages[i]
 		p, l := pos[st.ID], layouts[st.ID]
 		status := st.Status
-		if skipped[st.ID] {
-			status = "skipped"
-		}
 		fmt.Fprintf(&b, `<a href="/stages/%d"><g class="stage %s" data-stage="%d" data-status="%s">`, st.ID, status, st.ID, status)
 		fmt.Fprintf(&b, `<rect class="cluster" x="%d" y="%d" width="%d" height="%d" rx="6"/>`, p.x, p.y, l.width, l.height)
-		fmt.Fprintf(&b, `<text class="title" x="%d" y="%d">Stage %d · %s</text>`, p.x+stagePad, p.y+16, st.ID, status)
+		title := fmt.Sprintf("Stage %d · %s", st.ID, status)
+		if st.Kind == "sample" {
+			title = fmt.Sprintf("Stage %d · sample · %s", st.ID, status)
+		}
+		fmt.Fprintf(&b, `<text class="title" x="%d" y="%d">%s</text>`, p.x+stagePad, p.y+16, title)
 		for _, r := range st.RDDs {
 			rx, ry, _ := rddAt(st, r.ID)
 			for _, parent := range r.Parents {
 				px, py, ok := rddAt(st, parent)
-				if ok {
+				switch {
+				case !ok:
+				case ry-py > rddHeight+rddGap:
+					// It skips a row: around the boxes in between, on
+					// the left.
+					fmt.Fprintf(&b, `<path class="narrow" d="M%d,%d C%d,%d %d,%d %d,%d" marker-end="url(#arrow)"/>`,
+						px, py+rddHeight/2, px-15, py+rddHeight/2, rx-15, ry+rddHeight/2, rx, ry+rddHeight/2)
+				default:
 					fmt.Fprintf(&b, `<line class="narrow" x1="%d" y1="%d" x2="%d" y2="%d" marker-end="url(#arrow)"/>`,
 						px+rddWidth/2, py+rddHeight, rx+rddWidth/2, ry)
 				}
@@ -123,8 +130,13 @@ func stageGraph(stages []Stage, skipped map[int]bool) template.HTML {
 			op, site, _ := strings.Cut(r.Name, " at ")
 			fmt.Fprintf(&b, `<g class="rdd" data-rdd="%d"><title>%s</title><rect x="%d" y="%d" width="%d" height="%d" rx="3"/>`,
 				r.ID, html.EscapeString(r.Name), rx, ry, rddWidth, rddHeight)
-			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`, rx+8, ry+15, html.EscapeString(shorten(op)))
-			fmt.Fprintf(&b, `<text class="site" x="%d" y="%d">%s</text></g>`, rx+8, ry+29, html.EscapeString(shorten(site)))
+			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`, rx+8, ry+15, html.EscapeString(shorten(op, "")))
+			if file, line, ok := strings.Cut(site, ":"); ok {
+				site = shorten(file, ":"+line)
+			} else {
+				site = shorten(site, "")
+			}
+			fmt.Fprintf(&b, `<text class="site" x="%d" y="%d">%s</text></g>`, rx+8, ry+29, html.EscapeString(site))
 		}
 		b.WriteString(`</g></a>`)
 	}
@@ -143,10 +155,17 @@ func stageGraph(stages []Stage, skipped map[int]bool) template.HTML {
 					continue
 				}
 				x1, y1 = x1+rddWidth, y1+rddHeight/2
-				y2 += rddHeight / 2
-				mid := (x1 + x2) / 2
+				// Into the left side of the first RDD of a row; into the
+				// top of the others, not across their neighbours.
+				c1x, c2x, c2y := (x1+x2)/2, (x1+x2)/2, y2+rddHeight/2
+				if layouts[st.ID].first[r.ID] {
+					y2 += rddHeight / 2
+				} else {
+					x2 += rddWidth / 2
+					c1x, c2x, c2y = x1+40, x2, y2-40
+				}
 				fmt.Fprintf(&b, `<path class="shuffle" d="M%d,%d C%d,%d %d,%d %d,%d" marker-end="url(#arrow)"><title>shuffle %d</title></path>`,
-					x1, y1, mid, y1, mid, y2, x2, y2, sh)
+					x1, y1, c1x, y1, c2x, c2y, x2, y2, sh)
 			}
 		}
 	}
@@ -158,19 +177,27 @@ func stageGraph(stages []Stage, skipped map[int]bool) template.HTML {
 type stageLayout struct {
 	width, height int
 	at            map[int]struct{ x, y int } // RDD id → top left, in the box
+	first         map[int]bool               // the RDDs first in their row
 }
 
 // layoutStage puts each RDD one row below the lowest of its parents, and
-// the RDDs of a row side by side.
+// the RDDs of a row side by side. RDDs without parents in the stage (its
+// sources, and the RDDs that read shuffles) get a row each, so that
+// arrows from other stages reach them from the left.
 func layoutStage(st *Stage) *stageLayout {
 	row := map[int]int{}
 	var rows [][]int
+	sources := 0
 	for _, r := range st.RDDs { // parents come first
-		n := 0
+		n := -1
 		for _, p := range r.Parents {
 			if pr, ok := row[p]; ok {
 				n = max(n, pr+1)
 			}
+		}
+		if n < 0 {
+			n = sources
+			sources++
 		}
 		row[r.ID] = n
 		for len(rows) <= n {
@@ -178,7 +205,7 @@ func layoutStage(st *Stage) *stageLayout {
 		}
 		rows[n] = append(rows[n], r.ID)
 	}
-	l := &stageLayout{at: map[int]struct{ x, y int }{}}
+	l := &stageLayout{at: map[int]struct{ x, y int }{}, first: map[int]bool{}}
 	widest := 1
 	for _, ids := range rows {
 		widest = max(widest, len(ids))
@@ -188,6 +215,7 @@ func layoutStage(st *Stage) *stageLayout {
 		// Centre each row.
 		rowWidth := len(ids)*rddWidth + (len(ids)-1)*rddGap
 		x := (l.width - rowWidth) / 2
+		l.first[ids[0]] = true
 		for _, id := range ids {
 			l.at[id] = struct{ x, y int }{x, stageTitle + stagePad/2 + i*(rddHeight+rddGap)}
 			x += rddWidth + rddGap
@@ -200,18 +228,21 @@ func layoutStage(st *Stage) *stageLayout {
 	return l
 }
 
-// shorten cuts s to what fits in an RDD's box.
-func shorten(s string) string {
-	if r := []rune(s); len(r) > maxNameChars {
-		return string(r[:maxNameChars-1]) + "…"
+// shorten cuts s, then adds suffix, to what fits in an RDD's box: a file
+// name loses its middle, not its line number.
+func shorten(s, suffix string) string {
+	r, keep := []rune(s), maxNameChars-len([]rune(suffix))
+	if len(r) > keep {
+		r = append(r[:max(keep-1, 0)], '…')
 	}
-	return s
+	return string(r) + suffix
 }
 
-// jobGraph returns the stages to draw for job: its own, and those it
-// read from that ran for earlier jobs (skipped by this one).
-func (s *Store) jobGraph(job Job) (stages []Stage, skipped map[int]bool) {
-	skipped = map[int]bool{}
+// jobStages returns the stages of job and those it read from that ran for
+// earlier jobs, whose status it gives as "skipped": this job reused their
+// output.
+func (s *Store) jobStages(job Job) []Stage {
+	var stages []Stage
 	seen := map[int]bool{}
 	queue := slices.Clone(job.Stages)
 	for len(queue) > 0 {
@@ -226,11 +257,11 @@ func (s *Store) jobGraph(job Job) (stages []Stage, skipped map[int]bool) {
 			continue
 		}
 		if !slices.Contains(job.Stages, id) {
-			skipped[id] = true
+			st.Status = "skipped"
 		}
 		stages = append(stages, st)
 		queue = append(queue, st.ParentStages...)
 	}
 	slices.SortFunc(stages, func(a, b Stage) int { return a.ID - b.ID })
-	return stages, skipped
+	return stages
 }

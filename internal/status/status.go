@@ -38,9 +38,10 @@ type Stage struct {
 	ID        int        `json:"id"`
 	JobID     int        `json:"jobId"`
 	Name      string     `json:"name"`   // its last RDD, with its creation site
+	Kind      string     `json:"kind"`   // "result", "map" or "sample" (a range partitioner's)
 	Status    string     `json:"status"` // "running", "succeeded" or "failed"
 	Attempts  int        `json:"attempts"`
-	Tasks     int        `json:"tasks"` // launched, over all attempts of the stage
+	Tasks     int        `json:"tasks"` // to run, added over the attempts of the stage
 	Running   int        `json:"running"`
 	Completed int        `json:"completed"`
 	Failed    int        `json:"failed"` // task attempts
@@ -56,6 +57,9 @@ type Stage struct {
 	RDDs []RDD `json:"rdds"`
 	// Metrics sums the metrics of the stage's finished task attempts.
 	Metrics executor.TaskMetrics `json:"metrics"`
+	// TasksForgotten counts the finished task attempts whose records
+	// were dropped: a stage keeps the last MaxTaskRecords.
+	TasksForgotten int `json:"tasksForgotten,omitempty"`
 
 	tasks   []*Task
 	running map[[2]int]*Task // by partition and attempt
@@ -124,6 +128,14 @@ type Live struct {
 	// Storage describes the cached RDDs.
 	Storage func() []CachedRDD
 }
+
+// MaxTaskRecords is how many finished task attempts a stage keeps records
+// of, besides its running ones; its counts and metrics cover them all.
+const MaxTaskRecords = 10000
+
+// maxErrorText bounds the error text kept of a task attempt (a panic's
+// stack) and of a stage or job.
+const maxErrorText = 8 << 10
 
 // DefaultRetainedJobs is how many jobs a Store keeps, with their stages
 // and tasks, when NewStore is given no other number.
@@ -222,7 +234,7 @@ func (s *Store) JobEnded(id int, err error) {
 	now := time.Now()
 	j.Completed, j.Status = &now, "succeeded"
 	if err != nil {
-		j.Status, j.Error = "failed", err.Error()
+		j.Status, j.Error = "failed", errorText(err)
 	}
 	s.jobsRun.WithLabelValues(j.Status).Inc()
 }
@@ -239,6 +251,9 @@ func (s *Store) forgetOldLocked() {
 		for _, id := range j.Stages {
 			if st := s.stages[id]; st != nil && st.JobID == j.ID {
 				delete(s.stages, id)
+				if s.writers[st.ShuffleID] == id {
+					delete(s.writers, st.ShuffleID)
+				}
 			}
 		}
 		delete(s.jobs, j.ID)
@@ -262,7 +277,7 @@ func (s *Store) StageEvent(ev scheduler.StageEvent) {
 			now := time.Now()
 			st.Finished, st.Status, st.Running = &now, "succeeded", 0
 			if ev.Err != nil {
-				st.Status, st.Error = "failed", ev.Err.Error()
+				st.Status, st.Error = "failed", errorText(ev.Err)
 			}
 		}
 	}
@@ -278,7 +293,7 @@ func (s *Store) stageStartedLocked(ev scheduler.StageEvent) {
 	}
 	st := s.stages[ev.StageID]
 	if st == nil {
-		st = &Stage{ID: ev.StageID, JobID: job, Name: ev.Stage, Submitted: time.Now(), ShuffleID: ev.ShuffleID,
+		st = &Stage{ID: ev.StageID, JobID: job, Name: ev.Stage, Kind: stageKinds[ev.TaskKind], Submitted: time.Now(), ShuffleID: ev.ShuffleID,
 			ParentStages: []int{}, RDDs: make([]RDD, len(ev.RDDs)), running: map[[2]int]*Task{}}
 		for i, r := range ev.RDDs {
 			st.RDDs[i] = RDD{ID: r.ID, Name: r.Name, Parents: r.Parents, Shuffles: r.Shuffles}
@@ -309,19 +324,41 @@ func (s *Store) taskStartedLocked(stage int, info *scheduler.TaskInfo) {
 	st.Running++
 	s.executor(info.Executor).Running++
 	t := &Task{StageID: stage, Partition: info.Partition, Attempt: info.Attempt, Executor: info.Executor, Status: "running", Launched: info.Launched}
-	st.tasks = append(st.tasks, t)
+	st.addTask(t)
 	st.running[[2]int{info.Partition, info.Attempt}] = t
 }
 
+// addTask appends a task record. Past twice MaxTaskRecords, the oldest
+// finished records go (at once, so that appends stay cheap).
+func (st *Stage) addTask(t *Task) {
+	st.tasks = append(st.tasks, t)
+	if len(st.tasks) < 2*MaxTaskRecords {
+		return
+	}
+	finished := len(st.tasks) - len(st.running)
+	drop := finished - MaxTaskRecords
+	kept := st.tasks[:0]
+	for _, t := range st.tasks {
+		if drop > 0 && t.Status != "running" {
+			drop--
+			st.TasksForgotten++
+			continue
+		}
+		kept = append(kept, t)
+	}
+	clear(st.tasks[len(kept):])
+	st.tasks = kept
+}
+
 func (s *Store) taskEndedLocked(stage int, info *scheduler.TaskInfo, err error) {
+	if info == nil || info.Launched.IsZero() {
+		return // it never got a slot: cancelled while waiting
+	}
 	outcome := "succeeded"
 	if err != nil {
 		outcome = "failed"
 	}
 	s.tasks.WithLabelValues(outcome).Inc()
-	if info == nil || info.Launched.IsZero() {
-		return // it never got a slot: cancelled while waiting
-	}
 	s.duration.Observe(info.Duration.Seconds())
 	e := s.executor(info.Executor)
 	if err != nil {
@@ -343,7 +380,7 @@ func (s *Store) taskEndedLocked(stage int, info *scheduler.TaskInfo, err error) 
 	t := st.running[key]
 	if t == nil {
 		t = &Task{StageID: stage, Partition: info.Partition, Attempt: info.Attempt, Executor: info.Executor, Launched: info.Launched}
-		st.tasks = append(st.tasks, t)
+		st.addTask(t)
 	} else {
 		delete(st.running, key)
 		st.Running = max(st.Running-1, 0)
@@ -351,13 +388,15 @@ func (s *Store) taskEndedLocked(stage int, info *scheduler.TaskInfo, err error) 
 	}
 	t.Executor, t.Duration, t.Metrics, t.Status = info.Executor, float64(info.Duration)/float64(time.Millisecond), info.Metrics, outcome
 	if err != nil {
-		t.Error = err.Error()
+		t.Error = errorText(err)
 		st.Failed++
 	} else {
 		st.Completed++
 		st.Metrics.Add(info.Metrics)
 	}
 }
+
+var stageKinds = map[executor.TaskKind]string{executor.ResultTask: "result", executor.MapTask: "map", executor.SampleTask: "sample"}
 
 // ExecutorLost records a lost executor.
 func (s *Store) ExecutorLost(name, addr string) {
@@ -572,6 +611,15 @@ func (s *Server) Close() error {
 		err = nil
 	}
 	return err
+}
+
+// errorText is err's text, cut to maxErrorText bytes.
+func errorText(err error) string {
+	msg := err.Error()
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "\n… (cut)"
+	}
+	return msg
 }
 
 // serveAPI serves /api/v1/name, every record, and /api/v1/name/{id},

@@ -108,7 +108,7 @@ func TestPages(t *testing.T) {
 			return []Executor{{Name: "exec-0", State: "active", Address: "10.0.0.1:7077", Cores: 2, MemoryUsed: 1 << 20, MemoryLimit: 1 << 30}}
 		},
 		Storage: func() []CachedRDD {
-			return []CachedRDD{{RDD: 10, Partitions: 2, MemBytes: 4096, Executors: []string{"exec-0"}}}
+			return []CachedRDD{{RDD: 10, Partitions: 2, MemBytes: 4096}, {RDD: 20, Partitions: 1, Executors: []string{"exec-0"}}}
 		},
 	})
 	s.JobStarted(1, "Count", "Map [10] at x.go:1")
@@ -139,7 +139,7 @@ func TestPages(t *testing.T) {
 		"/stages/":    {`data-stage="3"`, "Join [30]"},
 		"/stages/3":   {`data-partition="0" data-status="running"`, `href="/stages/1"`, `href="/stages/2"`, "exec-0"},
 		"/executors/": {`data-executor="exec-0"`, "10.0.0.1:7077", "1.0 MiB of 1.0 GiB", `data-executor="exec-1"`, "lost"},
-		"/storage/":   {`data-rdd="10"`, "Map [10] at x.go:1", "4.0 KiB", "exec-0"},
+		"/storage/":   {`data-rdd="10"`, "Map [10] at x.go:1", "4.0 KiB", `data-rdd="20"`, "kept by the executors", "exec-0"},
 	} {
 		code, body := get(path)
 		if code != http.StatusOK {
@@ -168,5 +168,27 @@ func TestPages(t *testing.T) {
 		if code, body := get(path); code != http.StatusNotFound || !strings.Contains(body, "There is no") {
 			t.Errorf("%s: %d, want a 404 page", path, code)
 		}
+	}
+}
+
+// A stage of many tasks keeps the records of the last MaxTaskRecords
+// finished ones, and counts them all; long errors are cut.
+func TestStoreBoundsTaskRecords(t *testing.T) {
+	s := NewStore(0, Live{})
+	s.JobStarted(1, "Count", "x")
+	outcomes := make([]error, 2*MaxTaskRecords+100)
+	outcomes[len(outcomes)-1] = errors.New(strings.Repeat("stack frame\n", 10000))
+	run(s, 1, 1, "Map [1] at x.go:1", 0, nil, outcomes...)
+	st, _ := s.Stage(1)
+	tasks, _ := s.Tasks(1)
+	if st.Completed+st.Failed != len(outcomes) || len(tasks)+st.TasksForgotten != len(outcomes) || len(tasks) > 2*MaxTaskRecords || len(tasks) < MaxTaskRecords {
+		t.Errorf("%d tasks run, %d completed, %d failed, %d records kept, %d forgotten", len(outcomes), st.Completed, st.Failed, len(tasks), st.TasksForgotten)
+	}
+	last := tasks[len(tasks)-1]
+	if last.Partition != len(outcomes)-1 || len(last.Error) > maxErrorText+20 || !strings.HasSuffix(last.Error, "(cut)") {
+		t.Errorf("last task: partition %d, error of %d bytes", last.Partition, len(last.Error))
+	}
+	if len(st.Error) > maxErrorText+20 {
+		t.Errorf("stage error of %d bytes", len(st.Error))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -52,8 +53,10 @@ type page struct {
 
 // serveUI adds the pages to mux.
 func (s *Store) serveUI(mux *http.ServeMux) {
-	static, _ := fs.Sub(uiFiles, "ui")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	static, _ := fs.Sub(uiFiles, "ui/static")
+	for _, name := range []string{"style.css", "live.js"} {
+		mux.HandleFunc("GET /static/"+name, func(w http.ResponseWriter, r *http.Request) { http.ServeFileFS(w, r, static, name) })
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/jobs/", http.StatusFound)
 	})
@@ -74,8 +77,9 @@ func (s *Store) serveUI(mux *http.ServeMux) {
 					}
 				}
 			}
-			rows = append([]row{rw}, rows...) // newest first
+			rows = append(rows, rw)
 		}
+		slices.Reverse(rows) // newest first
 		s.render(w, http.StatusOK, "jobs", page{Title: "Jobs", Nav: "jobs", Data: rows})
 	})
 	mux.HandleFunc("GET /jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -83,19 +87,18 @@ func (s *Store) serveUI(mux *http.ServeMux) {
 		if !ok {
 			return
 		}
-		stages, skipped := s.jobGraph(job)
+		stages := s.jobStages(job)
+		skipped := slices.ContainsFunc(stages, func(st Stage) bool { return st.Status == "skipped" })
 		s.render(w, http.StatusOK, "job", page{Title: fmt.Sprintf("Job %d", job.ID), Nav: "jobs", Data: struct {
 			Job     Job
 			Graph   template.HTML
 			Stages  []Stage
-			Skipped map[int]bool
-		}{job, stageGraph(stages, skipped), stages, skipped}})
+			Skipped bool
+		}{job, stageGraph(stages), stages, skipped}})
 	})
 	mux.HandleFunc("GET /stages/{$}", func(w http.ResponseWriter, r *http.Request) {
 		stages := s.Stages()
-		for i, j := 0, len(stages)-1; i < j; i, j = i+1, j-1 {
-			stages[i], stages[j] = stages[j], stages[i] // newest first
-		}
+		slices.Reverse(stages) // newest first
 		s.render(w, http.StatusOK, "stages", page{Title: "Stages", Nav: "stages", Data: stages})
 	})
 	mux.HandleFunc("GET /stages/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +111,7 @@ func (s *Store) serveUI(mux *http.ServeMux) {
 			Stage Stage
 			Graph template.HTML
 			Tasks []Task
-		}{st, stageGraph([]Stage{st}, nil), tasks}})
+		}{st, stageGraph([]Stage{st}), tasks}})
 	})
 	mux.HandleFunc("GET /executors/{$}", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusOK, "executors", page{Title: "Executors", Nav: "executors", Data: s.Executors()})
