@@ -311,7 +311,9 @@ func (d *Daemon) Close() error {
 	if d.blocks != nil {
 		errs = append(errs, d.blocks.Close())
 	}
-	d.gcDone()
+	if d.gcDone != nil {
+		d.gcDone()
+	}
 	return errors.Join(errs...)
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/gctune"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/shuffle"
 	"google.golang.org/grpc"
@@ -426,6 +427,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig, runner Runner, logger *s
 		cfg: DaemonConfig{Name: cfg.Name, RPCAddr: "127.0.0.1:0", Cores: max(cfg.Cores, 1), Memory: cfg.Memory,
 			Secret: cfg.Secret, Runner: runner, Logger: logger},
 		worker: true, served: make(chan error, 1), slots: make(chan struct{}, max(cfg.Cores, 1)),
+		gcDone: gctune.Start(gctune.DefaultFloor),
 	}
 	d.queue = newQueue(d.cfg)
 	lis, err := d.serve(shuffle.Config{Dir: cfg.ShuffleDir, Shared: true})

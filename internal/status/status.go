@@ -162,7 +162,13 @@ type Store struct {
 	bytes     *prometheus.CounterVec
 	records   *prometheus.CounterVec
 	liveCount prometheus.GaugeFunc
+	// Counters resolved once: a task's end touches them all.
+	succeeded, failed prometheus.Counter
+	recordsBy, bytesBy [4]prometheus.Counter // by ioKinds
 }
+
+// ioKinds label ember_task_records_total and ember_task_bytes_total.
+var ioKinds = [4]string{"input", "output", "shuffle_read", "shuffle_write"}
 
 // NewStore returns an empty store that keeps the last retainedJobs jobs
 // (DefaultRetainedJobs if it is not positive) and asks live for what
@@ -204,6 +210,10 @@ func NewStore(retainedJobs int, live Live) *Store {
 		}
 		return float64(n)
 	})
+	s.succeeded, s.failed = s.tasks.WithLabelValues("succeeded"), s.tasks.WithLabelValues("failed")
+	for i, kind := range ioKinds {
+		s.recordsBy[i], s.bytesBy[i] = s.records.WithLabelValues(kind), s.bytes.WithLabelValues(kind)
+	}
 	s.registry.MustRegister(s.tasks, s.duration, s.jobsRun, s.liveCount, s.lost, s.bytes, s.records, cached,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return s
@@ -355,21 +365,24 @@ func (s *Store) taskEndedLocked(stage int, info *scheduler.TaskInfo, err error) 
 		return // it never got a slot: cancelled while waiting
 	}
 	outcome := "succeeded"
-	if err != nil {
-		outcome = "failed"
-	}
-	s.tasks.WithLabelValues(outcome).Inc()
 	s.duration.Observe(info.Duration.Seconds())
 	e := s.executor(info.Executor)
 	if err != nil {
+		outcome = "failed"
+		s.failed.Inc()
 		e.Failed++
 	} else {
+		s.succeeded.Inc()
 		e.Finished++
 		m := info.Metrics
-		for kind, v := range map[string][2]int64{"input": {m.InputRecords, m.InputBytes}, "output": {m.OutputRecords, m.OutputBytes},
-			"shuffle_read": {m.ShuffleReadRecords, m.ShuffleReadBytes}, "shuffle_write": {m.ShuffleWriteRecords, m.ShuffleWriteBytes}} {
-			s.records.WithLabelValues(kind).Add(float64(v[0]))
-			s.bytes.WithLabelValues(kind).Add(float64(v[1]))
+		for i, v := range [4][2]int64{{m.InputRecords, m.InputBytes}, {m.OutputRecords, m.OutputBytes},
+			{m.ShuffleReadRecords, m.ShuffleReadBytes}, {m.ShuffleWriteRecords, m.ShuffleWriteBytes}} {
+			if v[0] != 0 {
+				s.recordsBy[i].Add(float64(v[0]))
+			}
+			if v[1] != 0 {
+				s.bytesBy[i].Add(float64(v[1]))
+			}
 		}
 	}
 	st := s.stages[stage]
