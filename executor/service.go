@@ -160,8 +160,11 @@ func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {
 		start := time.Now()
 		st := a.run(tctx, def, m)
 		st.TaskId = m.TaskId
+		took := time.Since(start)
+		a.d.cfg.Logger.Debug("task ended", "app", a.id, "stage", m.StageId, "partition", m.Partition, "attempt", m.Attempt,
+			"state", st.State.String(), "took", took)
 		if a.d.metrics != nil {
-			a.d.metrics.taskEnded(st.State == rpc.TaskStatus_FAILED, time.Since(start), TaskMetricsOf(st.Metrics))
+			a.d.metrics.taskEnded(st.State == rpc.TaskStatus_FAILED, took, TaskMetricsOf(st.Metrics))
 		}
 		if err := a.send(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Status{Status: st}}); err != nil {
 			a.d.cfg.Logger.Debug("task status not sent", "app", a.id, "task", m.TaskId, "err", err)

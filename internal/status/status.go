@@ -163,7 +163,7 @@ type Store struct {
 	records   *prometheus.CounterVec
 	liveCount prometheus.GaugeFunc
 	// Counters resolved once: a task's end touches them all.
-	succeeded, failed prometheus.Counter
+	succeeded, failed  prometheus.Counter
 	recordsBy, bytesBy [4]prometheus.Counter // by ioKinds
 }
 
