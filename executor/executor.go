@@ -72,9 +72,9 @@ type Task struct {
 	// Locations, on an executor, gives the RPC addresses of other
 	// executors that hold cached blocks the task reads, by block id.
 	Locations map[string]string
-	// Stored is set by a backend of several executors to the ids of the
-	// blocks the task cached on its executor.
-	Stored []string
+	// Stored is set by a backend of several executors to the blocks the
+	// task cached on its executor.
+	Stored []StoredBlock
 	// Started, if set, is called by the backend when the task has a slot
 	// and begins to run.
 	Started func()
@@ -91,15 +91,22 @@ type CachedBlock struct {
 	Executor       string
 }
 
-// NoteStored records that the task cached block id on its executor.
-func (tc *TaskContext) NoteStored(id string) {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	tc.stored = append(tc.stored, id)
+// StoredBlock is a block a task cached on its executor, and the bytes it
+// takes there in memory and on disk.
+type StoredBlock struct {
+	ID           string
+	Memory, Disk int64
 }
 
-// StoredBlocks returns the ids NoteStored recorded.
-func (tc *TaskContext) StoredBlocks() []string {
+// NoteStored records that the task cached a block on its executor.
+func (tc *TaskContext) NoteStored(b StoredBlock) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	tc.stored = append(tc.stored, b)
+}
+
+// StoredBlocks returns what NoteStored recorded.
+func (tc *TaskContext) StoredBlocks() []StoredBlock {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	return slices.Clone(tc.stored)
@@ -166,7 +173,7 @@ type TaskContext struct {
 	counters taskCounters
 
 	mu     sync.Mutex
-	stored []string
+	stored []StoredBlock
 }
 
 // Context returns the task's context, cancelled when the job is cancelled.

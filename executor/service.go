@@ -214,7 +214,9 @@ func (a *application) run(ctx context.Context, def *rpc.DefineJob, m *rpc.Launch
 		}
 	}()
 	st = a.d.cfg.Runner.RunTask(tc, def)
-	st.Stored = tc.StoredBlocks()
+	for _, b := range tc.StoredBlocks() {
+		st.Stored = append(st.Stored, &rpc.StoredBlock{Id: b.ID, Memory: b.Memory, Disk: b.Disk})
+	}
 	st.Metrics = tc.Metrics().Message()
 	if st.State == rpc.TaskStatus_FINISHED && st.MapOutput != nil {
 		st.MapOutput.Location = a.d.location

@@ -100,7 +100,8 @@ func (r *RDD[T]) cached(tc *executor.TaskContext, p int, level storage.Level) st
 		if _, err := blocks.Put(id, r.codec.Schema(), out, level); err != nil {
 			slog.Warn("ember: could not cache a partition", "rdd", r.String(), "partition", p, "level", level.String(), "err", err)
 		} else {
-			tc.NoteStored(string(id))
+			mem, disk, _ := blocks.Sizes(id)
+			tc.NoteStored(executor.StoredBlock{ID: string(id), Memory: mem, Disk: disk})
 		}
 		return nil
 	}

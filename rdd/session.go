@@ -174,6 +174,8 @@ func (s *Session) storageStatus() []status.CachedRDD {
 		for _, p := range s.dag.CachedPartitions() {
 			c := get(p.RDD)
 			c.Partitions++
+			c.MemBytes += p.Memory
+			c.DiskBytes += p.Disk
 			for _, e := range p.Executors {
 				if !slices.Contains(c.Executors, e) {
 					c.Executors = append(c.Executors, e)

@@ -321,11 +321,13 @@ func TestStatusAPIOnACluster(t *testing.T) {
 	checkStages(t, base, job, 2)
 	var cached []struct {
 		Partitions int      `json:"partitions"`
+		Memory     int64    `json:"memoryBytes"`
 		Executors  []string `json:"executors"`
 	}
 	getJSON(t, base+"/api/v1/storage", &cached)
-	if len(cached) != 1 || cached[0].Partitions != 4 || len(cached[0].Executors) == 0 {
-		t.Errorf("storage %+v, want one RDD of 4 cached partitions", cached)
+	// 1000 int64 in 4 partitions: 8000 bytes of Arrow buffers at least.
+	if len(cached) != 1 || cached[0].Partitions != 4 || len(cached[0].Executors) == 0 || cached[0].Memory < 8000 {
+		t.Errorf("storage %+v, want one RDD of 4 cached partitions, with their sizes", cached)
 	}
 }
 

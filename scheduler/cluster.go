@@ -459,7 +459,10 @@ func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task
 	}
 	select {
 	case st := <-ch:
-		t.Stored = st.Stored
+		t.Stored = t.Stored[:0]
+		for _, b := range st.Stored {
+			t.Stored = append(t.Stored, executor.StoredBlock{ID: b.GetId(), Memory: b.GetMemory(), Disk: b.GetDisk()})
+		}
 		t.Metrics = executor.TaskMetricsOf(st.Metrics)
 		res, err := decodeStatus(t, st)
 		// A finished task's additions count, once: a failed attempt's

@@ -156,11 +156,12 @@ func New(exec Backend, cfg Config) *DAG {
 	return &DAG{exec: exec, tracker: NewMapOutputTracker(), cfg: cfg, running: make(map[int]*shuffleRun)}
 }
 
-// CachedPartition is a partition of a persisted RDD and the executors that
-// hold it.
+// CachedPartition is a partition of a persisted RDD, the executors that
+// hold it, and the bytes its copies take there, in all.
 type CachedPartition struct {
 	RDD, Partition int
 	Executors      []string
+	Memory, Disk   int64
 }
 
 // CachedPartitions lists the cached partitions the executors reported.
@@ -169,7 +170,13 @@ func (d *DAG) CachedPartitions() []CachedPartition {
 	defer d.cached.mu.Unlock()
 	out := make([]CachedPartition, 0, len(d.cached.locs))
 	for k, execs := range d.cached.locs {
-		out = append(out, CachedPartition{RDD: k[0], Partition: k[1], Executors: slices.Clone(execs)})
+		cp := CachedPartition{RDD: k[0], Partition: k[1], Executors: slices.Clone(execs)}
+		for _, e := range execs {
+			size := d.cached.sizes[copyOf{k[0], k[1], e}]
+			cp.Memory += size[0]
+			cp.Disk += size[1]
+		}
+		out = append(out, cp)
 	}
 	slices.SortFunc(out, func(a, b CachedPartition) int {
 		if a.RDD != b.RDD {

@@ -21,6 +21,14 @@ type Persisted interface {
 type cacheLocations struct {
 	mu   sync.Mutex
 	locs map[[2]int][]string // (node ID, partition) → executors, latest first
+	// sizes holds what each copy takes on its executor: memory, disk.
+	sizes map[copyOf][2]int64
+}
+
+// copyOf names a cached partition's copy on one executor.
+type copyOf struct {
+	rdd, partition int
+	executor       string
 }
 
 // persistedIn calls f with every persisted node that partition p of n
@@ -48,22 +56,24 @@ func persistedIn(n Node, p int, f func(n Node, p int) bool) {
 }
 
 // stored notes that executor holds the blocks a task stored.
-func (c *cacheLocations) stored(executor string, blocks []string) {
-	if executor == "" || len(blocks) == 0 {
+func (c *cacheLocations) stored(at string, blocks []executor.StoredBlock) {
+	if at == "" || len(blocks) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.locs == nil {
 		c.locs = make(map[[2]int][]string)
+		c.sizes = make(map[copyOf][2]int64)
 	}
-	for _, id := range blocks {
-		rdd, p, err := storage.ParseRDDBlock(storage.BlockID(id))
+	for _, b := range blocks {
+		rdd, p, err := storage.ParseRDDBlock(storage.BlockID(b.ID))
 		if err != nil {
 			continue
 		}
 		k := [2]int{rdd, p}
-		c.locs[k] = append([]string{executor}, slices.DeleteFunc(c.locs[k], func(e string) bool { return e == executor })...)
+		c.locs[k] = append([]string{at}, slices.DeleteFunc(c.locs[k], func(e string) bool { return e == at })...)
+		c.sizes[copyOf{rdd, p, at}] = [2]int64{b.Memory, b.Disk}
 	}
 }
 
@@ -76,6 +86,11 @@ func (c *cacheLocations) forget(executor string) {
 			delete(c.locs, k)
 		} else {
 			c.locs[k] = execs
+		}
+	}
+	for k := range c.sizes {
+		if k.executor == executor {
+			delete(c.sizes, k)
 		}
 	}
 }

@@ -116,6 +116,21 @@ type spill struct {
 	records []arrow.Record
 }
 
+// Sizes returns the bytes block id takes in memory and on disk; ok is
+// false if the block is not stored.
+func (m *Manager) Sizes(id BlockID) (memory, disk int64, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.blocks[id]
+	if b == nil {
+		return 0, 0, false
+	}
+	if b.onDisk {
+		disk = b.diskSize
+	}
+	return b.memSize, disk, true
+}
+
 // NewManager returns a Manager configured by cfg.
 func NewManager(cfg Config) (*Manager, error) {
 	m := &Manager{

@@ -108,7 +108,7 @@ func TestPages(t *testing.T) {
 			return []Executor{{Name: "exec-0", State: "active", Address: "10.0.0.1:7077", Cores: 2, MemoryUsed: 1 << 20, MemoryLimit: 1 << 30}}
 		},
 		Storage: func() []CachedRDD {
-			return []CachedRDD{{RDD: 10, Partitions: 2, MemBytes: 4096}, {RDD: 20, Partitions: 1, Executors: []string{"exec-0"}}}
+			return []CachedRDD{{RDD: 10, Partitions: 2, MemBytes: 4096}, {RDD: 20, Partitions: 1, DiskBytes: 3 << 20, Executors: []string{"exec-0"}}}
 		},
 	})
 	s.JobStarted(1, "Count", "Map [10] at x.go:1")
@@ -139,7 +139,7 @@ func TestPages(t *testing.T) {
 		"/stages/":    {`data-stage="3"`, "Join [30]"},
 		"/stages/3":   {`data-partition="0" data-status="running"`, `href="/stages/1"`, `href="/stages/2"`, "exec-0"},
 		"/executors/": {`data-executor="exec-0"`, "10.0.0.1:7077", "1.0 MiB of 1.0 GiB", `data-executor="exec-1"`, "lost"},
-		"/storage/":   {`data-rdd="10"`, "Map [10] at x.go:1", "4.0 KiB", `data-rdd="20"`, "kept by the executors", "exec-0"},
+		"/storage/":   {`data-rdd="10"`, "Map [10] at x.go:1", "4.0 KiB", `data-rdd="20"`, "3.0 MiB", "exec-0"},
 	} {
 		code, body := get(path)
 		if code != http.StatusOK {
