@@ -26,6 +26,10 @@ import (
 // DefaultFloor is the heap goal floor Ember's processes keep.
 const DefaultFloor = 128 << 20
 
+// maxPercent bounds the percent set: with a live heap under 128 KiB the
+// goal stays under the floor, which matters little at that size.
+const maxPercent = 100_000
+
 var (
 	mu      sync.Mutex
 	users   int
@@ -100,7 +104,8 @@ func tune() {
 	live := int64(liveSample[0].Value.Uint64())
 	want := base
 	if live > 0 && live*int64(100+base)/100 < floor {
-		want = int((floor - live) * 100 / live)
+		// The runtime holds the percent in an int32.
+		want = int(min((floor-live)*100/live, maxPercent))
 	}
 	if want != percent {
 		percent = want

@@ -86,3 +86,22 @@ func TestOffWithoutFloor(t *testing.T) {
 		t.Errorf("GC percent %d with no floor, want %d", p, before)
 	}
 }
+
+// With a live heap of a few bytes the percent stays within what the
+// runtime holds.
+func TestTinyLiveHeap(t *testing.T) {
+	if os.Getenv("GOGC") != "" {
+		t.Skip("GOGC is set: the tuning stays off")
+	}
+	mu.Lock()
+	saved := floor
+	floor, base, percent = 1<<40, 100, 100
+	tune()
+	got := percent
+	floor, percent = saved, 100
+	debug.SetGCPercent(100)
+	mu.Unlock()
+	if got <= 0 || got > maxPercent {
+		t.Errorf("percent %d for a 1 TiB floor, want within (0, %d]", got, maxPercent)
+	}
+}
