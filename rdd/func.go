@@ -233,6 +233,11 @@ func (s *Session) OnExecutor() bool { return s.replaying() }
 // executor, where actions must leave no trace of their own.
 func (s *Session) replaying() bool { return s.inv != nil && s.inv.replay != nil }
 
+// replayCaptured reports whether a rebuild on an executor has captured
+// its job: what the pipeline runs from then on (deferred calls, as the
+// rebuild unwinds) must leave the captured graph alone.
+func (s *Session) replayCaptured() bool { return s.replaying() && s.inv.replay.job != nil }
+
 // newRDDID gives a new RDD its id: the next of the session, recorded by the
 // invocation; or, on an executor, the id the driver gave the same RDD.
 func (s *Session) newRDDID() int {

@@ -87,7 +87,7 @@ var keys = []ConfigKey{
 		func(c *Config) *int { return &c.UIPort }),
 	text("ui.bind", "the host the driver's status server listens on; loopback by default, since it is read without the secret",
 		func(c *Config) *string { return &c.UIBind }),
-	sizeOrOff("gc.minHeap", "the Go heap goal below which the garbage collector does not run in the driver's process (executors keep the same default): jobs allocate fast and keep little, and Go's default goal of twice the live heap makes it collect hundreds of times a second; `off` leaves the collector alone, as does `GOGC` set in the environment (of the driver or an executor)",
+	sizeOrOff("gc.minHeap", "the Go heap goal below which the garbage collector does not run in the driver's process (executors keep the same default): jobs allocate fast and keep little, and Go's default goal of twice the live heap makes it collect hundreds of times a second; at most half of `GOMEMLIMIT`; `off` leaves the collector alone, as does `GOGC` set in the environment (of the driver or an executor)",
 		func(c *Config) *int64 { return &c.GCMinHeap }),
 	integer("ui.retainedJobs", "how many jobs the web UI and the status API keep, with their stages and tasks; older finished ones are forgotten",
 		func(c *Config) *int { return &c.UIRetainedJobs }),

@@ -34,11 +34,17 @@ func (r *RDD[T]) Persist(level StorageLevel) *RDD[T] {
 
 // Unpersist drops the RDD's stored partitions and stops persisting it.
 func (r *RDD[T]) Unpersist() {
+	if r.s != nil && r.s.replayCaptured() {
+		// A deferred Unpersist, run as an executor's rebuild unwinds:
+		// the job it rebuilt still reads the RDD persisted.
+		return
+	}
 	r.Persist(storage.None)
 	switch {
 	case r.s == nil || r.s.replaying():
 	case r.s.cluster != nil:
 		r.s.cluster.backend.Unpersist(r.id)
+		r.s.dag.ForgetCached(r.id)
 	default:
 		r.s.blocks.RemoveRDD(r.id)
 	}

@@ -51,6 +51,7 @@ type apiStage struct {
 
 type apiMetrics struct {
 	InputRecords        int64 `json:"inputRecords"`
+	InputBytes          int64 `json:"inputBytes"`
 	OutputRecords       int64 `json:"outputRecords"`
 	ShuffleReadRecords  int64 `json:"shuffleReadRecords"`
 	ShuffleReadBytes    int64 `json:"shuffleReadBytes"`
@@ -256,6 +257,15 @@ var reduce = rdd.Func(func(ctx context.Context, s *rdd.Session, _ int) ([]rdd.Pa
 	return reduceJob(ctx, s, 0)
 })
 
+var cachedThenDropped = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (int64, error) {
+	r := rdd.Range(s, 0, n, 4).Cache()
+	defer r.Unpersist()
+	if _, err := r.Count(ctx); err != nil {
+		return 0, err
+	}
+	return r.Count(ctx) // from the cache
+})
+
 var cachedCount = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (int64, error) {
 	r := rdd.Range(s, 0, n, 4).Cache()
 	return r.Count(ctx)
@@ -319,6 +329,27 @@ func TestStatusAPIOnACluster(t *testing.T) {
 	}
 	getJSON(t, base+"/api/v1/jobs/2", &job)
 	checkStages(t, base, job, 2)
+
+	// An unpersisted RDD leaves the storage list.
+	if _, err := cachedThenDropped.Run(context.Background(), s, 100); err != nil {
+		t.Fatal(err)
+	}
+	var after []struct {
+		RDD int `json:"rddId"`
+	}
+	getJSON(t, base+"/api/v1/storage", &after)
+	if len(after) != 1 {
+		t.Errorf("storage %+v after an RDD was cached and unpersisted, want only the first one", after)
+	}
+	// Its blocks were cached on the executors, though: the second count
+	// read them, which counts their bytes as input (a deferred Unpersist
+	// must not undo caching on an executor as its rebuild of a job
+	// unwinds).
+	var all []apiStage
+	getJSON(t, base+"/api/v1/stages", &all)
+	if m := all[len(all)-1].Metrics; m.InputRecords != 100 || m.InputBytes < 800 {
+		t.Errorf("the second count read %d records, %d bytes: want 100 cached records, 800 bytes or more", m.InputRecords, m.InputBytes)
+	}
 	var cached []struct {
 		Partitions int      `json:"partitions"`
 		Memory     int64    `json:"memoryBytes"`

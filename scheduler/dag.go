@@ -187,6 +187,10 @@ func (d *DAG) CachedPartitions() []CachedPartition {
 	return out
 }
 
+// ForgetCached forgets where the partitions of RDD rdd are cached: it was
+// unpersisted.
+func (d *DAG) ForgetCached(rdd int) { d.cached.forgetRDD(rdd) }
+
 // ExecutorLost forgets what a lost executor held: its map outputs, at its
 // RPC address, and its cached partitions; and refuses, from now on, what
 // tasks that ran on that connection (id) report.

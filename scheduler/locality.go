@@ -77,6 +77,22 @@ func (c *cacheLocations) stored(at string, blocks []executor.StoredBlock) {
 	}
 }
 
+// forgetRDD drops the partitions of an RDD.
+func (c *cacheLocations) forgetRDD(rdd int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.locs {
+		if k[0] == rdd {
+			delete(c.locs, k)
+		}
+	}
+	for k := range c.sizes {
+		if k.rdd == rdd {
+			delete(c.sizes, k)
+		}
+	}
+}
+
 // forget drops what a lost executor held.
 func (c *cacheLocations) forget(executor string) {
 	c.mu.Lock()

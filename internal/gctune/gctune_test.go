@@ -3,17 +3,12 @@ package gctune
 import (
 	"os"
 	"runtime"
-	"runtime/debug"
 	"testing"
 	"time"
 )
 
-// gcPercent reads the current GC percent.
-func gcPercent() int {
-	p := debug.SetGCPercent(100)
-	debug.SetGCPercent(p)
-	return p
-}
+// gcPercent reads the GC percent in force, without setting it.
+func gcPercent() int { return int(read("/gc/gogc:percent")) }
 
 // eventually waits for cond, running collections: the tuning follows
 // them, from a finalizer.
@@ -49,12 +44,14 @@ func TestFloor(t *testing.T) {
 	big = nil
 	eventually(t, "small live heap again", func() bool { return gcPercent() > 400 })
 
-	// A second user keeps it on; the last one's stop restores the percent.
+	// A second user with a lower floor: when the first stops, the lower
+	// floor is the one kept; the last stop restores the percent.
+	high := gcPercent()
 	stop2 := Start(64 << 20)
 	stop()
 	stop() // idempotent
-	if gcPercent() <= 400 {
-		t.Errorf("GC percent %d after one of two users stopped, want it still raised", gcPercent())
+	if p := gcPercent(); p <= before || p >= high {
+		t.Errorf("GC percent %d after the 256 MiB user stopped, want between %d and %d (the 64 MiB floor)", p, before, high)
 	}
 	stop2()
 	if p := gcPercent(); p != before {
@@ -64,6 +61,28 @@ func TestFloor(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if p := gcPercent(); p != before {
 		t.Errorf("GC percent %d after a collection once stopped, want %d", p, before)
+	}
+}
+
+// The percent puts the next heap goal near the floor, whatever the live
+// heap: the runtime's minimum heap, scaled by the percent, included.
+func TestPercentFor(t *testing.T) {
+	const floor = 128 << 20
+	for _, live := range []int64{1, 2, 1 << 10, 1 << 20, 4 << 20, 30 << 20, 63 << 20} {
+		for _, roots := range []int64{0, 256 << 10} {
+			p := int64(percentFor(live, roots, floor, 100))
+			goal := max(live+(live+roots)*p/100, runtimeMinHeap*p/100)
+			if goal > floor+floor/64 || (live >= 1<<20 && goal < floor-floor/64) {
+				t.Errorf("live %d, roots %d: percent %d gives a goal of %d MiB, want about %d", live, roots, p, goal>>20, floor>>20)
+			}
+		}
+	}
+	// At or above the floor: the base percent.
+	if p := percentFor(100<<20, 0, floor, 100); p != 100 {
+		t.Errorf("percent %d for a live heap past half the floor, want 100", p)
+	}
+	if p := percentFor(0, 0, floor, 100); p != 100 {
+		t.Errorf("percent %d for nothing measured, want 100", p)
 	}
 }
 
@@ -84,24 +103,5 @@ func TestOffWithoutFloor(t *testing.T) {
 	defer stop()
 	if p := gcPercent(); p != before {
 		t.Errorf("GC percent %d with no floor, want %d", p, before)
-	}
-}
-
-// With a live heap of a few bytes the percent stays within what the
-// runtime holds.
-func TestTinyLiveHeap(t *testing.T) {
-	if os.Getenv("GOGC") != "" {
-		t.Skip("GOGC is set: the tuning stays off")
-	}
-	mu.Lock()
-	saved := floor
-	floor, base, percent = 1<<40, 100, 100
-	tune()
-	got := percent
-	floor, percent = saved, 100
-	debug.SetGCPercent(100)
-	mu.Unlock()
-	if got <= 0 || got > maxPercent {
-		t.Errorf("percent %d for a 1 TiB floor, want within (0, %d]", got, maxPercent)
 	}
 }

@@ -130,7 +130,7 @@ func stageGraph(stages []Stage) template.HTML {
 			op, site, _ := strings.Cut(r.Name, " at ")
 			fmt.Fprintf(&b, `<g class="rdd" data-rdd="%d"><title>%s</title><rect x="%d" y="%d" width="%d" height="%d" rx="3"/>`,
 				r.ID, html.EscapeString(r.Name), rx, ry, rddWidth, rddHeight)
-			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`, rx+8, ry+15, html.EscapeString(shorten(op, "")))
+			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`, rx+8, ry+15, html.EscapeString(shorten(shortID(op), "")))
 			if file, line, ok := strings.Cut(site, ":"); ok {
 				site = shorten(file, ":"+line)
 			} else {
@@ -226,6 +226,18 @@ func layoutStage(st *Stage) *stageLayout {
 		l.height = stageTitle + stagePad
 	}
 	return l
+}
+
+// shortID keeps the last digits of a long RDD id in "Map [id]": a
+// cluster session's ids start at a random base, and their ends tell the
+// RDDs of a job apart. The box's tooltip has the whole name.
+func shortID(op string) string {
+	const keep = 5
+	name, id, ok := strings.Cut(op, " [")
+	if !ok || len(id) <= keep+2 {
+		return op
+	}
+	return name + " […" + id[len(id)-keep-1:]
 }
 
 // shorten cuts s, then adds suffix, to what fits in an RDD's box: a file

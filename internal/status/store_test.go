@@ -192,3 +192,23 @@ func TestStoreBoundsTaskRecords(t *testing.T) {
 		t.Errorf("stage error of %d bytes", len(st.Error))
 	}
 }
+
+func TestLabels(t *testing.T) {
+	for in, want := range map[string]string{
+		"Map [3]":                         "Map [3]",
+		"ReduceByKey [18927438528512345]": "ReduceByKey […12345]",
+		"Union":                           "Union",
+	} {
+		if got := shortID(in); got != want {
+			t.Errorf("shortID(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, c := range []struct{ s, suffix, want string }{
+		{"x.go", ":12", "x.go:12"},
+		{"a_rather_long_pipeline_source_file.go", ":123", "a_rather_long_pipeline…:123"},
+	} {
+		if got := shorten(c.s, c.suffix); got != c.want || len([]rune(got)) > maxNameChars {
+			t.Errorf("shorten(%q, %q) = %q, want %q", c.s, c.suffix, got, c.want)
+		}
+	}
+}
