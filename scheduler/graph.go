@@ -153,6 +153,9 @@ type RDDInfo struct {
 	// shuffles it reads, each written by another stage.
 	Parents  []int
 	Shuffles []int
+	// Cached says the RDD is persisted: its partitions are read from the
+	// cache once computed.
+	Cached bool
 }
 
 // stageRDDs lists the RDDs the stage ending in n computes, parents before
@@ -161,6 +164,9 @@ func stageRDDs(n Node) []RDDInfo {
 	var out []RDDInfo
 	walkStage(n, func(n Node) {
 		info := RDDInfo{ID: n.ID(), Name: n.String()}
+		if x, ok := n.(Persisted); ok {
+			info.Cached = x.Persisted()
+		}
 		for _, d := range n.Dependencies() {
 			if d.Shuffle != nil {
 				info.Shuffles = append(info.Shuffles, d.Shuffle.ID)

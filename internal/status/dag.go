@@ -97,6 +97,44 @@ func stageGraph(stages []Stage) template.HTML {
 		r, ok := l.at[rdd]
 		return p.x + r.x, p.y + r.y, ok
 	}
+	// Arrows between stages: the long way under the stage boxes, so that
+	// they do not cross the boxes between; the stubs from an RDD to its
+	// stage's edge, and the arrowhead, over them.
+	var under, over strings.Builder
+	for i := range stages {
+		st := &stages[i]
+		for _, r := range st.RDDs {
+			for _, sh := range r.Shuffles {
+				from := writer[sh]
+				if from == nil || len(from.RDDs) == 0 {
+					continue
+				}
+				x1, y1, ok1 := rddAt(from, from.RDDs[len(from.RDDs)-1].ID)
+				x2, y2, ok2 := rddAt(st, r.ID)
+				if !ok1 || !ok2 {
+					continue
+				}
+				x1, y1 = x1+rddWidth, y1+rddHeight/2
+				out := pos[from.ID].x + layouts[from.ID].width // the writer's right edge
+				fmt.Fprintf(&over, `<line class="stub" x1="%d" y1="%d" x2="%d" y2="%d"/>`, x1, y1, out, y1)
+				if layouts[st.ID].first[r.ID] {
+					// Into the left side of the first RDD of a row.
+					y2 += rddHeight / 2
+					in := pos[st.ID].x // the reader's left edge
+					mid := (out + in) / 2
+					fmt.Fprintf(&under, `<path class="shuffle" d="M%d,%d C%d,%d %d,%d %d,%d"><title>shuffle %d</title></path>`,
+						out, y1, mid, y1, mid, y2, in, y2, sh)
+					fmt.Fprintf(&over, `<line class="stub" x1="%d" y1="%d" x2="%d" y2="%d" marker-end="url(#arrow)"/>`, in, y2, x2, y2)
+					continue
+				}
+				// Into the top of the others, not across their neighbours.
+				x2 += rddWidth / 2
+				fmt.Fprintf(&over, `<path class="shuffle" d="M%d,%d C%d,%d %d,%d %d,%d" marker-end="url(#arrow)"><title>shuffle %d</title></path>`,
+					out, y1, out+40, y1, x2, y2-40, x2, y2, sh)
+			}
+		}
+	}
+	b.WriteString(under.String())
 	for i := range stages {
 		st := &stages[i]
 		p, l := pos[st.ID], layouts[st.ID]
@@ -128,8 +166,15 @@ func stageGraph(stages []Stage) template.HTML {
 		for _, r := range st.RDDs {
 			rx, ry, _ := rddAt(st, r.ID)
 			op, site, _ := strings.Cut(r.Name, " at ")
-			fmt.Fprintf(&b, `<g class="rdd" data-rdd="%d"><title>%s</title><rect x="%d" y="%d" width="%d" height="%d" rx="3"/>`,
-				r.ID, html.EscapeString(r.Name), rx, ry, rddWidth, rddHeight)
+			class, title := "rdd", r.Name
+			if r.Cached {
+				class, title = "rdd cached", r.Name+" (cached)"
+			}
+			fmt.Fprintf(&b, `<g class="%s" data-rdd="%d"><title>%s</title><rect x="%d" y="%d" width="%d" height="%d" rx="3"/>`,
+				class, r.ID, html.EscapeString(title), rx, ry, rddWidth, rddHeight)
+			if r.Cached {
+				fmt.Fprintf(&b, `<circle class="cached-mark" cx="%d" cy="%d" r="4"/>`, rx+rddWidth-10, ry+10)
+			}
 			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`, rx+8, ry+15, html.EscapeString(shorten(shortID(op), "")))
 			if file, line, ok := strings.Cut(site, ":"); ok {
 				site = shorten(file, ":"+line)
@@ -140,35 +185,7 @@ func stageGraph(stages []Stage) template.HTML {
 		}
 		b.WriteString(`</g></a>`)
 	}
-	// Arrows between stages last, over the boxes they join.
-	for i := range stages {
-		st := &stages[i]
-		for _, r := range st.RDDs {
-			for _, sh := range r.Shuffles {
-				from := writer[sh]
-				if from == nil || len(from.RDDs) == 0 {
-					continue
-				}
-				x1, y1, ok1 := rddAt(from, from.RDDs[len(from.RDDs)-1].ID)
-				x2, y2, ok2 := rddAt(st, r.ID)
-				if !ok1 || !ok2 {
-					continue
-				}
-				x1, y1 = x1+rddWidth, y1+rddHeight/2
-				// Into the left side of the first RDD of a row; into the
-				// top of the others, not across their neighbours.
-				c1x, c2x, c2y := (x1+x2)/2, (x1+x2)/2, y2+rddHeight/2
-				if layouts[st.ID].first[r.ID] {
-					y2 += rddHeight / 2
-				} else {
-					x2 += rddWidth / 2
-					c1x, c2x, c2y = x1+40, x2, y2-40
-				}
-				fmt.Fprintf(&b, `<path class="shuffle" d="M%d,%d C%d,%d %d,%d %d,%d" marker-end="url(#arrow)"><title>shuffle %d</title></path>`,
-					x1, y1, c1x, y1, c2x, c2y, x2, y2, sh)
-			}
-		}
-	}
+	b.WriteString(over.String())
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }

@@ -71,6 +71,7 @@ type RDD struct {
 	Name     string `json:"name"`               // operation, id and creation site
 	Parents  []int  `json:"parents,omitempty"`  // RDDs of the same stage it reads
 	Shuffles []int  `json:"shuffles,omitempty"` // shuffles it reads
+	Cached   bool   `json:"cached,omitempty"`   // persisted
 }
 
 // Task is a task attempt as the API shows it.
@@ -306,7 +307,7 @@ func (s *Store) stageStartedLocked(ev scheduler.StageEvent) {
 		st = &Stage{ID: ev.StageID, JobID: job, Name: ev.Stage, Kind: stageKinds[ev.TaskKind], Submitted: time.Now(), ShuffleID: ev.ShuffleID,
 			ParentStages: []int{}, RDDs: make([]RDD, len(ev.RDDs)), running: map[[2]int]*Task{}}
 		for i, r := range ev.RDDs {
-			st.RDDs[i] = RDD{ID: r.ID, Name: r.Name, Parents: r.Parents, Shuffles: r.Shuffles}
+			st.RDDs[i] = RDD{ID: r.ID, Name: r.Name, Parents: r.Parents, Shuffles: r.Shuffles, Cached: r.Cached}
 		}
 		for _, sh := range ev.Reads {
 			if w, ok := s.writers[sh]; ok && !slices.Contains(st.ParentStages, w) {

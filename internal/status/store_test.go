@@ -117,7 +117,7 @@ func TestPages(t *testing.T) {
 	s.JobStarted(2, "Collect", "Join [30] at x.go:3")
 	run(s, 2, 2, "Map [20] at x.go:2", 8, nil, nil, nil)
 	s.StageEvent(scheduler.StageEvent{Kind: scheduler.StageStarted, StageID: 3, JobID: 2, Stage: "Join [30] at x.go:3", Tasks: 2, Reads: []int{7, 8},
-		RDDs: []scheduler.RDDInfo{{ID: 29, Name: "Cogroup [29] at x.go:3", Shuffles: []int{7, 8}}, {ID: 30, Name: "Join [30] at x.go:3", Parents: []int{29}}}})
+		RDDs: []scheduler.RDDInfo{{ID: 29, Name: "Cogroup [29] at x.go:3", Shuffles: []int{7, 8}}, {ID: 30, Name: "Join [30] at x.go:3", Parents: []int{29}, Cached: true}}})
 	s.StageEvent(scheduler.StageEvent{Kind: scheduler.TaskStarted, StageID: 3, Task: &scheduler.TaskInfo{Partition: 0, Attempt: 1, Executor: "exec-0", Launched: time.Now()}})
 	s.ExecutorLost("exec-1", "10.0.0.2:7077")
 
@@ -135,7 +135,7 @@ func TestPages(t *testing.T) {
 	}
 	for path, want := range map[string][]string{
 		"/jobs/":      {`data-job="1"`, `data-job="2"`, "Collect", `data-live="true"`},
-		"/jobs/2":     {`data-stage="1" data-status="skipped"`, `data-stage="2" data-status="succeeded"`, `data-stage="3" data-status="running"`, `class="shuffle"`, "Cogroup [29]"},
+		"/jobs/2":     {`data-stage="1" data-status="skipped"`, `data-stage="2" data-status="succeeded"`, `data-stage="3" data-status="running"`, `class="shuffle"`, "Cogroup [29]", `class="rdd cached" data-rdd="30"`},
 		"/stages/":    {`data-stage="3"`, "Join [30]"},
 		"/stages/3":   {`data-partition="0" data-status="running"`, `href="/stages/1"`, `href="/stages/2"`, "exec-0"},
 		"/executors/": {`data-executor="exec-0"`, "10.0.0.1:7077", "1.0 MiB of 1.0 GiB", `data-executor="exec-1"`, "lost"},
