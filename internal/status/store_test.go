@@ -138,7 +138,7 @@ func TestPages(t *testing.T) {
 		"/jobs/2":     {`data-stage="1" data-status="skipped"`, `data-stage="2" data-status="succeeded"`, `data-stage="3" data-status="running"`, `class="shuffle"`, "Cogroup [29]", `class="rdd cached" data-rdd="30"`},
 		"/stages/":    {`data-stage="3"`, "Join [30]"},
 		"/stages/3":   {`data-partition="0" data-status="running"`, `href="/stages/1"`, `href="/stages/2"`, "exec-0"},
-		"/executors/": {`data-executor="exec-0"`, "10.0.0.1:7077", "1.0 MiB of 1.0 GiB", `data-executor="exec-1"`, "lost"},
+		"/executors/": {`data-executor="exec-0"`, "10.0.0.1:7077", "1.0 MiB of 1.0 GiB", `data-executor="exec-1"`, "lost", "<small>at "},
 		"/storage/":   {`data-rdd="10"`, "Map [10] at x.go:1", "4.0 KiB", `data-rdd="20"`, "3.0 MiB", "exec-0"},
 	} {
 		code, body := get(path)
