@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"cmp"
 	"net/http"
 
 	"context"
@@ -319,24 +320,12 @@ func (d *Daemon) Close() error {
 
 func (c DaemonConfig) withDefaults() DaemonConfig {
 	d := DefaultDaemonConfig()
-	if c.GossipAddr == "" {
-		c.GossipAddr = d.GossipAddr
-	}
-	if c.RPCAddr == "" {
-		c.RPCAddr = d.RPCAddr
-	}
-	if c.Cores == 0 {
-		c.Cores = d.Cores
-	}
-	if c.GCMinHeap == 0 {
-		c.GCMinHeap = d.GCMinHeap
-	}
-	if c.Memory == 0 {
-		c.Memory = d.Memory
-	}
-	if c.GossipProfile == "" {
-		c.GossipProfile = d.GossipProfile
-	}
+	c.GossipAddr = cmp.Or(c.GossipAddr, d.GossipAddr)
+	c.RPCAddr = cmp.Or(c.RPCAddr, d.RPCAddr)
+	c.Cores = cmp.Or(c.Cores, d.Cores)
+	c.GCMinHeap = cmp.Or(c.GCMinHeap, d.GCMinHeap)
+	c.Memory = cmp.Or(c.Memory, d.Memory)
+	c.GossipProfile = cmp.Or(c.GossipProfile, d.GossipProfile)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

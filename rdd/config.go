@@ -1,6 +1,7 @@
 package rdd
 
 import (
+	"cmp"
 	"fmt"
 	"github.com/ember-go/ember/internal/gctune"
 	"github.com/ember-go/ember/internal/status"
@@ -114,51 +115,21 @@ func WithConf(key, value string) Option {
 // withDefaults fills zero fields and checks the rest.
 func (c Config) withDefaults() (Config, error) {
 	d := DefaultConfig()
-	if c.Master == "" {
-		c.Master = d.Master
-	}
-	if c.TaskMaxFailures == 0 {
-		c.TaskMaxFailures = d.TaskMaxFailures
-	}
-	if c.StageMaxAttempts == 0 {
-		c.StageMaxAttempts = d.StageMaxAttempts
-	}
-	if c.ShuffleCompression == "" {
-		c.ShuffleCompression = d.ShuffleCompression
-	}
-	if c.MemoryLimit == 0 {
-		c.MemoryLimit = d.MemoryLimit
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = d.BatchSize
-	}
-	if c.ClusterBind == "" {
-		c.ClusterBind = d.ClusterBind
-	}
-	if c.ExecutorWait == 0 {
-		c.ExecutorWait = d.ExecutorWait
-	}
-	if c.LocalityWait == 0 {
-		c.LocalityWait = d.LocalityWait
-	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = d.HeartbeatInterval
-	}
-	if c.HeartbeatTimeout == 0 {
-		c.HeartbeatTimeout = d.HeartbeatTimeout
-	}
-	if c.UIPort == 0 {
-		c.UIPort = d.UIPort
-	}
-	if c.UIBind == "" {
-		c.UIBind = d.UIBind
-	}
-	if c.UIRetainedJobs == 0 {
-		c.UIRetainedJobs = d.UIRetainedJobs
-	}
-	if c.GCMinHeap == 0 {
-		c.GCMinHeap = d.GCMinHeap
-	}
+	c.Master = cmp.Or(c.Master, d.Master)
+	c.TaskMaxFailures = cmp.Or(c.TaskMaxFailures, d.TaskMaxFailures)
+	c.StageMaxAttempts = cmp.Or(c.StageMaxAttempts, d.StageMaxAttempts)
+	c.ShuffleCompression = cmp.Or(c.ShuffleCompression, d.ShuffleCompression)
+	c.MemoryLimit = cmp.Or(c.MemoryLimit, d.MemoryLimit)
+	c.BatchSize = cmp.Or(c.BatchSize, d.BatchSize)
+	c.ClusterBind = cmp.Or(c.ClusterBind, d.ClusterBind)
+	c.ExecutorWait = cmp.Or(c.ExecutorWait, d.ExecutorWait)
+	c.LocalityWait = cmp.Or(c.LocalityWait, d.LocalityWait)
+	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, d.HeartbeatInterval)
+	c.HeartbeatTimeout = cmp.Or(c.HeartbeatTimeout, d.HeartbeatTimeout)
+	c.UIPort = cmp.Or(c.UIPort, d.UIPort)
+	c.UIBind = cmp.Or(c.UIBind, d.UIBind)
+	c.UIRetainedJobs = cmp.Or(c.UIRetainedJobs, d.UIRetainedJobs)
+	c.GCMinHeap = cmp.Or(c.GCMinHeap, d.GCMinHeap)
 	switch {
 	case c.TaskMaxFailures < 0:
 		return c, fmt.Errorf("task.maxFailures is %d: want at least 1", c.TaskMaxFailures)

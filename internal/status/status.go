@@ -31,6 +31,11 @@ type Job struct {
 	Completed *time.Time `json:"completed,omitempty"`
 	Stages    []int      `json:"stages"` // that ran for it, in the order they started
 	Error     string     `json:"error,omitempty"`
+	// Summed over its stages when read: tasks to run and completed, and
+	// stages that succeeded.
+	Tasks           int `json:"tasks"`
+	CompletedTasks  int `json:"completedTasks"`
+	CompletedStages int `json:"completedStages"`
 }
 
 // Stage is a stage as the API shows it.
@@ -439,9 +444,7 @@ func (s *Store) Jobs() []Job {
 	defer s.mu.Unlock()
 	out := make([]Job, 0, len(s.jobs))
 	for _, id := range s.order {
-		j := *s.jobs[id]
-		j.Stages = slices.Clone(j.Stages)
-		out = append(out, j)
+		out = append(out, s.jobLocked(s.jobs[id]))
 	}
 	return out
 }
@@ -454,9 +457,23 @@ func (s *Store) Job(id int) (Job, bool) {
 	if !ok {
 		return Job{}, false
 	}
+	return s.jobLocked(j), true
+}
+
+// jobLocked returns a copy of j with its task and stage counts.
+func (s *Store) jobLocked(j *Job) Job {
 	c := *j
 	c.Stages = slices.Clone(j.Stages)
-	return c, true
+	for _, id := range j.Stages {
+		if st := s.stages[id]; st != nil {
+			c.Tasks += st.Tasks
+			c.CompletedTasks += st.Completed
+			if st.Status == "succeeded" {
+				c.CompletedStages++
+			}
+		}
+	}
+	return c
 }
 
 // Stages returns the stages, by id.

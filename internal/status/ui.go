@@ -61,26 +61,9 @@ func (s *Store) serveUI(mux *http.ServeMux) {
 		http.Redirect(w, r, "/jobs/", http.StatusFound)
 	})
 	mux.HandleFunc("GET /jobs/{$}", func(w http.ResponseWriter, r *http.Request) {
-		type row struct {
-			Job
-			StagesDone, Tasks, TasksDone int
-		}
-		var rows []row
-		for _, j := range s.Jobs() {
-			rw := row{Job: j}
-			for _, id := range j.Stages {
-				if st, ok := s.Stage(id); ok {
-					rw.Tasks += st.Tasks
-					rw.TasksDone += st.Completed
-					if st.Status == "succeeded" {
-						rw.StagesDone++
-					}
-				}
-			}
-			rows = append(rows, rw)
-		}
-		slices.Reverse(rows) // newest first
-		s.render(w, http.StatusOK, "jobs", page{Title: "Jobs", Nav: "jobs", Data: rows})
+		jobs := s.Jobs()
+		slices.Reverse(jobs) // newest first
+		s.render(w, http.StatusOK, "jobs", page{Title: "Jobs", Nav: "jobs", Data: jobs})
 	})
 	mux.HandleFunc("GET /jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		job, ok := record(s, w, r, "job", s.Job)
