@@ -124,7 +124,7 @@ type Daemon struct {
 	env      *Env
 	slots    chan struct{} // one per core: tasks of all applications share them
 	queue    chan struct{} // one per task launched and not finished, bounded
-	metrics  *daemonMetrics
+	metrics  *daemonMetrics // nil unless served (MetricsAddr)
 	httpSrv  *http.Server
 	httpDone chan struct{}
 	httpAddr string
@@ -166,8 +166,8 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	}
 	d.location = d.rpcAddr
 	d.env = d.taskEnv()
-	d.metrics = newDaemonMetrics(d)
 	if cfg.MetricsAddr != "" {
+		d.metrics = newDaemonMetrics(d)
 		if err := d.serveMetrics(cfg.MetricsAddr); err != nil {
 			return nil, err
 		}

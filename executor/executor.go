@@ -57,17 +57,15 @@ type Task struct {
 	// Partitioner is the prepared state of the partitioner of the shuffle
 	// a map task writes, if it has one (see scheduler.ShuffleDependency).
 	Partitioner []byte
-	// Preferred names the executor that holds the task's cached input, if
-	// any; a backend of several executors waits a little for a slot there.
-	Preferred string
 	// RanOn is set by a backend of several executors to the executor that
 	// ran the task, and RanOnID to its connection, which tells a restarted
 	// executor of the same name apart.
 	RanOn   string
 	RanOnID uint64
 	// Cached lists where the partitions of persisted RDDs that the task
-	// reads were computed, by executor name; a backend of several
-	// executors turns them into Locations for the task.
+	// reads were computed, by executor name, nearest first; a backend of
+	// several executors waits a little for a slot on the first, and turns
+	// them into Locations for the task.
 	Cached []CachedBlock
 	// Locations, on an executor, gives the RPC addresses of other
 	// executors that hold cached blocks the task reads, by block id.

@@ -26,8 +26,8 @@ func newDaemonMetrics(d *Daemon) *daemonMetrics {
 	m.registry.MustRegister(m.tasks, m.duration, m.shuffle,
 		gauge("ember_executor_running_tasks", "Tasks running now.", func() float64 { return float64(len(d.slots)) }),
 		gauge("ember_executor_cores", "Task slots offered.", func() float64 { return float64(cap(d.slots)) }),
-		gauge("ember_executor_cached_bytes", "Bytes of cached blocks in memory.", func() float64 { return float64(d.blocks.Status().MemoryUsed) }),
-		gauge("ember_executor_spilled_bytes", "Bytes of cached blocks on disk.", func() float64 { return float64(d.blocks.Status().DiskUsed) }),
+		gauge("ember_executor_cached_bytes", "Bytes of cached blocks in memory.", func() float64 { mem, _, _ := d.blocks.Usage(); return float64(mem) }),
+		gauge("ember_executor_spilled_bytes", "Bytes of cached blocks on disk.", func() float64 { _, _, disk := d.blocks.Usage(); return float64(disk) }),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

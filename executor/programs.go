@@ -110,7 +110,7 @@ func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
 	if len(s.d.cfg.Secret) == 0 {
 		// Without a secret nobody is authenticated: running what they
 		// send would run anyone's code.
-		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no uploaded programs: start it with --secret-file or %s", s.d.name(), "EMBER_SECRET")
+		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no uploaded programs: start it with --secret-file or %s", s.d.name(), auth.EnvSecret)
 	}
 	select {
 	case p.uploads <- struct{}{}:
@@ -437,7 +437,6 @@ func StartWorker(ctx context.Context, cfg WorkerConfig, runner Runner, logger *s
 	}
 	d.location = cfg.Location
 	d.env = d.taskEnv()
-	d.metrics = newDaemonMetrics(d)
 	rpc.RegisterExecutorServer(d.server, &taskService{d: d})
 	go func() { d.served <- d.server.Serve(lis) }()
 	fmt.Println(workerReady + d.rpcAddr)

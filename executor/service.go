@@ -119,9 +119,9 @@ func (a *application) heartbeat(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			st := a.d.blocks.Status()
+			mem, limit, disk := a.d.blocks.Usage()
 			beat := &rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Heartbeat{Heartbeat: &rpc.Heartbeat{
-				MemoryUsed: st.MemoryUsed, MemoryLimit: st.MemoryLimit, DiskUsed: st.DiskUsed}}}
+				MemoryUsed: mem, MemoryLimit: limit, DiskUsed: disk}}}
 			if a.send(beat) != nil {
 				return
 			}

@@ -223,7 +223,7 @@ func (c *Cluster) AddExecutor(ctx context.Context, name, addr string, cores int)
 	}
 	sctx, cancel := context.WithCancel(c.ctx)
 	e := &remoteExecutor{id: connections.Add(1), name: name, addr: addr, cores: cores, free: cores, conn: conn, cancel: cancel,
-		defined: make(map[uint64]bool), pending: make(map[uint64]pendingTask), lost: make(chan struct{})}
+		defined: make(map[uint64]bool), pending: make(map[uint64]chan *rpc.TaskStatus), lost: make(chan struct{})}
 	fail := func(err error) error {
 		cancel()
 		conn.Close()
@@ -408,7 +408,7 @@ func (c *Cluster) receive(e *remoteExecutor) {
 		if !ok {
 			continue
 		}
-		pt.status <- st
+		pt <- st
 	}
 }
 
@@ -417,7 +417,11 @@ func (c *Cluster) Run(ctx context.Context, t *executor.Task) (any, error) {
 	if t.Job == nil {
 		return nil, Permanent(errors.New("the task's job cannot run on a cluster: it was not built inside a registered pipeline"))
 	}
-	e, err := c.acquire(ctx, t.Preferred)
+	preferred := "" // the executor that holds the task's nearest cached input
+	if len(t.Cached) > 0 {
+		preferred = t.Cached[0].Executor
+	}
+	e, err := c.acquire(ctx, preferred)
 	if err != nil {
 		return nil, err
 	}
@@ -446,7 +450,7 @@ func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task
 	}
 	ch := make(chan *rpc.TaskStatus, 1)
 	e.mu.Lock()
-	e.pending[launch.TaskId] = pendingTask{ch, t.Job}
+	e.pending[launch.TaskId] = ch
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -792,12 +796,6 @@ func (c *Cluster) Unpersist(rddID int) {
 // connections numbers the executor connections of this process.
 var connections atomic.Uint64
 
-// pendingTask is a task launched on an executor, waiting for its status.
-type pendingTask struct {
-	status chan *rpc.TaskStatus
-	job    *executor.JobSpec
-}
-
 // remoteExecutor is the driver's side of one executor's task stream.
 type remoteExecutor struct {
 	id          uint64 // of the connection, unique in the process
@@ -811,7 +809,7 @@ type remoteExecutor struct {
 	defined map[uint64]bool // jobs described on the stream; guarded by sendMu
 
 	mu      sync.Mutex
-	pending map[uint64]pendingTask
+	pending map[uint64]chan *rpc.TaskStatus // tasks launched, waiting for their status
 	lost    chan struct{}
 	lostErr error
 	heard   atomic.Int64                  // when the executor last sent anything, in Unix ns

@@ -539,7 +539,7 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 					Run:        func(tc *executor.TaskContext) (any, error) { return run(tc, p) },
 					MapOutputs: d.tracker.Statuses,
 					Job:        st.spec, Kind: st.kind, ShuffleID: shuffleID, Reads: reads, Partitioner: partitioner,
-					Preferred: d.cached.preferred(n, p), Cached: d.cached.all(n, p),
+					Cached: d.cached.all(n, p),
 				}
 				t.Started = func() { d.emit(StageEvent{Kind: TaskStarted, StageID: stageID, Task: taskInfo(t)}) }
 				res, err := d.exec.Run(ctx, t)
@@ -582,10 +582,10 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 				attempts = append(attempts, Attempt{Executor: t.RanOn, Err: err})
 				// An attempt whose executor was lost says nothing of the
 				// task: it does not count, though attempts stay bounded.
-				if errors.Is(err, ErrExecutorLost) {
-					failures--
+				if !errors.Is(err, ErrExecutorLost) {
+					failures++
 				}
-				if failures++; IsPermanent(err) || failures >= d.cfg.MaxFailures || attempt >= lostAttemptsFactor*d.cfg.MaxFailures {
+				if IsPermanent(err) || failures >= d.cfg.MaxFailures || attempt >= lostAttemptsFactor*d.cfg.MaxFailures {
 					fail(&TaskError{StageID: stageID, Stage: n.String(), Partition: p, Attempts: attempts, Err: err})
 					return
 				}

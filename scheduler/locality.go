@@ -129,20 +129,3 @@ func (c *cacheLocations) all(n Node, p int) []executor.CachedBlock {
 	return out
 }
 
-// preferred returns an executor that holds a persisted partition that
-// partition p of n reads, or "".
-func (c *cacheLocations) preferred(n Node, p int) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.locs) == 0 {
-		return ""
-	}
-	var at string
-	persistedIn(n, p, func(n Node, p int) bool {
-		if execs := c.locs[[2]int{n.ID(), p}]; len(execs) > 0 {
-			at = execs[0]
-		}
-		return at == ""
-	})
-	return at
-}

@@ -60,9 +60,7 @@ func (s *FlightServer) DoGet(t *flight.Ticket, stream flight.FlightService_DoGet
 		return s.send(stream, func(yield func(arrow.Record, error) bool) {
 			for i, rec := range recs {
 				if !yield(rec, nil) {
-					for _, r := range recs[i+1:] {
-						r.Release()
-					}
+					releaseAll(recs[i+1:])
 					return
 				}
 			}

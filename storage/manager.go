@@ -116,6 +116,14 @@ type spill struct {
 	records []arrow.Record
 }
 
+// Usage returns the bytes the memory store holds and may hold, and the
+// bytes the disk store holds: Status without the list of blocks.
+func (m *Manager) Usage() (memory, limit, disk int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.memUsed, m.limit, m.diskUsed
+}
+
 // Sizes returns the bytes block id takes in memory and on disk; ok is
 // false if the block is not stored.
 func (m *Manager) Sizes(id BlockID) (memory, disk int64, ok bool) {
