@@ -122,8 +122,8 @@ type Daemon struct {
 	blocks   *storage.Manager
 	fetcher  *shuffle.RemoteFetcher
 	env      *Env
-	slots    chan struct{} // one per core: tasks of all applications share them
-	queue    chan struct{} // one per task launched and not finished, bounded
+	slots    chan struct{}  // one per core: tasks of all applications share them
+	queue    chan struct{}  // one per task launched and not finished, bounded
 	metrics  *daemonMetrics // nil unless served (MetricsAddr)
 	httpSrv  *http.Server
 	httpDone chan struct{}

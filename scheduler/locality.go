@@ -128,4 +128,3 @@ func (c *cacheLocations) all(n Node, p int) []executor.CachedBlock {
 	})
 	return out
 }
-
