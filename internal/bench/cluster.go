@@ -40,11 +40,10 @@ type ClusterRun struct {
 	Times []int64
 	// Answer is the result of the last timed job, to compare with the
 	// plain-Go baseline: a dot product, a word count, or a task count.
-	Dot    float64
-	Words  map[string]int64
-	Tasks  int64
-	Bytes  int64 // data each timed job read, if it matters
-	Master string
+	Dot   float64
+	Words map[string]int64
+	Tasks int64
+	Bytes int64 // data each timed job read, if it matters
 }
 
 // Cluster is the pipeline of the cluster benchmarks: it prepares the data
@@ -53,7 +52,7 @@ type ClusterRun struct {
 // master; comparing local-cluster[2] with local[2] shows what the cluster
 // costs.
 var Cluster = rdd.Func(func(ctx context.Context, s *rdd.Session, a ClusterArgs) (ClusterRun, error) {
-	out := ClusterRun{Master: s.Config().Master}
+	var out ClusterRun
 	var job func(ctx context.Context) error
 	switch a.Workload {
 	case "dotproduct":

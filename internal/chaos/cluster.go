@@ -49,7 +49,6 @@ type Executor struct {
 	Name, Gossip, RPC string
 	cmd               *exec.Cmd
 	exited            chan struct{}
-	killed            bool
 }
 
 // Live reports whether the process is running.
@@ -211,9 +210,6 @@ func (c *Cluster) Start(ctx context.Context) (*Executor, error) {
 
 // Kill sends SIGKILL to e and waits for it to die.
 func (c *Cluster) Kill(e *Executor) error {
-	c.mu.Lock()
-	e.killed = true
-	c.mu.Unlock()
 	if err := e.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}

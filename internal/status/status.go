@@ -46,8 +46,8 @@ type Stage struct {
 	Kind      string     `json:"kind"`   // "result", "map" or "sample" (a range partitioner's)
 	Status    string     `json:"status"` // "running", "succeeded" or "failed"
 	Attempts  int        `json:"attempts"`
-	Tasks     int        `json:"tasks"` // to run, added over the attempts of the stage
-	Running   int        `json:"running"`
+	Tasks     int        `json:"tasks"`   // to run, added over the attempts of the stage
+	Running   int        `json:"running"` // set when read: len(running)
 	Completed int        `json:"completed"`
 	Failed    int        `json:"failed"` // task attempts
 	Submitted time.Time  `json:"submitted"`
@@ -225,9 +225,6 @@ func NewStore(retainedJobs int, live Live) *Store {
 	return s
 }
 
-// Registry is the store's metrics registry, to add more.
-func (s *Store) Registry() *prometheus.Registry { return s.registry }
-
 // JobStarted records a job; its stages are those that start until
 // JobEnded.
 func (s *Store) JobStarted(id int, action, rdd string) {
@@ -291,7 +288,7 @@ func (s *Store) StageEvent(ev scheduler.StageEvent) {
 	case scheduler.StageEnded:
 		if st := s.stages[ev.StageID]; st != nil {
 			now := time.Now()
-			st.Finished, st.Status, st.Running = &now, "succeeded", 0
+			st.Finished, st.Status = &now, "succeeded"
 			if ev.Err != nil {
 				st.Status, st.Error = "failed", errorText(ev.Err)
 			}
@@ -337,7 +334,6 @@ func (s *Store) taskStartedLocked(stage int, info *scheduler.TaskInfo) {
 	if st == nil || info == nil {
 		return
 	}
-	st.Running++
 	s.executor(info.Executor).Running++
 	t := &Task{StageID: stage, Partition: info.Partition, Attempt: info.Attempt, Executor: info.Executor, Status: "running", Launched: info.Launched}
 	st.addTask(t)
@@ -402,7 +398,6 @@ func (s *Store) taskEndedLocked(stage int, info *scheduler.TaskInfo, err error) 
 		st.addTask(t)
 	} else {
 		delete(st.running, key)
-		st.Running = max(st.Running-1, 0)
 		e.Running = max(e.Running-1, 0)
 	}
 	t.Executor, t.Duration, t.Metrics, t.Status = info.Executor, float64(info.Duration)/float64(time.Millisecond), info.Metrics, outcome
@@ -523,6 +518,7 @@ func (s *Store) Tasks(id int) ([]Task, bool) {
 func (st *Stage) copy() Stage {
 	c := *st
 	c.ParentStages = slices.Clone(st.ParentStages)
+	c.Running = len(st.running)
 	c.tasks, c.running = nil, nil
 	return c
 }

@@ -2,6 +2,7 @@ package status
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -210,5 +211,29 @@ func TestLabels(t *testing.T) {
 		if got := shorten(c.s, c.suffix); got != c.want || len([]rune(got)) > maxNameChars {
 			t.Errorf("shorten(%q, %q) = %q, want %q", c.s, c.suffix, got, c.want)
 		}
+	}
+}
+
+// The lists show the newest rows; the API has them all.
+func TestListsShowTheNewest(t *testing.T) {
+	s := NewStore(0, Live{})
+	for id := 1; id <= listRows+50; id++ {
+		s.JobStarted(id, "Count", "x")
+		s.JobEnded(id, nil)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/jobs/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(body)
+	if n := strings.Count(page, "<tr data-job="); n != listRows || !strings.Contains(page, "50 older jobs") || !strings.Contains(page, fmt.Sprintf(`data-job="%d"`, listRows+50)) || strings.Contains(page, `data-job="50"`) {
+		t.Errorf("/jobs/ shows %d rows, want the newest %d and a note of the 50 older", n, listRows)
+	}
+	if jobs := s.Jobs(); len(jobs) != listRows+50 {
+		t.Errorf("the store has %d jobs, want %d", len(jobs), listRows+50)
 	}
 }

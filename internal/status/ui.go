@@ -24,9 +24,8 @@ import (
 var uiFiles embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"bytes":    bytesize.Readable,
-	"duration": formatDuration,
-	"ms":       func(ms float64) string { return formatDuration(time.Duration(ms * float64(time.Millisecond))) },
+	"bytes": bytesize.Readable,
+	"ms":    func(ms float64) string { return formatDuration(time.Duration(ms * float64(time.Millisecond))) },
 	"since": func(from time.Time, to *time.Time) string {
 		end := time.Now()
 		if to != nil {
@@ -61,9 +60,7 @@ func (s *Store) serveUI(mux *http.ServeMux) {
 		http.Redirect(w, r, "/jobs/", http.StatusFound)
 	})
 	mux.HandleFunc("GET /jobs/{$}", func(w http.ResponseWriter, r *http.Request) {
-		jobs := s.Jobs()
-		slices.Reverse(jobs) // newest first
-		s.render(w, http.StatusOK, "jobs", page{Title: "Jobs", Nav: "jobs", Data: jobs})
+		s.render(w, http.StatusOK, "jobs", page{Title: "Jobs", Nav: "jobs", Data: newest(s.Jobs())})
 	})
 	mux.HandleFunc("GET /jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		job, ok := record(s, w, r, "job", s.Job)
@@ -80,9 +77,7 @@ func (s *Store) serveUI(mux *http.ServeMux) {
 		}{job, stageGraph(stages), stages, skipped}})
 	})
 	mux.HandleFunc("GET /stages/{$}", func(w http.ResponseWriter, r *http.Request) {
-		stages := s.Stages()
-		slices.Reverse(stages) // newest first
-		s.render(w, http.StatusOK, "stages", page{Title: "Stages", Nav: "stages", Data: stages})
+		s.render(w, http.StatusOK, "stages", page{Title: "Stages", Nav: "stages", Data: newest(s.Stages())})
 	})
 	mux.HandleFunc("GET /stages/{id}", func(w http.ResponseWriter, r *http.Request) {
 		st, ok := record(s, w, r, "stage", s.Stage)
@@ -105,6 +100,25 @@ func (s *Store) serveUI(mux *http.ServeMux) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.notFound(w, fmt.Sprintf("There is no page %s.", r.URL.Path))
 	})
+}
+
+// listRows is how many rows the lists of jobs and stages show: they are
+// drawn again every second while a job runs. The API has them all.
+const listRows = 200
+
+// list is the newest rows of a list, newest first, and how many older
+// ones it leaves out.
+type list[T any] struct {
+	Rows    []T
+	Omitted int
+}
+
+// newest returns the last listRows of all, newest first.
+func newest[T any](all []T) list[T] {
+	omitted := max(len(all)-listRows, 0)
+	rows := all[omitted:]
+	slices.Reverse(rows)
+	return list[T]{rows, omitted}
 }
 
 // record returns the record whose id the request's path gives, or writes
