@@ -26,6 +26,7 @@ func newBench() *cobra.Command {
 		Short: "Time the engine beside a hand-written Go baseline of the same work",
 		Long: "Workloads: " + fmt.Sprint(bench.Names) + " (default: all).\n" +
 			"Each runs --runs times, alternating engine and baseline; the best time of each is shown.",
+		Args: oneOf("benchmark", bench.Names...),
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if len(names) == 0 {
 				names = bench.Names
@@ -111,6 +112,7 @@ func newBenchCluster() *cobra.Command {
 			"dotproduct and wordcount read cached data (targets: cluster/local ≤ 1.5); tasks runs a job of\n" +
 			fmt.Sprint(bench.EmptyTasks) + " empty tasks (target ≥ 5000 tasks/s); latency is the median time of a one-task\n" +
 			"job (target ≤ 10 ms). Each figure is the best of --runs runs.",
+		Args: oneOf("cluster benchmark", bench.ClusterNames...),
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if len(names) == 0 {
 				names = bench.ClusterNames

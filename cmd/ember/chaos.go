@@ -39,6 +39,9 @@ done --jobs jobs and --kills kills; it fails if a job failed or differed.`,
 			}
 			cfg.Log = cmd.OutOrStdout()
 			if scenario != "" {
+				if err := oneOf("scenario", chaos.Scenarios...)(cmd, []string{scenario}); err != nil {
+					return err
+				}
 				if err := chaos.Scenario(cmd.Context(), cfg, scenario); err != nil {
 					return fmt.Errorf("scenario %s: %w", scenario, err)
 				}

@@ -379,6 +379,10 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"version"}, 0},
 		{[]string{"run", "dotproduct", "--bogus"}, 2},
 		{[]string{"nosuch"}, 2},
+		{[]string{"run", "nosuch"}, 2},
+		{[]string{"bench", "nosuch"}, 2},
+		{[]string{"bench", "cluster", "nosuch"}, 2},
+		{[]string{"chaos", "--scenario", "nosuch"}, 2},
 		{[]string{"--log-level", "loud", "version"}, 2},
 		{[]string{"run", "wordcount", "--input", filepath.Join(t.TempDir(), "missing")}, 1},
 	} {

@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -37,6 +38,8 @@ func main() {
 		// Errors from package rdd already say "ember:".
 		fmt.Fprintln(os.Stderr, "ember:", strings.TrimPrefix(err.Error(), "ember: "))
 		var usage usageError
+		// cobra reports an unknown subcommand of the root with an
+		// untyped error of its own.
 		if errors.As(err, &usage) || strings.HasPrefix(err.Error(), "unknown command") {
 			os.Exit(2)
 		}
@@ -48,6 +51,19 @@ func main() {
 type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
+
+// oneOf accepts the arguments that are among names; another is a usage
+// error that names them.
+func oneOf(what string, names ...string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		for _, a := range args {
+			if !slices.Contains(names, a) {
+				return usageError{fmt.Errorf("unknown %s %q: want one of %s", what, a, strings.Join(names, ", "))}
+			}
+		}
+		return nil
+	}
+}
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{

@@ -21,13 +21,8 @@ func newRun() *cobra.Command {
 	run := &cobra.Command{
 		Use:   "run <example>",
 		Short: "Run an example job",
-		Args:  cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return cmd.Help()
-			}
-			return fmt.Errorf("unknown example %q: want dotproduct, wordcount, pagerank or logreg", args[0])
-		},
+		Args:  oneOf("example", "dotproduct", "wordcount", "pagerank", "logreg"),
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	run.PersistentFlags().Bool("keep-ui", false, "once the job ends, keep serving the web UI until interrupted (Ctrl-C)")
 	run.AddCommand(newRunDotProduct(), newRunWordCount(), newRunPageRank(), newRunLogReg())

@@ -62,17 +62,21 @@ func Run(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
 
 func dot(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
 	start := time.Now()
-	x, y := Vectors(s, cfg.N, cfg.Partitions)
+	var products *rdd.RDD[float64]
 	if cfg.Input != "" {
+		// The pairs come zipped already, one row each: the file is read
+		// once.
 		rows, err := readElements(s, cfg.Input)
 		if err != nil {
 			return Result{}, err
 		}
-		x, y = rdd.Map(rows, func(e Element) float64 { return e.X }), rdd.Map(rows, func(e Element) float64 { return e.Y })
+		products = rdd.Map(rows, func(e Element) float64 { return e.X * e.Y })
+	} else {
+		x, y := Vectors(s, cfg.N, cfg.Partitions)
+		products = rdd.Map(rdd.Zip(x, y), func(p rdd.Pair[float64, float64]) float64 {
+			return p.Key * p.Value
+		})
 	}
-	products := rdd.Map(rdd.Zip(x, y), func(p rdd.Pair[float64, float64]) float64 {
-		return p.Key * p.Value
-	})
 	if cfg.OutDir != "" {
 		products.Cache() // the sum and the saved files share one computation
 	}

@@ -86,20 +86,11 @@ func Recovery(ctx context.Context, cfg Config, work int64, runs int) (RecoveryFi
 		mu.Lock()
 		events = nil
 		killAt = func(all []rdd.TaskEvent) {
-			ran := map[string]int{}
-			for _, e := range all {
-				if e.Kind == executor.MapTask && e.Err == nil {
-					ran[e.Executor]++
-				}
-			}
-			if victim != "" || sum(ran) < recoveryParts/2 {
+			busiest, done := busiest(all)
+			if victim != "" || done < recoveryParts/2 {
 				return
 			}
-			for e, n := range ran {
-				if victim == "" || n > ran[victim] {
-					victim = e
-				}
-			}
+			victim = busiest
 			for _, e := range cluster.Live() {
 				if e.Name == victim {
 					go cluster.Kill(e)
@@ -136,11 +127,22 @@ func Recovery(ctx context.Context, cfg Config, work int64, runs int) (RecoveryFi
 	return f, nil
 }
 
-func sum(m map[string]int) (n int) {
-	for _, v := range m {
-		n += v
+// busiest returns the executor that finished the most map tasks among
+// events (ties go to the first name), and how many map tasks finished.
+func busiest(events []rdd.TaskEvent) (name string, maps int) {
+	ran := map[string]int{}
+	for _, e := range events {
+		if e.Kind == executor.MapTask && e.Err == nil {
+			ran[e.Executor]++
+			maps++
+		}
 	}
-	return n
+	for e, n := range ran {
+		if name == "" || n > ran[name] || n == ran[name] && e < name {
+			name = e
+		}
+	}
+	return name, maps
 }
 
 // crunch is the recovery benchmark's job: CPU-bound map tasks, then a

@@ -110,19 +110,8 @@ func Scenario(ctx context.Context, cfg Config, name string) error {
 			if ev.Kind != executor.ResultTask || ev.Err != nil {
 				return false
 			}
-			ran := map[string]int{}
-			for _, e := range all {
-				if e.Kind == executor.MapTask && e.Err == nil {
-					ran[e.Executor]++
-				}
-			}
-			busiest := ""
-			for e, n := range ran {
-				if busiest == "" || n > ran[busiest] || n == ran[busiest] && e < busiest {
-					busiest = e
-				}
-			}
-			go kill(byName(busiest))
+			victim, _ := busiest(all)
+			go kill(byName(victim))
 			return true
 		}
 		got, err := fetchSums.Run(ctx, s, slowArgs{N: 60_000, ReduceDelay: 400 * time.Millisecond})
