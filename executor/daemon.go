@@ -142,7 +142,7 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.Secret) == 0 && !(loopback(gossipHost) && loopback(hostOf(cfg.RPCAddr))) {
+	if len(cfg.Secret) == 0 && !(membership.Loopback(gossipHost) && membership.Loopback(hostOf(cfg.RPCAddr))) {
 		if !cfg.Insecure {
 			return nil, errors.New("executor: a cluster secret is required unless the executor listens on loopback only (or is started insecure, which lets anyone who reaches it run code)")
 		}
@@ -371,14 +371,6 @@ func splitHostPort(what, addr string) (string, int, error) {
 func hostOf(addr string) string {
 	host, _, _ := net.SplitHostPort(addr)
 	return host
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func subdir(dir, name string) string {

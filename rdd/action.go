@@ -29,7 +29,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("ember: %s: %w", action, err) // the error names the RDD
 	}
-	if inv := r.s.inv; inv != nil && inv.replay != nil {
+	if r.s.replaying() {
 		return replayJob(r, fn, each)
 	}
 	var (
@@ -39,7 +39,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 	)
 	if r.s.cluster != nil {
 		var end func(*rpc.JobHistory)
-		if _, spec, end, err = r.s.inv.startJob(r.s, r); err != nil {
+		if spec, end, err = r.s.inv.startJob(r.s, r); err != nil {
 			return actionError(action, r, err)
 		}
 		if err = r.s.inv.owns(r); err != nil {

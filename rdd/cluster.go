@@ -319,7 +319,7 @@ func (c *cluster) executorStatus() []status.Executor {
 		if err := c.unusable[n.Name]; err != nil {
 			e.State, e.Reason = "unusable", err.Error()
 		} else if mem, ok := c.tooSmall[n.Name]; ok {
-			e.State, e.Reason = "unusable", fmt.Sprintf("offers %d bytes of memory, less than executor.memory", mem)
+			e.State, e.Reason = "unusable", fmt.Sprintf("offers %s of memory, less than executor.memory", bytesize.Format(mem))
 		}
 		out = append(out, e)
 	}
@@ -581,8 +581,7 @@ var programOnce = sync.OnceValues(func() (program, error) {
 
 func allLoopback(addrs []string) bool {
 	for _, a := range addrs {
-		host, _, _ := net.SplitHostPort(a)
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if host, _, _ := net.SplitHostPort(a); !membership.Loopback(host) {
 			return false
 		}
 	}

@@ -194,7 +194,7 @@ func (inv *invocation) accumulated(added []*rpc.AccumulatorValue) {
 	inv.mu.Unlock()
 	for _, v := range added {
 		if int(v.Index) < len(accs) {
-			accs[v.Index].addDiff(v.Bits, 0)
+			accs[v.Index].addBits(v.Bits)
 		}
 	}
 }
@@ -276,21 +276,21 @@ func (inv *invocation) newID(counter *atomic.Int64, isShuffle bool) int {
 }
 
 // startJob records the start of a job of the invocation on a cluster, and
-// returns its index and the description executors rebuild it from. end
-// must be called when the job is over, with what it delivered.
-func (inv *invocation) startJob(s *Session, r fmt.Stringer) (index int, spec *executor.JobSpec, end func(*rpc.JobHistory), err error) {
+// returns the description executors rebuild it from. end must be called
+// when the job is over, with what it delivered.
+func (inv *invocation) startJob(s *Session, r fmt.Stringer) (spec *executor.JobSpec, end func(*rpc.JobHistory), err error) {
 	if inv == nil {
-		return 0, nil, nil, fmt.Errorf("the master %q runs only jobs built inside a registered pipeline: "+
+		return nil, nil, fmt.Errorf("the master %q runs only jobs built inside a registered pipeline: "+
 			"build %s inside a function registered with rdd.Func at package level, call rdd.Init() first in main, "+
 			"and run the pipeline with its Run method", s.cfg.Master, r)
 	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	if inv.running {
-		return 0, nil, nil, fmt.Errorf("pipeline %s runs actions at the same time; on a cluster its actions must run one after another", inv.pipeline)
+		return nil, nil, fmt.Errorf("pipeline %s runs actions at the same time; on a cluster its actions must run one after another", inv.pipeline)
 	}
 	inv.running = true
-	index = inv.jobs
+	index := inv.jobs
 	inv.jobs++
 	def := &rpc.DefineJob{
 		JobKey:     s.nextJob.Add(1),
@@ -309,7 +309,7 @@ func (inv *invocation) startJob(s *Session, r fmt.Stringer) (index int, spec *ex
 		inv.history = append(inv.history, h)
 		inv.running = false
 	}
-	return index, spec, end, nil
+	return spec, end, nil
 }
 
 // history is what a job delivered (or its error), for the invocation's

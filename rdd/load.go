@@ -1,6 +1,7 @@
 package rdd
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -82,7 +83,7 @@ func LoadConfig(opts LoadOptions) (Config, []Setting, error) {
 	case err != nil && opts.File != "" && errors.Is(err, os.ErrNotExist):
 		return cfg, nil, fmt.Errorf("configuration file %s: %w", opts.File, err)
 	case err != nil:
-		return cfg, nil, fmt.Errorf("configuration file %s: %w", firstNonEmpty(v.ConfigFileUsed(), opts.File), err)
+		return cfg, nil, fmt.Errorf("configuration file %s: %w", cmp.Or(v.ConfigFileUsed(), opts.File), err)
 	default:
 		file := v.ConfigFileUsed()
 		names := v.AllKeys()
@@ -102,7 +103,7 @@ func LoadConfig(opts LoadOptions) (Config, []Setting, error) {
 
 	// The environment.
 	for _, k := range keys {
-		if value, ok := lookup(env, EnvKey(k.Name)); ok {
+		if value := env(EnvKey(k.Name)); value != "" { // empty counts as unset
 			if err := set(k.Name, value, "env "+EnvKey(k.Name)); err != nil {
 				return cfg, nil, err
 			}
@@ -143,17 +144,4 @@ func sourceOf(source map[string]string, key string) string {
 		return s
 	}
 	return "default"
-}
-
-// lookup reads an environment variable; an empty one counts as unset.
-func lookup(env func(string) string, name string) (string, bool) {
-	v := env(name)
-	return v, v != ""
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

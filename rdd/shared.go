@@ -87,15 +87,12 @@ type accumulator interface {
 	valueBits() uint64
 	// reset sets it to zero.
 	reset()
-	// addDiff adds the difference between two values reported by an
-	// executor.
-	addDiff(newBits, oldBits uint64)
+	// addBits adds a value an executor reported, as its bits.
+	addBits(bits uint64)
 }
 
 func (a *Accumulator[N]) valueBits() uint64 { return a.bits.Load() }
 
 func (a *Accumulator[N]) reset() { a.bits.Store(toBits(N(0))) }
 
-func (a *Accumulator[N]) addDiff(newBits, oldBits uint64) {
-	a.Add(fromBits[N](newBits) - fromBits[N](oldBits))
-}
+func (a *Accumulator[N]) addBits(bits uint64) { a.Add(fromBits[N](bits)) }

@@ -167,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.Secret) == 0 && !loopback(mc.BindAddr) && !cfg.Insecure {
+	if len(cfg.Secret) == 0 && !Loopback(mc.BindAddr) && !cfg.Insecure {
 		return nil, fmt.Errorf("membership: a cluster secret is required to gossip on %s (only loopback clusters may go without)", mc.BindAddr)
 	}
 	list, err := memberlist.Create(mc)
@@ -470,10 +470,12 @@ func (c Config) memberlistConfig(m *Member) (*memberlist.Config, error) {
 	return mc, nil
 }
 
-func loopback(addr string) bool {
-	if addr == "localhost" {
+// Loopback reports whether host (a name or an IP, without a port) is this
+// machine's loopback: nothing beyond the machine reaches it.
+func Loopback(host string) bool {
+	if host == "localhost" {
 		return true
 	}
-	ip := net.ParseIP(addr)
+	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
