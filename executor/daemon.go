@@ -195,7 +195,7 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		Insecure:      cfg.Insecure,
 		Meta: membership.Meta{
 			Role: membership.Executor, RPCAddr: d.rpcAddr, Cores: cfg.Cores, Memory: cfg.Memory,
-			BuildID: buildID(), Instance: strconv.FormatInt(time.Now().UnixNano(), 36),
+			BuildID: BuildID(), Instance: strconv.FormatInt(time.Now().UnixNano(), 36),
 		},
 	})
 	if err != nil {
@@ -382,22 +382,37 @@ func subdir(dir, name string) string {
 
 // BuildID identifies the running binary by the SHA-256 of its file (the
 // first 16 hex digits), so that a driver can tell executors that run
-// another build.
-func BuildID() string { return buildID() }
-
-var buildID = sync.OnceValue(func() string {
-	exe, err := os.Executable()
+// another build; "" if the file cannot be read.
+func BuildID() string {
+	p, err := ThisProgram()
 	if err != nil {
 		return ""
 	}
-	f, err := os.Open(exe)
+	return p.Header.Sha256[:16]
+}
+
+// Program is the running binary: where it is, and its header for an
+// upload (its SHA-256, size and platform).
+type Program struct {
+	Path   string
+	Header *rpc.BinaryHeader
+}
+
+// ThisProgram describes the running binary; its file is read once.
+var ThisProgram = sync.OnceValues(func() (Program, error) {
+	path, err := os.Executable()
 	if err != nil {
-		return ""
+		return Program{}, fmt.Errorf("find this program: %w", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Program{}, fmt.Errorf("read this program: %w", err)
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return ""
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return Program{}, fmt.Errorf("read this program: %w", err)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	return Program{path, &rpc.BinaryHeader{Sha256: hex.EncodeToString(h.Sum(nil)), Size: n, Goos: runtime.GOOS, Goarch: runtime.GOARCH}}, nil
 })

@@ -3,7 +3,6 @@ package rdd
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
@@ -19,7 +18,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -551,33 +549,12 @@ func (c *cluster) close() error {
 
 // thisProgram describes the running binary, for executors to run it.
 func thisProgram() (*rpc.BinaryHeader, string, error) {
-	p, err := programOnce()
-	return p.header, p.path, err
+	p, err := executor.ThisProgram()
+	if err != nil {
+		return nil, "", fmt.Errorf("ship this program to executors: %w", err)
+	}
+	return p.Header, p.Path, nil
 }
-
-type program struct {
-	header *rpc.BinaryHeader
-	path   string
-}
-
-var programOnce = sync.OnceValues(func() (program, error) {
-	path, err := os.Executable()
-	if err != nil {
-		return program{}, fmt.Errorf("find this program to ship it to executors: %w", err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return program{}, fmt.Errorf("read this program to ship it to executors: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return program{}, fmt.Errorf("read this program to ship it to executors: %w", err)
-	}
-	header := &rpc.BinaryHeader{Sha256: hex.EncodeToString(h.Sum(nil)), Size: n, Goos: runtime.GOOS, Goarch: runtime.GOARCH}
-	return program{header, path}, nil
-})
 
 func allLoopback(addrs []string) bool {
 	for _, a := range addrs {
