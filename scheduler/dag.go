@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -165,27 +164,7 @@ type CachedPartition struct {
 }
 
 // CachedPartitions lists the cached partitions the executors reported.
-func (d *DAG) CachedPartitions() []CachedPartition {
-	d.cached.mu.Lock()
-	defer d.cached.mu.Unlock()
-	out := make([]CachedPartition, 0, len(d.cached.locs))
-	for k, execs := range d.cached.locs {
-		cp := CachedPartition{RDD: k[0], Partition: k[1], Executors: slices.Clone(execs)}
-		for _, e := range execs {
-			size := d.cached.sizes[copyOf{k[0], k[1], e}]
-			cp.Memory += size[0]
-			cp.Disk += size[1]
-		}
-		out = append(out, cp)
-	}
-	slices.SortFunc(out, func(a, b CachedPartition) int {
-		if a.RDD != b.RDD {
-			return a.RDD - b.RDD
-		}
-		return a.Partition - b.Partition
-	})
-	return out
-}
+func (d *DAG) CachedPartitions() []CachedPartition { return d.cached.partitions() }
 
 // ForgetCached forgets where the partitions of RDD rdd are cached: it was
 // unpersisted.

@@ -20,15 +20,14 @@ type Persisted interface {
 // persisted nodes, as the tasks that stored them reported.
 type cacheLocations struct {
 	mu   sync.Mutex
-	locs map[[2]int][]string // (node ID, partition) → executors, latest first
-	// sizes holds what each copy takes on its executor: memory, disk.
-	sizes map[copyOf][2]int64
+	locs map[[2]int][]copyAt // (node ID, partition) → its copies, latest first
 }
 
-// copyOf names a cached partition's copy on one executor.
-type copyOf struct {
-	rdd, partition int
-	executor       string
+// copyAt is a cached partition's copy on one executor, and the bytes it
+// takes there.
+type copyAt struct {
+	executor     string
+	memory, disk int64
 }
 
 // persistedIn calls f with every persisted node that partition p of n
@@ -63,8 +62,7 @@ func (c *cacheLocations) stored(at string, blocks []executor.StoredBlock) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.locs == nil {
-		c.locs = make(map[[2]int][]string)
-		c.sizes = make(map[copyOf][2]int64)
+		c.locs = make(map[[2]int][]copyAt)
 	}
 	for _, b := range blocks {
 		rdd, p, err := storage.ParseRDDBlock(storage.BlockID(b.ID))
@@ -72,8 +70,8 @@ func (c *cacheLocations) stored(at string, blocks []executor.StoredBlock) {
 			continue
 		}
 		k := [2]int{rdd, p}
-		c.locs[k] = append([]string{at}, slices.DeleteFunc(c.locs[k], func(e string) bool { return e == at })...)
-		c.sizes[copyOf{rdd, p, at}] = [2]int64{b.Memory, b.Disk}
+		others := slices.DeleteFunc(c.locs[k], func(h copyAt) bool { return h.executor == at })
+		c.locs[k] = append([]copyAt{{at, b.Memory, b.Disk}}, others...)
 	}
 }
 
@@ -86,29 +84,42 @@ func (c *cacheLocations) forgetRDD(rdd int) {
 			delete(c.locs, k)
 		}
 	}
-	for k := range c.sizes {
-		if k.rdd == rdd {
-			delete(c.sizes, k)
-		}
-	}
 }
 
 // forget drops what a lost executor held.
 func (c *cacheLocations) forget(executor string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, execs := range c.locs {
-		if execs = slices.DeleteFunc(execs, func(e string) bool { return e == executor }); len(execs) == 0 {
+	for k, copies := range c.locs {
+		if copies = slices.DeleteFunc(copies, func(h copyAt) bool { return h.executor == executor }); len(copies) == 0 {
 			delete(c.locs, k)
 		} else {
-			c.locs[k] = execs
+			c.locs[k] = copies
 		}
 	}
-	for k := range c.sizes {
-		if k.executor == executor {
-			delete(c.sizes, k)
+}
+
+// partitions lists the cached partitions, by RDD and partition.
+func (c *cacheLocations) partitions() []CachedPartition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]CachedPartition, 0, len(c.locs))
+	for k, copies := range c.locs {
+		cp := CachedPartition{RDD: k[0], Partition: k[1]}
+		for _, h := range copies {
+			cp.Executors = append(cp.Executors, h.executor)
+			cp.Memory += h.memory
+			cp.Disk += h.disk
 		}
+		out = append(out, cp)
 	}
+	slices.SortFunc(out, func(a, b CachedPartition) int {
+		if a.RDD != b.RDD {
+			return a.RDD - b.RDD
+		}
+		return a.Partition - b.Partition
+	})
+	return out
 }
 
 // all returns the known holders of the persisted partitions that
@@ -121,8 +132,8 @@ func (c *cacheLocations) all(n Node, p int) []executor.CachedBlock {
 	}
 	var out []executor.CachedBlock
 	persistedIn(n, p, func(n Node, p int) bool {
-		for _, at := range c.locs[[2]int{n.ID(), p}] {
-			out = append(out, executor.CachedBlock{RDD: n.ID(), Partition: p, Executor: at})
+		for _, h := range c.locs[[2]int{n.ID(), p}] {
+			out = append(out, executor.CachedBlock{RDD: n.ID(), Partition: p, Executor: h.executor})
 		}
 		return true
 	})
