@@ -38,18 +38,19 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		results []R
 	)
 	if r.s.cluster != nil {
-		var end func(*rpc.JobHistory)
+		var end func(func() *rpc.JobHistory)
 		if spec, end, err = r.s.inv.startJob(r.s, r); err != nil {
 			return actionError(action, r, err)
 		}
 		if err = r.s.inv.owns(r); err != nil {
-			end(history(indexes, results, err))
+			owns := err
+			end(func() *rpc.JobHistory { return history(nil, []R(nil), owns) })
 			return actionError(action, r, err)
 		}
 		spec.Decode = func(b []byte) (any, error) { return decodeValue[R](b) }
 		// Later jobs of the pipeline are rebuilt on executors with what
 		// this one delivered.
-		defer func() { end(history(indexes, results, err)) }()
+		defer func() { end(func() *rpc.JobHistory { return history(indexes, results, err) }) }()
 	}
 	jctx, done, err := r.s.startJob(ctx)
 	if err != nil {

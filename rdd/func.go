@@ -175,9 +175,11 @@ type invocation struct {
 	shuffles []int64
 	jobs     int  // started so far
 	running  bool // a job is running
-	history  []*rpc.JobHistory
-	accs     []accumulator // made in the pipeline, in order
-	replay   *replay
+	// history holds what each earlier job delivered, encoded when a
+	// later job needs it (most pipelines' last job needs none).
+	history []func() *rpc.JobHistory
+	accs    []accumulator // made in the pipeline, in order
+	replay  *replay
 }
 
 func (inv *invocation) addAccumulator(a accumulator) {
@@ -278,7 +280,7 @@ func (inv *invocation) newID(counter *atomic.Int64, isShuffle bool) int {
 // startJob records the start of a job of the invocation on a cluster, and
 // returns the description executors rebuild it from. end must be called
 // when the job is over, with what it delivered.
-func (inv *invocation) startJob(s *Session, r fmt.Stringer) (spec *executor.JobSpec, end func(*rpc.JobHistory), err error) {
+func (inv *invocation) startJob(s *Session, r fmt.Stringer) (spec *executor.JobSpec, end func(func() *rpc.JobHistory), err error) {
 	if inv == nil {
 		return nil, nil, fmt.Errorf("the master %q runs only jobs built inside a registered pipeline: "+
 			"build %s inside a function registered with rdd.Func at package level, call rdd.Init() first in main, "+
@@ -300,13 +302,16 @@ func (inv *invocation) startJob(s *Session, r fmt.Stringer) (spec *executor.JobS
 		Config:     s.wireConfig(),
 		RddIds:     slices.Clone(inv.rdds),
 		ShuffleIds: slices.Clone(inv.shuffles),
-		History:    slices.Clone(inv.history),
+		History:    make([]*rpc.JobHistory, len(inv.history)),
+	}
+	for i, h := range inv.history {
+		def.History[i] = h()
 	}
 	spec = &executor.JobSpec{Key: def.JobKey, Define: func() *rpc.DefineJob { return def }, Accumulated: inv.accumulated}
-	end = func(h *rpc.JobHistory) {
+	end = func(h func() *rpc.JobHistory) {
 		inv.mu.Lock()
 		defer inv.mu.Unlock()
-		inv.history = append(inv.history, h)
+		inv.history = append(inv.history, sync.OnceValue(h))
 		inv.running = false
 	}
 	return spec, end, nil
