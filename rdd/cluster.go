@@ -611,6 +611,13 @@ type replayedJob struct {
 	once sync.Once
 	job  *capturedJob
 	err  error
+
+	// spares are rebuilt graphs that no task runs on now, for pipelines
+	// with accumulators: a task of one runs on a graph of its own, so
+	// that what it adds is its own to report. There are at most as many
+	// as tasks of the job ran at once.
+	mu     sync.Mutex
+	spares []*capturedJob
 }
 
 // maxReplayedJobs bounds the rebuilt graphs an executor keeps.
@@ -619,11 +626,12 @@ const maxReplayedJobs = 64
 func (tr *taskRunner) Fingerprint() string { return registry.fingerprint() }
 
 func (tr *taskRunner) RunTask(tc *executor.TaskContext, def *rpc.DefineJob) *rpc.TaskStatus {
-	job, err := tr.job(tc.App, def)
+	rj := tr.job(tc.App, def)
+	job, err := rj.job, rj.err
 	if err == nil && len(job.accs) > 0 {
-		// A task of a pipeline with accumulators runs on a graph of its
-		// own, so that what it adds is its own to report.
-		job, err = rebuild(def)
+		if job, err = rj.take(def); err == nil {
+			defer rj.put(job)
+		}
 	}
 	if err != nil {
 		err = scheduler.Permanent(err)
@@ -673,7 +681,7 @@ func runTask(tc *executor.TaskContext, job *capturedJob) ([]byte, *shuffle.MapSt
 }
 
 // job returns the captured job of def, rebuilding it on first use.
-func (tr *taskRunner) job(app string, def *rpc.DefineJob) (*capturedJob, error) {
+func (tr *taskRunner) job(app string, def *rpc.DefineJob) *replayedJob {
 	key := app + "/" + strconv.FormatUint(def.JobKey, 10)
 	tr.mu.Lock()
 	rj, ok := tr.jobs[key]
@@ -687,8 +695,35 @@ func (tr *taskRunner) job(app string, def *rpc.DefineJob) (*capturedJob, error) 
 		}
 	}
 	tr.mu.Unlock()
-	rj.once.Do(func() { rj.job, rj.err = rebuild(def) })
-	return rj.job, rj.err
+	rj.once.Do(func() {
+		if rj.job, rj.err = rebuild(def); rj.err == nil {
+			rj.spares = []*capturedJob{rj.job}
+		}
+	})
+	return rj
+}
+
+// take returns a graph of the job that no running task uses.
+func (rj *replayedJob) take(def *rpc.DefineJob) (*capturedJob, error) {
+	rj.mu.Lock()
+	if n := len(rj.spares); n > 0 {
+		job := rj.spares[n-1]
+		rj.spares = rj.spares[:n-1]
+		rj.mu.Unlock()
+		return job, nil
+	}
+	rj.mu.Unlock()
+	return rebuild(def)
+}
+
+// put returns a graph taken for a task that reported what it added.
+func (rj *replayedJob) put(job *capturedJob) {
+	for _, a := range job.accs {
+		a.reset()
+	}
+	rj.mu.Lock()
+	defer rj.mu.Unlock()
+	rj.spares = append(rj.spares, job)
 }
 
 // rebuild runs the pipeline of def up to the job it defines.
