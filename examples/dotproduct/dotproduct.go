@@ -55,6 +55,11 @@ func Vectors(s *rdd.Session, n int64, partitions int) (x, y *rdd.RDD[float64]) {
 // rebuild it: the program calls rdd.Init first in main.
 var Pipeline = rdd.Func(dot)
 
+// Products is the element-wise products of x and y: Zip → Map.
+func Products(x, y *rdd.RDD[float64]) *rdd.RDD[float64] {
+	return rdd.Map(rdd.Zip(x, y), func(p rdd.Pair[float64, float64]) float64 { return p.Key * p.Value })
+}
+
 // Run computes the dot product on s, on any master.
 func Run(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
 	return Pipeline.Run(ctx, s, cfg)
@@ -72,10 +77,7 @@ func dot(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
 		}
 		products = rdd.Map(rows, func(e Element) float64 { return e.X * e.Y })
 	} else {
-		x, y := Vectors(s, cfg.N, cfg.Partitions)
-		products = rdd.Map(rdd.Zip(x, y), func(p rdd.Pair[float64, float64]) float64 {
-			return p.Key * p.Value
-		})
+		products = Products(Vectors(s, cfg.N, cfg.Partitions))
 	}
 	if cfg.OutDir != "" {
 		products.Cache() // the sum and the saved files share one computation

@@ -50,10 +50,14 @@ func Count(ctx context.Context, lines *rdd.RDD[string], partitions int) ([]rdd.P
 // Counts is the RDD of Count: the words of lines with their counts, most
 // frequent first.
 func Counts(lines *rdd.RDD[string], partitions int) *rdd.RDD[rdd.Pair[string, int64]] {
+	return rdd.SortBy(ByWord(lines, partitions), func(p rdd.Pair[string, int64]) int64 { return p.Value }, false, partitions)
+}
+
+// ByWord is the words of lines with their counts, in no order.
+func ByWord(lines *rdd.RDD[string], partitions int) *rdd.RDD[rdd.Pair[string, int64]] {
 	words := rdd.FlatMap(lines, strings.Fields)
 	ones := rdd.Map(words, func(w string) rdd.Pair[string, int64] { return rdd.Pair[string, int64]{Key: w, Value: 1} })
-	counts := rdd.ReduceByKey(ones, func(a, b int64) int64 { return a + b }, partitions)
-	return rdd.SortBy(counts, func(p rdd.Pair[string, int64]) int64 { return p.Value }, false, partitions)
+	return rdd.ReduceByKey(ones, func(a, b int64) int64 { return a + b }, partitions)
 }
 
 // Row is a word count as saved to files.

@@ -91,8 +91,7 @@ func DotProduct(ctx context.Context, s *rdd.Session, n int64, batches bool) (*Wo
 		Name:   "dotproduct",
 		Target: 5,
 		Engine: func(ctx context.Context) (any, error) {
-			products := rdd.Map(rdd.Zip(x, y), func(p rdd.Pair[float64, float64]) float64 { return p.Key * p.Value })
-			return products.Reduce(ctx, sum)
+			return dotproduct.Products(x, y).Reduce(ctx, sum)
 		},
 		Baseline: func() any { return parallelDot(xs, ys) },
 		Close:    func() { x.Unpersist(); y.Unpersist() },
@@ -157,9 +156,7 @@ func WordCount(ctx context.Context, s *rdd.Session, size int64) (*Workload, erro
 		Name:   "wordcount",
 		Target: 2,
 		Engine: func(ctx context.Context) (any, error) {
-			words := rdd.FlatMap(lines, strings.Fields)
-			ones := rdd.Map(words, func(w string) rdd.Pair[string, int64] { return rdd.Pair[string, int64]{Key: w, Value: 1} })
-			counts, err := rdd.ReduceByKey(ones, func(a, b int64) int64 { return a + b }, 0).Collect(ctx)
+			counts, err := wordcount.ByWord(lines, 0).Collect(ctx)
 			if err != nil {
 				return nil, err
 			}

@@ -63,8 +63,7 @@ var Cluster = rdd.Func(func(ctx context.Context, s *rdd.Session, a ClusterArgs) 
 			return out, err
 		}
 		job = func(ctx context.Context) (err error) {
-			products := rdd.Map(rdd.Zip(x, y), func(p rdd.Pair[float64, float64]) float64 { return p.Key * p.Value })
-			out.Dot, err = products.Reduce(ctx, func(a, b float64) float64 { return a + b })
+			out.Dot, err = dotproduct.Products(x, y).Reduce(ctx, func(a, b float64) float64 { return a + b })
 			return err
 		}
 	case "wordcount":
@@ -74,9 +73,7 @@ var Cluster = rdd.Func(func(ctx context.Context, s *rdd.Session, a ClusterArgs) 
 			return out, err
 		}
 		job = func(ctx context.Context) error {
-			words := rdd.FlatMap(lines, strings.Fields)
-			ones := rdd.Map(words, func(w string) rdd.Pair[string, int64] { return rdd.Pair[string, int64]{Key: w, Value: 1} })
-			m, err := rdd.CollectAsMap(ctx, rdd.ReduceByKey(ones, func(a, b int64) int64 { return a + b }, 0))
+			m, err := rdd.CollectAsMap(ctx, wordcount.ByWord(lines, 0))
 			out.Words = m
 			return err
 		}
