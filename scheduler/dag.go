@@ -295,33 +295,42 @@ func (d *DAG) RunJob(ctx context.Context, job Job) error {
 		}
 		index[p] = i
 	}
-	stageID := 0 // numbered once its parents ran, as they run first
-	pending := parts
-	var losses []error
-	for attempt := 1; len(pending) > 0; attempt++ {
-		if err := d.ensureParents(ctx, job.Spec, job.Final); err != nil {
-			return err
-		}
-		if stageID == 0 {
-			stageID = d.newStageID()
-		}
-		deliver := func(p int, res any) error { return job.Result(index[p], res) }
-		st := stage{id: stageID, node: job.Final, spec: job.Spec}
-		if job.SampleFor != 0 {
-			st.kind, st.shuffleID = executor.SampleTask, job.SampleFor
-		}
-		lost, err := d.runTasks(ctx, st, pending, job.Run, deliver)
-		if err != nil {
-			return err
-		}
-		if len(lost) > 0 {
-			if losses = append(losses, lost[0].err); attempt >= d.cfg.MaxStageAttempts {
-				return &StageError{StageID: stageID, Stage: job.Final.String(), Losses: losses}
-			}
-		}
-		pending = d.forgetLost(lost)
+	st := stage{node: job.Final, spec: job.Spec}
+	if job.SampleFor != 0 {
+		st.kind, st.shuffleID = executor.SampleTask, job.SampleFor
 	}
-	return nil
+	next := func(parts []int) ([]int, error) { return parts, d.ensureParents(ctx, job.Spec, job.Final) }
+	deliver := func(p int, res any) error { return job.Result(index[p], res) }
+	return d.runStage(ctx, st, parts, next, job.Run, deliver)
+}
+
+// runStage runs st's tasks over the partitions next returns, given parts
+// first: next readies what they read (their parent stages) and may choose
+// other partitions. Tasks that lost their shuffle input run again, with
+// next given their partitions once the lost map output is forgotten, so
+// that next recomputes it; after MaxStageAttempts runs that lost input,
+// the stage fails. The stage is numbered once its parents ran, so that
+// parents have lower ids.
+func (d *DAG) runStage(ctx context.Context, st stage, parts []int, next func([]int) ([]int, error),
+	run func(*executor.TaskContext, int) (any, error), deliver func(partition int, res any) error) error {
+	var losses []error
+	for attempt := 1; ; attempt++ {
+		var err error
+		if parts, err = next(parts); err != nil || len(parts) == 0 {
+			return err
+		}
+		if st.id == 0 {
+			st.id = d.newStageID()
+		}
+		lost, err := d.runTasks(ctx, st, parts, run, deliver)
+		if err != nil || len(lost) == 0 {
+			return err
+		}
+		if losses = append(losses, lost[0].err); attempt >= d.cfg.MaxStageAttempts {
+			return &StageError{StageID: st.id, Stage: st.node.String(), Losses: losses}
+		}
+		parts = d.forgetLost(lost)
+	}
 }
 
 // lostPartition is a task that could not read its shuffle input.
@@ -411,38 +420,26 @@ func (d *DAG) ensureShuffle(ctx context.Context, spec *executor.JobSpec, dep Dep
 func (d *DAG) runMapStage(ctx context.Context, spec *executor.JobSpec, dep Dependency) error {
 	sd := dep.Shuffle
 	numMaps := dep.Parent.NumPartitions()
-	stageID := 0 // numbered once its parents ran, as they run first
-	var losses []error
-	for attempt := 1; ; attempt++ {
+	next := func([]int) ([]int, error) {
 		missing := d.tracker.Missing(sd.ID, numMaps)
 		if len(missing) == 0 {
-			return nil
+			return nil, nil
 		}
 		if err := d.ensureParents(ctx, spec, dep.Parent); err != nil {
-			return err
+			return nil, err
 		}
 		if err := sd.prepare(ctx, spec); err != nil {
-			return fmt.Errorf("preparing shuffle %d of %s: %w", sd.ID, dep.Parent, err)
+			return nil, fmt.Errorf("preparing shuffle %d of %s: %w", sd.ID, dep.Parent, err)
 		}
-		if stageID == 0 {
-			stageID = d.newStageID()
-		}
-		run := func(tc *executor.TaskContext, p int) (any, error) { return sd.MapTask(tc, p) }
-		register := func(_ int, res any) error {
-			d.tracker.Register(sd.ID, numMaps, res.(shuffle.MapStatus))
-			return nil
-		}
-		lost, err := d.runTasks(ctx, stage{id: stageID, node: dep.Parent, spec: spec, kind: executor.MapTask, shuffleID: sd.ID, partitioner: sd.State}, missing, run, register)
-		if err != nil {
-			return err
-		}
-		if len(lost) > 0 {
-			if losses = append(losses, lost[0].err); attempt >= d.cfg.MaxStageAttempts {
-				return &StageError{StageID: stageID, Stage: dep.Parent.String(), Losses: losses}
-			}
-		}
-		d.forgetLost(lost)
+		return missing, nil
 	}
+	run := func(tc *executor.TaskContext, p int) (any, error) { return sd.MapTask(tc, p) }
+	register := func(_ int, res any) error {
+		d.tracker.Register(sd.ID, numMaps, res.(shuffle.MapStatus))
+		return nil
+	}
+	st := stage{node: dep.Parent, spec: spec, kind: executor.MapTask, shuffleID: sd.ID, partitioner: sd.State}
+	return d.runStage(ctx, st, nil, next, run, register)
 }
 
 // stage is what the tasks of one stage share.
