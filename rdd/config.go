@@ -112,6 +112,21 @@ func WithConf(key, value string) Option {
 	}
 }
 
+// keyError is a configuration value that does not check out, and its
+// key, so that LoadConfig can say where the value came from.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e *keyError) Error() string { return e.err.Error() }
+func (e *keyError) Unwrap() error { return e.err }
+
+// invalid is a keyError for key, whose message is key then format.
+func invalid(key, format string, args ...any) error {
+	return &keyError{key, fmt.Errorf(key+" "+format, args...)}
+}
+
 // withDefaults fills zero fields and checks the rest.
 func (c Config) withDefaults() (Config, error) {
 	d := DefaultConfig()
@@ -132,33 +147,33 @@ func (c Config) withDefaults() (Config, error) {
 	c.GCMinHeap = cmp.Or(c.GCMinHeap, d.GCMinHeap)
 	switch {
 	case c.TaskMaxFailures < 0:
-		return c, fmt.Errorf("task.maxFailures is %d: want at least 1", c.TaskMaxFailures)
+		return c, invalid("task.maxFailures", "is %d: want at least 1", c.TaskMaxFailures)
 	case c.StageMaxAttempts < 0:
-		return c, fmt.Errorf("stage.maxAttempts is %d: want at least 1", c.StageMaxAttempts)
+		return c, invalid("stage.maxAttempts", "is %d: want at least 1", c.StageMaxAttempts)
 	case c.DefaultParallelism < 0:
-		return c, fmt.Errorf("default.parallelism is %d: want at least 1, or 0 for the master's slot count", c.DefaultParallelism)
+		return c, invalid("default.parallelism", "is %d: want at least 1, or 0 for the master's slot count", c.DefaultParallelism)
 	case c.MemoryLimit < 0:
-		return c, fmt.Errorf("storage.memoryLimit is %d: want a positive byte count", c.MemoryLimit)
+		return c, invalid("storage.memoryLimit", "is %d: want a positive byte count", c.MemoryLimit)
 	case c.BatchSize < 0:
-		return c, fmt.Errorf("batch.size is %d: want at least 1", c.BatchSize)
+		return c, invalid("batch.size", "is %d: want at least 1", c.BatchSize)
 	case c.ExecutorMemory < 0:
-		return c, fmt.Errorf("executor.memory is %d: want a positive byte count", c.ExecutorMemory)
+		return c, invalid("executor.memory", "is %d: want a positive byte count", c.ExecutorMemory)
 	case c.MinExecutors < 0:
-		return c, fmt.Errorf("cluster.minExecutors is %d: want 0 or more", c.MinExecutors)
+		return c, invalid("cluster.minExecutors", "is %d: want 0 or more", c.MinExecutors)
 	case c.HeartbeatInterval < 0 || c.HeartbeatTimeout < 0:
-		return c, fmt.Errorf("executor.heartbeatInterval %v and executor.heartbeatTimeout %v: want positive durations", c.HeartbeatInterval, c.HeartbeatTimeout)
+		return c, invalid("executor.heartbeatInterval", "%v and executor.heartbeatTimeout %v: want positive durations", c.HeartbeatInterval, c.HeartbeatTimeout)
 	case c.HeartbeatTimeout <= c.HeartbeatInterval:
-		return c, fmt.Errorf("executor.heartbeatTimeout %v is not longer than executor.heartbeatInterval %v: executors would be lost while alive", c.HeartbeatTimeout, c.HeartbeatInterval)
+		return c, invalid("executor.heartbeatTimeout", "%v is not longer than executor.heartbeatInterval %v: executors would be lost while alive", c.HeartbeatTimeout, c.HeartbeatInterval)
 	case c.UIRetainedJobs < 0:
-		return c, fmt.Errorf("ui.retainedJobs is %d: want at least 1", c.UIRetainedJobs)
+		return c, invalid("ui.retainedJobs", "is %d: want at least 1", c.UIRetainedJobs)
 	case c.ExecutorWait < 0:
-		return c, fmt.Errorf("cluster.executorWait is %v: want a positive duration", c.ExecutorWait)
+		return c, invalid("cluster.executorWait", "is %v: want a positive duration", c.ExecutorWait)
 	}
 	if _, err := ParseMaster(c.Master); err != nil {
-		return c, err
+		return c, &keyError{"master", err}
 	}
 	if _, err := c.compression(); err != nil {
-		return c, err
+		return c, &keyError{"shuffle.compression", err}
 	}
 	return c, nil
 }

@@ -124,11 +124,9 @@ func LoadConfig(opts LoadOptions) (Config, []Setting, error) {
 	// The whole, checked: the error names its key, so say where it came
 	// from.
 	if _, err := cfg.withDefaults(); err != nil {
-		for _, k := range keys {
-			msg := err.Error()
-			if strings.HasPrefix(msg, k.Name+" ") || k.Name == "master" && strings.Contains(msg, "master") {
-				return cfg, nil, fmt.Errorf("%w (%s from %s)", err, k.Name, sourceOf(source, k.Name))
-			}
+		var bad *keyError
+		if errors.As(err, &bad) {
+			err = fmt.Errorf("%w (%s from %s)", err, bad.key, sourceOf(source, bad.key))
 		}
 		return cfg, nil, err
 	}
