@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ember-go/ember/internal/chaos"
 	"github.com/ember-go/ember/internal/membership"
 )
 
@@ -268,12 +269,13 @@ func TestClusterMasters(t *testing.T) {
 	t.Run("local-cluster", func(t *testing.T) { check(t, "local-cluster[3]") })
 
 	t.Run("standalone", func(t *testing.T) {
-		secretFile := filepath.Join(dir, "secret")
-		os.WriteFile(secretFile, []byte("a standalone cluster test secret\n"), 0o600)
-		first := startExecutor(t, "exec-1", secretFile)
-		startExecutor(t, "exec-2", secretFile, "--join", first.gossip)
-		startExecutor(t, "exec-3", secretFile, "--join", first.gossip)
-		check(t, "ember://"+first.gossip, "--conf", "cluster.secretFile="+secretFile, "--conf", "cluster.bind=127.0.0.1:0", "--conf", "cluster.minExecutors=3")
+		c, err := chaos.StartCluster(context.Background(), emberBinary(t), t.TempDir(), 3, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		secretFile, seed := c.SecretFile(), c.Live()[0].Gossip
+		check(t, c.Master(), "--conf", "cluster.secretFile="+secretFile, "--conf", "cluster.bind=127.0.0.1:0", "--conf", "cluster.minExecutors=3")
 
 		// A program the executors were not started from: its binary is
 		// shipped to them and runs as a worker.
@@ -281,8 +283,12 @@ func TestClusterMasters(t *testing.T) {
 		if out, err := exec.Command("go", "build", "-o", shipped, "./testdata/shipped").CombinedOutput(); err != nil {
 			t.Fatalf("build the shipped program: %v\n%s", err, out)
 		}
-		cmd := exec.Command(shipped, "ember://"+first.gossip, "3")
-		cmd.Env = append(os.Environ(), "EMBER_SECRET=a standalone cluster test secret")
+		secret, err := os.ReadFile(secretFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(shipped, c.Master(), "3")
+		cmd.Env = append(os.Environ(), "EMBER_SECRET="+string(secret))
 		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "squares by residue: ok") || !strings.Contains(string(out), "join and sort: ok") || strings.Contains(string(out), "ran on 1 executors") {
 			t.Errorf("a shipped program: %v\n%s", err, out)
 		}
@@ -290,10 +296,10 @@ func TestClusterMasters(t *testing.T) {
 		// A driver with another secret cannot join, and names the seeds.
 		wrong := filepath.Join(dir, "wrong")
 		os.WriteFile(wrong, []byte("not the cluster secret at all"), 0o600)
-		cmd = exec.Command(emberBinary(t), "run", "dotproduct", "--size", "1000", "--master", "ember://"+first.gossip,
+		cmd = exec.Command(emberBinary(t), "run", "dotproduct", "--size", "1000", "--master", "ember://"+seed,
 			"--conf", "cluster.secretFile="+wrong, "--conf", "cluster.bind=127.0.0.1:0", "--conf", "cluster.executorWait=2s")
 		out, err := cmd.CombinedOutput()
-		if err == nil || !strings.Contains(string(out), first.gossip) {
+		if err == nil || !strings.Contains(string(out), seed) {
 			t.Errorf("a driver with the wrong secret: %v\n%s", err, out)
 		}
 	})
