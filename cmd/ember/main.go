@@ -9,7 +9,8 @@
 //	ember completion bash|zsh|fish|powershell
 //
 // Exit status: 0 on success, 1 when the work failed, 2 for a command line
-// that does not parse (an unknown command or flag, a bad argument).
+// that does not parse (an unknown command, flag, example, benchmark or
+// scenario, a bad flag value).
 package main
 
 import (
