@@ -59,7 +59,11 @@ var Cluster = rdd.Func(func(ctx context.Context, s *rdd.Session, a ClusterArgs) 
 		x, y := dotproduct.Vectors(s, or(a.Size, DefaultElements), 0)
 		x.Cache()
 		y.Cache()
-		if err := fill(ctx, x, y); err != nil {
+		// Cached by one job over their Zip, partition p of both vectors
+		// is on one executor: filled apart, each lands where a free slot
+		// was, and half the time a task would fetch one from the other
+		// executor.
+		if err := fill(ctx, rdd.Zip(x, y)); err != nil {
 			return out, err
 		}
 		job = func(ctx context.Context) (err error) {
