@@ -9,7 +9,7 @@ FUZZ_TARGETS = \
 	./shuffle:FuzzFetch \
 	./shuffle:FuzzParseTicket \
 	./storage:FuzzParseRDDBlock \
-	./rdd:FuzzParseMaster \
+	./scheduler:FuzzParseMaster \
 	./rdd:FuzzWithConf \
 	./internal/bytesize:FuzzParse \
 	./executor:FuzzProgramPath

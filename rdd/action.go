@@ -34,24 +34,32 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 	}
 	var (
 		spec    *executor.JobSpec
-		indexes []int32 // of the results delivered, on a cluster
+		end     func(func() *rpc.JobHistory)
+		indexes []int32 // of the results delivered, when described to executors
 		results []R
 	)
-	if r.s.cluster != nil {
-		var end func(func() *rpc.JobHistory)
+	// An engine whose executors run in other processes asks for the job's
+	// description, which they rebuild its graph from.
+	describe := func() (*executor.JobSpec, error) {
+		var err error
 		if spec, end, err = r.s.inv.startJob(r.s, r); err != nil {
-			return actionError(action, r, err)
+			return nil, err
 		}
-		if err = r.s.inv.owns(r); err != nil {
-			owns := err
-			end(func() *rpc.JobHistory { return history(nil, []R(nil), owns) })
-			return actionError(action, r, err)
+		if err := r.s.inv.owns(r); err != nil {
+			end(func() *rpc.JobHistory { return history(nil, []R(nil), err) })
+			end, spec = nil, nil
+			return nil, err
 		}
 		spec.Decode = func(b []byte) (any, error) { return decodeValue[R](b) }
-		// Later jobs of the pipeline are rebuilt on executors with what
-		// this one delivered.
-		defer func() { end(func() *rpc.JobHistory { return history(indexes, results, err) }) }()
+		return spec, nil
 	}
+	defer func() {
+		if end != nil {
+			// Later jobs of the pipeline are rebuilt on executors with
+			// what this one delivered.
+			end(func() *rpc.JobHistory { return history(indexes, results, err) })
+		}
+	}()
 	jctx, done, err := r.s.startJob(ctx)
 	if err != nil {
 		return actionError(action, r, err)
@@ -60,7 +68,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 	jobID := int(r.s.nextJobID.Add(1))
 	r.s.status.JobStarted(jobID, action, r.String())
 	defer func() { r.s.status.JobEnded(jobID, err) }()
-	err = r.s.dag.RunJob(jctx, scheduler.Job{
+	err = r.s.engine.RunJob(jctx, scheduler.Job{
 		ID:         jobID,
 		Final:      r,
 		Partitions: parts,
@@ -73,7 +81,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 			}
 			return each(i, res.(R))
 		},
-		Spec: spec,
+		Describe: describe,
 	})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -3,17 +3,14 @@ package rdd
 import (
 	"cmp"
 	"fmt"
-	"github.com/ember-go/ember/internal/gctune"
-	"github.com/ember-go/ember/internal/status"
-	"net"
-	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ember-go/ember/internal/gctune"
+	"github.com/ember-go/ember/internal/status"
+
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/shuffle"
-	"github.com/ember-go/ember/storage"
 )
 
 // Config holds every setting of a Session: each field is the key its
@@ -55,7 +52,7 @@ const (
 	DefaultCompression = "lz4"
 	// DefaultClusterBind lets executors on other machines reach the
 	// driver; local-cluster masters bind to loopback instead.
-	DefaultClusterBind  = "0.0.0.0:0"
+	DefaultClusterBind  = scheduler.DefaultClusterBind
 	DefaultExecutorWait = 30 * time.Second
 )
 
@@ -169,7 +166,7 @@ func (c Config) withDefaults() (Config, error) {
 	case c.ExecutorWait < 0:
 		return c, invalid("cluster.executorWait", "is %v: want a positive duration", c.ExecutorWait)
 	}
-	if _, err := ParseMaster(c.Master); err != nil {
+	if _, err := scheduler.ParseMaster(c.Master); err != nil {
 		return c, &keyError{"master", err}
 	}
 	if _, err := c.compression(); err != nil {
@@ -190,71 +187,31 @@ func (c Config) compression() (shuffle.Compression, error) {
 	return 0, fmt.Errorf("shuffle.compression is %q: want lz4, zstd or none", c.ShuffleCompression)
 }
 
-// Master is a parsed master URL.
-type Master struct {
-	// Kind is "local", "local-cluster" or "ember".
-	Kind string
-	// Slots is the task slots of a local master.
-	Slots int
-	// Executors and Cores are a local cluster's executor processes and
-	// the task slots of each.
-	Executors, Cores int
-	// Seeds are the gossip addresses an ember:// master joins through.
-	Seeds []string
-}
-
-// ParseMaster parses a master URL:
-//
-//	local             one task slot in this process
-//	local[N]          N slots; local[*]: one per CPU
-//	local-cluster[N]  N executor processes of this program on loopback,
-//	                  one slot each; local-cluster[N,C]: C slots each
-//	ember://host:port[,host:port…]  a standalone cluster, joined through
-//	                  the gossip addresses of some of its members
-func ParseMaster(url string) (Master, error) {
-	switch {
-	case url == "local":
-		return Master{Kind: "local", Slots: 1}, nil
-	case url == "local[*]":
-		return Master{Kind: "local", Slots: runtime.NumCPU()}, nil
-	case strings.HasPrefix(url, "local[") && strings.HasSuffix(url, "]"):
-		n, err := strconv.Atoi(url[len("local[") : len(url)-1])
-		if err != nil || n < 1 {
-			return Master{}, fmt.Errorf("master %q: the slot count must be a positive integer or *", url)
-		}
-		return Master{Kind: "local", Slots: n}, nil
-	case strings.HasPrefix(url, "local-cluster[") && strings.HasSuffix(url, "]"):
-		args := strings.Split(url[len("local-cluster["):len(url)-1], ",")
-		m := Master{Kind: "local-cluster", Cores: 1}
-		var err error
-		if m.Executors, err = strconv.Atoi(strings.TrimSpace(args[0])); err != nil || m.Executors < 1 || m.Executors > 64 {
-			return Master{}, fmt.Errorf("master %q: the executor count must be an integer from 1 to 64", url)
-		}
-		if len(args) > 2 {
-			return Master{}, fmt.Errorf("master %q: want local-cluster[N] or local-cluster[N,cores]", url)
-		}
-		if len(args) == 2 {
-			if m.Cores, err = strconv.Atoi(strings.TrimSpace(args[1])); err != nil || m.Cores < 1 {
-				return Master{}, fmt.Errorf("master %q: the cores per executor must be a positive integer", url)
-			}
-		}
-		m.Slots = m.Executors * m.Cores
-		return m, nil
-	case strings.HasPrefix(url, "ember://"):
-		m := Master{Kind: "ember"}
-		for _, seed := range strings.Split(strings.TrimPrefix(url, "ember://"), ",") {
-			host, port, err := net.SplitHostPort(strings.TrimSpace(seed))
-			if err != nil || host == "" || port == "" {
-				return Master{}, fmt.Errorf("master %q: seed %q is not host:port", url, seed)
-			}
-			m.Seeds = append(m.Seeds, net.JoinHostPort(host, port))
-		}
-		return m, nil
+// engineConfig is the engines' share of the configuration.
+func (c Config) engineConfig() scheduler.EngineConfig {
+	comp, _ := c.compression() // checked by withDefaults
+	return scheduler.EngineConfig{
+		Master:           c.Master,
+		MaxFailures:      c.TaskMaxFailures,
+		MaxStageAttempts: c.StageMaxAttempts,
+		ShuffleDir:       c.ShuffleDir,
+		Compression:      comp,
+		MemoryLimit:      c.MemoryLimit,
+		Cluster: scheduler.StandaloneConfig{
+			Fingerprint:       registry.fingerprint(),
+			SecretFile:        c.SecretFile,
+			Insecure:          c.Insecure,
+			TLSCert:           c.TLSCert,
+			TLSKey:            c.TLSKey,
+			TLSCA:             c.TLSCA,
+			Bind:              c.ClusterBind,
+			Advertise:         c.ClusterAdvertise,
+			ExecutorWait:      c.ExecutorWait,
+			MinExecutors:      c.MinExecutors,
+			ExecutorMemory:    c.ExecutorMemory,
+			LocalityWait:      c.LocalityWait,
+			HeartbeatInterval: c.HeartbeatInterval,
+			HeartbeatTimeout:  c.HeartbeatTimeout,
+		},
 	}
-	return Master{}, fmt.Errorf("unknown master %q: want local, local[N], local[*], local-cluster[N] or ember://host:port", url)
-}
-
-// storageConfig is the block manager's share of the configuration.
-func (c Config) storageConfig() storage.Config {
-	return storage.Config{MemoryLimit: c.MemoryLimit}
 }

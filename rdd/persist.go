@@ -40,13 +40,8 @@ func (r *RDD[T]) Unpersist() {
 		return
 	}
 	r.Persist(storage.None)
-	switch {
-	case r.s == nil || r.s.replaying():
-	case r.s.cluster != nil:
-		r.s.cluster.backend.Unpersist(r.id)
-		r.s.dag.ForgetCached(r.id)
-	default:
-		r.s.blocks.RemoveRDD(r.id)
+	if r.s != nil && !r.s.replaying() {
+		r.s.engine.Unpersist(r.id)
 	}
 }
 

@@ -1,22 +1,17 @@
 package rdd
 
 import (
-	"log/slog"
-	"slices"
-
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ember-go/ember/internal/gctune"
-	"github.com/ember-go/ember/internal/status"
-	"math/rand/v2"
+	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
-	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/gctune"
+	"github.com/ember-go/ember/internal/status"
 	"github.com/ember-go/ember/scheduler"
-	"github.com/ember-go/ember/shuffle"
-	"github.com/ember-go/ember/storage"
 )
 
 // ErrSessionClosed is returned by actions on a closed Session.
@@ -35,14 +30,12 @@ type Session struct {
 
 // session is the state that all Session values of one session share.
 type session struct {
-	cfg     Config
-	slots   int
-	dag     *scheduler.DAG
-	cluster *cluster // nil on local masters
-	status  *status.Store
-	ui      *status.Server // nil when ui.port is negative
-	blocks  *storage.Manager
-	shuffle *shuffle.Manager
+	cfg Config
+	// engine runs the session's jobs: on goroutine slots of this process
+	// or on a cluster's executors.
+	engine scheduler.Engine
+	status *status.Store
+	ui     *status.Server // nil when ui.port is negative
 	// gcDone ends the session's floor under the Go heap goal (gc.minHeap).
 	gcDone func()
 
@@ -63,6 +56,12 @@ type session struct {
 
 // NewSession starts a session. Without options it runs on "local[*]": one
 // task slot per CPU of this machine.
+//
+// On a cluster master (local-cluster[N], ember://…) NewSession blocks
+// until the executors have connected: all N of a local cluster, or
+// cluster.minExecutors (at least one) of a standalone cluster. It waits at
+// most cluster.executorWait (30 s by default), then fails with an error
+// that says which executors connected and why others could not be used.
 func NewSession(opts ...Option) (*Session, error) {
 	cfg := DefaultConfig()
 	for _, o := range opts {
@@ -74,51 +73,22 @@ func NewSession(opts ...Option) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ember: %w", err)
 	}
-	master, err := ParseMaster(cfg.Master)
-	if err != nil {
-		return nil, fmt.Errorf("ember: %w", err)
-	}
-	comp, _ := cfg.compression()
-	blocks, err := storage.NewManager(cfg.storageConfig())
-	if err != nil {
-		return nil, fmt.Errorf("ember: %w", err)
-	}
-	shuf, err := shuffle.NewManager(shuffle.Config{Dir: cfg.ShuffleDir, Compression: comp})
-	if err != nil {
-		blocks.Close()
-		return nil, fmt.Errorf("ember: %w", err)
-	}
-	st := &session{cfg: cfg, slots: master.Slots, blocks: blocks, shuffle: shuf}
+	st := &session{cfg: cfg}
 	st.ctx, st.cancel = context.WithCancel(context.Background())
-	var backend scheduler.Backend
-	if master.Kind == "local" {
-		backend, err = executor.NewLocal(master.Slots, &executor.Env{Blocks: blocks, Shuffle: shuf, Fetcher: shuf})
-	} else {
-		st.cluster, err = startCluster(st.ctx, cfg, master)
-		if err == nil {
-			backend = st.cluster.backend
-			st.slots = st.cluster.backend.Cores()
-			st.idBase()
-		}
-	}
-	if err != nil {
+	if st.engine, err = scheduler.Start(st.ctx, cfg.engineConfig()); err != nil {
 		st.cancel()
-		blocks.Close()
-		shuf.Close()
 		return nil, fmt.Errorf("ember: %w", err)
 	}
+	st.nextRDD.Store(st.engine.IDBase())
+	st.nextShuffle.Store(st.engine.IDBase())
 	if st.cfg.DefaultParallelism == 0 {
-		st.cfg.DefaultParallelism = st.slots
+		st.cfg.DefaultParallelism = st.engine.Slots()
 	}
-	st.dag = scheduler.New(backend, scheduler.Config{MaxFailures: cfg.TaskMaxFailures, MaxStageAttempts: cfg.StageMaxAttempts})
 	s := &Session{session: st}
 	st.gcDone = gctune.Start(st.cfg.GCMinHeap)
 	st.status = status.NewStore(st.cfg.UIRetainedJobs, status.Live{Executors: s.executorStatus, Storage: s.storageStatus})
-	st.dag.OnStageEvent(st.status.StageEvent)
-	if st.cluster != nil {
-		st.cluster.backend.OnLost(st.dag.ExecutorLost)
-		st.cluster.backend.OnLost(func(name, addr string, _ uint64) { st.status.ExecutorLost(name, addr) })
-	}
+	st.engine.OnStageEvent(st.status.StageEvent)
+	st.engine.OnExecutorLost(st.status.ExecutorLost)
 	if cfg.UIPort >= 0 {
 		if st.ui, err = status.Serve(cfg.UIBind, cfg.UIPort, st.status.Handler()); err != nil {
 			s.Close()
@@ -142,44 +112,30 @@ func (s *Session) UIAddr() string {
 // cluster, those connected and those gossip knows; in local mode, the
 // driver's task slots.
 func (s *Session) executorStatus() []status.Executor {
-	if s.cluster != nil {
-		return s.cluster.executorStatus()
+	execs := s.engine.Executors()
+	out := make([]status.Executor, len(execs))
+	for i, e := range execs {
+		out[i] = status.Executor{Name: e.Name, Address: e.Address, Gossip: e.Gossip, State: e.State, Reason: e.Reason,
+			Cores: e.Cores, MemoryUsed: e.MemoryUsed, MemoryLimit: e.MemoryLimit, DiskUsed: e.DiskUsed}
 	}
-	st := s.blocks.Status()
-	return []status.Executor{{Name: "driver", State: "active", Cores: s.slots,
-		MemoryUsed: st.MemoryUsed, MemoryLimit: st.MemoryLimit, DiskUsed: st.DiskUsed}}
+	return out
 }
 
-// storageStatus describes the cached partitions: from the block manager in
-// local mode, from what the executors reported on a cluster (sizes stay
-// with the executors).
+// storageStatus describes the cached partitions, by RDD.
 func (s *Session) storageStatus() []status.CachedRDD {
 	byRDD := map[int]*status.CachedRDD{}
-	get := func(id int) *status.CachedRDD {
-		if byRDD[id] == nil {
-			byRDD[id] = &status.CachedRDD{RDD: id}
+	for _, p := range s.engine.Cached() {
+		c := byRDD[p.RDD]
+		if c == nil {
+			c = &status.CachedRDD{RDD: p.RDD}
+			byRDD[p.RDD] = c
 		}
-		return byRDD[id]
-	}
-	if s.cluster == nil {
-		for _, b := range s.blocks.Status().Blocks {
-			if id, _, err := storage.ParseRDDBlock(b.ID); err == nil {
-				c := get(id)
-				c.Partitions++
-				c.MemBytes += b.MemSize
-				c.DiskBytes += b.DiskSize
-			}
-		}
-	} else {
-		for _, p := range s.dag.CachedPartitions() {
-			c := get(p.RDD)
-			c.Partitions++
-			c.MemBytes += p.Memory
-			c.DiskBytes += p.Disk
-			for _, e := range p.Executors {
-				if !slices.Contains(c.Executors, e) {
-					c.Executors = append(c.Executors, e)
-				}
+		c.Partitions++
+		c.MemBytes += p.Memory
+		c.DiskBytes += p.Disk
+		for _, e := range p.Executors {
+			if !slices.Contains(c.Executors, e) {
+				c.Executors = append(c.Executors, e)
 			}
 		}
 	}
@@ -190,17 +146,6 @@ func (s *Session) storageStatus() []status.CachedRDD {
 	}
 	slices.SortFunc(out, func(a, b status.CachedRDD) int { return a.RDD - b.RDD })
 	return out
-}
-
-// idBase starts the ids of RDDs and shuffles of a cluster session at a
-// random offset: executors keep the shuffle files and cached blocks of
-// several applications side by side, named by these ids. Ids stay below
-// 2^52, so that they survive JSON readers that hold numbers as float64
-// (JavaScript's): the status API shows them.
-func (s *session) idBase() {
-	base := int64(rand.Uint32()>>4) << 24
-	s.nextRDD.Store(base)
-	s.nextShuffle.Store(base)
 }
 
 // StageEvent reports how a stage of a job runs, on any master: it
@@ -220,36 +165,30 @@ const (
 
 // OnStageEvent registers f to be called with every stage event, from many
 // goroutines: f must be quick. A console progress bar is built on it.
-func (s *Session) OnStageEvent(f func(StageEvent)) { s.dag.OnStageEvent(f) }
+func (s *Session) OnStageEvent(f func(StageEvent)) { s.engine.OnStageEvent(f) }
 
 // TaskEvent reports a finished task attempt on a cluster executor.
 type TaskEvent = scheduler.TaskEvent
 
 // OnTaskEnd registers f to be called after every task attempt that ran on
 // a cluster executor. On local masters it is never called.
-func (s *Session) OnTaskEnd(f func(TaskEvent)) {
-	if s.cluster != nil {
-		s.cluster.backend.OnTask(f)
-	}
-}
+func (s *Session) OnTaskEnd(f func(TaskEvent)) { s.engine.OnTaskEnd(f) }
 
 // GossipAddr returns the driver's gossip address on a cluster master, which
 // executors may join through (it is a member like them); "" on local
 // masters.
-func (s *Session) GossipAddr() string {
-	if s.cluster == nil {
-		return ""
-	}
-	return s.cluster.member.Addr()
-}
+func (s *Session) GossipAddr() string { return s.engine.GossipAddr() }
 
 // Executors returns the names of the cluster executors in use; none on
 // local masters.
 func (s *Session) Executors() []string {
-	if s.cluster == nil {
-		return nil
+	var names []string
+	for _, e := range s.engine.Executors() {
+		if e.State == "active" && e.Name != scheduler.DriverExecutor {
+			names = append(names, e.Name)
+		}
 	}
-	return s.cluster.backend.Executors()
+	return names
 }
 
 // Config returns the session's configuration, defaults filled in.
@@ -276,10 +215,7 @@ func (s *Session) Close() error {
 	if s.ui != nil {
 		err = s.ui.Close()
 	}
-	if s.cluster != nil {
-		err = errors.Join(err, s.cluster.close())
-	}
-	err = errors.Join(err, s.shuffle.Close(), s.blocks.Close())
+	err = errors.Join(err, s.engine.Close())
 	s.gcDone()
 	s.mu.Lock()
 	s.closeErr = err

@@ -243,7 +243,7 @@ func SortBy[T any, K cmp.Ordered](r *RDD[T], key func(T) K, ascending bool, numP
 	}
 	dep.dep.Prepare = func(ctx context.Context, spec *executor.JobSpec) error {
 		var sample []K
-		err := r.s.dag.RunJob(ctx, scheduler.Job{
+		err := r.s.engine.RunJob(ctx, scheduler.Job{
 			Final: r,
 			Run:   func(tc *executor.TaskContext, p int) (any, error) { return dep.dep.Sample(tc, p) },
 			Result: func(_ int, res any) error {

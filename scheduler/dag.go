@@ -210,6 +210,10 @@ type Job struct {
 	// Spec describes the job to executors in other processes; nil for a
 	// job that runs only in this one.
 	Spec *executor.JobSpec
+	// Describe, if Spec is nil, is called by an engine whose executors
+	// run in other processes to describe the job to them. Its error
+	// fails the job: a job that such executors cannot rebuild.
+	Describe func() (*executor.JobSpec, error)
 	// SampleFor, if not zero, makes the job's tasks Sample tasks of that
 	// shuffle (see ShuffleDependency.Prepare).
 	SampleFor int

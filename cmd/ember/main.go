@@ -27,6 +27,7 @@ import (
 	"syscall"
 
 	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/execenv"
 	"github.com/ember-go/ember/rdd"
 	"github.com/spf13/cobra"
 )
@@ -104,7 +105,7 @@ func setUpLogging(cmd *cobra.Command) error {
 		return usageError{fmt.Errorf("--log-format %q: want text or json", format)}
 	}
 	if cmd.Flags().Changed("log-level") {
-		os.Setenv(rdd.EnvLogLevel, levelText)
+		os.Setenv(execenv.LogLevel, levelText)
 	}
 	return nil
 }
