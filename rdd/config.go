@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ember-go/ember/internal/config"
 	"github.com/ember-go/ember/internal/gctune"
 	"github.com/ember-go/ember/internal/status"
 
@@ -13,35 +14,93 @@ import (
 	"github.com/ember-go/ember/shuffle"
 )
 
-// Config holds every setting of a Session: each field is the key its
-// comment names, and ConfigKeys (or docs/configuration.md, generated from
-// it) says what each key means. DefaultConfig gives the defaults; the zero
-// value of a field means its default.
+// Config holds every setting of a Session. Each field is set by the key
+// its comment names, with WithConf or, in the CLI, from a file, an
+// EMBER_* variable or a flag; docs/configuration.md lists the keys.
+// DefaultConfig gives the defaults, and the zero value of a field means its
+// default.
 type Config struct {
-	Master             string // "master": local, local[N], local[*], local-cluster[N], ember://…; see ParseMaster
-	DefaultParallelism int    // "default.parallelism"
-	TaskMaxFailures    int    // "task.maxFailures"
-	StageMaxAttempts   int    // "stage.maxAttempts"
-	ShuffleDir         string // "shuffle.dir"
-	ShuffleCompression string // "shuffle.compression"
-	MemoryLimit        int64  // "storage.memoryLimit"
-	BatchSize          int    // "batch.size"
+	// Master is where tasks run (key "master"): "local" (one slot),
+	// "local[N]", "local[*]" (a slot per CPU), "local-cluster[N]" or
+	// "local-cluster[N,C]" (N executor processes of this program on
+	// loopback, C slots each), or "ember://host:port,…" (a standalone
+	// cluster, joined through these gossip addresses).
+	Master string
+	// DefaultParallelism is the partition count of sources built with
+	// numPartitions <= 0 ("default.parallelism"); 0 means the master's
+	// task slots.
+	DefaultParallelism int
+	// TaskMaxFailures is how many attempts of a task may fail before its
+	// job fails ("task.maxFailures"); attempts that end with a lost
+	// executor do not count.
+	TaskMaxFailures int
+	// StageMaxAttempts is how many times a stage runs while the map
+	// output it reads keeps getting lost ("stage.maxAttempts").
+	StageMaxAttempts int
+	// ShuffleDir is where a local master keeps shuffle files
+	// ("shuffle.dir"); "" is a new temporary directory. Close removes
+	// the session's files.
+	ShuffleDir string
+	// ShuffleCompression compresses shuffle files: "lz4", "zstd" or
+	// "none" ("shuffle.compression").
+	ShuffleCompression string
+	// MemoryLimit is the bytes of cached partitions a local master keeps
+	// in memory before it evicts the least recently used
+	// ("storage.memoryLimit").
+	MemoryLimit int64
+	// BatchSize is how many elements pass at a time through a stage's
+	// operators ("batch.size").
+	BatchSize int
 
-	SecretFile             string        `json:"-"` // "cluster.secretFile"; the secret itself is never a setting
-	TLSCert, TLSKey, TLSCA string        // "tls.cert", "tls.key", "tls.ca"
-	Insecure               bool          // "cluster.insecure"
-	ClusterBind            string        // "cluster.bind"
-	ClusterAdvertise       string        // "cluster.advertise"
-	ExecutorWait           time.Duration // "cluster.executorWait"
-	MinExecutors           int           // "cluster.minExecutors"
-	ExecutorMemory         int64         // "executor.memory"
-	HeartbeatInterval      time.Duration // "executor.heartbeatInterval"
-	HeartbeatTimeout       time.Duration // "executor.heartbeatTimeout"
-	UIPort                 int           // "ui.port"
-	UIBind                 string        // "ui.bind"
-	UIRetainedJobs         int           // "ui.retainedJobs"
-	GCMinHeap              int64         // "gc.minHeap"; negative: off
-	LocalityWait           time.Duration // "locality.wait"
+	// SecretFile holds the cluster secret of an ember:// master
+	// ("cluster.secretFile"); "" reads EMBER_SECRET. The secret itself is
+	// never a setting, and the file's name does not travel to executors.
+	SecretFile string `json:"-"`
+	// TLSCert and TLSKey are the driver's PEM certificate and key, for
+	// executors that require client certificates ("tls.cert",
+	// "tls.key"); TLSCA, the CA that signed the executors' certificates,
+	// turns TLS on for calls to executors ("tls.ca").
+	TLSCert, TLSKey, TLSCA string
+	// Insecure lets an ember:// session gossip beyond loopback without a
+	// secret ("cluster.insecure").
+	Insecure bool
+	// ClusterBind is the driver's gossip address on a cluster master
+	// ("cluster.bind"); executors must reach it.
+	ClusterBind string
+	// ClusterAdvertise is the host executors reach the driver by, when
+	// the bind address is unspecified or behind NAT
+	// ("cluster.advertise").
+	ClusterAdvertise string
+	// ExecutorWait bounds how long a cluster session waits for its
+	// executors when it starts, and a task's wait while there is no
+	// executor at all ("cluster.executorWait").
+	ExecutorWait time.Duration
+	// MinExecutors is how many executors an ember:// session waits for
+	// before it runs jobs ("cluster.minExecutors"); 0 means one.
+	MinExecutors int
+	// ExecutorMemory is the memory the session needs of each executor
+	// ("executor.memory"); executors offering less are not used.
+	ExecutorMemory int64
+	// HeartbeatInterval is how often executors tell the driver they are
+	// alive ("executor.heartbeatInterval"), and HeartbeatTimeout the
+	// silence after which the driver counts one lost
+	// ("executor.heartbeatTimeout").
+	HeartbeatInterval time.Duration
+	HeartbeatTimeout  time.Duration
+	// UIPort is where the driver serves its web UI, status API and
+	// metrics ("ui.port"); negative: no server.
+	UIPort int
+	// UIBind is the host the status server listens on ("ui.bind").
+	UIBind string
+	// UIRetainedJobs is how many jobs the web UI and the status API keep
+	// ("ui.retainedJobs").
+	UIRetainedJobs int
+	// GCMinHeap is the Go heap goal below which the garbage collector
+	// does not run ("gc.minHeap"); negative: off.
+	GCMinHeap int64
+	// LocalityWait is how long a task waits for a slot on the executor
+	// that holds its cached input ("locality.wait"); negative: no wait.
+	LocalityWait time.Duration
 }
 
 // Defaults that DefaultConfig fills in.
@@ -95,33 +154,9 @@ func WithConfig(cfg Config) Option {
 }
 
 // WithConf sets one setting by its key, as Spark's SparkConf.set does.
-// ConfigKeys lists the keys; docs/configuration.md describes them.
+// docs/configuration.md describes the keys.
 func WithConf(key, value string) Option {
-	return func(c *Config) error {
-		k, ok := keyByName(key)
-		if !ok {
-			return fmt.Errorf("unknown configuration key %q", key)
-		}
-		if err := k.set(c, value); err != nil {
-			return fmt.Errorf("configuration key %q = %q: %w", k.Name, value, err)
-		}
-		return nil
-	}
-}
-
-// keyError is a configuration value that does not check out, and its
-// key, so that LoadConfig can say where the value came from.
-type keyError struct {
-	key string
-	err error
-}
-
-func (e *keyError) Error() string { return e.err.Error() }
-func (e *keyError) Unwrap() error { return e.err }
-
-// invalid is a keyError for key, whose message is key then format.
-func invalid(key, format string, args ...any) error {
-	return &keyError{key, fmt.Errorf(key+" "+format, args...)}
+	return func(c *Config) error { return settings.Set(c, key, value) }
 }
 
 // withDefaults fills zero fields and checks the rest.
@@ -144,33 +179,33 @@ func (c Config) withDefaults() (Config, error) {
 	c.GCMinHeap = cmp.Or(c.GCMinHeap, d.GCMinHeap)
 	switch {
 	case c.TaskMaxFailures < 0:
-		return c, invalid("task.maxFailures", "is %d: want at least 1", c.TaskMaxFailures)
+		return c, config.Invalid("task.maxFailures", "is %d: want at least 1", c.TaskMaxFailures)
 	case c.StageMaxAttempts < 0:
-		return c, invalid("stage.maxAttempts", "is %d: want at least 1", c.StageMaxAttempts)
+		return c, config.Invalid("stage.maxAttempts", "is %d: want at least 1", c.StageMaxAttempts)
 	case c.DefaultParallelism < 0:
-		return c, invalid("default.parallelism", "is %d: want at least 1, or 0 for the master's slot count", c.DefaultParallelism)
+		return c, config.Invalid("default.parallelism", "is %d: want at least 1, or 0 for the master's slot count", c.DefaultParallelism)
 	case c.MemoryLimit < 0:
-		return c, invalid("storage.memoryLimit", "is %d: want a positive byte count", c.MemoryLimit)
+		return c, config.Invalid("storage.memoryLimit", "is %d: want a positive byte count", c.MemoryLimit)
 	case c.BatchSize < 0:
-		return c, invalid("batch.size", "is %d: want at least 1", c.BatchSize)
+		return c, config.Invalid("batch.size", "is %d: want at least 1", c.BatchSize)
 	case c.ExecutorMemory < 0:
-		return c, invalid("executor.memory", "is %d: want a positive byte count", c.ExecutorMemory)
+		return c, config.Invalid("executor.memory", "is %d: want a positive byte count", c.ExecutorMemory)
 	case c.MinExecutors < 0:
-		return c, invalid("cluster.minExecutors", "is %d: want 0 or more", c.MinExecutors)
+		return c, config.Invalid("cluster.minExecutors", "is %d: want 0 or more", c.MinExecutors)
 	case c.HeartbeatInterval < 0 || c.HeartbeatTimeout < 0:
-		return c, invalid("executor.heartbeatInterval", "%v and executor.heartbeatTimeout %v: want positive durations", c.HeartbeatInterval, c.HeartbeatTimeout)
+		return c, config.Invalid("executor.heartbeatInterval", "%v and executor.heartbeatTimeout %v: want positive durations", c.HeartbeatInterval, c.HeartbeatTimeout)
 	case c.HeartbeatTimeout <= c.HeartbeatInterval:
-		return c, invalid("executor.heartbeatTimeout", "%v is not longer than executor.heartbeatInterval %v: executors would be lost while alive", c.HeartbeatTimeout, c.HeartbeatInterval)
+		return c, config.Invalid("executor.heartbeatTimeout", "%v is not longer than executor.heartbeatInterval %v: executors would be lost while alive", c.HeartbeatTimeout, c.HeartbeatInterval)
 	case c.UIRetainedJobs < 0:
-		return c, invalid("ui.retainedJobs", "is %d: want at least 1", c.UIRetainedJobs)
+		return c, config.Invalid("ui.retainedJobs", "is %d: want at least 1", c.UIRetainedJobs)
 	case c.ExecutorWait < 0:
-		return c, invalid("cluster.executorWait", "is %v: want a positive duration", c.ExecutorWait)
+		return c, config.Invalid("cluster.executorWait", "is %v: want a positive duration", c.ExecutorWait)
 	}
 	if _, err := scheduler.ParseMaster(c.Master); err != nil {
-		return c, &keyError{"master", err}
+		return c, &config.KeyError{Key: "master", Err: err}
 	}
 	if _, err := c.compression(); err != nil {
-		return c, &keyError{"shuffle.compression", err}
+		return c, &config.KeyError{Key: "shuffle.compression", Err: err}
 	}
 	return c, nil
 }

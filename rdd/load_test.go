@@ -8,8 +8,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ember-go/ember/internal/config"
 	"github.com/ember-go/ember/rdd"
 )
+
+// loadConfig loads the configuration of rdd.Config in layers, as the CLI
+// does.
+func loadConfig(opts config.LoadOptions) (rdd.Config, []config.Setting, error) {
+	return config.Registered[rdd.Config]().Load(opts)
+}
 
 func writeFile(t *testing.T, name, text string) string {
 	t.Helper()
@@ -24,19 +31,19 @@ func env(vars map[string]string) func(string) string {
 	return func(name string) string { return vars[name] }
 }
 
-func settingOf(settings []rdd.Setting, key string) rdd.Setting {
+func settingOf(settings []config.Setting, key string) config.Setting {
 	for _, s := range settings {
 		if s.Key == key {
 			return s
 		}
 	}
-	return rdd.Setting{}
+	return config.Setting{}
 }
 
 func TestLoadConfigLayers(t *testing.T) {
 	file := writeFile(t, "ember.yaml", "master: local[2]\ntask:\n  maxFailures: 3\nshuffle:\n  compression: zstd\nlocality:\n  wait: 250ms\nnosuch: 1\n")
 	var warnings []string
-	cfg, settings, err := rdd.LoadConfig(rdd.LoadOptions{
+	cfg, settings, err := loadConfig(config.LoadOptions{
 		File:       file,
 		Env:        env(map[string]string{"EMBER_TASK_MAXFAILURES": "5", "EMBER_BATCH_SIZE": "100"}),
 		Flags:      [][2]string{{"task.maxFailures", "6"}},
@@ -46,7 +53,7 @@ func TestLoadConfigLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for key, want := range map[string]rdd.Setting{
+	for key, want := range map[string]config.Setting{
 		"master":              {Value: "local[2]", Source: "file " + file},
 		"shuffle.compression": {Value: "zstd", Source: "file " + file},
 		"locality.wait":       {Value: "250ms", Source: "file " + file},
@@ -65,13 +72,13 @@ func TestLoadConfigLayers(t *testing.T) {
 	if len(warnings) != 1 || !strings.Contains(warnings[0], `"nosuch"`) || !strings.Contains(warnings[0], file) {
 		t.Errorf("warnings %q, want one about nosuch in %s", warnings, file)
 	}
-	if len(settings) != len(rdd.ConfigKeys()) {
-		t.Errorf("%d settings for %d keys", len(settings), len(rdd.ConfigKeys()))
+	if len(settings) != len(config.Registered[rdd.Config]().Keys) {
+		t.Errorf("%d settings for %d keys", len(settings), len(config.Registered[rdd.Config]().Keys))
 	}
 
 	// TOML too.
 	toml := writeFile(t, "ember.toml", "master = \"local[3]\"\n[cluster]\nexecutorWait = \"5s\"\n")
-	cfg, _, err = rdd.LoadConfig(rdd.LoadOptions{File: toml, Env: env(nil)})
+	cfg, _, err = loadConfig(config.LoadOptions{File: toml, Env: env(nil)})
 	if err != nil || cfg.Master != "local[3]" || cfg.ExecutorWait.String() != "5s" {
 		t.Errorf("from TOML: %+v, %v", cfg, err)
 	}
@@ -82,25 +89,25 @@ func TestLoadConfigErrors(t *testing.T) {
 	unreadable := filepath.Join(dir, "ember.yaml")
 	os.WriteFile(unreadable, []byte("master: local\n"), 0o000)
 	for name, tc := range map[string]struct {
-		opts rdd.LoadOptions
+		opts config.LoadOptions
 		want []string
 	}{
-		"unparsable size in env": {rdd.LoadOptions{Env: env(map[string]string{"EMBER_STORAGE_MEMORYLIMIT": "4XB"})},
+		"unparsable size in env": {config.LoadOptions{Env: env(map[string]string{"EMBER_STORAGE_MEMORYLIMIT": "4XB"})},
 			[]string{"storage.memoryLimit", `"4XB"`, "env EMBER_STORAGE_MEMORYLIMIT"}},
-		"negative failures in a flag": {rdd.LoadOptions{Env: env(nil), Flags: [][2]string{{"task.maxFailures", "-2"}}, FlagSource: []string{"--conf"}},
+		"negative failures in a flag": {config.LoadOptions{Env: env(nil), Flags: [][2]string{{"task.maxFailures", "-2"}}, FlagSource: []string{"--conf"}},
 			[]string{"task.maxFailures", "-2", "--conf"}},
-		"unknown master in a file": {rdd.LoadOptions{Env: env(nil), File: writeFile(t, "m.yaml", "master: yarn\n")},
+		"unknown master in a file": {config.LoadOptions{Env: env(nil), File: writeFile(t, "m.yaml", "master: yarn\n")},
 			[]string{"master", "yarn", "m.yaml"}},
-		"malformed YAML": {rdd.LoadOptions{Env: env(nil), File: writeFile(t, "bad.yaml", "master: local\n  task: [\n")},
+		"malformed YAML": {config.LoadOptions{Env: env(nil), File: writeFile(t, "bad.yaml", "master: local\n  task: [\n")},
 			[]string{"bad.yaml", "line"}},
-		"missing file": {rdd.LoadOptions{Env: env(nil), File: filepath.Join(dir, "missing.yaml")},
+		"missing file": {config.LoadOptions{Env: env(nil), File: filepath.Join(dir, "missing.yaml")},
 			[]string{"missing.yaml"}},
-		"unknown flag key": {rdd.LoadOptions{Env: env(nil), Flags: [][2]string{{"nosuch", "1"}}, FlagSource: []string{"--conf"}},
+		"unknown flag key": {config.LoadOptions{Env: env(nil), Flags: [][2]string{{"nosuch", "1"}}, FlagSource: []string{"--conf"}},
 			[]string{"nosuch", "--conf"}},
-		"heartbeats": {rdd.LoadOptions{Env: env(map[string]string{"EMBER_EXECUTOR_HEARTBEATTIMEOUT": "1s", "EMBER_EXECUTOR_HEARTBEATINTERVAL": "2s"})},
+		"heartbeats": {config.LoadOptions{Env: env(map[string]string{"EMBER_EXECUTOR_HEARTBEATTIMEOUT": "1s", "EMBER_EXECUTOR_HEARTBEATINTERVAL": "2s"})},
 			[]string{"heartbeatTimeout"}},
 	} {
-		_, _, err := rdd.LoadConfig(tc.opts)
+		_, _, err := loadConfig(tc.opts)
 		if err == nil {
 			t.Errorf("%s: loaded", name)
 			continue
@@ -112,7 +119,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		}
 	}
 	if os.Getuid() != 0 { // root reads anything
-		if _, _, err := rdd.LoadConfig(rdd.LoadOptions{Env: env(nil), File: unreadable}); err == nil || !strings.Contains(err.Error(), unreadable) {
+		if _, _, err := loadConfig(config.LoadOptions{Env: env(nil), File: unreadable}); err == nil || !strings.Contains(err.Error(), unreadable) {
 			t.Errorf("an unreadable file: %v", err)
 		}
 	}
@@ -130,7 +137,7 @@ func TestConfigDocsMatchTheCode(t *testing.T) {
 	if !ok || !ok2 || !strings.Contains(string(doc), "<!-- keys:") {
 		t.Fatal("docs/configuration.md has no generated key table between <!-- keys: … --> and <!-- /keys -->")
 	}
-	if table != rdd.ConfigMarkdown() {
+	if table != config.Registered[rdd.Config]().Markdown() {
 		t.Errorf("docs/configuration.md's key table differs from the code: regenerate it with `go run ./cmd/ember config --markdown`")
 	}
 }

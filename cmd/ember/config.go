@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/ember-go/ember/internal/config"
 	"github.com/ember-go/ember/rdd"
 	"github.com/spf13/cobra"
 )
@@ -25,7 +26,7 @@ Examples:
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			if markdown {
-				fmt.Fprint(out, rdd.ConfigMarkdown())
+				fmt.Fprint(out, config.Registered[rdd.Config]().Markdown())
 				return nil
 			}
 			_, settings, err := loadConfig(cmd)

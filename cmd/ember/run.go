@@ -13,6 +13,7 @@ import (
 	"github.com/ember-go/ember/examples/logreg"
 	"github.com/ember-go/ember/examples/pagerank"
 	"github.com/ember-go/ember/examples/wordcount"
+	"github.com/ember-go/ember/internal/config"
 	"github.com/ember-go/ember/rdd"
 	"github.com/spf13/cobra"
 )
@@ -119,9 +120,9 @@ func withSession(cmd *cobra.Command, f func(s *rdd.Session) error) error {
 // loadConfig reads the configuration in its layers: defaults, the file
 // (--config, or ember.yaml found), EMBER_* variables, then --master and
 // --conf.
-func loadConfig(cmd *cobra.Command) (rdd.Config, []rdd.Setting, error) {
+func loadConfig(cmd *cobra.Command) (rdd.Config, []config.Setting, error) {
 	file, _ := cmd.Flags().GetString("config")
-	opts := rdd.LoadOptions{File: file, Warn: func(w string) { fmt.Fprintln(cmd.ErrOrStderr(), "ember: warning:", w) }}
+	opts := config.LoadOptions{File: file, Warn: func(w string) { fmt.Fprintln(cmd.ErrOrStderr(), "ember: warning:", w) }}
 	if f := cmd.Flags().Lookup("master"); f != nil && f.Changed {
 		opts.Flags = append(opts.Flags, [2]string{"master", f.Value.String()})
 		opts.FlagSource = append(opts.FlagSource, "flag --master")
@@ -135,7 +136,7 @@ func loadConfig(cmd *cobra.Command) (rdd.Config, []rdd.Setting, error) {
 		opts.Flags = append(opts.Flags, [2]string{key, value})
 		opts.FlagSource = append(opts.FlagSource, "flag --conf "+key)
 	}
-	return rdd.LoadConfig(opts)
+	return config.Registered[rdd.Config]().Load(opts)
 }
 
 func newRunDotProduct() *cobra.Command {
