@@ -35,4 +35,3 @@ func FuzzParseMaster(f *testing.F) {
 		}
 	})
 }
-
