@@ -208,103 +208,147 @@ func Distinct[T comparable](r *RDD[T], numPartitions int) *RDD[T] {
 // with equal keys keep no particular order.
 func SortBy[T any, K cmp.Ordered](r *RDD[T], key func(T) K, ascending bool, numPartitions int) *RDD[T] {
 	n := r.reducePartitions(numPartitions)
-	var part *shuffle.Range[K]
-	var self *node // the RDD being built, named when key panics
-	dep, errDep := newShuffleDep(r, n, func(tc *executor.TaskContext, p int, in stream[T], emit func(int, T)) error {
+	rs := &rangeSampler[T, K]{parent: r, key: key, n: n, ascending: ascending}
+	dep, errDep := newShuffleDep(r, n, rs.mapSide, rs)
+	var out *RDD[T]
+	out = newRDD(r.s, "SortBy", n, dep.deps(), func(tc *executor.TaskContext, p int) stream[T] {
+		return sortedPartition(tc, out, dep, p, key, ascending)
+	}, nilFunc("key function", key == nil), errDep)
+	rs.sort, rs.shuffleID = &out.node, dep.dep.ID
+	return out
+}
+
+// rangeSampler is SortBy's range partitioner. It comes from a sample of the
+// keys, taken on the driver by Prepare before the first map task;
+// executors in other processes rebuild it from the same sample, which
+// State and Restore carry.
+type rangeSampler[T any, K cmp.Ordered] struct {
+	parent    *RDD[T]
+	key       func(T) K
+	n         int // reduce partitions
+	ascending bool
+	sort      *node // the sorted RDD, named when key panics
+	shuffleID int
+
+	mu    sync.Mutex
+	part  *shuffle.Range[K] // nil until prepared or restored
+	state []byte            // the sample, encoded
+}
+
+// mapSide sends every element to the reduce partition of its key's range.
+func (rs *rangeSampler[T, K]) mapSide(tc *executor.TaskContext, p int, in stream[T], emit func(int, T)) error {
+	part := rs.partitioner()
+	var keys []K
+	return in(func(b []T) bool {
+		keys = keysOf(rs.sort, rs.key, b, keys[:0])
+		for i, x := range b {
+			emit(part.Partition(keys[i]), x)
+		}
+		return true
+	})
+}
+
+// Sample samples the keys of one partition of the parent.
+func (rs *rangeSampler[T, K]) Sample(tc *executor.TaskContext, p int) ([]byte, error) {
+	return sampleKeys(tc, rs.parent, rs.sort, rs.key, rs.n, p)
+}
+
+// Prepare runs a job of Sample tasks and builds the partitioner from what
+// they return.
+func (rs *rangeSampler[T, K]) Prepare(ctx context.Context, spec *executor.JobSpec) error {
+	var sample []K
+	err := rs.parent.s.engine.RunJob(ctx, scheduler.Job{
+		Final: rs.parent,
+		Run:   func(tc *executor.TaskContext, p int) (any, error) { return rs.Sample(tc, p) },
+		Result: func(_ int, res any) error {
+			ks, err := decodeValues[K](res.([]byte))
+			sample = append(sample, ks...)
+			return err
+		},
+		Spec:      spec.Returning(func(b []byte) (any, error) { return b, nil }),
+		SampleFor: rs.shuffleID,
+	})
+	if err != nil {
+		return err
+	}
+	state, err := encodeValues(sample...)
+	if err != nil {
+		return err
+	}
+	return rs.build(sample, state)
+}
+
+// State is the sample Prepare took, encoded.
+func (rs *rangeSampler[T, K]) State() []byte {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.state
+}
+
+// Restore builds the partitioner from the driver's sample.
+func (rs *rangeSampler[T, K]) Restore(state []byte) error {
+	sample, err := decodeValues[K](state)
+	if err != nil {
+		return err
+	}
+	return rs.build(sample, state)
+}
+
+// build makes the partitioner from a sample, once.
+func (rs *rangeSampler[T, K]) build(sample []K, state []byte) error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.part != nil {
+		return nil
+	}
+	part, err := shuffle.NewRange(rs.n, sample, rs.ascending)
+	if err == nil {
+		rs.part, rs.state = part, state
+	}
+	return err
+}
+
+func (rs *rangeSampler[T, K]) partitioner() *shuffle.Range[K] {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.part
+}
+
+// sortedPartition reads reduce partition p of a sort's shuffle, sorts it
+// by key and yields it in batches.
+func sortedPartition[T any, K cmp.Ordered](tc *executor.TaskContext, out *RDD[T], dep *shuffleDep[T], p int, key func(T) K, ascending bool) stream[T] {
+	return func(yield func([]T) bool) error {
+		type keyed struct {
+			k K
+			v T
+		}
+		var items []keyed
 		var keys []K
-		return in(func(b []T) bool {
-			keys = keysOf(self, key, b, keys[:0])
+		err := dep.read(tc, p, out.batchSize(), func(b []T) bool {
+			keys = keysOf(&out.node, key, b, keys[:0])
 			for i, x := range b {
-				emit(part.Partition(keys[i]), x)
+				items = append(items, keyed{keys[i], x})
 			}
 			return true
 		})
-	})
-	out := newRDD[T](r.s, "SortBy", n, dep.deps(), nil, nilFunc("key function", key == nil), errDep)
-	self = &out.node
-	// The partitioner comes from a sample of the keys, taken on the
-	// driver by Prepare; executors in other processes rebuild it from the
-	// same sample, which State and Restore carry.
-	var (
-		partMu sync.Mutex
-		state  []byte
-	)
-	newPart := func(sample []K) error {
-		var err error
-		partMu.Lock()
-		defer partMu.Unlock()
-		if part == nil {
-			part, err = shuffle.NewRange(n, sample, ascending)
+		if err != nil {
+			return err
 		}
-		return err
-	}
-	dep.dep.Sample = func(tc *executor.TaskContext, p int) ([]byte, error) {
-		return sampleKeys(tc, r, self, key, n, p)
-	}
-	dep.dep.Prepare = func(ctx context.Context, spec *executor.JobSpec) error {
-		var sample []K
-		err := r.s.engine.RunJob(ctx, scheduler.Job{
-			Final: r,
-			Run:   func(tc *executor.TaskContext, p int) (any, error) { return dep.dep.Sample(tc, p) },
-			Result: func(_ int, res any) error {
-				ks, err := decodeValues[K](res.([]byte))
-				sample = append(sample, ks...)
-				return err
-			},
-			Spec:      spec.Returning(func(b []byte) (any, error) { return b, nil }),
-			SampleFor: dep.dep.ID,
+		slices.SortFunc(items, func(a, b keyed) int {
+			if ascending {
+				return cmp.Compare(a.k, b.k)
+			}
+			return cmp.Compare(b.k, a.k)
 		})
-		if err != nil {
-			return err
-		}
-		if state, err = encodeValues(sample...); err != nil {
-			return err
-		}
-		return newPart(sample)
-	}
-	dep.dep.State = func() []byte { return state }
-	dep.dep.Restore = func(b []byte) error {
-		sample, err := decodeValues[K](b)
-		if err != nil {
-			return err
-		}
-		return newPart(sample)
-	}
-	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
-		return func(yield func([]T) bool) error {
-			type keyed struct {
-				k K
-				v T
-			}
-			var items []keyed
-			var keys []K
-			err := dep.read(tc, p, out.batchSize(), func(b []T) bool {
-				keys = keysOf(self, key, b, keys[:0])
-				for i, x := range b {
-					items = append(items, keyed{keys[i], x})
-				}
-				return true
-			})
-			if err != nil {
-				return err
-			}
-			slices.SortFunc(items, func(a, b keyed) int {
-				if ascending {
-					return cmp.Compare(a.k, b.k)
-				}
-				return cmp.Compare(b.k, a.k)
-			})
-			values := func(yield func(T) bool) {
-				for _, it := range items {
-					if !yield(it.v) {
-						return
-					}
+		values := func(yield func(T) bool) {
+			for _, it := range items {
+				if !yield(it.v) {
+					return
 				}
 			}
-			return out.batches(tc, values, yield)
 		}
+		return out.batches(tc, values, yield)
 	}
-	return out
 }
 
 // SortByKey sorts pairs by key; see SortBy.
@@ -372,13 +416,26 @@ type shuffleDep[M any] struct {
 	codec  *codec.Codec[M]
 }
 
+// keySampler is a partitioner learned from a sample of the parent's keys
+// (see scheduler.ShuffleDependency.Prepare).
+type keySampler interface {
+	Sample(tc *executor.TaskContext, mapPartition int) ([]byte, error)
+	Prepare(ctx context.Context, spec *executor.JobSpec) error
+	State() []byte
+	Restore(state []byte) error
+}
+
 // newShuffleDep builds the shuffle that writes parent's partitions, through
-// mapSide, as elements of type M sent to reduce partitions by emit.
+// mapSide, as elements of type M sent to reduce partitions by emit, with
+// a partitioner learned from a sample if sampler is given.
 func newShuffleDep[T, M any](parent *RDD[T], nReduce int,
-	mapSide func(tc *executor.TaskContext, p int, in stream[T], emit func(reduce int, m M)) error) (*shuffleDep[M], error) {
+	mapSide func(tc *executor.TaskContext, p int, in stream[T], emit func(reduce int, m M)) error, sampler ...keySampler) (*shuffleDep[M], error) {
 	mc, err := codec.For[M]()
 	sd := &shuffleDep[M]{parent: parent, codec: mc}
 	sd.dep = &scheduler.ShuffleDependency{NumReduce: nReduce}
+	for _, ks := range sampler {
+		sd.dep.Sample, sd.dep.Prepare, sd.dep.State, sd.dep.Restore = ks.Sample, ks.Prepare, ks.State, ks.Restore
+	}
 	if parent.s != nil {
 		sd.dep.ID = parent.s.newShuffleID()
 	}
