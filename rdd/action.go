@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/codec"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/storage"
@@ -50,7 +51,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 			end, spec = nil, nil
 			return nil, err
 		}
-		spec.Decode = func(b []byte) (any, error) { return decodeValue[R](b) }
+		spec.Decode = func(b []byte) (any, error) { return codec.DecodeValue[R](b) }
 		return spec, nil
 	}
 	defer func() {

@@ -4,10 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
-	"sync"
 
 	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/shuffle"
@@ -70,27 +69,12 @@ func (inv *invocation) owns(n scheduler.Node) error {
 func (n *node) invocation() *invocation { return n.s.inv }
 
 // runner is this program's executor.Runner.
-var runner = taskRunner{jobs: make(map[string]*replayedJob)}
+var runner = taskRunner{jobs: replay.Cache[*capturedJob]{Rebuild: rebuild, Limit: maxReplayedJobs}}
 
 // taskRunner rebuilds jobs from their definitions, once per job on each
 // executor, and runs their tasks.
 type taskRunner struct {
-	mu    sync.Mutex
-	jobs  map[string]*replayedJob
-	order []string // oldest first, to bound the cache
-}
-
-type replayedJob struct {
-	once sync.Once
-	job  *capturedJob
-	err  error
-
-	// spares are rebuilt graphs that no task runs on now, for pipelines
-	// with accumulators: a task of one runs on a graph of its own, so
-	// that what it adds is its own to report. There are at most as many
-	// as tasks of the job ran at once.
-	mu     sync.Mutex
-	spares []*capturedJob
+	jobs replay.Cache[*capturedJob]
 }
 
 // maxReplayedJobs bounds the rebuilt graphs an executor keeps.
@@ -99,11 +83,18 @@ const maxReplayedJobs = 64
 func (tr *taskRunner) Fingerprint() string { return registry.fingerprint() }
 
 func (tr *taskRunner) RunTask(tc *executor.TaskContext, def *rpc.DefineJob) *rpc.TaskStatus {
-	rj := tr.job(tc.App, def)
-	job, err := rj.job, rj.err
+	job, err := tr.jobs.Get(tc.App, def)
 	if err == nil && len(job.accs) > 0 {
-		if job, err = rj.take(def); err == nil {
-			defer rj.put(job)
+		// A task of a pipeline with accumulators runs on a graph of its
+		// own, so that what it adds is its own to report.
+		var release func()
+		if job, release, err = tr.jobs.Take(tc.App, def); err == nil {
+			defer func() {
+				for _, a := range job.accs {
+					a.reset()
+				}
+				release()
+			}()
 		}
 	}
 	if err != nil {
@@ -153,52 +144,6 @@ func runTask(tc *executor.TaskContext, job *capturedJob) ([]byte, *shuffle.MapSt
 	return nil, &ms, nil
 }
 
-// job returns the captured job of def, rebuilding it on first use.
-func (tr *taskRunner) job(app string, def *rpc.DefineJob) *replayedJob {
-	key := app + "/" + strconv.FormatUint(def.JobKey, 10)
-	tr.mu.Lock()
-	rj, ok := tr.jobs[key]
-	if !ok {
-		rj = &replayedJob{}
-		tr.jobs[key] = rj
-		tr.order = append(tr.order, key)
-		if len(tr.order) > maxReplayedJobs {
-			delete(tr.jobs, tr.order[0])
-			tr.order = tr.order[1:]
-		}
-	}
-	tr.mu.Unlock()
-	rj.once.Do(func() {
-		if rj.job, rj.err = rebuild(def); rj.err == nil {
-			rj.spares = []*capturedJob{rj.job}
-		}
-	})
-	return rj
-}
-
-// take returns a graph of the job that no running task uses.
-func (rj *replayedJob) take(def *rpc.DefineJob) (*capturedJob, error) {
-	rj.mu.Lock()
-	if n := len(rj.spares); n > 0 {
-		job := rj.spares[n-1]
-		rj.spares = rj.spares[:n-1]
-		rj.mu.Unlock()
-		return job, nil
-	}
-	rj.mu.Unlock()
-	return rebuild(def)
-}
-
-// put returns a graph taken for a task that reported what it added.
-func (rj *replayedJob) put(job *capturedJob) {
-	for _, a := range job.accs {
-		a.reset()
-	}
-	rj.mu.Lock()
-	defer rj.mu.Unlock()
-	rj.spares = append(rj.spares, job)
-}
-
 // rebuild runs the pipeline of def up to the job it defines.
 func rebuild(def *rpc.DefineJob) (*capturedJob, error) {
 	p, ok := registry.lookup(def.Pipeline)
@@ -209,12 +154,10 @@ func rebuild(def *rpc.DefineJob) (*capturedJob, error) {
 	if err := json.Unmarshal(def.Config, &cfg); err != nil {
 		return nil, fmt.Errorf("the driver's configuration: %w", err)
 	}
-	inv := &invocation{pipeline: def.Pipeline, arg: def.Argument, replay: &replay{
-		target: int(def.JobIndex), rddIDs: def.RddIds, shuffleIDs: def.ShuffleIds, history: def.History,
-	}}
+	inv := &invocation{pipeline: def.Pipeline, rp: replay.NewReplayer(def)}
 	st := &session{cfg: cfg}
 	if err := p.replay(&Session{session: st, inv: inv}, def.Argument); err != nil {
 		return nil, err
 	}
-	return inv.replay.job, nil
+	return inv.job, nil
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 
 	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/codec"
+	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/scheduler"
 )
@@ -71,15 +73,15 @@ func (p *Pipeline[A, R]) Run(ctx context.Context, s *Session, arg A) (R, error) 
 		// executors rebuild it by running the outer one.
 		return p.fn(ctx, s, arg)
 	}
-	enc, err := encodeValues(arg)
+	enc, err := codec.EncodeValues(arg)
 	if err != nil {
 		return zero, fmt.Errorf("ember: pipeline %s: argument of type %T: %w", p, arg, err)
 	}
-	back, err := decodeValue[A](enc)
+	back, err := codec.DecodeValue[A](enc)
 	if err != nil {
 		return zero, fmt.Errorf("ember: pipeline %s: %w", p, err)
 	}
-	inv := &invocation{pipeline: p.name, arg: enc}
+	inv := &invocation{pipeline: p.name, rec: replay.NewRecorder(p.name, enc)}
 	return p.fn(ctx, &Session{session: s.session, inv: inv}, back)
 }
 
@@ -93,7 +95,7 @@ func (p *Pipeline[A, R]) signature() string {
 // replay runs the pipeline on an executor until it starts the job that
 // inv.replay targets, which it captures.
 func (p *Pipeline[A, R]) replay(s *Session, arg []byte) (err error) {
-	a, err := decodeValue[A](arg)
+	a, err := codec.DecodeValue[A](arg)
 	if err != nil {
 		return err
 	}
@@ -101,8 +103,8 @@ func (p *Pipeline[A, R]) replay(s *Session, arg []byte) (err error) {
 	defer func() {
 		switch v := recover().(type) {
 		case nil:
-			if s.inv.replay.job == nil {
-				err = fmt.Errorf("pipeline %s returned before its job %d: it takes another path on the executor than on the driver (it returned: %v)", p, s.inv.replay.target, fnErr)
+			if s.inv.job == nil {
+				err = fmt.Errorf("pipeline %s returned before its job %d: it takes another path on the executor than on the driver (it returned: %v)", p, s.inv.rp.Target(), fnErr)
 			}
 		case stopReplay:
 		case replayError:
@@ -162,24 +164,17 @@ func (r *pipelines) fingerprint() string {
 	return hex.EncodeToString(h[:8])
 }
 
-// invocation is one run of a pipeline. On the driver it records what
-// executors need to rebuild its jobs: the ids given to its RDDs and
-// shuffles, and what each of its jobs returned. On an executor it replays
-// them (replay is set).
+// invocation is one run of a pipeline: on the driver, recorded for
+// executors to rebuild its jobs (rec); on an executor, replayed up to the
+// job the driver sent (rp), which it captures.
 type invocation struct {
 	pipeline string
-	arg      []byte
+	rec      *replay.Recorder
+	rp       *replay.Replayer
+	job      *capturedJob // the job rp stopped at
 
-	mu       sync.Mutex
-	rdds     []int64
-	shuffles []int64
-	jobs     int  // started so far
-	running  bool // a job is running
-	// history holds what each earlier job delivered, encoded when a
-	// later job needs it (most pipelines' last job needs none).
-	history []func() *rpc.JobHistory
-	accs    []accumulator // made in the pipeline, in order
-	replay  *replay
+	mu   sync.Mutex
+	accs []accumulator // made in the pipeline, in order
 }
 
 func (inv *invocation) addAccumulator(a accumulator) {
@@ -199,15 +194,6 @@ func (inv *invocation) accumulated(added []*rpc.AccumulatorValue) {
 			accs[v.Index].addBits(v.Bits)
 		}
 	}
-}
-
-// replay is an invocation's state on an executor.
-type replay struct {
-	target             int // the job to capture
-	rddPos, shufflePos int
-	rddIDs, shuffleIDs []int64
-	history            []*rpc.JobHistory
-	job                *capturedJob
 }
 
 // capturedJob is the job a replay stopped at: the graph and the per-task
@@ -233,48 +219,32 @@ func (s *Session) OnExecutor() bool { return s.replaying() }
 
 // replaying reports whether the session rebuilds a pipeline's job on an
 // executor, where actions must leave no trace of their own.
-func (s *Session) replaying() bool { return s.inv != nil && s.inv.replay != nil }
+func (s *Session) replaying() bool { return s.inv != nil && s.inv.rp != nil }
 
 // replayCaptured reports whether a rebuild on an executor has captured
 // its job: what the pipeline runs from then on (deferred calls, as the
 // rebuild unwinds) must leave the captured graph alone.
-func (s *Session) replayCaptured() bool { return s.replaying() && s.inv.replay.job != nil }
+func (s *Session) replayCaptured() bool { return s.replaying() && s.inv.job != nil }
 
 // newRDDID gives a new RDD its id: the next of the session, recorded by the
 // invocation; or, on an executor, the id the driver gave the same RDD.
-func (s *Session) newRDDID() int {
-	return s.inv.newID(&s.nextRDD, false)
-}
+func (s *Session) newRDDID() int { return s.inv.newID(&s.nextRDD, replay.RDD) }
 
 // newShuffleID is newRDDID for shuffles.
-func (s *Session) newShuffleID() int {
-	return s.inv.newID(&s.nextShuffle, true)
-}
+func (s *Session) newShuffleID() int { return s.inv.newID(&s.nextShuffle, replay.Shuffle) }
 
-func (inv *invocation) newID(counter *atomic.Int64, isShuffle bool) int {
-	if inv == nil {
+func (inv *invocation) newID(counter *atomic.Int64, kind replay.Kind) int {
+	switch {
+	case inv == nil:
 		return int(counter.Add(1))
-	}
-	inv.mu.Lock()
-	defer inv.mu.Unlock()
-	ids, what := &inv.rdds, "RDDs"
-	if isShuffle {
-		ids, what = &inv.shuffles, "shuffles"
-	}
-	if rp := inv.replay; rp != nil {
-		pos, given := &rp.rddPos, rp.rddIDs
-		if isShuffle {
-			pos, given = &rp.shufflePos, rp.shuffleIDs
+	case inv.rp != nil:
+		id, err := inv.rp.NewID(kind)
+		if err != nil {
+			panic(replayError(err.Error()))
 		}
-		if *pos >= len(given) {
-			panic(replayError(fmt.Sprintf("it builds more %s on the executor than on the driver before its job %d", what, rp.target)))
-		}
-		*pos++
-		return int(given[*pos-1])
+		return id
 	}
-	id := counter.Add(1)
-	*ids = append(*ids, id)
-	return int(id)
+	return inv.rec.NewID(counter, kind)
 }
 
 // startJob records the start of a job of the invocation on a cluster, and
@@ -286,34 +256,11 @@ func (inv *invocation) startJob(s *Session, r fmt.Stringer) (spec *executor.JobS
 			"build %s inside a function registered with rdd.Func at package level, call rdd.Init() first in main, "+
 			"and run the pipeline with its Run method", s.cfg.Master, r)
 	}
-	inv.mu.Lock()
-	defer inv.mu.Unlock()
-	if inv.running {
-		return nil, nil, fmt.Errorf("pipeline %s runs actions at the same time; on a cluster its actions must run one after another", inv.pipeline)
-	}
-	inv.running = true
-	index := inv.jobs
-	inv.jobs++
-	def := &rpc.DefineJob{
-		JobKey:     s.nextJob.Add(1),
-		Pipeline:   inv.pipeline,
-		Argument:   inv.arg,
-		JobIndex:   int32(index),
-		Config:     s.wireConfig(),
-		RddIds:     slices.Clone(inv.rdds),
-		ShuffleIds: slices.Clone(inv.shuffles),
-		History:    make([]*rpc.JobHistory, len(inv.history)),
-	}
-	for i, h := range inv.history {
-		def.History[i] = h()
+	def, end, err := inv.rec.StartJob(s.nextJob.Add(1), s.wireConfig())
+	if err != nil {
+		return nil, nil, err
 	}
 	spec = &executor.JobSpec{Key: def.JobKey, Define: func() *rpc.DefineJob { return def }, Accumulated: inv.accumulated}
-	end = func(h func() *rpc.JobHistory) {
-		inv.mu.Lock()
-		defer inv.mu.Unlock()
-		inv.history = append(inv.history, sync.OnceValue(h))
-		inv.running = false
-	}
 	return spec, end, nil
 }
 
@@ -322,7 +269,7 @@ func (inv *invocation) startJob(s *Session, r fmt.Stringer) (spec *executor.JobS
 func history[R any](indexes []int32, results []R, err error) *rpc.JobHistory {
 	h := &rpc.JobHistory{Indexes: indexes}
 	if err == nil {
-		h.Results, err = encodeValues(results...)
+		h.Results, err = codec.EncodeValues(results...)
 	}
 	if err != nil {
 		h.Indexes, h.Error = nil, err.Error()
@@ -343,23 +290,18 @@ var causes = map[string]error{"canceled": context.Canceled, "deadline": context.
 // pipeline unwound.
 func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in stream[T]) (R, error), each func(i int, res R) error) error {
 	inv := r.s.inv
-	inv.mu.Lock()
-	rp := inv.replay
-	index := inv.jobs
-	inv.jobs++
-	inv.mu.Unlock()
-	if index < rp.target {
-		if index >= len(rp.history) {
-			panic(replayError(fmt.Sprintf("the executor has no result for its job %d", index)))
-		}
-		h := rp.history[index]
+	index, h, err := inv.rp.NextJob()
+	if err != nil {
+		panic(replayError(err.Error()))
+	}
+	if h != nil {
 		if h.Error != "" {
 			if cause, ok := causes[h.Cause]; ok {
 				return fmt.Errorf("%s: %w", h.Error, cause)
 			}
 			return errors.New(h.Error)
 		}
-		results, err := decodeValues[R](h.Results)
+		results, err := codec.DecodeValues[R](h.Results)
 		if err != nil || len(results) != len(h.Indexes) {
 			panic(replayError(fmt.Sprintf("job %d: %d results for %d tasks: %v", index, len(results), len(h.Indexes), err)))
 		}
@@ -378,12 +320,12 @@ func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in 
 	for _, a := range accs {
 		a.reset()
 	}
-	rp.job = &capturedJob{final: r, accs: accs, run: func(tc *executor.TaskContext, p int) ([]byte, error) {
+	inv.job = &capturedJob{final: r, accs: accs, run: func(tc *executor.TaskContext, p int) ([]byte, error) {
 		res, err := fn(tc, p, r.resultStream(tc, p))
 		if err != nil {
 			return nil, err
 		}
-		return encodeValues(res)
+		return codec.EncodeValues(res)
 	}}
 	panic(stopReplay{})
 }

@@ -261,7 +261,7 @@ func (rs *rangeSampler[T, K]) Prepare(ctx context.Context, spec *executor.JobSpe
 		Final: rs.parent,
 		Run:   func(tc *executor.TaskContext, p int) (any, error) { return rs.Sample(tc, p) },
 		Result: func(_ int, res any) error {
-			ks, err := decodeValues[K](res.([]byte))
+			ks, err := codec.DecodeValues[K](res.([]byte))
 			sample = append(sample, ks...)
 			return err
 		},
@@ -271,7 +271,7 @@ func (rs *rangeSampler[T, K]) Prepare(ctx context.Context, spec *executor.JobSpe
 	if err != nil {
 		return err
 	}
-	state, err := encodeValues(sample...)
+	state, err := codec.EncodeValues(sample...)
 	if err != nil {
 		return err
 	}
@@ -287,7 +287,7 @@ func (rs *rangeSampler[T, K]) State() []byte {
 
 // Restore builds the partitioner from the driver's sample.
 func (rs *rangeSampler[T, K]) Restore(state []byte) error {
-	sample, err := decodeValues[K](state)
+	sample, err := codec.DecodeValues[K](state)
 	if err != nil {
 		return err
 	}
@@ -380,7 +380,7 @@ func sampleKeys[T any, K cmp.Ordered](tc *executor.TaskContext, r *RDD[T], sort 
 	if err != nil {
 		return nil, err
 	}
-	return encodeValues(sample...)
+	return codec.EncodeValues(sample...)
 }
 
 // keysOf appends the key of every element of b to dst.

@@ -1,17 +1,16 @@
-package rdd
+package codec
 
 import (
 	"bytes"
 	"fmt"
 
 	"github.com/apache/arrow/go/v15/arrow/ipc"
-	"github.com/ember-go/ember/internal/codec"
 )
 
-// encodeValues writes values as an Arrow IPC stream: how arguments, task
+// EncodeValues writes values as an Arrow IPC stream: how arguments, task
 // results and partitioner samples travel between processes.
-func encodeValues[T any](values ...T) ([]byte, error) {
-	c, err := codec.For[T]()
+func EncodeValues[T any](values ...T) ([]byte, error) {
+	c, err := For[T]()
 	if err != nil {
 		return nil, err
 	}
@@ -28,9 +27,9 @@ func encodeValues[T any](values ...T) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// decodeValues reads what encodeValues wrote.
-func decodeValues[T any](b []byte) ([]T, error) {
-	c, err := codec.For[T]()
+// DecodeValues reads what EncodeValues wrote.
+func DecodeValues[T any](b []byte) ([]T, error) {
+	c, err := For[T]()
 	if err != nil {
 		return nil, err
 	}
@@ -51,9 +50,9 @@ func decodeValues[T any](b []byte) ([]T, error) {
 	return out, nil
 }
 
-// decodeValue reads the one value that encodeValues(v) wrote.
-func decodeValue[T any](b []byte) (T, error) {
-	vs, err := decodeValues[T](b)
+// DecodeValue reads the one value that EncodeValues(v) wrote.
+func DecodeValue[T any](b []byte) (T, error) {
+	vs, err := DecodeValues[T](b)
 	if err != nil {
 		return *new(T), err
 	}
