@@ -14,8 +14,6 @@ import (
 	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/rpc"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // ClusterConfig configures a Cluster.
@@ -73,13 +71,10 @@ type Cluster struct {
 	ctx      context.Context // ends on Close, which ends every stream
 	cancel   context.CancelFunc
 	nextTask atomic.Uint64
+	slots    *slotPool // the executors' free slots and the tasks waiting for one
 
-	mu      sync.Mutex
-	execs   map[string]*remoteExecutor
-	waiters []chan *remoteExecutor // tasks waiting for a slot, first come first served
-	// local holds, by executor, the tasks waiting for a slot on that one
-	// (it holds their cached input); they go before the others.
-	local  map[string][]chan *remoteExecutor
+	mu     sync.Mutex                 // may be held while taking slots.mu, not the other way round
+	execs  map[string]*remoteExecutor // the connected executors; slots holds the same
 	onLost []func(name, location string, id uint64)
 	onTask []func(TaskEvent)
 	closed bool
@@ -111,8 +106,9 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Cluster{cfg: cfg, execs: make(map[string]*remoteExecutor), local: make(map[string][]chan *remoteExecutor)}
+	c := &Cluster{cfg: cfg, execs: make(map[string]*remoteExecutor)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.slots = newSlotPool(cfg.LocalityWait, cfg.ExecutorWait, c.ctx.Done())
 	go c.watchHeartbeats()
 	return c
 }
@@ -171,7 +167,7 @@ func (c *Cluster) ExecutorInfos() []ExecutorInfo {
 	defer c.mu.Unlock()
 	out := make([]ExecutorInfo, 0, len(c.execs))
 	for _, e := range c.execs {
-		info := ExecutorInfo{Name: e.name, Addr: e.addr, Cores: e.cores, Running: e.cores - e.free, LastHeard: time.Unix(0, e.heard.Load())}
+		info := ExecutorInfo{Name: e.name, Addr: e.addr, Cores: e.cores, Running: c.slots.busy(e), LastHeard: time.Unix(0, e.heard.Load())}
 		if hb := e.storage.Load(); hb != nil {
 			info.MemoryUsed, info.MemoryLimit, info.DiskUsed = hb.MemoryUsed, hb.MemoryLimit, hb.DiskUsed
 		}
@@ -188,39 +184,21 @@ func (c *Cluster) AddExecutor(ctx context.Context, name, addr string, cores int)
 	if cores < 1 {
 		return fmt.Errorf("scheduler: executor %s offers %d cores", name, cores)
 	}
-	conn, err := grpc.DialContext(ctx, addr, c.cfg.DialOptions...)
+	e, err := c.connect(ctx, name, addr, cores)
 	if err != nil {
-		return fmt.Errorf("scheduler: dial executor %s at %s: %w", name, addr, err)
-	}
-	sctx, cancel := context.WithCancel(c.ctx)
-	e := &remoteExecutor{id: connections.Add(1), name: name, addr: addr, cores: cores, free: cores, conn: conn, cancel: cancel,
-		defined: make(map[uint64]bool), pending: make(map[uint64]chan *rpc.TaskStatus), lost: make(chan struct{})}
-	fail := func(err error) error {
-		cancel()
-		conn.Close()
-		return fmt.Errorf("scheduler: executor %s at %s: %w", name, addr, err)
-	}
-	e.stream, err = c.handshake(ctx, sctx, conn)
-	if status.Code(err) == codes.NotFound && c.cfg.Program != nil {
-		// The executor runs another program and lacks ours: upload it.
-		if err = c.upload(ctx, conn); err == nil {
-			e.stream, err = c.handshake(ctx, sctx, conn)
-		}
-	}
-	if err != nil {
-		return fail(err)
+		return err
 	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return fail(errors.New("cluster closed"))
+		return e.abort(errors.New("cluster closed"))
 	}
 	if old, ok := c.execs[name]; ok {
 		c.dropLocked(old, errors.New("replaced by a new connection"))
 	}
 	e.heard.Store(time.Now().UnixNano())
 	c.execs[name] = e
-	c.dispatchLocked()
+	c.slots.add(e)
 	c.mu.Unlock()
 	go c.receive(e)
 	c.cfg.Logger.Debug("executor added", "executor", name, "rpc", addr, "cores", cores)
@@ -246,11 +224,11 @@ func (c *Cluster) Run(ctx context.Context, t *executor.Task) (any, error) {
 	if len(t.Cached) > 0 {
 		preferred = t.Cached[0].Executor
 	}
-	e, err := c.acquire(ctx, preferred)
+	e, err := c.slots.acquire(ctx, preferred)
 	if err != nil {
 		return nil, err
 	}
-	defer c.release(e)
+	defer c.slots.release(e)
 	t.RanOn, t.RanOnID = e.name, e.id
 	t.Launched = time.Now()
 	if t.Started != nil {
@@ -279,6 +257,7 @@ func (c *Cluster) Close() error {
 	c.closed = true
 	execs := c.execs
 	c.execs = map[string]*remoteExecutor{}
+	c.slots.close()
 	c.mu.Unlock()
 	// Cancelling the streams ends them, which tells the executors that
 	// the application is over; a send stuck on a stalled executor ends

@@ -141,13 +141,13 @@ func TestLocalityWaitEndsWhenItsExecutorIsLost(t *testing.T) {
 	if err := c.AddExecutor(ctx, "a", serveExecutor(t, &silentExecutor{beat: 50 * time.Millisecond}), 1); err != nil {
 		t.Fatal(err)
 	}
-	busy, err := c.acquire(ctx, "") // a's one slot
+	busy, err := c.slots.acquire(ctx, "") // a's one slot
 	if err != nil || busy.name != "a" {
 		t.Fatalf("acquire: %v %v", busy, err)
 	}
 	got := make(chan error, 1)
 	go func() {
-		_, err := c.acquire(ctx, "a")
+		_, err := c.slots.acquire(ctx, "a")
 		got <- err
 	}()
 	time.Sleep(100 * time.Millisecond)

@@ -13,6 +13,8 @@ import (
 	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/rpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // connections numbers the executor connections of this process.
@@ -22,7 +24,7 @@ var connections atomic.Uint64
 type remoteExecutor struct {
 	id          uint64 // of the connection, unique in the process
 	name, addr  string
-	cores, free int // free is guarded by Cluster.mu
+	cores, free int // free is guarded by slotPool.mu
 	conn        *grpc.ClientConn
 	stream      rpc.Executor_ConnectClient
 	cancel      context.CancelFunc
@@ -36,6 +38,29 @@ type remoteExecutor struct {
 	lostErr error
 	heard   atomic.Int64                  // when the executor last sent anything, in Unix ns
 	storage atomic.Pointer[rpc.Heartbeat] // the last heartbeat, if any
+}
+
+// connect dials the executor at addr and opens its task stream, uploading
+// the driver's program first if the executor lacks it.
+func (c *Cluster) connect(ctx context.Context, name, addr string, cores int) (*remoteExecutor, error) {
+	conn, err := grpc.DialContext(ctx, addr, c.cfg.DialOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: dial executor %s at %s: %w", name, addr, err)
+	}
+	sctx, cancel := context.WithCancel(c.ctx)
+	e := &remoteExecutor{id: connections.Add(1), name: name, addr: addr, cores: cores, free: cores, conn: conn, cancel: cancel,
+		defined: make(map[uint64]bool), pending: make(map[uint64]chan *rpc.TaskStatus), lost: make(chan struct{})}
+	e.stream, err = c.handshake(ctx, sctx, conn)
+	if status.Code(err) == codes.NotFound && c.cfg.Program != nil {
+		// The executor runs another program and lacks ours: upload it.
+		if err = c.upload(ctx, conn); err == nil {
+			e.stream, err = c.handshake(ctx, sctx, conn)
+		}
+	}
+	if err != nil {
+		return nil, e.abort(err)
+	}
+	return e, nil
 }
 
 // handshake opens a task stream on conn, which lasts as long as sctx, and
@@ -183,24 +208,20 @@ func (c *Cluster) dropLocked(e *remoteExecutor, cause error) {
 	already := e.lostErr != nil
 	if !already {
 		e.lostErr = fmt.Errorf("%w: %s at %s: %v", ErrExecutorLost, e.name, e.addr, cause)
-		close(e.lost)
 	}
 	e.mu.Unlock()
 	if already {
 		return
 	}
-	replaced := c.execs[e.name] != e
-	if !replaced {
+	if c.execs[e.name] == e { // not replaced by a new connection
 		delete(c.execs, e.name)
+		// Out of the pool before it is seen lost: the tasks that waited
+		// for it then find themselves first in the queue for any executor.
+		c.slots.remove(e)
 	}
+	close(e.lost)
 	e.cancel()
 	e.conn.Close()
-	if !replaced {
-		// Tasks waiting for it wait for any executor now.
-		c.waiters = append(c.local[e.name], c.waiters...)
-		delete(c.local, e.name)
-		c.dispatchLocked()
-	}
 	// Synchronously, so that what it held is forgotten before any task
 	// that ran there reports (the DAG then refuses their reports too).
 	for _, f := range c.onLost {
@@ -223,12 +244,15 @@ func (e *remoteExecutor) send(job *executor.JobSpec, launch *rpc.LaunchTask) err
 	return e.stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Launch{Launch: launch}})
 }
 
+// sendKill asks the executor to stop a task; a broken stream loses the
+// executor, which stops its tasks anyway.
 func (e *remoteExecutor) sendKill(taskID uint64) {
 	e.sendMu.Lock()
 	defer e.sendMu.Unlock()
 	_ = e.stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Kill{Kill: &rpc.KillTask{TaskId: taskID}}})
 }
 
+// lostError is the error of the tasks that e's loss failed.
 func (e *remoteExecutor) lostError() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -236,4 +260,12 @@ func (e *remoteExecutor) lostError() error {
 		return fmt.Errorf("%w: %s at %s", ErrExecutorLost, e.name, e.addr)
 	}
 	return e.lostErr
+}
+
+// abort closes the connection of an executor that did not join the
+// cluster, and says why.
+func (e *remoteExecutor) abort(err error) error {
+	e.cancel()
+	e.conn.Close()
+	return fmt.Errorf("scheduler: executor %s at %s: %w", e.name, e.addr, err)
 }

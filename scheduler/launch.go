@@ -9,6 +9,9 @@ import (
 	"github.com/ember-go/ember/storage"
 )
 
+// runOn launches t on e, where it holds a slot, and waits for its status.
+// It fails at once if e is lost; if ctx ends, it kills the task and
+// returns ctx's error once the task stopped or killWait passed.
 func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task) (any, error) {
 	launch, err := c.launchMessage(t, e)
 	if err != nil {
@@ -29,18 +32,7 @@ func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task
 	}
 	select {
 	case st := <-ch:
-		t.Stored = t.Stored[:0]
-		for _, b := range st.Stored {
-			t.Stored = append(t.Stored, executor.StoredBlock{ID: b.GetId(), Memory: b.GetMemory(), Disk: b.GetDisk()})
-		}
-		t.Metrics = executor.TaskMetricsOf(st.Metrics)
-		res, err := decodeStatus(t, st)
-		// A finished task's additions count, once: a failed attempt's
-		// do not, and a partition's result is delivered once.
-		if err == nil && t.Job.Accumulated != nil && len(st.Accumulators) > 0 {
-			t.Job.Accumulated(st.Accumulators)
-		}
-		return res, err
+		return finished(t, st)
 	case <-e.lost:
 		return nil, e.lostError()
 	case <-ctx.Done():
@@ -92,4 +84,17 @@ func (c *Cluster) launchMessage(t *executor.Task, e *remoteExecutor) (*rpc.Launc
 		m.Inputs = append(m.Inputs, outs)
 	}
 	return m, nil
+}
+
+// finished reads a task's status into t and returns its result or error.
+func finished(t *executor.Task, st *rpc.TaskStatus) (any, error) {
+	t.Stored = appendStoredBlocks(t.Stored[:0], st.Stored)
+	t.Metrics = executor.TaskMetricsOf(st.Metrics)
+	res, err := decodeStatus(t, st)
+	// A finished task's additions count, once: a failed attempt's do not,
+	// and a partition's result is delivered once.
+	if err == nil && t.Job.Accumulated != nil && len(st.Accumulators) > 0 {
+		t.Job.Accumulated(st.Accumulators)
+	}
+	return res, err
 }

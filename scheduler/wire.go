@@ -67,3 +67,11 @@ func decodeStatus(t *executor.Task, st *rpc.TaskStatus) (any, error) {
 	}
 	return t.Job.Decode(st.Result)
 }
+
+// appendStoredBlocks appends to dst the blocks a task reported it cached.
+func appendStoredBlocks(dst []executor.StoredBlock, blocks []*rpc.StoredBlock) []executor.StoredBlock {
+	for _, b := range blocks {
+		dst = append(dst, executor.StoredBlock{ID: b.GetId(), Memory: b.GetMemory(), Disk: b.GetDisk()})
+	}
+	return dst
+}
