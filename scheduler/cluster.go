@@ -78,6 +78,14 @@ type Cluster struct {
 	onLost []func(name, location string, id uint64)
 	onTask []func(TaskEvent)
 	closed bool
+	hooks  clusterHooks
+}
+
+// clusterHooks let tests wait for what they check. Each is set under
+// Cluster.mu and called with it held.
+type clusterHooks struct {
+	swept       func(now time.Time)     // after each heartbeat sweep, of that time
+	streamEnded func(e *remoteExecutor) // after e's task stream ended, which dropped e
 }
 
 // TaskEvent reports a finished task attempt: where it ran and how it ended.

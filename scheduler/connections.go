@@ -148,7 +148,7 @@ func (c *Cluster) receive(e *remoteExecutor) {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the executor closed its task stream")
 			}
-			c.drop(e, err)
+			c.streamEnded(e, err)
 			return
 		}
 		if hb := m.GetHeartbeat(); hb != nil {
@@ -179,18 +179,37 @@ func (c *Cluster) watchHeartbeats() {
 		case <-c.ctx.Done():
 			return
 		case now := <-t.C:
-			c.mu.Lock()
-			var silent []*remoteExecutor
-			for _, e := range c.execs {
-				if now.Sub(time.Unix(0, e.heard.Load())) > c.cfg.HeartbeatTimeout {
-					silent = append(silent, e)
-				}
-			}
-			for _, e := range silent {
-				c.dropLocked(e, fmt.Errorf("no heartbeat for %v", c.cfg.HeartbeatTimeout))
-			}
-			c.mu.Unlock()
+			c.loseSilent(now)
 		}
+	}
+}
+
+// loseSilent loses the executors not heard from for longer than the
+// heartbeat timeout, as of now.
+func (c *Cluster) loseSilent(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var silent []*remoteExecutor
+	for _, e := range c.execs {
+		if now.Sub(time.Unix(0, e.heard.Load())) > c.cfg.HeartbeatTimeout {
+			silent = append(silent, e)
+		}
+	}
+	for _, e := range silent {
+		c.dropLocked(e, fmt.Errorf("no heartbeat for %v", c.cfg.HeartbeatTimeout))
+	}
+	if c.hooks.swept != nil {
+		c.hooks.swept(now)
+	}
+}
+
+// streamEnded loses e, whose task stream ended with err.
+func (c *Cluster) streamEnded(e *remoteExecutor, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropLocked(e, err)
+	if c.hooks.streamEnded != nil {
+		c.hooks.streamEnded(e)
 	}
 }
 

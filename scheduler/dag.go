@@ -132,6 +132,10 @@ type DAG struct {
 	listeners []func(StageEvent)
 
 	cached cacheLocations
+
+	// waitingOnStage, if set (by a test, before jobs run), is called when
+	// a job starts waiting on the map stage that another job runs.
+	waitingOnStage func(shuffleID int)
 }
 
 // shuffleRun lets concurrent callers wait on the one map stage that
@@ -401,6 +405,9 @@ func (d *DAG) ensureShuffle(ctx context.Context, spec *executor.JobSpec, dep Dep
 			return run.err
 		}
 		d.mu.Unlock()
+		if d.waitingOnStage != nil {
+			d.waitingOnStage(dep.Shuffle.ID)
+		}
 		select {
 		case <-run.done:
 		case <-ctx.Done():
