@@ -34,7 +34,7 @@ type remoteExecutor struct {
 
 	mu      sync.Mutex
 	pending map[uint64]chan *rpc.TaskStatus // tasks launched, waiting for their status
-	lost    chan struct{}
+	lost    chan struct{}                   // closed once e is lost, after lostErr is set
 	lostErr error
 	heard   atomic.Int64                  // when the executor last sent anything, in Unix ns
 	storage atomic.Pointer[rpc.Heartbeat] // the last heartbeat, if any
