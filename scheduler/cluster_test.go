@@ -59,16 +59,23 @@ func serveExecutor(t *testing.T, x rpc.ExecutorServer) string {
 }
 
 func TestSilentExecutorsAreLost(t *testing.T) {
+	const timeout = 400 * time.Millisecond
 	c := NewCluster(ClusterConfig{AppID: "app", DialOptions: auth.DialOptions(nil, nil),
-		HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 400 * time.Millisecond})
+		HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: timeout})
 	defer c.Close()
 	var mu sync.Mutex
 	var lost []string
+	someLost := make(chan struct{}, 1)
 	c.OnLost(func(name, _ string, _ uint64) {
 		mu.Lock()
 		lost = append(lost, name)
 		mu.Unlock()
+		select {
+		case someLost <- struct{}{}:
+		default:
+		}
 	})
+	sweeps := sweepTimes(c)
 	ctx := context.Background()
 	if err := c.AddExecutor(ctx, "silent", serveExecutor(t, &silentExecutor{}), 1); err != nil {
 		t.Fatal(err)
@@ -76,20 +83,15 @@ func TestSilentExecutorsAreLost(t *testing.T) {
 	if err := c.AddExecutor(ctx, "beating", serveExecutor(t, &silentExecutor{beat: 50 * time.Millisecond}), 1); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(lost)
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a silent executor was not lost within 10 s, with a heartbeat timeout of 400 ms")
-		}
-		time.Sleep(20 * time.Millisecond)
+	beatingAdded := time.Now()
+	select {
+	case <-someLost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a silent executor was not lost within 10 s, with a heartbeat timeout of 400 ms")
 	}
-	time.Sleep(600 * time.Millisecond) // longer than the timeout: the beating one stays
+	// The beating one stays through a sweep that would have lost it,
+	// twice over, had its heartbeats not been heard.
+	waitForSweep(t, sweeps, beatingAdded.Add(2*timeout))
 	mu.Lock()
 	defer mu.Unlock()
 	if len(lost) != 1 || lost[0] != "silent" {
@@ -97,6 +99,37 @@ func TestSilentExecutorsAreLost(t *testing.T) {
 	}
 	if execs := c.Executors(); len(execs) != 1 || execs[0] != "beating" {
 		t.Errorf("executors left %v, want the one that heartbeats", execs)
+	}
+}
+
+// sweepTimes returns the times of c's heartbeat sweeps from now on, the
+// latest ones if the reader lags.
+func sweepTimes(c *Cluster) <-chan time.Time {
+	sweeps := make(chan time.Time, 1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hooks.swept = func(now time.Time) {
+		select {
+		case sweeps <- now:
+		default:
+		}
+	}
+	return sweeps
+}
+
+// waitForSweep returns once a heartbeat sweep of a time after at has ended.
+func waitForSweep(t *testing.T, sweeps <-chan time.Time, at time.Time) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case now := <-sweeps:
+			if now.After(at) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no heartbeat sweep after %v within 10 s", at.Format(time.StampMilli))
+		}
 	}
 }
 
@@ -113,14 +146,29 @@ func TestReplacedConnectionStays(t *testing.T) {
 		lost++
 		mu.Unlock()
 	})
+	ended := make(chan *remoteExecutor, 2)
+	c.mu.Lock()
+	c.hooks.streamEnded = func(e *remoteExecutor) { ended <- e }
+	c.mu.Unlock()
 	addr := serveExecutor(t, &silentExecutor{beat: 50 * time.Millisecond})
 	ctx := context.Background()
-	for range 2 {
-		if err := c.AddExecutor(ctx, "a", addr, 1); err != nil {
-			t.Fatal(err)
-		}
+	if err := c.AddExecutor(ctx, "a", addr, 1); err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // the old stream's end has been seen
+	c.mu.Lock()
+	old := c.execs["a"]
+	c.mu.Unlock()
+	if err := c.AddExecutor(ctx, "a", addr, 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-ended: // the old stream's end has been seen
+		if e != old {
+			t.Fatalf("the stream of connection %d ended, want the replaced one's, %d", e.id, old.id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the replaced connection's stream did not end within 10 s")
+	}
 	if execs := c.Executors(); len(execs) != 1 || execs[0] != "a" {
 		t.Fatalf("executors %v after a reconnection, want [a]", execs)
 	}
@@ -141,16 +189,20 @@ func TestLocalityWaitEndsWhenItsExecutorIsLost(t *testing.T) {
 	if err := c.AddExecutor(ctx, "a", serveExecutor(t, &silentExecutor{beat: 50 * time.Millisecond}), 1); err != nil {
 		t.Fatal(err)
 	}
-	busy, err := c.acquire(ctx, "") // a's one slot
+	busy, err := c.slots.acquire(ctx, "") // a's one slot
 	if err != nil || busy.name != "a" {
 		t.Fatalf("acquire: %v %v", busy, err)
 	}
 	got := make(chan error, 1)
 	go func() {
-		_, err := c.acquire(ctx, "a")
+		_, err := c.slots.acquire(ctx, "a")
 		got <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	waitUntil(t, "the task waits for a slot on a", func() bool {
+		c.slots.mu.Lock()
+		defer c.slots.mu.Unlock()
+		return len(c.slots.local["a"]) == 1
+	})
 	c.RemoveExecutor("a", errors.New("killed"))
 	select {
 	case err := <-got:
@@ -159,5 +211,17 @@ func TestLocalityWaitEndsWhenItsExecutorIsLost(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("acquire still waiting 3 s after its executor was lost, with ExecutorWait 300 ms")
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not so after 10 s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

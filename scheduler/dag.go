@@ -132,6 +132,10 @@ type DAG struct {
 	listeners []func(StageEvent)
 
 	cached cacheLocations
+
+	// waitingOnStage, if set (by a test, before jobs run), is called when
+	// a job starts waiting on the map stage that another job runs.
+	waitingOnStage func(shuffleID int)
 }
 
 // shuffleRun lets concurrent callers wait on the one map stage that
@@ -405,6 +409,9 @@ func (d *DAG) ensureShuffle(ctx context.Context, spec *executor.JobSpec, dep Dep
 			return run.err
 		}
 		d.mu.Unlock()
+		if d.waitingOnStage != nil {
+			d.waitingOnStage(dep.Shuffle.ID)
+		}
 		select {
 		case <-run.done:
 		case <-ctx.Done():
@@ -465,124 +472,234 @@ type stage struct {
 // retries cannot mend cancels the rest and is returned.
 func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 	run func(*executor.TaskContext, int) (any, error), deliver func(partition int, res any) error) ([]lostPartition, error) {
-	stageID, n := st.id, st.node
-	shuffleID := st.shuffleID
-	var partitioner []byte
-	if st.partitioner != nil {
-		partitioner = st.partitioner()
-	}
-	var reads []int
-	for _, dep := range stageShuffles(n) {
-		reads = append(reads, dep.Shuffle.ID)
-	}
-	jobID, _ := ctx.Value(jobIDKey{}).(int)
-	d.emit(StageEvent{Kind: StageStarted, StageID: stageID, JobID: jobID, Stage: n.String(), Tasks: len(parts),
-		TaskKind: st.kind, RDDs: stageRDDs(n), ShuffleID: mapShuffle(st), Reads: reads})
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	defer func() {
-		// Before cancel(nil) runs: a cause now is the stage's failure.
-		d.emit(StageEvent{Kind: StageEnded, StageID: stageID, Err: context.Cause(ctx)})
-	}()
-
-	var (
-		mu       sync.Mutex // serialises deliver and guards lost
-		lost     []lostPartition
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		mu.Unlock()
-		cancel(err)
-	}
+	r := d.newStageRun(ctx, st, run, deliver)
+	defer r.cancel(nil)
+	r.emitStageStarted(len(parts))
+	defer r.emitStageEnded() // before cancel(nil): a cause now is the stage's failure
+	var wg sync.WaitGroup
 	for _, p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			settled := false
-			var attempts []Attempt
-			failures := 0
-			defer func() {
-				// A task that leaves its goroutine (runtime.Goexit) must not
-				// leave its partition silently without a result.
-				if !settled {
-					fail(fmt.Errorf("task %d of stage %d (%s) exited without a result", p, stageID, n))
-				}
-			}()
-			for attempt := 1; ; attempt++ {
-				t := &executor.Task{
-					StageID: stageID, Partition: p, Attempt: attempt,
-					Run:        func(tc *executor.TaskContext) (any, error) { return run(tc, p) },
-					MapOutputs: d.tracker.Statuses,
-					Job:        st.spec, Kind: st.kind, ShuffleID: shuffleID, Reads: reads, Partitioner: partitioner,
-					Cached: d.cached.all(n, p),
-				}
-				t.Started = func() { d.emit(StageEvent{Kind: TaskStarted, StageID: stageID, Task: taskInfo(t)}) }
-				res, err := d.exec.Run(ctx, t)
-				info := taskInfo(t)
-				if !t.Launched.IsZero() {
-					info.Duration = time.Since(t.Launched)
-				}
-				d.emit(StageEvent{Kind: TaskEnded, StageID: stageID, Err: err, Task: info})
-				settled = true
-				gone := err == nil && d.ranOnLost(t)
-				if gone && t.Kind == executor.MapTask {
-					// Its executor was lost as it reported: the map output
-					// is gone with it. (A result is here already.)
-					err = fmt.Errorf("%w: %s, as the task finished", ErrExecutorLost, t.RanOn)
-				}
-				if err == nil {
-					if !gone {
-						d.cached.stored(t.RanOn, t.Stored)
-					}
-					mu.Lock()
-					if firstErr == nil {
-						err = deliver(p, res)
-					}
-					mu.Unlock()
-					if err != nil {
-						fail(err)
-					}
-					return
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				var ff *FetchFailedError
-				if errors.As(err, &ff) {
-					mu.Lock()
-					lost = append(lost, lostPartition{partition: p, err: ff})
-					mu.Unlock()
-					return
-				}
-				attempts = append(attempts, Attempt{Executor: t.RanOn, Err: err})
-				// An attempt whose executor was lost says nothing of the
-				// task: it does not count, though attempts stay bounded.
-				if !errors.Is(err, ErrExecutorLost) {
-					failures++
-				}
-				if IsPermanent(err) || failures >= d.cfg.MaxFailures || attempt >= lostAttemptsFactor*d.cfg.MaxFailures {
-					fail(&TaskError{StageID: stageID, Stage: n.String(), Partition: p, Attempts: attempts, Err: err})
-					return
-				}
-				settled = false
-			}
-		}()
+		wg.Go(func() { r.runTask(p) })
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	return r.result()
+}
+
+// stageRun is one run of a stage's tasks: what they share.
+type stageRun struct {
+	d           *DAG
+	st          stage
+	run         func(*executor.TaskContext, int) (any, error)
+	deliver     func(partition int, res any) error
+	reads       []int  // the shuffles the stage reads
+	partitioner []byte // a map stage's prepared partitioner, for its tasks
+
+	// ctx ends when the stage fails, with the failure as its cause, or
+	// when the job's own context ends.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu       sync.Mutex // serialises deliver and guards the fields below
+	lost     []lostPartition
+	firstErr error
+}
+
+// newStageRun readies a run of st's tasks, which ctx's end stops.
+func (d *DAG) newStageRun(ctx context.Context, st stage,
+	run func(*executor.TaskContext, int) (any, error), deliver func(partition int, res any) error) *stageRun {
+	r := &stageRun{d: d, st: st, run: run, deliver: deliver}
+	if st.partitioner != nil {
+		r.partitioner = st.partitioner()
+	}
+	for _, dep := range stageShuffles(st.node) {
+		r.reads = append(r.reads, dep.Shuffle.ID)
+	}
+	r.ctx, r.cancel = context.WithCancelCause(ctx)
+	return r
+}
+
+// runTask runs partition p's task until an attempt settles it: its result
+// is delivered, its shuffle input turns out lost, the stage stops, or the
+// task fails for good, which fails the stage.
+func (r *stageRun) runTask(p int) {
+	var tries taskTries
+	for attempt := 1; ; attempt++ {
+		t := r.newTask(p, attempt)
+		res, err := r.attempt(t)
+		gone := err == nil && r.d.ranOnLost(t)
+		if gone && t.Kind == executor.MapTask {
+			// Its executor was lost as it reported: the map output is
+			// gone with it. (A result is here already.)
+			err = fmt.Errorf("%w: %s, as the task finished", ErrExecutorLost, t.RanOn)
+		}
+		if err != nil {
+			tries.record(t.RanOn, err)
+		}
+		switch nextStep(err, r.ctx.Err() != nil, tries, r.d.cfg.MaxFailures) {
+		case stepDeliver:
+			if !gone {
+				r.d.cached.stored(t.RanOn, t.Stored)
+			}
+			r.deliverResult(p, res)
+			return
+		case stepStop:
+			return
+		case stepRefetch:
+			r.inputLost(p, err)
+			return
+		case stepFail:
+			r.fail(&TaskError{StageID: r.st.id, Stage: r.st.node.String(), Partition: p, Attempts: tries.attempts, Err: err})
+			return
+		case stepRetry: // the next attempt
+		}
+	}
+}
+
+// newTask describes an attempt of partition p's task.
+func (r *stageRun) newTask(p, attempt int) *executor.Task {
+	st := r.st
+	t := &executor.Task{
+		StageID: st.id, Partition: p, Attempt: attempt,
+		Run:        func(tc *executor.TaskContext) (any, error) { return r.run(tc, p) },
+		MapOutputs: r.d.tracker.Statuses,
+		Job:        st.spec, Kind: st.kind, ShuffleID: st.shuffleID, Reads: r.reads, Partitioner: r.partitioner,
+		Cached: r.d.cached.all(st.node, p),
+	}
+	t.Started = func() { r.emitTaskStarted(t) }
+	return t
+}
+
+// attempt runs t on the backend and reports its end.
+func (r *stageRun) attempt(t *executor.Task) (any, error) {
+	returned := false
+	defer func() {
+		// A task that leaves its goroutine (runtime.Goexit) must not
+		// leave its partition silently without a result.
+		if !returned {
+			r.fail(fmt.Errorf("task %d of stage %d (%s) exited without a result", t.Partition, r.st.id, r.st.node))
+		}
+	}()
+	res, err := r.d.exec.Run(r.ctx, t)
+	r.emitTaskEnded(t, err)
+	returned = true
+	return res, err
+}
+
+// taskTries records the failed attempts of a task.
+type taskTries struct {
+	attempts []Attempt
+	failures int // those that count against the task
+}
+
+func (tr *taskTries) record(executor string, err error) {
+	tr.attempts = append(tr.attempts, Attempt{Executor: executor, Err: err})
+	// An attempt whose executor was lost says nothing of the task: it
+	// does not count, though attempts stay bounded.
+	if !errors.Is(err, ErrExecutorLost) {
+		tr.failures++
+	}
+}
+
+// step is what follows an attempt of a task.
+type step int
+
+const (
+	stepDeliver step = iota // it succeeded
+	stepStop                // the stage stopped: its end says why
+	stepRefetch             // its shuffle input is lost: recompute it, then run the task again
+	stepRetry               // it failed, with attempts left
+	stepFail                // it failed for good, which fails the stage
+)
+
+// nextStep says what follows an attempt that ended with err, once tries
+// has recorded it; stopped says that the stage stopped.
+func nextStep(err error, stopped bool, tries taskTries, maxFailures int) step {
+	var ff *FetchFailedError
+	switch {
+	case err == nil:
+		return stepDeliver
+	case stopped:
+		return stepStop
+	case errors.As(err, &ff):
+		return stepRefetch
+	case IsPermanent(err) || tries.failures >= maxFailures || len(tries.attempts) >= lostAttemptsFactor*maxFailures:
+		return stepFail
+	}
+	return stepRetry
+}
+
+// deliverResult hands on a partition's result, unless the stage failed
+// already; a delivery that fails fails the stage.
+func (r *stageRun) deliverResult(p int, res any) {
+	r.mu.Lock()
+	var err error
+	if r.firstErr == nil {
+		err = r.deliver(p, res)
+	}
+	r.mu.Unlock()
+	if err != nil {
+		r.fail(err)
+	}
+}
+
+// inputLost sets partition p aside to run again: err, a fetch failure,
+// says which map output to recompute first.
+func (r *stageRun) inputLost(p int, err error) {
+	var ff *FetchFailedError
+	errors.As(err, &ff)
+	r.mu.Lock()
+	r.lost = append(r.lost, lostPartition{partition: p, err: ff})
+	r.mu.Unlock()
+}
+
+// fail fails the stage with err, unless it failed already, and stops its
+// other tasks.
+func (r *stageRun) fail(err error) {
+	r.mu.Lock()
+	if r.firstErr == nil {
+		r.firstErr = err
+	}
+	r.mu.Unlock()
+	r.cancel(err)
+}
+
+// result is how the stage's run ended, once its tasks returned.
+func (r *stageRun) result() ([]lostPartition, error) {
+	if r.firstErr != nil {
+		return nil, r.firstErr
 	}
 	// The job's own context ended. Its cause, if any, is for the job's
 	// caller to read; jobs sharing this stage need only know it stopped.
-	if err := ctx.Err(); err != nil {
+	if err := r.ctx.Err(); err != nil {
 		return nil, err
 	}
-	return lost, nil
+	return r.lost, nil
+}
+
+// emitStageStarted reports the stage's start: what it computes, reads and
+// writes, with how many tasks.
+func (r *stageRun) emitStageStarted(tasks int) {
+	n := r.st.node
+	jobID, _ := r.ctx.Value(jobIDKey{}).(int)
+	r.d.emit(StageEvent{Kind: StageStarted, StageID: r.st.id, JobID: jobID, Stage: n.String(), Tasks: tasks,
+		TaskKind: r.st.kind, RDDs: stageRDDs(n), ShuffleID: mapShuffle(r.st), Reads: r.reads})
+}
+
+func (r *stageRun) emitTaskStarted(t *executor.Task) {
+	r.d.emit(StageEvent{Kind: TaskStarted, StageID: r.st.id, Task: taskInfo(t)})
+}
+
+func (r *stageRun) emitTaskEnded(t *executor.Task, err error) {
+	info := taskInfo(t)
+	if !t.Launched.IsZero() {
+		info.Duration = time.Since(t.Launched)
+	}
+	r.d.emit(StageEvent{Kind: TaskEnded, StageID: r.st.id, Err: err, Task: info})
+}
+
+// emitStageEnded reports the stage's end: the cause of its context's end,
+// if any, is why.
+func (r *stageRun) emitStageEnded() {
+	r.d.emit(StageEvent{Kind: StageEnded, StageID: r.st.id, Err: context.Cause(r.ctx)})
 }
 
 // mapShuffle is the shuffle a stage writes, if it is a map stage.

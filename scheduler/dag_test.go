@@ -279,13 +279,20 @@ func TestCancelledJobDoesNotFailJobsSharingItsStage(t *testing.T) {
 	final := &fakeNode{id: 2, parts: 1, deps: []Dependency{{Parent: &fakeNode{id: 1, parts: 1}, Shuffle: dep}}}
 	job := Job{Final: final, Run: func(*executor.TaskContext, int) (any, error) { return nil, nil }, Result: func(int, any) error { return nil }}
 
+	waiting := make(chan int, 16)
+	d.waitingOnStage = func(shuffleID int) { waiting <- shuffleID }
+
 	ctxA, cancelA := context.WithCancelCause(context.Background())
 	errA := make(chan error, 1)
 	go func() { errA <- d.RunJob(ctxA, job) }()
 	<-started
 	errB := make(chan error, 1)
 	go func() { errB <- d.RunJob(context.Background(), job) }()
-	time.Sleep(50 * time.Millisecond) // B now waits on A's map stage
+	select {
+	case <-waiting: // B now waits on A's map stage
+	case <-time.After(10 * time.Second):
+		t.Fatal("job B did not wait on job A's map stage within 10 s")
+	}
 	cancelA(errors.New("job A's own reason"))
 	if err := <-errA; !errors.Is(err, context.Canceled) {
 		t.Fatalf("job A: %v, want context.Canceled", err)
