@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -172,7 +173,11 @@ func TestCloseDespiteAStalledReader(t *testing.T) {
 	if _, err := stream.Recv(); err != nil { // the stream is live; now stop reading
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The block is far bigger than the flow-control windows, so the
+	// server's send soon waits for a window the reader never opens.
+	if !waitFor(10*time.Second, sendBlockedOnFlowControl) {
+		t.Fatal("the fetch's send never waited for flow control in 10 s: no stalled reader to close despite")
+	}
 	done := make(chan error, 1)
 	go func() { done <- d.Close() }()
 	select {
@@ -182,6 +187,38 @@ func TestCloseDespiteAStalledReader(t *testing.T) {
 		<-done
 		t.Fatal("Daemon.Close still waiting 10 s after a reader stalled")
 	}
+	// Close cut the fetch: what the reader had been sent ends in an
+	// error, not in the end of the block.
+	for {
+		if _, err := stream.Recv(); err != nil {
+			if err == io.EOF {
+				t.Error("the stalled fetch ended as if complete; want it cut by Close")
+			}
+			break
+		}
+	}
+}
+
+// sendBlockedOnFlowControl reports whether a goroutine serving a shuffle
+// fetch waits in gRPC's write quota, which only the reader's progress
+// replenishes. It reads the goroutines' stacks, so it names gRPC's
+// internals: if they change, the wait above fails rather than passes.
+func sendBlockedOnFlowControl() bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "shuffle.(*FlightServer).DoGet") && strings.Contains(g, "transport.(*writeQuota).get") {
+			return true
+		}
+	}
+	return false
 }
 
 func TestInsecureIsExplicit(t *testing.T) {

@@ -15,12 +15,18 @@ func TestRunLimitsConcurrencyToSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var running, peak atomic.Int64
+	// The tasks that take the slots hold them until the test lets them go:
+	// three at once, and a fourth if Run let one in past the slots.
+	release := make(chan struct{})
+	letGo := sync.OnceFunc(func() { close(release) })
+	defer letGo()
+	var running, peak, calling atomic.Int64
 	var wg sync.WaitGroup
 	for p := range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			calling.Add(1)
 			_, err := l.Run(context.Background(), &Task{Partition: p, Run: func(tc *TaskContext) (any, error) {
 				n := running.Add(1)
 				for {
@@ -29,7 +35,7 @@ func TestRunLimitsConcurrencyToSlots(t *testing.T) {
 						break
 					}
 				}
-				time.Sleep(2 * time.Millisecond)
+				<-release
 				running.Add(-1)
 				return nil, nil
 			}})
@@ -38,6 +44,10 @@ func TestRunLimitsConcurrencyToSlots(t *testing.T) {
 			}
 		}()
 	}
+	if !waitFor(10*time.Second, func() bool { return running.Load() >= 3 && calling.Load() == 20 }) {
+		t.Fatalf("%d of 20 tasks submitted, %d running at once after 10 s; want all submitted and 3 running", calling.Load(), running.Load())
+	}
+	letGo()
 	wg.Wait()
 	if p := peak.Load(); p < 2 || p > 3 {
 		t.Fatalf("peak concurrency %d, want up to 3 slots used (and more than 1)", p)

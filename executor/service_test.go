@@ -162,19 +162,16 @@ func TestTaskStreamRunsTasksAndCleansUp(t *testing.T) {
 
 	// The driver goes away: the executor removes the application's files.
 	stream.CloseSend()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		entries, err := os.ReadDir(shuffleDir)
+	var entries []os.DirEntry
+	if !waitFor(30*time.Second, func() bool {
+		var err error
+		entries, err = os.ReadDir(shuffleDir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Fatal(err)
 		}
-		if len(entries) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("shuffle files left 30 s after the driver disconnected: %v", entries)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return len(entries) == 0
+	}) {
+		t.Fatalf("shuffle files left 30 s after the driver disconnected: %v", entries)
 	}
 }
 

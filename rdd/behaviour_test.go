@@ -450,13 +450,44 @@ func TestCloseWhileJobsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rdd.Map(rdd.Range(s, 0, 1<<22, 8), func(x int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: x % 1000, Value: x} })
+	defer s.Close() // if the test stops before its own Close
+	// The map tasks wait at their first element until Close is about to
+	// begin, so that the jobs are still running when it does.
+	closing := make(chan struct{})
+	var open atomic.Bool
+	var held atomic.Int64
+	letGo := sync.OnceFunc(func() { open.Store(true); close(closing) })
+	defer letGo()
+	r := rdd.Map(rdd.Range(s, 0, 1<<22, 8), func(x int64) rdd.Pair[int64, int64] {
+		if !open.Load() {
+			held.Add(1)
+			<-closing
+		}
+		return rdd.Pair[int64, int64]{Key: x % 1000, Value: x}
+	})
 	sums := rdd.ReduceByKey(r, func(a, b int64) int64 { return a + b }, 4)
 	errc := make(chan error, 3)
 	for range 3 {
 		go func() { _, err := sums.Collect(context.Background()); errc <- err }()
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Close once the status API lists the three jobs as running and a
+	// task of theirs is waiting in the map function.
+	base := "http://" + s.UIAddr()
+	var jobs []apiJob
+	if !waitFor(10*time.Second, func() bool {
+		jobs = nil
+		getJSON(t, base+"/api/v1/jobs", &jobs)
+		running := 0
+		for _, j := range jobs {
+			if j.Status == "running" {
+				running++
+			}
+		}
+		return running == 3 && held.Load() > 0
+	}) {
+		t.Fatalf("jobs %+v, %d tasks in the map function after 10 s: want 3 running jobs and a running task", jobs, held.Load())
+	}
+	letGo()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

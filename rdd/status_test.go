@@ -149,19 +149,15 @@ func TestStatusAPI(t *testing.T) {
 	}()
 
 	// During the job.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var jobs []apiJob
+	var jobs []apiJob
+	var stages []apiStage
+	if !waitFor(10*time.Second, func() bool {
+		jobs, stages = nil, nil
 		getJSON(t, base+"/api/v1/jobs", &jobs)
-		var stages []apiStage
 		getJSON(t, base+"/api/v1/stages", &stages)
-		if len(jobs) == 1 && jobs[0].Status == "running" && len(stages) > 0 && stages[0].Status == "running" && stages[0].Running > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no running job and stage seen: %+v %+v", jobs, stages)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return len(jobs) == 1 && jobs[0].Status == "running" && len(stages) > 0 && stages[0].Status == "running" && stages[0].Running > 0
+	}) {
+		t.Fatalf("no running job and stage seen: %+v %+v", jobs, stages)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -289,21 +285,20 @@ func TestStatusAPIOnACluster(t *testing.T) {
 		Finished int    `json:"finishedTasks"`
 		Memory   int64  `json:"memoryLimit"`
 	}
+	// Wait for both executors' heartbeats; if they do not come, the checks
+	// below say what is missing.
 	finished := 0
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(5*time.Second, func() bool {
+		execs = nil
 		getJSON(t, base+"/api/v1/executors", &execs)
 		finished = 0
-		heartbeats := true
+		heartbeats := len(execs) == 2
 		for _, e := range execs {
 			finished += e.Finished
 			heartbeats = heartbeats && e.Memory > 0
 		}
-		if heartbeats || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return heartbeats
+	})
 	if len(execs) != 2 || finished != 4 {
 		t.Errorf("executors %+v, want 2 that finished 4 tasks", execs)
 	}

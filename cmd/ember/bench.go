@@ -11,8 +11,8 @@ import (
 
 	"github.com/ember-go/ember/rdd"
 
-	"github.com/ember-go/ember/internal/bench"
-	"github.com/ember-go/ember/internal/chaos"
+	"github.com/ember-go/ember/cmd/ember/internal/bench"
+	"github.com/ember-go/ember/cmd/ember/internal/chaos"
 	"github.com/spf13/cobra"
 )
 

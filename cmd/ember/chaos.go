@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/ember-go/ember/internal/chaos"
+	"github.com/ember-go/ember/cmd/ember/internal/chaos"
 	"github.com/spf13/cobra"
 )
 

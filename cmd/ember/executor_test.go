@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-go/ember/internal/chaos"
+	"github.com/ember-go/ember/cmd/ember/internal/chaos"
 	"github.com/ember-go/ember/internal/membership"
 )
 

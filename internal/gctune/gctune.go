@@ -42,6 +42,12 @@ var (
 	base    int                // the percent found at the first Start
 	percent int                // the percent set last
 	cycle   int64              // bumped when the last user stops, ending the finalizer chain
+
+	// collected, when set, is called with mu held after the finalizer of
+	// each collection has run: tuned is true when it set the percent and
+	// armed the next collection, false when it found the tuning stopped
+	// and ended the chain. Tests wait on it instead of sleeping.
+	collected func(tuned bool)
 )
 
 // Start keeps the heap goal near floorBytes, or the highest floor of
@@ -110,10 +116,16 @@ func arm(c int64) {
 		mu.Lock()
 		defer mu.Unlock()
 		if c != cycle || len(floors) == 0 {
+			if collected != nil {
+				collected(false)
+			}
 			return
 		}
 		tune()
 		arm(c)
+		if collected != nil {
+			collected(true)
+		}
 	})
 }
 

@@ -10,17 +10,46 @@ import (
 // gcPercent reads the GC percent in force, without setting it.
 func gcPercent() int { return int(read("/gc/gogc:percent")) }
 
+// watchCollections has the tuning report the collections it follows:
+// tuned receives when a collection's finalizer has set the percent, ended
+// when one has found the tuning stopped. Neither send blocks; each
+// channel keeps one report.
+func watchCollections(t *testing.T) (tuned, ended <-chan struct{}) {
+	tc, ec := make(chan struct{}, 1), make(chan struct{}, 1)
+	mu.Lock()
+	collected = func(ok bool) {
+		c := ec
+		if ok {
+			c = tc
+		}
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	mu.Unlock()
+	t.Cleanup(func() {
+		mu.Lock()
+		collected = nil
+		mu.Unlock()
+	})
+	return tc, ec
+}
+
 // eventually waits for cond, running collections: the tuning follows
-// them, from a finalizer.
-func eventually(t *testing.T, what string, cond func() bool) {
+// each of them, from a finalizer, and cond is checked again once it has.
+// The sentinel armed before runtime.GC is collected by the cycle that
+// runtime.GC starts, so each collection gets its report.
+func eventually(t *testing.T, tuned <-chan struct{}, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.After(5 * time.Second)
 	for !cond() {
-		if time.Now().After(deadline) {
+		runtime.GC()
+		select {
+		case <-tuned:
+		case <-deadline:
 			t.Fatalf("%s: GC percent %d", what, gcPercent())
 		}
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -28,21 +57,22 @@ func TestFloor(t *testing.T) {
 	if os.Getenv("GOGC") != "" {
 		t.Skip("GOGC is set: the tuning stays off")
 	}
+	tuned, ended := watchCollections(t)
 	before := gcPercent()
 	stop := Start(256 << 20)
 	// A small live heap: the percent rises so that the goal reaches the
 	// floor.
-	eventually(t, "small live heap", func() bool { return gcPercent() > 400 })
+	eventually(t, tuned, "small live heap", func() bool { return gcPercent() > 400 })
 
 	// A live heap above the floor: the process's own percent again.
 	big := make([]byte, 300<<20)
 	for i := range big {
 		big[i] = byte(i)
 	}
-	eventually(t, "large live heap", func() bool { return gcPercent() == before })
+	eventually(t, tuned, "large live heap", func() bool { return gcPercent() == before })
 	runtime.KeepAlive(big)
 	big = nil
-	eventually(t, "small live heap again", func() bool { return gcPercent() > 400 })
+	eventually(t, tuned, "small live heap again", func() bool { return gcPercent() > 400 })
 
 	// A second user with a lower floor: when the first stops, the lower
 	// floor is the one kept; the last stop restores the percent.
@@ -57,8 +87,14 @@ func TestFloor(t *testing.T) {
 	if p := gcPercent(); p != before {
 		t.Errorf("GC percent %d after the last stop, want %d", p, before)
 	}
+	// The finalizer armed before the stop runs at the next collection,
+	// finds the tuning stopped and leaves the percent alone.
 	runtime.GC()
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no collection's finalizer saw the tuning stopped")
+	}
 	if p := gcPercent(); p != before {
 		t.Errorf("GC percent %d after a collection once stopped, want %d", p, before)
 	}

@@ -1,0 +1,17 @@
+package executor
+
+import "time"
+
+// waitFor polls cond until it holds or timeout has passed, and reports
+// whether it held. Tests wait with it for a state they can observe,
+// rather than sleeping for a time they guess.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
