@@ -135,6 +135,13 @@ type Live struct {
 	Storage func() []CachedRDD
 }
 
+// Server is a running HTTP server.
+type Server struct {
+	srv  *http.Server
+	addr string
+	done chan struct{}
+}
+
 // MaxTaskRecords is how many finished task attempts a stage keeps records
 // of, besides its running ones; its counts and metrics cover them all.
 const MaxTaskRecords = 10000
@@ -252,28 +259,6 @@ func (s *Store) JobEnded(id int, err error) {
 	s.jobsRun.WithLabelValues(j.Status).Inc()
 }
 
-// forgetOldLocked drops the oldest ended jobs beyond the retained number,
-// with their stages.
-func (s *Store) forgetOldLocked() {
-	for i := 0; len(s.jobs) > s.retained && i < len(s.order); {
-		j := s.jobs[s.order[i]]
-		if j.Status == "running" {
-			i++
-			continue
-		}
-		for _, id := range j.Stages {
-			if st := s.stages[id]; st != nil && st.JobID == j.ID {
-				delete(s.stages, id)
-				if s.writers[st.ShuffleID] == id {
-					delete(s.writers, st.ShuffleID)
-				}
-			}
-		}
-		delete(s.jobs, j.ID)
-		s.order = slices.Delete(s.order, i, i+1)
-	}
-}
-
 // StageEvent records an event of the DAG scheduler.
 func (s *Store) StageEvent(ev scheduler.StageEvent) {
 	s.mu.Lock()
@@ -296,122 +281,6 @@ func (s *Store) StageEvent(ev scheduler.StageEvent) {
 	}
 }
 
-// stageStartedLocked records a stage of job ev.JobID, or of the job
-// started last if that is 0 (then concurrent jobs' stages may be
-// attributed to another). A stage that runs again keeps its record.
-func (s *Store) stageStartedLocked(ev scheduler.StageEvent) {
-	job := ev.JobID
-	if job == 0 {
-		job = s.current
-	}
-	st := s.stages[ev.StageID]
-	if st == nil {
-		st = &Stage{ID: ev.StageID, JobID: job, Name: ev.Stage, Kind: stageKinds[ev.TaskKind], Submitted: time.Now(), ShuffleID: ev.ShuffleID,
-			ParentStages: []int{}, RDDs: make([]RDD, len(ev.RDDs)), running: map[[2]int]*Task{}}
-		for i, r := range ev.RDDs {
-			st.RDDs[i] = RDD{ID: r.ID, Name: r.Name, Parents: r.Parents, Shuffles: r.Shuffles, Cached: r.Cached}
-		}
-		for _, sh := range ev.Reads {
-			if w, ok := s.writers[sh]; ok && !slices.Contains(st.ParentStages, w) {
-				st.ParentStages = append(st.ParentStages, w)
-			}
-		}
-		s.stages[ev.StageID] = st
-	}
-	if ev.ShuffleID != 0 {
-		s.writers[ev.ShuffleID] = ev.StageID
-	}
-	st.Attempts++
-	st.Status, st.Finished, st.Error = "running", nil, ""
-	st.Tasks += ev.Tasks
-	if j := s.jobs[job]; j != nil && !slices.Contains(j.Stages, ev.StageID) {
-		j.Stages = append(j.Stages, ev.StageID)
-	}
-}
-
-func (s *Store) taskStartedLocked(stage int, info *scheduler.TaskInfo) {
-	st := s.stages[stage]
-	if st == nil || info == nil {
-		return
-	}
-	s.executor(info.Executor).Running++
-	t := &Task{StageID: stage, Partition: info.Partition, Attempt: info.Attempt, Executor: info.Executor, Status: "running", Launched: info.Launched}
-	st.addTask(t)
-	st.running[[2]int{info.Partition, info.Attempt}] = t
-}
-
-// addTask appends a task record. Past twice MaxTaskRecords, the oldest
-// finished records go (at once, so that appends stay cheap).
-func (st *Stage) addTask(t *Task) {
-	st.tasks = append(st.tasks, t)
-	if len(st.tasks) < 2*MaxTaskRecords {
-		return
-	}
-	finished := len(st.tasks) - len(st.running)
-	drop := finished - MaxTaskRecords
-	kept := st.tasks[:0]
-	for _, t := range st.tasks {
-		if drop > 0 && t.Status != "running" {
-			drop--
-			st.TasksForgotten++
-			continue
-		}
-		kept = append(kept, t)
-	}
-	clear(st.tasks[len(kept):])
-	st.tasks = kept
-}
-
-func (s *Store) taskEndedLocked(stage int, info *scheduler.TaskInfo, err error) {
-	if info == nil || info.Launched.IsZero() {
-		return // it never got a slot: cancelled while waiting
-	}
-	outcome := "succeeded"
-	s.duration.Observe(info.Duration.Seconds())
-	e := s.executor(info.Executor)
-	if err != nil {
-		outcome = "failed"
-		s.failed.Inc()
-		e.Failed++
-	} else {
-		s.succeeded.Inc()
-		e.Finished++
-		m := info.Metrics
-		for i, v := range [4][2]int64{{m.InputRecords, m.InputBytes}, {m.OutputRecords, m.OutputBytes},
-			{m.ShuffleReadRecords, m.ShuffleReadBytes}, {m.ShuffleWriteRecords, m.ShuffleWriteBytes}} {
-			if v[0] != 0 {
-				s.recordsBy[i].Add(float64(v[0]))
-			}
-			if v[1] != 0 {
-				s.bytesBy[i].Add(float64(v[1]))
-			}
-		}
-	}
-	st := s.stages[stage]
-	if st == nil {
-		return
-	}
-	key := [2]int{info.Partition, info.Attempt}
-	t := st.running[key]
-	if t == nil {
-		t = &Task{StageID: stage, Partition: info.Partition, Attempt: info.Attempt, Executor: info.Executor, Launched: info.Launched}
-		st.addTask(t)
-	} else {
-		delete(st.running, key)
-		e.Running = max(e.Running-1, 0)
-	}
-	t.Executor, t.Duration, t.Metrics, t.Status = info.Executor, float64(info.Duration)/float64(time.Millisecond), info.Metrics, outcome
-	if err != nil {
-		t.Error = errorText(err)
-		st.Failed++
-	} else {
-		st.Completed++
-		st.Metrics.Add(info.Metrics)
-	}
-}
-
-var stageKinds = map[executor.TaskKind]string{executor.ResultTask: "result", executor.MapTask: "map", executor.SampleTask: "sample"}
-
 // ExecutorLost records a lost executor.
 func (s *Store) ExecutorLost(name, addr string) {
 	s.mu.Lock()
@@ -420,17 +289,6 @@ func (s *Store) ExecutorLost(name, addr string) {
 	e := s.executor(name)
 	now := time.Now()
 	e.Address, e.Lost = addr, &now
-}
-
-// executor returns the record of the executor named name, made if need
-// be.
-func (s *Store) executor(name string) *Executor {
-	e := s.executors[name]
-	if e == nil {
-		e = &Executor{Name: name}
-		s.executors[name] = e
-	}
-	return e
 }
 
 // Jobs returns the jobs, oldest first.
@@ -453,22 +311,6 @@ func (s *Store) Job(id int) (Job, bool) {
 		return Job{}, false
 	}
 	return s.jobLocked(j), true
-}
-
-// jobLocked returns a copy of j with its task and stage counts.
-func (s *Store) jobLocked(j *Job) Job {
-	c := *j
-	c.Stages = slices.Clone(j.Stages)
-	for _, id := range j.Stages {
-		if st := s.stages[id]; st != nil {
-			c.Tasks += st.Tasks
-			c.CompletedTasks += st.Completed
-			if st.Status == "succeeded" {
-				c.CompletedStages++
-			}
-		}
-	}
-	return c
 }
 
 // Stages returns the stages, by id.
@@ -512,15 +354,6 @@ func (s *Store) Tasks(id int) ([]Task, bool) {
 		}
 	}
 	return out, true
-}
-
-// copy returns a copy of st that shares nothing mutable with it.
-func (st *Stage) copy() Stage {
-	c := *st
-	c.ParentStages = slices.Clone(st.ParentStages)
-	c.Running = len(st.running)
-	c.tasks, c.running = nil, nil
-	return c
 }
 
 // Executors describes the executors: those the session knows now, with
@@ -620,13 +453,6 @@ func Serve(host string, port int, h http.Handler) (*Server, error) {
 	return srv, nil
 }
 
-// Server is a running HTTP server.
-type Server struct {
-	srv  *http.Server
-	addr string
-	done chan struct{}
-}
-
 // Addr is where the server listens.
 func (s *Server) Addr() string { return s.addr }
 
@@ -638,6 +464,180 @@ func (s *Server) Close() error {
 		err = nil
 	}
 	return err
+}
+
+// forgetOldLocked drops the oldest ended jobs beyond the retained number,
+// with their stages.
+func (s *Store) forgetOldLocked() {
+	for i := 0; len(s.jobs) > s.retained && i < len(s.order); {
+		j := s.jobs[s.order[i]]
+		if j.Status == "running" {
+			i++
+			continue
+		}
+		for _, id := range j.Stages {
+			if st := s.stages[id]; st != nil && st.JobID == j.ID {
+				delete(s.stages, id)
+				if s.writers[st.ShuffleID] == id {
+					delete(s.writers, st.ShuffleID)
+				}
+			}
+		}
+		delete(s.jobs, j.ID)
+		s.order = slices.Delete(s.order, i, i+1)
+	}
+}
+
+// stageStartedLocked records a stage of job ev.JobID, or of the job
+// started last if that is 0 (then concurrent jobs' stages may be
+// attributed to another). A stage that runs again keeps its record.
+func (s *Store) stageStartedLocked(ev scheduler.StageEvent) {
+	job := ev.JobID
+	if job == 0 {
+		job = s.current
+	}
+	st := s.stages[ev.StageID]
+	if st == nil {
+		st = &Stage{ID: ev.StageID, JobID: job, Name: ev.Stage, Kind: stageKinds[ev.TaskKind], Submitted: time.Now(), ShuffleID: ev.ShuffleID,
+			ParentStages: []int{}, RDDs: make([]RDD, len(ev.RDDs)), running: map[[2]int]*Task{}}
+		for i, r := range ev.RDDs {
+			st.RDDs[i] = RDD{ID: r.ID, Name: r.Name, Parents: r.Parents, Shuffles: r.Shuffles, Cached: r.Cached}
+		}
+		for _, sh := range ev.Reads {
+			if w, ok := s.writers[sh]; ok && !slices.Contains(st.ParentStages, w) {
+				st.ParentStages = append(st.ParentStages, w)
+			}
+		}
+		s.stages[ev.StageID] = st
+	}
+	if ev.ShuffleID != 0 {
+		s.writers[ev.ShuffleID] = ev.StageID
+	}
+	st.Attempts++
+	st.Status, st.Finished, st.Error = "running", nil, ""
+	st.Tasks += ev.Tasks
+	if j := s.jobs[job]; j != nil && !slices.Contains(j.Stages, ev.StageID) {
+		j.Stages = append(j.Stages, ev.StageID)
+	}
+}
+
+func (s *Store) taskStartedLocked(stage int, info *scheduler.TaskInfo) {
+	st := s.stages[stage]
+	if st == nil || info == nil {
+		return
+	}
+	s.executor(info.Executor).Running++
+	t := &Task{StageID: stage, Partition: info.Partition, Attempt: info.Attempt, Executor: info.Executor, Status: "running", Launched: info.Launched}
+	st.addTask(t)
+	st.running[[2]int{info.Partition, info.Attempt}] = t
+}
+
+func (s *Store) taskEndedLocked(stage int, info *scheduler.TaskInfo, err error) {
+	if info == nil || info.Launched.IsZero() {
+		return // it never got a slot: cancelled while waiting
+	}
+	outcome := "succeeded"
+	s.duration.Observe(info.Duration.Seconds())
+	e := s.executor(info.Executor)
+	if err != nil {
+		outcome = "failed"
+		s.failed.Inc()
+		e.Failed++
+	} else {
+		s.succeeded.Inc()
+		e.Finished++
+		m := info.Metrics
+		for i, v := range [4][2]int64{{m.InputRecords, m.InputBytes}, {m.OutputRecords, m.OutputBytes},
+			{m.ShuffleReadRecords, m.ShuffleReadBytes}, {m.ShuffleWriteRecords, m.ShuffleWriteBytes}} {
+			if v[0] != 0 {
+				s.recordsBy[i].Add(float64(v[0]))
+			}
+			if v[1] != 0 {
+				s.bytesBy[i].Add(float64(v[1]))
+			}
+		}
+	}
+	st := s.stages[stage]
+	if st == nil {
+		return
+	}
+	key := [2]int{info.Partition, info.Attempt}
+	t := st.running[key]
+	if t == nil {
+		t = &Task{StageID: stage, Partition: info.Partition, Attempt: info.Attempt, Executor: info.Executor, Launched: info.Launched}
+		st.addTask(t)
+	} else {
+		delete(st.running, key)
+		e.Running = max(e.Running-1, 0)
+	}
+	t.Executor, t.Duration, t.Metrics, t.Status = info.Executor, float64(info.Duration)/float64(time.Millisecond), info.Metrics, outcome
+	if err != nil {
+		t.Error = errorText(err)
+		st.Failed++
+	} else {
+		st.Completed++
+		st.Metrics.Add(info.Metrics)
+	}
+}
+
+var stageKinds = map[executor.TaskKind]string{executor.ResultTask: "result", executor.MapTask: "map", executor.SampleTask: "sample"}
+
+// executor returns the record of the executor named name, made if need
+// be.
+func (s *Store) executor(name string) *Executor {
+	e := s.executors[name]
+	if e == nil {
+		e = &Executor{Name: name}
+		s.executors[name] = e
+	}
+	return e
+}
+
+// jobLocked returns a copy of j with its task and stage counts.
+func (s *Store) jobLocked(j *Job) Job {
+	c := *j
+	c.Stages = slices.Clone(j.Stages)
+	for _, id := range j.Stages {
+		if st := s.stages[id]; st != nil {
+			c.Tasks += st.Tasks
+			c.CompletedTasks += st.Completed
+			if st.Status == "succeeded" {
+				c.CompletedStages++
+			}
+		}
+	}
+	return c
+}
+
+// addTask appends a task record. Past twice MaxTaskRecords, the oldest
+// finished records go (at once, so that appends stay cheap).
+func (st *Stage) addTask(t *Task) {
+	st.tasks = append(st.tasks, t)
+	if len(st.tasks) < 2*MaxTaskRecords {
+		return
+	}
+	finished := len(st.tasks) - len(st.running)
+	drop := finished - MaxTaskRecords
+	kept := st.tasks[:0]
+	for _, t := range st.tasks {
+		if drop > 0 && t.Status != "running" {
+			drop--
+			st.TasksForgotten++
+			continue
+		}
+		kept = append(kept, t)
+	}
+	clear(st.tasks[len(kept):])
+	st.tasks = kept
+}
+
+// copy returns a copy of st that shares nothing mutable with it.
+func (st *Stage) copy() Stage {
+	c := *st
+	c.ParentStages = slices.Clone(st.ParentStages)
+	c.Running = len(st.running)
+	c.tasks, c.running = nil, nil
+	return c
 }
 
 // errorText is err's text, cut to maxErrorText bytes.
