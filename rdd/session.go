@@ -114,7 +114,7 @@ func NewSession(opts ...Option) (*Session, error) {
 	s := &Session{session: st}
 	st.gcDone = gctune.Start(st.cfg.GCMinHeap)
 	st.status = status.NewStore(st.cfg.UIRetainedJobs, status.Live{Executors: s.executorStatus, Storage: s.storageStatus})
-	st.dag.OnStageEvent(st.status.StageEvent)
+	st.dag.OnStageEvent(statusFeed(st.status))
 	if st.cluster != nil {
 		st.cluster.backend.OnLost(st.dag.ExecutorLost)
 		st.cluster.backend.OnLost(func(name, addr string, _ uint64) { st.status.ExecutorLost(name, addr) })
