@@ -87,7 +87,7 @@ func NewSession(opts ...Option) (*Session, error) {
 	s := &Session{session: st}
 	st.gcDone = gctune.Start(st.cfg.GCMinHeap)
 	st.status = status.NewStore(st.cfg.UIRetainedJobs, status.Live{Executors: s.executorStatus, Storage: s.storageStatus})
-	st.engine.OnStageEvent(st.status.StageEvent)
+	st.engine.OnStageEvent(statusFeed(st.status))
 	st.engine.OnExecutorLost(st.status.ExecutorLost)
 	if cfg.UIPort >= 0 {
 		if st.ui, err = status.Serve(cfg.UIBind, cfg.UIPort, st.status.Handler()); err != nil {

@@ -5,18 +5,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/ember-go/ember/rdd"
+	"github.com/ember-go/ember/internal/status"
 )
 
 // browser returns a headless Chromium context, or skips the test when
@@ -76,66 +78,26 @@ func evaluate[T any](t *testing.T, ctx context.Context, expr string) T {
 }
 
 // A real browser walks the UI while a job of three stages runs: jobs →
-// job → stage. The job page's graph and the stage page's task table must
-// show the job's real stages and tasks, and the pages must follow the job
-// to its end without a reload.
+// job → stage. The jobs page must follow the job as its stages start, the
+// job page's graph and the stage page's task table must show the job's
+// stages and tasks as the API has them, and the pages must follow the job
+// to its end without a reload. The job is played to the store as the DAG
+// scheduler reports one (rdd's status tests check what a real job
+// reports).
 func TestUIInABrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
 	ctx := browser(t)
-	s, err := rdd.NewSession(rdd.WithMaster("local[2]"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	base := "http://" + s.UIAddr()
+	store := status.NewStore(0, status.Live{Executors: func() []status.Executor {
+		return []status.Executor{{Name: "driver", State: "active", Cores: 2}}
+	}})
+	srv := httptest.NewServer(store.Handler())
+	defer srv.Close()
+	base := srv.URL
+	job := playJob(store)
+	defer job.stop()
 
-	// Three stages: words → counts (shuffle 1) → counts by length
-	// (shuffle 2) → the result stage, which waits on gate.
-	gate := make(chan struct{})
-	words := rdd.Parallelize(s, strings.Fields(strings.Repeat("ember spark arrow gossip lineage stage task shuffle ", 50)), 4)
-	counts := rdd.ReduceByKey(rdd.Map(words, func(w string) rdd.Pair[string, int] { return rdd.Pair[string, int]{Key: w, Value: 1} }),
-		func(a, b int) int { return a + b }, 3)
-	byLength := rdd.GroupByKey(rdd.Map(counts, func(p rdd.Pair[string, int]) rdd.Pair[int, string] {
-		return rdd.Pair[int, string]{Key: len(p.Key), Value: p.Key}
-	}), 2)
-	held := rdd.Map(byLength, func(p rdd.Pair[int, []string]) rdd.Pair[int, []string] {
-		<-gate
-		return p
-	})
-	type result struct {
-		groups []rdd.Pair[int, []string]
-		err    error
-	}
-	done := make(chan result, 1)
-	go func() {
-		groups, err := held.Collect(context.Background())
-		done <- result{groups, err}
-	}()
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(gate)
-		}
-	}
-	defer release()
-
-	// Wait, through the API, until the last stage runs.
-	var job struct {
-		ID     int   `json:"id"`
-		Stages []int `json:"stages"`
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(job.Stages) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the job's third stage did not start: %+v", job)
-		}
-		time.Sleep(20 * time.Millisecond)
-		getJSON(t, base+"/api/v1/jobs/1", &job)
-	}
-	last := job.Stages[2]
 	shots := t.ArtifactDir()
 	shot := func(name string) {
 		t.Helper()
@@ -153,19 +115,50 @@ func TestUIInABrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// waitFor waits until ch is closed, or fails the test when the
+	// browser's time is up.
+	waitFor := func(ch <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", what, ctx.Err())
+		}
+	}
 
-	// Jobs → job.
+	// Jobs: the page opens while the job's first stage runs, and follows
+	// the job until its third stage runs. The job goes on only once the
+	// page is open, so that only the page's own updates can show that.
 	do(chromedp.Navigate(base+"/"), chromedp.WaitVisible(css(`tr[data-job="1"] a`)))
+	job.proceed.open()
+	// The sixth column counts the job's stages: succeeded/started.
+	thirdStage := chromedp.Poll[chromedp.Void](`document.querySelector('tr[data-job="1"] td:nth-child(6)').textContent === "2/3"`,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))
+	if _, err := chromedp.Run(ctx, thirdStage); err != nil {
+		t.Fatalf("the jobs page did not follow job 1 to its third stage: %v", err)
+	}
+	waitFor(job.running, "the third stage's tasks did not start")
+	var apiJob struct {
+		ID     int   `json:"id"`
+		Stages []int `json:"stages"`
+	}
+	getJSON(t, base+"/api/v1/jobs/1", &apiJob)
+	if len(apiJob.Stages) != 3 {
+		t.Fatalf("the jobs page shows a third stage, the API has stages %v", apiJob.Stages)
+	}
+	last := apiJob.Stages[2]
 	if status, err := chromedp.Run(ctx, chromedp.Text(css(`tr[data-job="1"] .status`))); err != nil || status != "running" {
 		t.Errorf("the jobs page says job 1 is %q (%v), want running", status, err)
 	}
 	shot("jobs.png")
+
+	// Jobs → job.
 	do(chromedp.Click(css(`tr[data-job="1"] a`)), chromedp.WaitVisible(css(`svg.dag`)))
 	drawn := evaluate[[]string](t, ctx, `Array.from(document.querySelectorAll("svg.dag g.stage")).map(g => g.dataset.stage)`)
 	stageStatus := evaluate[map[string]string](t, ctx, `Object.fromEntries(Array.from(document.querySelectorAll("svg.dag g.stage")).map(g => [g.dataset.stage, g.dataset.status]))`)
 	shot("job-running.png")
-	want := make([]string, len(job.Stages))
-	for i, id := range job.Stages {
+	want := make([]string, len(apiJob.Stages))
+	for i, id := range apiJob.Stages {
 		want[i] = strconv.Itoa(id)
 	}
 	slices.Sort(drawn)
@@ -212,11 +205,8 @@ func TestUIInABrowser(t *testing.T) {
 	}
 
 	// The job ends; the open page follows it without a reload.
-	release()
-	res := <-done
-	if res.err != nil {
-		t.Fatal(res.err)
-	}
+	job.release.open()
+	waitFor(job.done, "the job did not end")
 	do(chromedp.WaitVisible(css(`dl.summary .status.succeeded`)))
 	rows = evaluate[[]map[string]string](t, ctx, taskRows)
 	shot("stage-done.png")
@@ -228,13 +218,98 @@ func TestUIInABrowser(t *testing.T) {
 			t.Errorf("task row %v: want succeeded", r)
 		}
 	}
-	do(chromedp.Navigate(fmt.Sprintf("%s/jobs/%d", base, job.ID)), chromedp.WaitVisible(css(`svg.dag`)))
+	do(chromedp.Navigate(fmt.Sprintf("%s/jobs/%d", base, apiJob.ID)), chromedp.WaitVisible(css(`svg.dag`)))
 	if !evaluate[bool](t, ctx, `Array.from(document.querySelectorAll("svg.dag g.stage")).every(g => g.dataset.status === "succeeded")`) {
 		t.Error("the finished job's graph draws stages that did not succeed")
 	}
 	shot("job-done.png")
 	t.Logf("screenshots in %s", shots)
 }
+
+// playedJob is a job that playJob plays to a store.
+type playedJob struct {
+	// proceed holds the job after its first stage; release holds the
+	// tasks of its last stage.
+	proceed, release *gate
+	// running is closed once the tasks of the last stage run; done, once
+	// the job ended.
+	running, done chan struct{}
+}
+
+// playJob plays to store, in the background, the events of a job as the
+// DAG scheduler reports them, of the job that groups words by length after
+// counting them: words → counts (shuffle 1) → counts by length (shuffle
+// 2) → the result stage, of 4, 3 and 2 tasks, all on the driver.
+func playJob(store *status.Store) *playedJob {
+	j := &playedJob{proceed: newGate(), release: newGate(), running: make(chan struct{}), done: make(chan struct{})}
+	stages := []status.StageStart{
+		{ID: 1, JobID: 1, Name: "Map [2] at words.go:10", Kind: status.MapStage, Tasks: 4, ShuffleID: 1, RDDs: []status.RDD{
+			{ID: 1, Name: "Parallelize [1] at words.go:9"},
+			{ID: 2, Name: "Map [2] at words.go:10", Parents: []int{1}},
+		}},
+		{ID: 2, JobID: 1, Name: "Map [4] at words.go:12", Kind: status.MapStage, Tasks: 3, ShuffleID: 2, Reads: []int{1}, RDDs: []status.RDD{
+			{ID: 3, Name: "ReduceByKey [3] at words.go:11", Shuffles: []int{1}},
+			{ID: 4, Name: "Map [4] at words.go:12", Parents: []int{3}},
+		}},
+		{ID: 3, JobID: 1, Name: "Map [6] at words.go:14", Kind: status.ResultStage, Tasks: 2, Reads: []int{2}, RDDs: []status.RDD{
+			{ID: 5, Name: "GroupByKey [5] at words.go:13", Shuffles: []int{2}},
+			{ID: 6, Name: "Map [6] at words.go:14", Parents: []int{5}},
+		}},
+	}
+	go func() {
+		defer close(j.done)
+		store.JobStarted(1, "Collect", "Map [6] at words.go:14")
+		playStage(store, stages[0], nil)
+		j.proceed.wait()
+		playStage(store, stages[1], nil)
+		playStage(store, stages[2], func() {
+			close(j.running)
+			j.release.wait()
+		})
+		store.JobEnded(1, nil)
+	}()
+	return j
+}
+
+// stop lets the job run to its end, and waits for it.
+func (j *playedJob) stop() {
+	j.proceed.open()
+	j.release.open()
+	<-j.done
+}
+
+// playStage plays a stage whose tasks all succeed; hold, if not nil, runs
+// while they all run.
+func playStage(store *status.Store, st status.StageStart, hold func()) {
+	store.StageStarted(st)
+	tasks := make([]status.TaskAttempt, st.Tasks)
+	for p := range tasks {
+		tasks[p] = status.TaskAttempt{Partition: p, Attempt: 1, Executor: "driver", Launched: time.Now()}
+		store.TaskStarted(st.ID, tasks[p])
+	}
+	if hold != nil {
+		hold()
+	}
+	for _, task := range tasks {
+		task.Duration = time.Since(task.Launched)
+		task.Metrics = status.TaskMetrics{InputRecords: 100, InputBytes: 800}
+		store.TaskEnded(st.ID, task, nil)
+	}
+	store.StageEnded(st.ID, nil)
+}
+
+// gate holds a played job until the test opens it.
+type gate struct {
+	once sync.Once
+	c    chan struct{}
+}
+
+func newGate() *gate { return &gate{c: make(chan struct{})} }
+
+// open lets the job go on; it may be called more than once.
+func (g *gate) open() { g.once.Do(func() { close(g.c) }) }
+
+func (g *gate) wait() { <-g.c }
 
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()

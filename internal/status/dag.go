@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"html"
 	"html/template"
-	"slices"
 	"strings"
 )
 
@@ -21,6 +20,75 @@ const (
 	maxNameChars = 27 // of 11px monospace, in an RDD's box
 )
 
+// graph is a stage graph laid out: where everything goes, in pixels, with
+// no SVG yet.
+type graph struct {
+	width, height int
+	stages        []stageBox // in the order of the stages given
+	shuffles      []shuffleArrow
+}
+
+// stageBox is a stage's box, with its RDDs' boxes and the arrows between
+// them.
+type stageBox struct {
+	stage         *Stage
+	x, y          int // top left
+	width, height int
+	rdds          []rddBox    // in the order of stage.RDDs
+	byID          map[int]int // RDD id → index in rdds
+	narrow        []narrowArrow
+}
+
+// rddBox is an RDD's box, rddWidth by rddHeight.
+type rddBox struct {
+	rdd   *RDD
+	x, y  int  // top left
+	first bool // first in its row: arrows from other stages come in from the left
+}
+
+// point is a point of the drawing.
+type point struct{ x, y int }
+
+// narrowArrow goes from an RDD to one of the same stage that reads it.
+type narrowArrow struct {
+	from, to point
+	// around says that it skips rows: it curves around the boxes between,
+	// on their left, from the left side of one box to the left side of the
+	// other. Else it goes straight from the bottom of one to the top of
+	// the other.
+	around bool
+}
+
+// shuffleArrow goes from the last RDD of a stage to an RDD of a later
+// stage that reads the shuffle it wrote: a stub out to the writer's edge,
+// then a curve into the reading RDD, from its left (through a stub from
+// the reader's edge) or from above.
+type shuffleArrow struct {
+	shuffle  int
+	from, to point // the right side of the writer's last RDD; the arrowhead
+	out      int   // x of the writer's right edge
+	fromLeft bool  // into the left side of the reading RDD, else its top
+	in       int   // x of the reader's left edge, if fromLeft
+}
+
+// moveTo moves a box laid out at 0, 0, with its RDDs, to x, y.
+func (b *stageBox) moveTo(x, y int) {
+	b.x, b.y = x, y
+	for i := range b.rdds {
+		b.rdds[i].x += x
+		b.rdds[i].y += y
+	}
+}
+
+// rdd returns the box of RDD id of the stage.
+func (b *stageBox) rdd(id int) (*rddBox, bool) {
+	i, ok := b.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return &b.rdds[i], true
+}
+
 // stageGraph draws stages as SVG: each stage a box holding its RDDs, with
 // an arrow from each RDD to the RDDs of the same stage that read it, and
 // from the last RDD of a stage to the RDDs of later stages that read the
@@ -29,183 +97,65 @@ func stageGraph(stages []Stage) template.HTML {
 	if len(stages) == 0 {
 		return ""
 	}
-	byID := make(map[int]*Stage, len(stages))
-	writer := map[int]*Stage{} // shuffle id → the stage that wrote it
-	for i := range stages {
-		st := &stages[i]
-		byID[st.ID] = st
-		if st.ShuffleID != 0 {
-			writer[st.ShuffleID] = st
-		}
-	}
-
-	// Columns: a stage goes right of every parent it has here.
-	level := map[int]int{}
-	var levelOf func(st *Stage, depth int) int
-	levelOf = func(st *Stage, depth int) int {
-		if l, ok := level[st.ID]; ok {
-			return l
-		}
-		l := 0
-		if depth < len(stages) { // a cycle cannot happen; bound it anyway
-			for _, p := range st.ParentStages {
-				if ps := byID[p]; ps != nil {
-					l = max(l, levelOf(ps, depth+1)+1)
-				}
-			}
-		}
-		level[st.ID] = l
-		return l
-	}
-	var columns [][]*Stage
-	for i := range stages {
-		l := levelOf(&stages[i], 0)
-		for len(columns) <= l {
-			columns = append(columns, nil)
-		}
-		columns[l] = append(columns[l], &stages[i])
-	}
-
-	// Lay out each stage's RDDs in rows, parents above children.
-	type box struct{ x, y int }
-	layouts := map[int]*stageLayout{}
-	for i := range stages {
-		layouts[stages[i].ID] = layoutStage(&stages[i])
-	}
-	x := graphMargin
-	height := 0
-	pos := map[int]box{} // stage id → top left
-	for _, col := range columns {
-		y, width := graphMargin, 0
-		for _, st := range col {
-			l := layouts[st.ID]
-			pos[st.ID] = box{x, y}
-			y += l.height + stageGap
-			width = max(width, l.width)
-		}
-		height = max(height, y-stageGap+graphMargin)
-		x += width + columnGap
-	}
-	width := x - columnGap + graphMargin
-
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="stage graph">`, width, height, width, height)
-	b.WriteString(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>`)
-	// rddAt returns where an RDD of a stage is drawn, in the whole drawing.
-	rddAt := func(st *Stage, rdd int) (x, y int, ok bool) {
-		p, l := pos[st.ID], layouts[st.ID]
-		r, ok := l.at[rdd]
-		return p.x + r.x, p.y + r.y, ok
-	}
-	// Arrows between stages: the long way under the stage boxes, so that
-	// they do not cross the boxes between; the stubs from an RDD to its
-	// stage's edge, and the arrowhead, over them.
-	var under, over strings.Builder
-	for i := range stages {
-		st := &stages[i]
-		for _, r := range st.RDDs {
-			for _, sh := range r.Shuffles {
-				from := writer[sh]
-				if from == nil || len(from.RDDs) == 0 {
-					continue
-				}
-				x1, y1, ok1 := rddAt(from, from.RDDs[len(from.RDDs)-1].ID)
-				x2, y2, ok2 := rddAt(st, r.ID)
-				if !ok1 || !ok2 {
-					continue
-				}
-				x1, y1 = x1+rddWidth, y1+rddHeight/2
-				out := pos[from.ID].x + layouts[from.ID].width // the writer's right edge
-				fmt.Fprintf(&over, `<line class="stub" x1="%d" y1="%d" x2="%d" y2="%d"/>`, x1, y1, out, y1)
-				if layouts[st.ID].first[r.ID] {
-					// Into the left side of the first RDD of a row.
-					y2 += rddHeight / 2
-					in := pos[st.ID].x // the reader's left edge
-					mid := (out + in) / 2
-					fmt.Fprintf(&under, `<path class="shuffle" d="M%d,%d C%d,%d %d,%d %d,%d"><title>shuffle %d</title></path>`,
-						out, y1, mid, y1, mid, y2, in, y2, sh)
-					fmt.Fprintf(&over, `<line class="stub" x1="%d" y1="%d" x2="%d" y2="%d" marker-end="url(#arrow)"/>`, in, y2, x2, y2)
-					continue
-				}
-				// Into the top of the others, not across their neighbours.
-				x2 += rddWidth / 2
-				fmt.Fprintf(&over, `<path class="shuffle" d="M%d,%d C%d,%d %d,%d %d,%d" marker-end="url(#arrow)"><title>shuffle %d</title></path>`,
-					out, y1, out+40, y1, x2, y2-40, x2, y2, sh)
-			}
-		}
-	}
-	b.WriteString(under.String())
-	for i := range stages {
-		st := &stages[i]
-		p, l := pos[st.ID], layouts[st.ID]
-		status := st.Status
-		fmt.Fprintf(&b, `<a href="/stages/%d"><g class="stage %s" data-stage="%d" data-status="%s">`, st.ID, status, st.ID, status)
-		fmt.Fprintf(&b, `<rect class="cluster" x="%d" y="%d" width="%d" height="%d" rx="6"/>`, p.x, p.y, l.width, l.height)
-		title := fmt.Sprintf("Stage %d · %s", st.ID, status)
-		if st.Kind == "sample" {
-			title = fmt.Sprintf("Stage %d · sample · %s", st.ID, status)
-		}
-		fmt.Fprintf(&b, `<text class="title" x="%d" y="%d">%s</text>`, p.x+stagePad, p.y+16, title)
-		for _, r := range st.RDDs {
-			rx, ry, _ := rddAt(st, r.ID)
-			for _, parent := range r.Parents {
-				px, py, ok := rddAt(st, parent)
-				switch {
-				case !ok:
-				case ry-py > rddHeight+rddGap:
-					// It skips a row: around the boxes in between, on
-					// the left.
-					fmt.Fprintf(&b, `<path class="narrow" d="M%d,%d C%d,%d %d,%d %d,%d" marker-end="url(#arrow)"/>`,
-						px, py+rddHeight/2, px-15, py+rddHeight/2, rx-15, ry+rddHeight/2, rx, ry+rddHeight/2)
-				default:
-					fmt.Fprintf(&b, `<line class="narrow" x1="%d" y1="%d" x2="%d" y2="%d" marker-end="url(#arrow)"/>`,
-						px+rddWidth/2, py+rddHeight, rx+rddWidth/2, ry)
-				}
-			}
-		}
-		for _, r := range st.RDDs {
-			rx, ry, _ := rddAt(st, r.ID)
-			op, site, _ := strings.Cut(r.Name, " at ")
-			class, title := "rdd", r.Name
-			if r.Cached {
-				class, title = "rdd cached", r.Name+" (cached)"
-			}
-			fmt.Fprintf(&b, `<g class="%s" data-rdd="%d"><title>%s</title><rect x="%d" y="%d" width="%d" height="%d" rx="3"/>`,
-				class, r.ID, html.EscapeString(title), rx, ry, rddWidth, rddHeight)
-			if r.Cached {
-				fmt.Fprintf(&b, `<circle class="cached-mark" cx="%d" cy="%d" r="4"/>`, rx+rddWidth-10, ry+10)
-			}
-			fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`, rx+8, ry+15, html.EscapeString(shorten(shortID(op), "")))
-			if file, line, ok := strings.Cut(site, ":"); ok {
-				site = shorten(file, ":"+line)
-			} else {
-				site = shorten(site, "")
-			}
-			fmt.Fprintf(&b, `<text class="site" x="%d" y="%d">%s</text></g>`, rx+8, ry+29, html.EscapeString(site))
-		}
-		b.WriteString(`</g></a>`)
-	}
-	b.WriteString(over.String())
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String())
+	return renderGraph(layoutGraph(stages))
 }
 
-// stageLayout places a stage's RDDs inside its box.
-type stageLayout struct {
-	width, height int
-	at            map[int]struct{ x, y int } // RDD id → top left, in the box
-	first         map[int]bool               // the RDDs first in their row
+// layoutGraph lays out the stages: in columns, each right of the columns
+// of its parent stages.
+func layoutGraph(stages []Stage) graph {
+	boxes := make([]stageBox, len(stages))
+	for i := range stages {
+		boxes[i] = layoutStage(&stages[i])
+	}
+	var g graph
+	g.width, g.height = placeColumns(boxes, stageColumns(stages))
+	for i := range boxes {
+		boxes[i].narrow = narrowArrows(&boxes[i])
+	}
+	g.stages, g.shuffles = boxes, shuffleArrows(boxes)
+	return g
 }
 
-// layoutStage puts each RDD one row below the lowest of its parents, and
-// the RDDs of a row side by side. RDDs without parents in the stage (its
-// sources, and the RDDs that read shuffles) get a row each, so that
-// arrows from other stages reach them from the left.
-func layoutStage(st *Stage) *stageLayout {
-	row := map[int]int{}
+// layoutStage lays out a stage's box at 0, 0. It puts each RDD one row
+// below the lowest of its parents, and the RDDs of a row side by side.
+// RDDs without parents in the stage (its sources, and the RDDs that read
+// shuffles) get a row each, so that arrows from other stages reach them
+// from the left.
+func layoutStage(st *Stage) stageBox {
+	rows := stageRows(st)
+	widest := 1
+	for _, row := range rows {
+		widest = max(widest, len(row))
+	}
+	b := stageBox{stage: st, rdds: make([]rddBox, len(st.RDDs)), byID: make(map[int]int, len(st.RDDs))}
+	b.width = 2*stagePad + widest*rddWidth + (widest-1)*rddGap
+	b.height = stageTitle + stagePad/2 + len(rows)*(rddHeight+rddGap) - rddGap + stagePad
+	if len(rows) == 0 {
+		b.height = stageTitle + stagePad
+	}
+	for i, r := range st.RDDs {
+		b.rdds[i].rdd = &st.RDDs[i]
+		b.byID[r.ID] = i
+	}
+	for n, row := range rows {
+		// Centre each row.
+		rowWidth := len(row)*rddWidth + (len(row)-1)*rddGap
+		x := (b.width - rowWidth) / 2
+		for k, i := range row {
+			b.rdds[i].x, b.rdds[i].y = x, stageTitle+stagePad/2+n*(rddHeight+rddGap)
+			b.rdds[i].first = k == 0
+			x += rddWidth + rddGap
+		}
+	}
+	return b
+}
+
+// stageRows returns the rows of a stage's RDDs, as indices in st.RDDs.
+func stageRows(st *Stage) [][]int {
+	row := map[int]int{} // RDD id → row
 	var rows [][]int
 	sources := 0
-	for _, r := range st.RDDs { // parents come first
+	for i, r := range st.RDDs { // parents come first
 		n := -1
 		for _, p := range r.Parents {
 			if pr, ok := row[p]; ok {
@@ -220,29 +170,221 @@ func layoutStage(st *Stage) *stageLayout {
 		for len(rows) <= n {
 			rows = append(rows, nil)
 		}
-		rows[n] = append(rows[n], r.ID)
+		rows[n] = append(rows[n], i)
 	}
-	l := &stageLayout{at: map[int]struct{ x, y int }{}, first: map[int]bool{}}
-	widest := 1
-	for _, ids := range rows {
-		widest = max(widest, len(ids))
+	return rows
+}
+
+// stageColumns returns the columns of the stages, as indices in stages: a
+// stage goes right of every parent it has here.
+func stageColumns(stages []Stage) [][]int {
+	byID := make(map[int]int, len(stages))
+	for i := range stages {
+		byID[stages[i].ID] = i
 	}
-	l.width = 2*stagePad + widest*rddWidth + (widest-1)*rddGap
-	for i, ids := range rows {
-		// Centre each row.
-		rowWidth := len(ids)*rddWidth + (len(ids)-1)*rddGap
-		x := (l.width - rowWidth) / 2
-		l.first[ids[0]] = true
-		for _, id := range ids {
-			l.at[id] = struct{ x, y int }{x, stageTitle + stagePad/2 + i*(rddHeight+rddGap)}
-			x += rddWidth + rddGap
+	column := map[int]int{} // stage id → column
+	var columnOf func(i, depth int) int
+	columnOf = func(i, depth int) int {
+		st := &stages[i]
+		if c, ok := column[st.ID]; ok {
+			return c
+		}
+		c := 0
+		if depth < len(stages) { // a cycle cannot happen; bound it anyway
+			for _, p := range st.ParentStages {
+				if pi, ok := byID[p]; ok {
+					c = max(c, columnOf(pi, depth+1)+1)
+				}
+			}
+		}
+		column[st.ID] = c
+		return c
+	}
+	var columns [][]int
+	for i := range stages {
+		c := columnOf(i, 0)
+		for len(columns) <= c {
+			columns = append(columns, nil)
+		}
+		columns[c] = append(columns[c], i)
+	}
+	return columns
+}
+
+// placeColumns moves the boxes to their columns, top to bottom in each,
+// and returns the size of the drawing.
+func placeColumns(boxes []stageBox, columns [][]int) (width, height int) {
+	x := graphMargin
+	for _, col := range columns {
+		y, colWidth := graphMargin, 0
+		for _, i := range col {
+			boxes[i].moveTo(x, y)
+			y += boxes[i].height + stageGap
+			colWidth = max(colWidth, boxes[i].width)
+		}
+		height = max(height, y-stageGap+graphMargin)
+		x += colWidth + columnGap
+	}
+	return x - columnGap + graphMargin, height
+}
+
+// narrowArrows returns the arrows between the RDDs of a placed stage.
+func narrowArrows(b *stageBox) []narrowArrow {
+	var arrows []narrowArrow
+	for _, r := range b.rdds {
+		for _, id := range r.rdd.Parents {
+			p, ok := b.rdd(id)
+			if !ok {
+				continue
+			}
+			if r.y-p.y > rddHeight+rddGap {
+				arrows = append(arrows, narrowArrow{from: point{p.x, p.y + rddHeight/2}, to: point{r.x, r.y + rddHeight/2}, around: true})
+			} else {
+				arrows = append(arrows, narrowArrow{from: point{p.x + rddWidth/2, p.y + rddHeight}, to: point{r.x + rddWidth/2, r.y}})
+			}
 		}
 	}
-	l.height = stageTitle + stagePad/2 + len(rows)*(rddHeight+rddGap) - rddGap + stagePad
-	if len(rows) == 0 {
-		l.height = stageTitle + stagePad
+	return arrows
+}
+
+// shuffleArrows returns the arrows between placed stages: one for each
+// shuffle an RDD reads, from the stage that wrote it if it is drawn.
+func shuffleArrows(boxes []stageBox) []shuffleArrow {
+	writer := map[int]*stageBox{} // shuffle id → the stage that wrote it
+	for i := range boxes {
+		if sh := boxes[i].stage.ShuffleID; sh != 0 {
+			writer[sh] = &boxes[i]
+		}
 	}
-	return l
+	var arrows []shuffleArrow
+	for i := range boxes {
+		reader := &boxes[i]
+		for k := range reader.rdds {
+			for _, sh := range reader.rdds[k].rdd.Shuffles {
+				if from := writer[sh]; from != nil && len(from.rdds) > 0 {
+					arrows = append(arrows, shuffleArrowOf(sh, from, reader, &reader.rdds[k]))
+				}
+			}
+		}
+	}
+	return arrows
+}
+
+// shuffleArrowOf returns the arrow of shuffle sh from the last RDD of
+// stage from to RDD r of stage to: into the left side of an RDD first in
+// its row, into the top of the others, not across their neighbours.
+func shuffleArrowOf(sh int, from, to *stageBox, r *rddBox) shuffleArrow {
+	last := from.rdds[len(from.rdds)-1]
+	a := shuffleArrow{shuffle: sh, from: point{last.x + rddWidth, last.y + rddHeight/2}, out: from.x + from.width}
+	if r.first {
+		a.fromLeft, a.in = true, to.x
+		a.to = point{r.x, r.y + rddHeight/2}
+	} else {
+		a.to = point{r.x + rddWidth/2, r.y}
+	}
+	return a
+}
+
+// renderGraph writes a laid out graph as SVG. The long part of an arrow
+// between stages goes under the stage boxes, so that it does not cross the
+// boxes between; the stubs from an RDD to its stage's edge, and the
+// arrowhead, over them.
+func renderGraph(g graph) template.HTML {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="stage graph">`, g.width, g.height, g.width, g.height)
+	b.WriteString(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>`)
+	for _, a := range g.shuffles {
+		renderShuffleUnder(&b, a)
+	}
+	for i := range g.stages {
+		renderStage(&b, &g.stages[i])
+	}
+	for _, a := range g.shuffles {
+		renderShuffleOver(&b, a)
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// renderShuffleUnder writes the part of a shuffle arrow that goes under
+// the stage boxes: the curve of one that comes in from the left.
+func renderShuffleUnder(b *strings.Builder, a shuffleArrow) {
+	if !a.fromLeft {
+		return
+	}
+	mid := (a.out + a.in) / 2
+	fmt.Fprintf(b, `<path class="shuffle" d="M%d,%d C%d,%d %d,%d %d,%d"><title>shuffle %d</title></path>`,
+		a.out, a.from.y, mid, a.from.y, mid, a.to.y, a.in, a.to.y, a.shuffle)
+}
+
+// renderShuffleOver writes the part of a shuffle arrow that goes over the
+// stage boxes: its stubs, or its stub and its curve from above.
+func renderShuffleOver(b *strings.Builder, a shuffleArrow) {
+	fmt.Fprintf(b, `<line class="stub" x1="%d" y1="%d" x2="%d" y2="%d"/>`, a.from.x, a.from.y, a.out, a.from.y)
+	if a.fromLeft {
+		fmt.Fprintf(b, `<line class="stub" x1="%d" y1="%d" x2="%d" y2="%d" marker-end="url(#arrow)"/>`, a.in, a.to.y, a.to.x, a.to.y)
+		return
+	}
+	fmt.Fprintf(b, `<path class="shuffle" d="M%d,%d C%d,%d %d,%d %d,%d" marker-end="url(#arrow)"><title>shuffle %d</title></path>`,
+		a.out, a.from.y, a.out+40, a.from.y, a.to.x, a.to.y-40, a.to.x, a.to.y, a.shuffle)
+}
+
+// renderStage writes a stage's box, linked to its page, with its RDDs and
+// the arrows between them.
+func renderStage(b *strings.Builder, box *stageBox) {
+	st := box.stage
+	fmt.Fprintf(b, `<a href="/stages/%d"><g class="stage %s" data-stage="%d" data-status="%s">`, st.ID, st.Status, st.ID, st.Status)
+	fmt.Fprintf(b, `<rect class="cluster" x="%d" y="%d" width="%d" height="%d" rx="6"/>`, box.x, box.y, box.width, box.height)
+	title := fmt.Sprintf("Stage %d · %s", st.ID, st.Status)
+	if st.Kind == SampleStage {
+		title = fmt.Sprintf("Stage %d · sample · %s", st.ID, st.Status)
+	}
+	fmt.Fprintf(b, `<text class="title" x="%d" y="%d">%s</text>`, box.x+stagePad, box.y+16, title)
+	for _, a := range box.narrow {
+		renderNarrow(b, a)
+	}
+	for i := range box.rdds {
+		renderRDD(b, &box.rdds[i])
+	}
+	b.WriteString(`</g></a>`)
+}
+
+// renderNarrow writes an arrow between RDDs of a stage.
+func renderNarrow(b *strings.Builder, a narrowArrow) {
+	if a.around {
+		fmt.Fprintf(b, `<path class="narrow" d="M%d,%d C%d,%d %d,%d %d,%d" marker-end="url(#arrow)"/>`,
+			a.from.x, a.from.y, a.from.x-15, a.from.y, a.to.x-15, a.to.y, a.to.x, a.to.y)
+		return
+	}
+	fmt.Fprintf(b, `<line class="narrow" x1="%d" y1="%d" x2="%d" y2="%d" marker-end="url(#arrow)"/>`, a.from.x, a.from.y, a.to.x, a.to.y)
+}
+
+// renderRDD writes an RDD's box: its operation, where it was made, and a
+// mark if it is cached; its whole name is the tooltip.
+func renderRDD(b *strings.Builder, r *rddBox) {
+	class, title := "rdd", r.rdd.Name
+	if r.rdd.Cached {
+		class, title = "rdd cached", r.rdd.Name+" (cached)"
+	}
+	fmt.Fprintf(b, `<g class="%s" data-rdd="%d"><title>%s</title><rect x="%d" y="%d" width="%d" height="%d" rx="3"/>`,
+		class, r.rdd.ID, html.EscapeString(title), r.x, r.y, rddWidth, rddHeight)
+	if r.rdd.Cached {
+		fmt.Fprintf(b, `<circle class="cached-mark" cx="%d" cy="%d" r="4"/>`, r.x+rddWidth-10, r.y+10)
+	}
+	op, site := rddLabel(r.rdd.Name)
+	fmt.Fprintf(b, `<text x="%d" y="%d">%s</text>`, r.x+8, r.y+15, html.EscapeString(op))
+	fmt.Fprintf(b, `<text class="site" x="%d" y="%d">%s</text></g>`, r.x+8, r.y+29, html.EscapeString(site))
+}
+
+// rddLabel returns the two lines of an RDD's box, each cut to fit: its
+// operation, and where it was made.
+func rddLabel(name string) (op, site string) {
+	op, site, _ = strings.Cut(name, " at ")
+	op = shorten(shortID(op), "")
+	if file, line, ok := strings.Cut(site, ":"); ok {
+		return op, shorten(file, ":"+line)
+	}
+	return op, shorten(site, "")
 }
 
 // shortID keeps the last digits of a long RDD id in "Map [id]": a
@@ -265,32 +407,4 @@ func shorten(s, suffix string) string {
 		r = append(r[:max(keep-1, 0)], '…')
 	}
 	return string(r) + suffix
-}
-
-// jobStages returns the stages of job and those it read from that ran for
-// earlier jobs, whose status it gives as "skipped": this job reused their
-// output.
-func (s *Store) jobStages(job Job) []Stage {
-	var stages []Stage
-	seen := map[int]bool{}
-	queue := slices.Clone(job.Stages)
-	for len(queue) > 0 {
-		id := queue[0]
-		queue = queue[1:]
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		st, ok := s.Stage(id)
-		if !ok {
-			continue
-		}
-		if !slices.Contains(job.Stages, id) {
-			st.Status = "skipped"
-		}
-		stages = append(stages, st)
-		queue = append(queue, st.ParentStages...)
-	}
-	slices.SortFunc(stages, func(a, b Stage) int { return a.ID - b.ID })
-	return stages
 }

@@ -1,6 +1,10 @@
 // Package status keeps what a driver knows of its jobs, stages, tasks and
 // executors while they run, and serves it: web pages, a JSON API under
 // /api/v1 and Prometheus metrics under /metrics.
+//
+// It is told what happens through the Store's methods, in its own types:
+// it knows nothing of the scheduler or the executors that it reports on,
+// so that it sits below them.
 package status
 
 import (
@@ -15,8 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ember-go/ember/executor"
-	"github.com/ember-go/ember/scheduler"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -43,7 +45,7 @@ type Stage struct {
 	ID        int        `json:"id"`
 	JobID     int        `json:"jobId"`
 	Name      string     `json:"name"`   // its last RDD, with its creation site
-	Kind      string     `json:"kind"`   // "result", "map" or "sample" (a range partitioner's)
+	Kind      StageKind  `json:"kind"`   // what its tasks compute
 	Status    string     `json:"status"` // "running", "succeeded" or "failed"
 	Attempts  int        `json:"attempts"`
 	Tasks     int        `json:"tasks"`   // to run, added over the attempts of the stage
@@ -61,7 +63,7 @@ type Stage struct {
 	// RDDs are the RDDs the stage computes, parents first.
 	RDDs []RDD `json:"rdds"`
 	// Metrics sums the metrics of the stage's finished task attempts.
-	Metrics executor.TaskMetrics `json:"metrics"`
+	Metrics TaskMetrics `json:"metrics"`
 	// TasksForgotten counts the finished task attempts whose records
 	// were dropped: a stage keeps the last MaxTaskRecords.
 	TasksForgotten int `json:"tasksForgotten,omitempty"`
@@ -81,15 +83,15 @@ type RDD struct {
 
 // Task is a task attempt as the API shows it.
 type Task struct {
-	StageID   int                  `json:"stageId"`
-	Partition int                  `json:"partition"`
-	Attempt   int                  `json:"attempt"`
-	Executor  string               `json:"executor"` // "driver" in local mode
-	Status    string               `json:"status"`   // "running", "succeeded" or "failed"
-	Launched  time.Time            `json:"launched"`
-	Duration  float64              `json:"durationMs"` // so far, while it runs
-	Metrics   executor.TaskMetrics `json:"metrics"`
-	Error     string               `json:"error,omitempty"`
+	StageID   int         `json:"stageId"`
+	Partition int         `json:"partition"`
+	Attempt   int         `json:"attempt"`
+	Executor  string      `json:"executor"` // "driver" in local mode
+	Status    string      `json:"status"`   // "running", "succeeded" or "failed"
+	Launched  time.Time   `json:"launched"`
+	Duration  float64     `json:"durationMs"` // so far, while it runs
+	Metrics   TaskMetrics `json:"metrics"`
+	Error     string      `json:"error,omitempty"`
 }
 
 // Executor is an executor as the API shows it.
@@ -124,6 +126,63 @@ type CachedRDD struct {
 	Executors  []string `json:"executors,omitempty"`
 }
 
+// TaskMetrics counts what a task attempt read and wrote, or the attempts
+// of a stage: records and bytes of its input (sources, cached blocks), of
+// its output (results, saved files), and of the shuffles it read and
+// wrote.
+type TaskMetrics struct {
+	InputRecords        int64 `json:"inputRecords"`
+	InputBytes          int64 `json:"inputBytes"`
+	OutputRecords       int64 `json:"outputRecords"`
+	OutputBytes         int64 `json:"outputBytes"`
+	ShuffleReadRecords  int64 `json:"shuffleReadRecords"`
+	ShuffleReadBytes    int64 `json:"shuffleReadBytes"`
+	ShuffleWriteRecords int64 `json:"shuffleWriteRecords"`
+	ShuffleWriteBytes   int64 `json:"shuffleWriteBytes"`
+}
+
+// StageKind says what the tasks of a stage compute.
+type StageKind string
+
+// The kinds of stage.
+const (
+	// ResultStage computes partitions of a job's final RDD.
+	ResultStage StageKind = "result"
+	// MapStage writes a shuffle.
+	MapStage StageKind = "map"
+	// SampleStage samples the keys of a shuffle's parent, for a range
+	// partitioner.
+	SampleStage StageKind = "sample"
+)
+
+// StageStart describes a stage as it starts, for Store.StageStarted.
+type StageStart struct {
+	ID int
+	// JobID is the job that runs the stage; 0 means the job that started
+	// last.
+	JobID int
+	Name  string // its last RDD, with its creation site
+	Kind  StageKind
+	Tasks int // to run in this attempt
+	// RDDs are the RDDs the stage computes, parents first.
+	RDDs []RDD
+	// ShuffleID is the shuffle the stage writes, 0 for a result stage;
+	// Reads are the shuffles it reads.
+	ShuffleID int
+	Reads     []int
+}
+
+// TaskAttempt describes a task attempt as it starts or ends, for
+// Store.TaskStarted and Store.TaskEnded.
+type TaskAttempt struct {
+	Partition, Attempt int
+	Executor           string    // "driver" in local mode
+	Launched           time.Time // zero if it never got a slot
+	// Duration and Metrics are known when it ends.
+	Duration time.Duration
+	Metrics  TaskMetrics
+}
+
 // Live is what the store asks its session for at every request, as it
 // changes without events.
 type Live struct {
@@ -133,6 +192,13 @@ type Live struct {
 	Executors func() []Executor
 	// Storage describes the cached RDDs.
 	Storage func() []CachedRDD
+}
+
+// Server is a running HTTP server.
+type Server struct {
+	srv  *http.Server
+	addr string
+	done chan struct{}
 }
 
 // MaxTaskRecords is how many finished task attempts a stage keeps records
@@ -156,7 +222,7 @@ type Store struct {
 	stages    map[int]*Stage
 	writers   map[int]int // shuffle id → the stage that wrote it last
 	executors map[string]*Executor
-	current   int // the job whose stages are starting; see StageEvent
+	current   int // the job whose stages are starting; see StageStart
 	retained  int
 	live      Live
 
@@ -252,123 +318,59 @@ func (s *Store) JobEnded(id int, err error) {
 	s.jobsRun.WithLabelValues(j.Status).Inc()
 }
 
-// forgetOldLocked drops the oldest ended jobs beyond the retained number,
-// with their stages.
-func (s *Store) forgetOldLocked() {
-	for i := 0; len(s.jobs) > s.retained && i < len(s.order); {
-		j := s.jobs[s.order[i]]
-		if j.Status == "running" {
-			i++
-			continue
-		}
-		for _, id := range j.Stages {
-			if st := s.stages[id]; st != nil && st.JobID == j.ID {
-				delete(s.stages, id)
-				if s.writers[st.ShuffleID] == id {
-					delete(s.writers, st.ShuffleID)
-				}
-			}
-		}
-		delete(s.jobs, j.ID)
-		s.order = slices.Delete(s.order, i, i+1)
-	}
-}
-
-// StageEvent records an event of the DAG scheduler.
-func (s *Store) StageEvent(ev scheduler.StageEvent) {
+// StageStarted records a stage of job start.JobID, or of the job started
+// last if that is 0 (then concurrent jobs' stages may be attributed to
+// another). A stage that runs again keeps its record: its attempts and
+// tasks add up.
+func (s *Store) StageStarted(start StageStart) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch ev.Kind {
-	case scheduler.StageStarted:
-		s.stageStartedLocked(ev)
-	case scheduler.TaskStarted:
-		s.taskStartedLocked(ev.StageID, ev.Task)
-	case scheduler.TaskEnded:
-		s.taskEndedLocked(ev.StageID, ev.Task, ev.Err)
-	case scheduler.StageEnded:
-		if st := s.stages[ev.StageID]; st != nil {
-			now := time.Now()
-			st.Finished, st.Status = &now, "succeeded"
-			if ev.Err != nil {
-				st.Status, st.Error = "failed", errorText(ev.Err)
-			}
-		}
-	}
-}
-
-// stageStartedLocked records a stage of job ev.JobID, or of the job
-// started last if that is 0 (then concurrent jobs' stages may be
-// attributed to another). A stage that runs again keeps its record.
-func (s *Store) stageStartedLocked(ev scheduler.StageEvent) {
-	job := ev.JobID
+	job := start.JobID
 	if job == 0 {
 		job = s.current
 	}
-	st := s.stages[ev.StageID]
+	st := s.stages[start.ID]
 	if st == nil {
-		st = &Stage{ID: ev.StageID, JobID: job, Name: ev.Stage, Kind: stageKinds[ev.TaskKind], Submitted: time.Now(), ShuffleID: ev.ShuffleID,
-			ParentStages: []int{}, RDDs: make([]RDD, len(ev.RDDs)), running: map[[2]int]*Task{}}
-		for i, r := range ev.RDDs {
-			st.RDDs[i] = RDD{ID: r.ID, Name: r.Name, Parents: r.Parents, Shuffles: r.Shuffles, Cached: r.Cached}
-		}
-		for _, sh := range ev.Reads {
-			if w, ok := s.writers[sh]; ok && !slices.Contains(st.ParentStages, w) {
-				st.ParentStages = append(st.ParentStages, w)
-			}
-		}
-		s.stages[ev.StageID] = st
+		st = s.newStageLocked(start, job)
+		s.stages[start.ID] = st
 	}
-	if ev.ShuffleID != 0 {
-		s.writers[ev.ShuffleID] = ev.StageID
+	if start.ShuffleID != 0 {
+		s.writers[start.ShuffleID] = start.ID
 	}
 	st.Attempts++
 	st.Status, st.Finished, st.Error = "running", nil, ""
-	st.Tasks += ev.Tasks
-	if j := s.jobs[job]; j != nil && !slices.Contains(j.Stages, ev.StageID) {
-		j.Stages = append(j.Stages, ev.StageID)
+	st.Tasks += start.Tasks
+	if j := s.jobs[job]; j != nil && !slices.Contains(j.Stages, start.ID) {
+		j.Stages = append(j.Stages, start.ID)
 	}
 }
 
-func (s *Store) taskStartedLocked(stage int, info *scheduler.TaskInfo) {
+// TaskStarted records that a task attempt of stage started.
+func (s *Store) TaskStarted(stage int, task TaskAttempt) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	st := s.stages[stage]
-	if st == nil || info == nil {
+	if st == nil {
 		return
 	}
-	s.executor(info.Executor).Running++
-	t := &Task{StageID: stage, Partition: info.Partition, Attempt: info.Attempt, Executor: info.Executor, Status: "running", Launched: info.Launched}
+	s.executor(task.Executor).Running++
+	t := &Task{StageID: stage, Partition: task.Partition, Attempt: task.Attempt, Executor: task.Executor, Status: "running", Launched: task.Launched}
 	st.addTask(t)
-	st.running[[2]int{info.Partition, info.Attempt}] = t
+	st.running[[2]int{task.Partition, task.Attempt}] = t
 }
 
-// addTask appends a task record. Past twice MaxTaskRecords, the oldest
-// finished records go (at once, so that appends stay cheap).
-func (st *Stage) addTask(t *Task) {
-	st.tasks = append(st.tasks, t)
-	if len(st.tasks) < 2*MaxTaskRecords {
+// TaskEnded records how a task attempt of stage ended: it failed with err
+// if that is not nil. An attempt that never started (cancelled while it
+// waited for a slot) is not recorded.
+func (s *Store) TaskEnded(stage int, task TaskAttempt, err error) {
+	if task.Launched.IsZero() {
 		return
 	}
-	finished := len(st.tasks) - len(st.running)
-	drop := finished - MaxTaskRecords
-	kept := st.tasks[:0]
-	for _, t := range st.tasks {
-		if drop > 0 && t.Status != "running" {
-			drop--
-			st.TasksForgotten++
-			continue
-		}
-		kept = append(kept, t)
-	}
-	clear(st.tasks[len(kept):])
-	st.tasks = kept
-}
-
-func (s *Store) taskEndedLocked(stage int, info *scheduler.TaskInfo, err error) {
-	if info == nil || info.Launched.IsZero() {
-		return // it never got a slot: cancelled while waiting
-	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	outcome := "succeeded"
-	s.duration.Observe(info.Duration.Seconds())
-	e := s.executor(info.Executor)
+	s.duration.Observe(task.Duration.Seconds())
+	e := s.executor(task.Executor)
 	if err != nil {
 		outcome = "failed"
 		s.failed.Inc()
@@ -376,41 +378,46 @@ func (s *Store) taskEndedLocked(stage int, info *scheduler.TaskInfo, err error) 
 	} else {
 		s.succeeded.Inc()
 		e.Finished++
-		m := info.Metrics
-		for i, v := range [4][2]int64{{m.InputRecords, m.InputBytes}, {m.OutputRecords, m.OutputBytes},
-			{m.ShuffleReadRecords, m.ShuffleReadBytes}, {m.ShuffleWriteRecords, m.ShuffleWriteBytes}} {
-			if v[0] != 0 {
-				s.recordsBy[i].Add(float64(v[0]))
-			}
-			if v[1] != 0 {
-				s.bytesBy[i].Add(float64(v[1]))
-			}
-		}
+		s.countIOLocked(task.Metrics)
 	}
 	st := s.stages[stage]
 	if st == nil {
 		return
 	}
-	key := [2]int{info.Partition, info.Attempt}
+	key := [2]int{task.Partition, task.Attempt}
 	t := st.running[key]
 	if t == nil {
-		t = &Task{StageID: stage, Partition: info.Partition, Attempt: info.Attempt, Executor: info.Executor, Launched: info.Launched}
+		t = &Task{StageID: stage, Partition: task.Partition, Attempt: task.Attempt, Executor: task.Executor, Launched: task.Launched}
 		st.addTask(t)
 	} else {
 		delete(st.running, key)
 		e.Running = max(e.Running-1, 0)
 	}
-	t.Executor, t.Duration, t.Metrics, t.Status = info.Executor, float64(info.Duration)/float64(time.Millisecond), info.Metrics, outcome
+	t.Executor, t.Duration, t.Metrics, t.Status = task.Executor, float64(task.Duration)/float64(time.Millisecond), task.Metrics, outcome
 	if err != nil {
 		t.Error = errorText(err)
 		st.Failed++
 	} else {
 		st.Completed++
-		st.Metrics.Add(info.Metrics)
+		st.Metrics.add(task.Metrics)
 	}
 }
 
-var stageKinds = map[executor.TaskKind]string{executor.ResultTask: "result", executor.MapTask: "map", executor.SampleTask: "sample"}
+// StageEnded records how an attempt of stage ended: it failed with err if
+// that is not nil.
+func (s *Store) StageEnded(stage int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stages[stage]
+	if st == nil {
+		return
+	}
+	now := time.Now()
+	st.Finished, st.Status = &now, "succeeded"
+	if err != nil {
+		st.Status, st.Error = "failed", errorText(err)
+	}
+}
 
 // ExecutorLost records a lost executor.
 func (s *Store) ExecutorLost(name, addr string) {
@@ -420,17 +427,6 @@ func (s *Store) ExecutorLost(name, addr string) {
 	e := s.executor(name)
 	now := time.Now()
 	e.Address, e.Lost = addr, &now
-}
-
-// executor returns the record of the executor named name, made if need
-// be.
-func (s *Store) executor(name string) *Executor {
-	e := s.executors[name]
-	if e == nil {
-		e = &Executor{Name: name}
-		s.executors[name] = e
-	}
-	return e
 }
 
 // Jobs returns the jobs, oldest first.
@@ -453,22 +449,6 @@ func (s *Store) Job(id int) (Job, bool) {
 		return Job{}, false
 	}
 	return s.jobLocked(j), true
-}
-
-// jobLocked returns a copy of j with its task and stage counts.
-func (s *Store) jobLocked(j *Job) Job {
-	c := *j
-	c.Stages = slices.Clone(j.Stages)
-	for _, id := range j.Stages {
-		if st := s.stages[id]; st != nil {
-			c.Tasks += st.Tasks
-			c.CompletedTasks += st.Completed
-			if st.Status == "succeeded" {
-				c.CompletedStages++
-			}
-		}
-	}
-	return c
 }
 
 // Stages returns the stages, by id.
@@ -512,15 +492,6 @@ func (s *Store) Tasks(id int) ([]Task, bool) {
 		}
 	}
 	return out, true
-}
-
-// copy returns a copy of st that shares nothing mutable with it.
-func (st *Stage) copy() Stage {
-	c := *st
-	c.ParentStages = slices.Clone(st.ParentStages)
-	c.Running = len(st.running)
-	c.tasks, c.running = nil, nil
-	return c
 }
 
 // Executors describes the executors: those the session knows now, with
@@ -620,13 +591,6 @@ func Serve(host string, port int, h http.Handler) (*Server, error) {
 	return srv, nil
 }
 
-// Server is a running HTTP server.
-type Server struct {
-	srv  *http.Server
-	addr string
-	done chan struct{}
-}
-
 // Addr is where the server listens.
 func (s *Server) Addr() string { return s.addr }
 
@@ -638,6 +602,127 @@ func (s *Server) Close() error {
 		err = nil
 	}
 	return err
+}
+
+// forgetOldLocked drops the oldest ended jobs beyond the retained number,
+// with their stages.
+func (s *Store) forgetOldLocked() {
+	for i := 0; len(s.jobs) > s.retained && i < len(s.order); {
+		j := s.jobs[s.order[i]]
+		if j.Status == "running" {
+			i++
+			continue
+		}
+		for _, id := range j.Stages {
+			if st := s.stages[id]; st != nil && st.JobID == j.ID {
+				delete(s.stages, id)
+				if s.writers[st.ShuffleID] == id {
+					delete(s.writers, st.ShuffleID)
+				}
+			}
+		}
+		delete(s.jobs, j.ID)
+		s.order = slices.Delete(s.order, i, i+1)
+	}
+}
+
+// newStageLocked returns the record of a stage of job that starts for the
+// first time, with its parent stages: those that wrote the shuffles it
+// reads last.
+func (s *Store) newStageLocked(start StageStart, job int) *Stage {
+	st := &Stage{ID: start.ID, JobID: job, Name: start.Name, Kind: start.Kind, Submitted: time.Now(), ShuffleID: start.ShuffleID,
+		ParentStages: []int{}, RDDs: make([]RDD, len(start.RDDs)), running: map[[2]int]*Task{}}
+	copy(st.RDDs, start.RDDs)
+	for _, sh := range start.Reads {
+		if w, ok := s.writers[sh]; ok && !slices.Contains(st.ParentStages, w) {
+			st.ParentStages = append(st.ParentStages, w)
+		}
+	}
+	return st
+}
+
+// countIOLocked adds the records and bytes of a finished task attempt to
+// the metrics that count them by kind.
+func (s *Store) countIOLocked(m TaskMetrics) {
+	for i, v := range [4][2]int64{{m.InputRecords, m.InputBytes}, {m.OutputRecords, m.OutputBytes},
+		{m.ShuffleReadRecords, m.ShuffleReadBytes}, {m.ShuffleWriteRecords, m.ShuffleWriteBytes}} {
+		if v[0] != 0 {
+			s.recordsBy[i].Add(float64(v[0]))
+		}
+		if v[1] != 0 {
+			s.bytesBy[i].Add(float64(v[1]))
+		}
+	}
+}
+
+// executor returns the record of the executor named name, made if need
+// be.
+func (s *Store) executor(name string) *Executor {
+	e := s.executors[name]
+	if e == nil {
+		e = &Executor{Name: name}
+		s.executors[name] = e
+	}
+	return e
+}
+
+// jobLocked returns a copy of j with its task and stage counts.
+func (s *Store) jobLocked(j *Job) Job {
+	c := *j
+	c.Stages = slices.Clone(j.Stages)
+	for _, id := range j.Stages {
+		if st := s.stages[id]; st != nil {
+			c.Tasks += st.Tasks
+			c.CompletedTasks += st.Completed
+			if st.Status == "succeeded" {
+				c.CompletedStages++
+			}
+		}
+	}
+	return c
+}
+
+// addTask appends a task record. Past twice MaxTaskRecords, the oldest
+// finished records go (at once, so that appends stay cheap).
+func (st *Stage) addTask(t *Task) {
+	st.tasks = append(st.tasks, t)
+	if len(st.tasks) < 2*MaxTaskRecords {
+		return
+	}
+	finished := len(st.tasks) - len(st.running)
+	drop := finished - MaxTaskRecords
+	kept := st.tasks[:0]
+	for _, t := range st.tasks {
+		if drop > 0 && t.Status != "running" {
+			drop--
+			st.TasksForgotten++
+			continue
+		}
+		kept = append(kept, t)
+	}
+	clear(st.tasks[len(kept):])
+	st.tasks = kept
+}
+
+// copy returns a copy of st that shares nothing mutable with it.
+func (st *Stage) copy() Stage {
+	c := *st
+	c.ParentStages = slices.Clone(st.ParentStages)
+	c.Running = len(st.running)
+	c.tasks, c.running = nil, nil
+	return c
+}
+
+// add adds o to m.
+func (m *TaskMetrics) add(o TaskMetrics) {
+	m.InputRecords += o.InputRecords
+	m.InputBytes += o.InputBytes
+	m.OutputRecords += o.OutputRecords
+	m.OutputBytes += o.OutputBytes
+	m.ShuffleReadRecords += o.ShuffleReadRecords
+	m.ShuffleReadBytes += o.ShuffleReadBytes
+	m.ShuffleWriteRecords += o.ShuffleWriteRecords
+	m.ShuffleWriteBytes += o.ShuffleWriteBytes
 }
 
 // errorText is err's text, cut to maxErrorText bytes.

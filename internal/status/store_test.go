@@ -11,29 +11,29 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ember-go/ember/executor"
-	"github.com/ember-go/ember/scheduler"
 )
 
 // run feeds a store the events of a stage that ran tasks to the end, with
 // the outcome of each partition.
 func run(s *Store, stage, job int, name string, shuffle int, reads []int, outcomes ...error) {
-	s.StageEvent(scheduler.StageEvent{Kind: scheduler.StageStarted, StageID: stage, JobID: job, Stage: name, Tasks: len(outcomes),
-		ShuffleID: shuffle, Reads: reads, RDDs: []scheduler.RDDInfo{{ID: stage * 10, Name: name, Shuffles: reads}}})
+	kind := ResultStage
+	if shuffle != 0 {
+		kind = MapStage
+	}
+	s.StageStarted(StageStart{ID: stage, JobID: job, Name: name, Kind: kind, Tasks: len(outcomes),
+		ShuffleID: shuffle, Reads: reads, RDDs: []RDD{{ID: stage * 10, Name: name, Shuffles: reads}}})
 	for p, err := range outcomes {
-		info := &scheduler.TaskInfo{Partition: p, Attempt: 1, Executor: "exec-" + strconv.Itoa(p%2), Launched: time.Now()}
-		s.StageEvent(scheduler.StageEvent{Kind: scheduler.TaskStarted, StageID: stage, Task: info})
-		done := *info
-		done.Duration = time.Millisecond
-		done.Metrics = executor.TaskMetrics{InputRecords: 10, ShuffleWriteRecords: 3, ShuffleWriteBytes: 100}
-		s.StageEvent(scheduler.StageEvent{Kind: scheduler.TaskEnded, StageID: stage, Task: &done, Err: err})
+		task := TaskAttempt{Partition: p, Attempt: 1, Executor: "exec-" + strconv.Itoa(p%2), Launched: time.Now()}
+		s.TaskStarted(stage, task)
+		task.Duration = time.Millisecond
+		task.Metrics = TaskMetrics{InputRecords: 10, ShuffleWriteRecords: 3, ShuffleWriteBytes: 100}
+		s.TaskEnded(stage, task, err)
 	}
 	var err error
 	for _, e := range outcomes {
 		err = errors.Join(err, e)
 	}
-	s.StageEvent(scheduler.StageEvent{Kind: scheduler.StageEnded, StageID: stage, Err: err})
+	s.StageEnded(stage, err)
 }
 
 func TestStoreCountsTasksAndMetrics(t *testing.T) {
@@ -117,9 +117,9 @@ func TestPages(t *testing.T) {
 	s.JobEnded(1, nil)
 	s.JobStarted(2, "Collect", "Join [30] at x.go:3")
 	run(s, 2, 2, "Map [20] at x.go:2", 8, nil, nil, nil)
-	s.StageEvent(scheduler.StageEvent{Kind: scheduler.StageStarted, StageID: 3, JobID: 2, Stage: "Join [30] at x.go:3", Tasks: 2, Reads: []int{7, 8},
-		RDDs: []scheduler.RDDInfo{{ID: 29, Name: "Cogroup [29] at x.go:3", Shuffles: []int{7, 8}}, {ID: 30, Name: "Join [30] at x.go:3", Parents: []int{29}, Cached: true}}})
-	s.StageEvent(scheduler.StageEvent{Kind: scheduler.TaskStarted, StageID: 3, Task: &scheduler.TaskInfo{Partition: 0, Attempt: 1, Executor: "exec-0", Launched: time.Now()}})
+	s.StageStarted(StageStart{ID: 3, JobID: 2, Name: "Join [30] at x.go:3", Tasks: 2, Reads: []int{7, 8},
+		RDDs: []RDD{{ID: 29, Name: "Cogroup [29] at x.go:3", Shuffles: []int{7, 8}}, {ID: 30, Name: "Join [30] at x.go:3", Parents: []int{29}, Cached: true}}})
+	s.TaskStarted(3, TaskAttempt{Partition: 0, Attempt: 1, Executor: "exec-0", Launched: time.Now()})
 	s.ExecutorLost("exec-1", "10.0.0.2:7077")
 
 	srv := httptest.NewServer(s.Handler())

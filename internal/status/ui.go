@@ -164,6 +164,34 @@ func (s *Store) running() bool {
 	return false
 }
 
+// jobStages returns the stages of job and those it read from that ran for
+// earlier jobs, whose status it gives as "skipped": this job reused their
+// output.
+func (s *Store) jobStages(job Job) []Stage {
+	var stages []Stage
+	seen := map[int]bool{}
+	queue := slices.Clone(job.Stages)
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		st, ok := s.Stage(id)
+		if !ok {
+			continue
+		}
+		if !slices.Contains(job.Stages, id) {
+			st.Status = "skipped"
+		}
+		stages = append(stages, st)
+		queue = append(queue, st.ParentStages...)
+	}
+	slices.SortFunc(stages, func(a, b Stage) int { return a.ID - b.ID })
+	return stages
+}
+
 func formatDuration(d time.Duration) string {
 	switch {
 	case d < time.Millisecond:

@@ -1,0 +1,55 @@
+package rdd
+
+import (
+	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/status"
+	"github.com/ember-go/ember/scheduler"
+)
+
+// statusFeed returns a listener of the DAG's stage events that records
+// them in store. The status package knows nothing of the scheduler, which
+// sits above it: its events are told to the store in the store's terms
+// here.
+func statusFeed(store *status.Store) func(scheduler.StageEvent) {
+	return func(ev scheduler.StageEvent) {
+		switch ev.Kind {
+		case scheduler.StageStarted:
+			store.StageStarted(statusStage(ev))
+		case scheduler.TaskStarted:
+			if ev.Task != nil {
+				store.TaskStarted(ev.StageID, statusTask(ev.Task))
+			}
+		case scheduler.TaskEnded:
+			if ev.Task != nil {
+				store.TaskEnded(ev.StageID, statusTask(ev.Task), ev.Err)
+			}
+		case scheduler.StageEnded:
+			store.StageEnded(ev.StageID, ev.Err)
+		}
+	}
+}
+
+// statusStageKinds name the stages by what their tasks do.
+var statusStageKinds = map[executor.TaskKind]status.StageKind{
+	executor.ResultTask: status.ResultStage,
+	executor.MapTask:    status.MapStage,
+	executor.SampleTask: status.SampleStage,
+}
+
+// statusStage describes the stage that ev starts.
+func statusStage(ev scheduler.StageEvent) status.StageStart {
+	rdds := make([]status.RDD, len(ev.RDDs))
+	for i, r := range ev.RDDs {
+		rdds[i] = status.RDD{ID: r.ID, Name: r.Name, Parents: r.Parents, Shuffles: r.Shuffles, Cached: r.Cached}
+	}
+	return status.StageStart{ID: ev.StageID, JobID: ev.JobID, Name: ev.Stage, Kind: statusStageKinds[ev.TaskKind], Tasks: ev.Tasks,
+		RDDs: rdds, ShuffleID: ev.ShuffleID, Reads: ev.Reads}
+}
+
+// statusTask describes a task attempt. Its metrics are converted, not
+// copied field by field: should the two types part, this stops compiling
+// rather than drop a count.
+func statusTask(t *scheduler.TaskInfo) status.TaskAttempt {
+	return status.TaskAttempt{Partition: t.Partition, Attempt: t.Attempt, Executor: t.Executor, Launched: t.Launched,
+		Duration: t.Duration, Metrics: status.TaskMetrics(t.Metrics)}
+}
