@@ -19,36 +19,36 @@ import (
 
 // ServeIfStarted serves as an executor or as an executor's worker when the
 // environment says this process was started as one (see package execenv,
-// and WorkerConfigFromEnv), running runner's pipelines, until it is told
-// to stop. It reports whether the process was started so; a process that
+// and WorkerConfigFromEnv), running the program's registered pipelines,
+// until it is told to stop. It reports whether the process was started so; a process that
 // was should exit when it returns, with a non-zero status if err is set.
-func ServeIfStarted(runner Runner) (started bool, err error) {
+func ServeIfStarted() (started bool, err error) {
 	wcfg, isWorker, err := WorkerConfigFromEnv()
 	switch {
 	case err != nil:
 		return true, err
 	case isWorker:
-		return true, serveWorker(wcfg, runner)
+		return true, serveWorker(wcfg)
 	case os.Getenv(execenv.Executor) != "":
-		return true, serveExecutor(runner)
+		return true, serveExecutor()
 	}
 	return false, nil
 }
 
 // serveWorker serves an executor as its worker child until the executor
 // closes the worker's input.
-func serveWorker(cfg WorkerConfig, runner Runner) error {
+func serveWorker(cfg WorkerConfig) error {
 	logger, err := envLogger()
 	if err != nil {
 		return err
 	}
 	return runUntilStopped(true, func(ctx context.Context) (*Daemon, error) {
-		return StartWorker(ctx, cfg, runner, logger.With("worker", os.Getpid()))
+		return StartWorker(ctx, cfg, logger.With("worker", os.Getpid()))
 	})
 }
 
 // serveExecutor runs an executor daemon configured by the environment.
-func serveExecutor(runner Runner) error {
+func serveExecutor() error {
 	logger, err := envLogger()
 	if err != nil {
 		return err
@@ -57,7 +57,7 @@ func serveExecutor(runner Runner) error {
 	if err != nil {
 		return err
 	}
-	cfg.Logger, cfg.Runner = logger, runner
+	cfg.Logger = logger
 	return runUntilStopped(os.Getenv(execenv.WatchStdin) != "", func(ctx context.Context) (*Daemon, error) {
 		return StartDaemon(ctx, cfg)
 	})

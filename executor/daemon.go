@@ -5,29 +5,29 @@ import (
 	"net/http"
 
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/apache/arrow/go/v15/arrow"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/apache/arrow/go/v15/arrow/flight"
 	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/gctune"
 	"github.com/ember-go/ember/internal/membership"
+	"github.com/ember-go/ember/internal/program"
+	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/shuffle"
 	"github.com/ember-go/ember/storage"
+	"github.com/ember-go/ember/task"
 	"google.golang.org/grpc"
 )
 
@@ -64,9 +64,6 @@ type DaemonConfig struct {
 	GossipProfile string
 	// Logger receives the daemon's log; nil means slog.Default().
 	Logger *slog.Logger
-	// Runner runs the tasks that drivers send; nil refuses them (the
-	// daemon then only serves shuffle blocks).
-	Runner Runner
 	// MaxBinarySize bounds a program uploaded by a driver; 0 means 1 GiB.
 	MaxBinarySize int64
 	// TLS, if set, secures the RPC server (auth.TLSConfigs makes it), and
@@ -90,6 +87,10 @@ type DaemonConfig struct {
 	// does not run while the executor serves (see package gctune); 0
 	// means gctune.DefaultFloor, negative leaves the collector alone.
 	GCMinHeap int64
+
+	// runner, if set, runs tasks instead of the program's registered
+	// pipelines (see replay.Register); tests set it.
+	runner replay.Runner
 }
 
 // DefaultDaemonConfig returns the defaults of DaemonConfig.
@@ -117,11 +118,14 @@ type Daemon struct {
 	// write: rpcAddr, or for a worker its executor's.
 	location string
 	worker   bool
+	// runner runs the tasks of the program's pipelines; nil refuses them
+	// (the daemon then only serves shuffle blocks).
+	runner   replay.Runner
 	programs *programs // uploaded by drivers; nil for a worker
 	shuffle  *shuffle.Manager
 	blocks   *storage.Manager
 	fetcher  *shuffle.RemoteFetcher
-	env      *Env
+	env      *task.Env
 	slots    chan struct{}  // one per core: tasks of all applications share them
 	queue    chan struct{}  // one per task launched and not finished, bounded
 	metrics  *daemonMetrics // nil unless served (MetricsAddr)
@@ -153,7 +157,7 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		cfg.Name = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano(), 36))
 	}
 	d := &Daemon{cfg: cfg, served: make(chan error, 1), slots: make(chan struct{}, cfg.Cores), queue: newQueue(cfg),
-		gcDone: gctune.Start(cfg.GCMinHeap)}
+		runner: cmp.Or(cfg.runner, replay.Registered()), gcDone: gctune.Start(cfg.GCMinHeap)}
 	started := false
 	defer func() {
 		if !started {
@@ -195,7 +199,7 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		Insecure:      cfg.Insecure,
 		Meta: membership.Meta{
 			Role: membership.Executor, RPCAddr: d.rpcAddr, Cores: cfg.Cores, Memory: cfg.Memory,
-			BuildID: BuildID(), Instance: strconv.FormatInt(time.Now().UnixNano(), 36),
+			BuildID: program.BuildID(), Instance: strconv.FormatInt(time.Now().UnixNano(), 36),
 		},
 	})
 	if err != nil {
@@ -230,8 +234,8 @@ func (d *Daemon) serve(shuffleCfg shuffle.Config) (net.Listener, error) {
 }
 
 // taskEnv is what tasks run with; it needs d.location.
-func (d *Daemon) taskEnv() *Env {
-	return &Env{Blocks: d.blocks, Shuffle: d.shuffle, Fetcher: &blockFetcher{self: d.location, local: d.shuffle, remote: d.fetcher},
+func (d *Daemon) taskEnv() *task.Env {
+	return &task.Env{Blocks: d.blocks, Shuffle: d.shuffle, Fetcher: &blockFetcher{self: d.location, local: d.shuffle, remote: d.fetcher},
 		RemoteCached: d.fetcher.FetchCached}
 }
 
@@ -379,40 +383,3 @@ func subdir(dir, name string) string {
 	}
 	return dir + string(os.PathSeparator) + name
 }
-
-// BuildID identifies the running binary by the SHA-256 of its file (the
-// first 16 hex digits), so that a driver can tell executors that run
-// another build; "" if the file cannot be read.
-func BuildID() string {
-	p, err := ThisProgram()
-	if err != nil {
-		return ""
-	}
-	return p.Header.Sha256[:16]
-}
-
-// Program is the running binary: where it is, and its header for an
-// upload (its SHA-256, size and platform).
-type Program struct {
-	Path   string
-	Header *rpc.BinaryHeader
-}
-
-// ThisProgram describes the running binary; its file is read once.
-var ThisProgram = sync.OnceValues(func() (Program, error) {
-	path, err := os.Executable()
-	if err != nil {
-		return Program{}, fmt.Errorf("find this program: %w", err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return Program{}, fmt.Errorf("read this program: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return Program{}, fmt.Errorf("read this program: %w", err)
-	}
-	return Program{path, &rpc.BinaryHeader{Sha256: hex.EncodeToString(h.Sum(nil)), Size: n, Goos: runtime.GOOS, Goarch: runtime.GOARCH}}, nil
-})

@@ -3,6 +3,7 @@ package executor
 import (
 	"time"
 
+	"github.com/ember-go/ember/task"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -33,7 +34,7 @@ func newDaemonMetrics(d *Daemon) *daemonMetrics {
 }
 
 // taskEnded counts a task that ran here, and what it counted.
-func (m *daemonMetrics) taskEnded(failed bool, d time.Duration, tm TaskMetrics) {
+func (m *daemonMetrics) taskEnded(failed bool, d time.Duration, tm task.Metrics) {
 	outcome := "succeeded"
 	if failed {
 		outcome = "failed"

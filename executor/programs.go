@@ -416,16 +416,17 @@ func WorkerConfigFromEnv() (WorkerConfig, bool, error) {
 }
 
 // StartWorker serves the tasks of one application on loopback, as a child
-// of the executor that received them, with runner. It writes shuffle files
+// of the executor that received them, with the program's registered
+// pipelines. It writes shuffle files
 // into the executor's directory, which the executor serves. It prints the
 // address it listens on to stdout, for the executor.
-func StartWorker(ctx context.Context, cfg WorkerConfig, runner Runner, logger *slog.Logger) (*Daemon, error) {
+func StartWorker(ctx context.Context, cfg WorkerConfig, logger *slog.Logger) (*Daemon, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	d := &Daemon{
 		cfg: DaemonConfig{Name: cfg.Name, RPCAddr: "127.0.0.1:0", Cores: max(cfg.Cores, 1), Memory: cfg.Memory,
-			Secret: cfg.Secret, Runner: runner, Logger: logger},
+			Secret: cfg.Secret, Logger: logger},
 		worker: true, served: make(chan error, 1), slots: make(chan struct{}, max(cfg.Cores, 1)),
 		gcDone: gctune.Start(gctune.DefaultFloor),
 	}

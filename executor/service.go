@@ -9,25 +9,12 @@ import (
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/internal/wire"
 	"github.com/ember-go/ember/shuffle"
+	"github.com/ember-go/ember/task"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// Runner runs the tasks of a program's registered pipelines in an executor
-// process. Package rdd provides it (rdd.TaskRunner): it rebuilds a job's
-// graph from its definition and computes one partition.
-type Runner interface {
-	// Fingerprint digests the registered pipelines; a driver with another
-	// fingerprint runs another program and is refused.
-	Fingerprint() string
-	// RunTask runs the task tc describes, of the job def, and reports how
-	// it ended (TaskId is filled in by the caller).
-	RunTask(tc *TaskContext, def *rpc.DefineJob) *rpc.TaskStatus
-}
-
-// Task returns the task being run.
-func (tc *TaskContext) Task() *Task { return tc.task }
 
 // taskService is the executor's side of the driver's task streams.
 type taskService struct {
@@ -50,7 +37,7 @@ func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
 	}
 	app := &application{id: hello.AppId, d: d, stream: stream, defs: make(map[uint64]*rpc.DefineJob),
 		running: make(map[uint64]context.CancelFunc), shuffles: make(map[int]bool), rdds: make(map[int]bool)}
-	if d.cfg.Runner == nil || hello.Fingerprint != d.cfg.Runner.Fingerprint() {
+	if d.runner == nil || hello.Fingerprint != d.runner.Fingerprint() {
 		return s.serveByWorker(stream, hello, app)
 	}
 	if err := app.sendLocked(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Welcome{Welcome: &rpc.Welcome{Executor: d.name(), Cores: int32(d.cfg.Cores)}}}); err != nil {
@@ -164,7 +151,7 @@ func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {
 		a.d.cfg.Logger.Debug("task ended", "app", a.id, "stage", m.StageId, "partition", m.Partition, "attempt", m.Attempt,
 			"state", st.State.String(), "took", took)
 		if a.d.metrics != nil {
-			a.d.metrics.taskEnded(st.State == rpc.TaskStatus_FAILED, took, TaskMetricsOf(st.Metrics))
+			a.d.metrics.taskEnded(st.State == rpc.TaskStatus_FAILED, took, wire.MetricsOf(st.Metrics))
 		}
 		if err := a.send(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Status{Status: st}}); err != nil {
 			a.d.cfg.Logger.Debug("task status not sent", "app", a.id, "task", m.TaskId, "err", err)
@@ -192,9 +179,9 @@ func (a *application) run(ctx context.Context, def *rpc.DefineJob, m *rpc.Launch
 		}
 		inputs[int(in.ShuffleId)] = outs
 	}
-	t := &Task{
+	t := &task.Task{
 		StageID: int(m.StageId), Partition: int(m.Partition), Attempt: int(m.Attempt),
-		Kind: TaskKind(m.Kind), ShuffleID: int(m.ShuffleId), Partitioner: m.Partitioner, Locations: m.Cached,
+		Kind: task.Kind(m.Kind), ShuffleID: int(m.ShuffleId), Partitioner: m.Partitioner, Locations: m.Cached,
 		MapOutputs: func(id int) ([]*shuffle.MapStatus, error) {
 			outs, ok := inputs[id]
 			if !ok {
@@ -203,21 +190,20 @@ func (a *application) run(ctx context.Context, def *rpc.DefineJob, m *rpc.Launch
 			return outs, nil
 		},
 	}
-	tc := &TaskContext{ctx: ctx, StageID: t.StageID, Partition: t.Partition, Attempt: t.Attempt,
-		Env: a.d.env, Executor: a.d.name(), App: a.id, task: t}
+	tc := task.NewContext(ctx, t, a.d.env, a.d.name(), a.id)
 	a.d.cfg.Logger.Debug("task started", "app", a.id, "job", def.Pipeline, "stage", t.StageID, "partition", t.Partition, "attempt", t.Attempt)
 	defer func() {
 		if v := recover(); v != nil {
-			pe := NewPanicError(v)
+			pe := task.NewPanicError(v)
 			st = &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: &rpc.TaskError{
 				Kind: rpc.TaskError_PANIC, Message: fmt.Sprint(pe.Value), PanicWhere: pe.Where, PanicStack: pe.Stack}}
 		}
 	}()
-	st = a.d.cfg.Runner.RunTask(tc, def)
+	st = a.d.runner.RunTask(tc, def)
 	for _, b := range tc.StoredBlocks() {
 		st.Stored = append(st.Stored, &rpc.StoredBlock{Id: b.ID, Memory: b.Memory, Disk: b.Disk})
 	}
-	st.Metrics = tc.Metrics().Message()
+	st.Metrics = wire.MetricsMessage(tc.Metrics())
 	if st.State == rpc.TaskStatus_FINISHED && st.MapOutput != nil {
 		st.MapOutput.Location = a.d.location
 	}

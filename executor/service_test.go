@@ -21,6 +21,8 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/internal/wire"
+	"github.com/ember-go/ember/task"
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -34,7 +36,7 @@ type mapRunner struct{ fingerprint string }
 
 func (r mapRunner) Fingerprint() string { return r.fingerprint }
 
-func (r mapRunner) RunTask(tc *TaskContext, def *rpc.DefineJob) *rpc.TaskStatus {
+func (r mapRunner) RunTask(tc *task.Context, def *rpc.DefineJob) *rpc.TaskStatus {
 	if string(def.Argument) == "panic" {
 		panic("the task panicked")
 	}
@@ -68,7 +70,7 @@ func startServiceDaemon(t *testing.T) *Daemon {
 	d, err := StartDaemon(context.Background(), DaemonConfig{
 		Name: "exec", GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: 2, Memory: 64 << 20,
 		Secret: testSecret, GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Runner: mapRunner{fingerprint: "fp"}, WorkDir: t.TempDir(),
+		runner: mapRunner{fingerprint: "fp"}, WorkDir: t.TempDir(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +246,7 @@ func TestUploadChecks(t *testing.T) {
 func TestUploadNeedsASecret(t *testing.T) {
 	d, err := StartDaemon(context.Background(), DaemonConfig{
 		Name: "open", GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: 1,
-		GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Runner: mapRunner{fingerprint: "fp"},
+		GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), runner: mapRunner{fingerprint: "fp"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +267,7 @@ func TestHostileInput(t *testing.T) {
 	d, err := StartDaemon(context.Background(), DaemonConfig{
 		Name: "exec", GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: 1, Memory: 64 << 20,
 		Secret: testSecret, GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Runner: mapRunner{fingerprint: "fp"}, WorkDir: t.TempDir(), MaxMessage: 1 << 20, MaxQueued: 4,
+		runner: mapRunner{fingerprint: "fp"}, WorkDir: t.TempDir(), MaxMessage: 1 << 20, MaxQueued: 4,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -345,7 +347,7 @@ func TestExecutorMetrics(t *testing.T) {
 	d, err := StartDaemon(context.Background(), DaemonConfig{
 		Name: "exec", GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: 2, Memory: 64 << 20,
 		Secret: testSecret, GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Runner: mapRunner{fingerprint: "fp"}, WorkDir: t.TempDir(), MetricsAddr: "127.0.0.1:0",
+		runner: mapRunner{fingerprint: "fp"}, WorkDir: t.TempDir(), MetricsAddr: "127.0.0.1:0",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +368,7 @@ func TestExecutorMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The task's metrics travel with its status.
-		tm := TaskMetricsOf(m.GetStatus().GetMetrics())
+		tm := wire.MetricsOf(m.GetStatus().GetMetrics())
 		if tm.ShuffleWriteRecords != 2 || tm.ShuffleWriteBytes == 0 {
 			t.Errorf("task metrics %+v: want 2 records written", tm)
 		}

@@ -11,11 +11,11 @@ import (
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/codec"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/storage"
+	"github.com/ember-go/ember/task"
 )
 
 // ErrEmpty is returned by Reduce, First, Max and Min on an RDD without
@@ -26,7 +26,7 @@ var ErrEmpty = errors.New("RDD is empty")
 // parts (all partitions if nil), and each receives the results, one at a
 // time, with the index of their partition in parts.
 func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int,
-	fn func(tc *executor.TaskContext, p int, in stream[T]) (R, error), each func(i int, res R) error) (err error) {
+	fn func(tc *task.Context, p int, in stream[T]) (R, error), each func(i int, res R) error) (err error) {
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("ember: %s: %w", action, err) // the error names the RDD
 	}
@@ -34,14 +34,14 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		return replayJob(r, fn, each)
 	}
 	var (
-		spec    *executor.JobSpec
+		spec    *jobSpec
 		end     func(func() *rpc.JobHistory)
 		indexes []int32 // of the results delivered, when described to executors
 		results []R
 	)
 	// An engine whose executors run in other processes asks for the job's
 	// description, which they rebuild its graph from.
-	describe := func() (*executor.JobSpec, error) {
+	describe := func() (task.JobSpec, error) {
 		var err error
 		if spec, end, err = r.s.inv.startJob(r.s, r); err != nil {
 			return nil, err
@@ -51,7 +51,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 			end, spec = nil, nil
 			return nil, err
 		}
-		spec.Decode = func(b []byte) (any, error) { return codec.DecodeValue[R](b) }
+		spec.decode = func(b []byte) (any, error) { return codec.DecodeValue[R](b) }
 		return spec, nil
 	}
 	defer func() {
@@ -73,7 +73,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		ID:         jobID,
 		Final:      r,
 		Partitions: parts,
-		Run: func(tc *executor.TaskContext, p int) (any, error) {
+		Run: func(tc *task.Context, p int) (any, error) {
 			return fn(tc, p, r.resultStream(tc, p))
 		},
 		Result: func(i int, res any) error {
@@ -103,7 +103,7 @@ func actionError(action string, n fmt.Stringer, err error) error {
 // collectPartitions runs fn over every partition and returns the results in
 // partition order.
 func collectPartitions[T, R any](ctx context.Context, r *RDD[T], action string,
-	fn func(tc *executor.TaskContext, p int, in stream[T]) (R, error)) ([]R, error) {
+	fn func(tc *task.Context, p int, in stream[T]) (R, error)) ([]R, error) {
 	out := make([]R, r.nparts)
 	err := runJob(ctx, r, action, nil, fn, func(i int, res R) error { out[i] = res; return nil })
 	return out, err
@@ -111,7 +111,7 @@ func collectPartitions[T, R any](ctx context.Context, r *RDD[T], action string,
 
 // Collect returns all elements, in partition order.
 func (r *RDD[T]) Collect(ctx context.Context) ([]T, error) {
-	parts, err := collectPartitions(ctx, r, "Collect", func(tc *executor.TaskContext, p int, in stream[T]) ([]T, error) {
+	parts, err := collectPartitions(ctx, r, "Collect", func(tc *task.Context, p int, in stream[T]) ([]T, error) {
 		var all []T
 		err := in(func(b []T) bool { all = append(all, b...); return true })
 		return all, err
@@ -132,7 +132,7 @@ func (r *RDD[T]) Collect(ctx context.Context) ([]T, error) {
 
 // Count returns the number of elements.
 func (r *RDD[T]) Count(ctx context.Context) (int64, error) {
-	counts, err := collectPartitions(ctx, r, "Count", func(tc *executor.TaskContext, p int, in stream[T]) (int64, error) {
+	counts, err := collectPartitions(ctx, r, "Count", func(tc *task.Context, p int, in stream[T]) (int64, error) {
 		var n int64
 		err := in(func(b []T) bool { n += int64(len(b)); return true })
 		return n, err
@@ -160,7 +160,7 @@ func (r *RDD[T]) reduceAction(ctx context.Context, action string, f func(T, T) T
 		V  T
 		OK bool
 	}
-	parts, err := collectPartitions(ctx, r, action, func(tc *executor.TaskContext, p int, in stream[T]) (partial, error) {
+	parts, err := collectPartitions(ctx, r, action, func(tc *task.Context, p int, in stream[T]) (partial, error) {
 		var acc partial
 		var err error
 		if r.reduce != nil && r.storageLevel() == storage.None {
@@ -199,7 +199,7 @@ func (r *RDD[T]) reduceAction(ctx context.Context, action string, f func(T, T) T
 func (r *RDD[T]) onDriver(action string, merge func()) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			pe := executor.NewPanicError(v)
+			pe := task.NewPanicError(v)
 			if pe.Where == "" {
 				pe.Where = r.String()
 			}
@@ -284,7 +284,7 @@ func aggregate[T, A any](ctx context.Context, r *RDD[T], action string, zero A, 
 		return zero, actionError(action, r, errors.New("nil function"))
 	}
 	clone := cloner[A]()
-	parts, err := collectPartitions(ctx, r, action, func(tc *executor.TaskContext, p int, in stream[T]) (A, error) {
+	parts, err := collectPartitions(ctx, r, action, func(tc *task.Context, p int, in stream[T]) (A, error) {
 		acc := clone(zero)
 		err := in(func(b []T) bool {
 			acc = foldBatch(&r.node, seq, acc, b)
@@ -330,7 +330,7 @@ func (r *RDD[T]) Take(ctx context.Context, n int) ([]T, error) {
 		}
 		got := make([][]T, len(parts))
 		want := n - len(out)
-		err := runJob(ctx, r, "Take", parts, func(tc *executor.TaskContext, p int, in stream[T]) ([]T, error) {
+		err := runJob(ctx, r, "Take", parts, func(tc *task.Context, p int, in stream[T]) ([]T, error) {
 			var taken []T
 			handed := 0
 			err := in(func(b []T) bool {
@@ -372,7 +372,7 @@ func (r *RDD[T]) Foreach(ctx context.Context, f func(T)) error {
 	if f == nil {
 		return actionError("Foreach", r, errors.New("nil function"))
 	}
-	_, err := collectPartitions(ctx, r, "Foreach", func(tc *executor.TaskContext, p int, in stream[T]) (struct{}, error) {
+	_, err := collectPartitions(ctx, r, "Foreach", func(tc *task.Context, p int, in stream[T]) (struct{}, error) {
 		return struct{}{}, in(func(b []T) bool {
 			foreachBatch(&r.node, f, b)
 			return true
@@ -397,7 +397,7 @@ func CountByKey[K comparable, V any](ctx context.Context, r *RDD[Pair[K, V]]) (m
 // the driver.
 func countBy[T any, K comparable](ctx context.Context, r *RDD[T], action string, key func(T) K) (map[K]int64, error) {
 	counts := make(map[K]int64)
-	err := runJob(ctx, r, action, nil, func(tc *executor.TaskContext, p int, in stream[T]) (map[K]int64, error) {
+	err := runJob(ctx, r, action, nil, func(tc *task.Context, p int, in stream[T]) (map[K]int64, error) {
 		m := make(map[K]int64)
 		err := in(func(b []T) bool {
 			for _, x := range b {
@@ -538,7 +538,7 @@ func writeParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, 
 		}
 		return fmt.Sprintf("part-%05d.%s", p, ext)
 	}
-	writers, err := collectPartitions(ctx, r, action, func(tc *executor.TaskContext, p int, in stream[T]) (string, error) {
+	writers, err := collectPartitions(ctx, r, action, func(tc *task.Context, p int, in stream[T]) (string, error) {
 		// On a cluster the directory is made on the driver's machine; an
 		// executor on another one makes its own.
 		if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -8,8 +8,10 @@ import (
 	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/internal/wire"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/shuffle"
+	"github.com/ember-go/ember/task"
 )
 
 // Init lets the program serve as an executor. Call it first thing in main:
@@ -21,7 +23,7 @@ import (
 // child process, when a driver of this program uploads it; Init then
 // serves the tasks the executor forwards, and exits when the executor says.
 func Init() {
-	started, err := executor.ServeIfStarted(TaskRunner())
+	started, err := executor.ServeIfStarted()
 	if !started {
 		return
 	}
@@ -31,11 +33,6 @@ func Init() {
 	}
 	os.Exit(0)
 }
-
-// TaskRunner returns the runner of this program's registered pipelines,
-// for an executor daemon started by the program itself (see
-// executor.DaemonConfig.Runner).
-func TaskRunner() executor.Runner { return &runner }
 
 // wireConfig is the configuration executors rebuild graphs with.
 func (s *Session) wireConfig() []byte {
@@ -68,8 +65,11 @@ func (inv *invocation) owns(n scheduler.Node) error {
 
 func (n *node) invocation() *invocation { return n.s.inv }
 
-// runner is this program's executor.Runner.
+// runner runs the tasks of this program's pipelines on executors: the
+// program's replay.Runner.
 var runner = taskRunner{jobs: replay.Cache[*capturedJob]{Rebuild: rebuild, Limit: maxReplayedJobs}}
+
+func init() { replay.Register(&runner) }
 
 // taskRunner rebuilds jobs from their definitions, once per job on each
 // executor, and runs their tasks.
@@ -82,7 +82,7 @@ const maxReplayedJobs = 64
 
 func (tr *taskRunner) Fingerprint() string { return registry.fingerprint() }
 
-func (tr *taskRunner) RunTask(tc *executor.TaskContext, def *rpc.DefineJob) *rpc.TaskStatus {
+func (tr *taskRunner) RunTask(tc *task.Context, def *rpc.DefineJob) *rpc.TaskStatus {
 	job, err := tr.jobs.Get(tc.App, def)
 	if err == nil && len(job.accs) > 0 {
 		// A task of a pipeline with accumulators runs on a graph of its
@@ -98,16 +98,16 @@ func (tr *taskRunner) RunTask(tc *executor.TaskContext, def *rpc.DefineJob) *rpc
 		}
 	}
 	if err != nil {
-		err = scheduler.Permanent(err)
-		return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: scheduler.TaskErrorMessage(err)}
+		err = task.Permanent(err)
+		return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: wire.TaskErrorMessage(err)}
 	}
 	res, ms, err := runTask(tc, job)
 	if err != nil {
-		return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: scheduler.TaskErrorMessage(err)}
+		return &rpc.TaskStatus{State: rpc.TaskStatus_FAILED, Error: wire.TaskErrorMessage(err)}
 	}
 	st := &rpc.TaskStatus{State: rpc.TaskStatus_FINISHED, Result: res}
 	if ms != nil {
-		st.MapOutput = scheduler.MapOutputMessage(ms)
+		st.MapOutput = wire.MapOutputMessage(ms)
 	}
 	for i, a := range job.accs {
 		if bits := a.valueBits(); bits != 0 {
@@ -118,23 +118,23 @@ func (tr *taskRunner) RunTask(tc *executor.TaskContext, def *rpc.DefineJob) *rpc
 }
 
 // runTask runs the task tc describes on a rebuilt job.
-func runTask(tc *executor.TaskContext, job *capturedJob) ([]byte, *shuffle.MapStatus, error) {
+func runTask(tc *task.Context, job *capturedJob) ([]byte, *shuffle.MapStatus, error) {
 	t := tc.Task()
-	if t.Kind == executor.ResultTask {
+	if t.Kind == task.ResultTask {
 		res, err := job.run(tc, tc.Partition)
 		return res, nil, err
 	}
 	dep := scheduler.FindShuffle(job.final, t.ShuffleID)
 	if dep == nil {
-		return nil, nil, scheduler.Permanent(fmt.Errorf("shuffle %d is not in the graph of %s", t.ShuffleID, job.final))
+		return nil, nil, task.Permanent(fmt.Errorf("shuffle %d is not in the graph of %s", t.ShuffleID, job.final))
 	}
-	if t.Kind == executor.SampleTask {
+	if t.Kind == task.SampleTask {
 		res, err := dep.Sample(tc, tc.Partition)
 		return res, nil, err
 	}
 	if len(t.Partitioner) > 0 && dep.Restore != nil {
 		if err := dep.Restore(t.Partitioner); err != nil {
-			return nil, nil, scheduler.Permanent(err)
+			return nil, nil, task.Permanent(err)
 		}
 	}
 	ms, err := dep.MapTask(tc, tc.Partition)

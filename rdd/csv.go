@@ -12,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ember-go/ember/executor"
-	"github.com/ember-go/ember/scheduler"
+	"github.com/ember-go/ember/task"
 )
 
 // CSVOption changes how CSVFile reads.
@@ -51,7 +50,7 @@ func CSVFile[T any](s *Session, path string, opts ...CSVOption) *RDD[T] {
 		parsers, err = csvParsers[T](files, cfg)
 	}
 	r := newRDD[T](s, "CSVFile", len(files), nil, nil, err)
-	r.compute = func(tc *executor.TaskContext, p int) stream[T] {
+	r.compute = func(tc *task.Context, p int) stream[T] {
 		return func(yield func([]T) bool) error {
 			var readErr error
 			rows := func(yield func(T) bool) { readErr = parsers[p].rows(yield) }
@@ -153,7 +152,7 @@ func (p *csvParser[T]) rows(yield func(T) bool) error {
 		case errors.As(err, &pe) && p.cfg.skipMalformed:
 			continue
 		case errors.As(err, &pe):
-			return scheduler.Permanent(fmt.Errorf("%s: %w", p.path, err))
+			return task.Permanent(fmt.Errorf("%s: %w", p.path, err))
 		case err != nil:
 			return fmt.Errorf("%s: %w", p.path, err)
 		}
@@ -163,7 +162,7 @@ func (p *csvParser[T]) rows(yield func(T) bool) error {
 			if p.cfg.skipMalformed {
 				continue
 			}
-			return scheduler.Permanent(err)
+			return task.Permanent(err)
 		}
 		if !yield(row) {
 			return nil

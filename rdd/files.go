@@ -18,8 +18,7 @@ import (
 	"github.com/apache/arrow/go/v15/parquet/compress"
 	"github.com/apache/arrow/go/v15/parquet/file"
 	"github.com/apache/arrow/go/v15/parquet/pqarrow"
-	"github.com/ember-go/ember/executor"
-	"github.com/ember-go/ember/scheduler"
+	"github.com/ember-go/ember/task"
 )
 
 // ArrowFile reads Arrow IPC files (the file format, as SaveAsArrow writes,
@@ -30,7 +29,7 @@ import (
 func ArrowFile[T any](s *Session, path string) *RDD[T] {
 	files, err := listFiles(path)
 	r := newRDD[T](s, "ArrowFile", len(files), nil, nil, err)
-	r.compute = func(tc *executor.TaskContext, p int) stream[T] {
+	r.compute = func(tc *task.Context, p int) stream[T] {
 		return func(yield func([]T) bool) error {
 			return readArrowFile(files[p], func(rec arrow.Record) (bool, error) { return r.yieldProjected(rec, yield) })
 		}
@@ -87,19 +86,19 @@ func readArrowFile(path string, each func(arrow.Record) (bool, error)) (err erro
 
 // damaged marks an error in a file's content: reading the same bytes again
 // cannot mend it, so the task is not retried.
-func damaged(err error) error { return scheduler.Permanent(err) }
+func damaged(err error) error { return task.Permanent(err) }
 
 // yieldProjected decodes the columns of rec that T needs, found by name,
 // into batches.
 func (r *RDD[T]) yieldProjected(rec arrow.Record, yield func([]T) bool) (bool, error) {
 	proj, err := project(rec, r.codec.Schema())
 	if err != nil {
-		return false, scheduler.Permanent(err)
+		return false, task.Permanent(err)
 	}
 	defer proj.Release()
 	for b, err := range r.codec.Batches(proj, r.batchSize()) {
 		if err != nil {
-			return false, scheduler.Permanent(err)
+			return false, task.Permanent(err)
 		}
 		if len(b) > 0 && !yield(b) {
 			return false, nil
@@ -146,7 +145,7 @@ func missingColumns(missing, have []string) error {
 func ParquetFile[T any](s *Session, path string) *RDD[T] {
 	groups, err := parquetRowGroups(path)
 	r := newRDD[T](s, "ParquetFile", len(groups), nil, nil, err)
-	r.compute = func(tc *executor.TaskContext, p int) stream[T] {
+	r.compute = func(tc *task.Context, p int) stream[T] {
 		return func(yield func([]T) bool) error {
 			return r.readRowGroup(tc.Context(), groups[p], yield)
 		}

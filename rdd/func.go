@@ -13,11 +13,11 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/codec"
 	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/scheduler"
+	"github.com/ember-go/ember/task"
 )
 
 // A Pipeline is a function that builds RDDs and runs actions on them,
@@ -200,7 +200,7 @@ func (inv *invocation) accumulated(added []*rpc.AccumulatorValue) {
 // computation, with its result encoded.
 type capturedJob struct {
 	final scheduler.Node
-	run   func(tc *executor.TaskContext, p int) ([]byte, error)
+	run   func(tc *task.Context, p int) ([]byte, error)
 	accs  []accumulator // the pipeline's, as rebuilt
 }
 
@@ -250,7 +250,7 @@ func (inv *invocation) newID(counter *atomic.Int64, kind replay.Kind) int {
 // startJob records the start of a job of the invocation on a cluster, and
 // returns the description executors rebuild it from. end must be called
 // when the job is over, with what it delivered.
-func (inv *invocation) startJob(s *Session, r fmt.Stringer) (spec *executor.JobSpec, end func(func() *rpc.JobHistory), err error) {
+func (inv *invocation) startJob(s *Session, r fmt.Stringer) (spec *jobSpec, end func(func() *rpc.JobHistory), err error) {
 	if inv == nil {
 		return nil, nil, fmt.Errorf("the master %q runs only jobs built inside a registered pipeline: "+
 			"build %s inside a function registered with rdd.Func at package level, call rdd.Init() first in main, "+
@@ -260,8 +260,32 @@ func (inv *invocation) startJob(s *Session, r fmt.Stringer) (spec *executor.JobS
 	if err != nil {
 		return nil, nil, err
 	}
-	spec = &executor.JobSpec{Key: def.JobKey, Define: func() *rpc.DefineJob { return def }, Accumulated: inv.accumulated}
-	return spec, end, nil
+	return &jobSpec{def: def, inv: inv}, end, nil
+}
+
+// jobSpec describes a job of a pipeline to executors (a replay.Spec).
+type jobSpec struct {
+	def    *rpc.DefineJob
+	inv    *invocation
+	decode func([]byte) (any, error) // a result task's encoded result
+}
+
+func (s *jobSpec) Key() uint64                               { return s.def.JobKey }
+func (s *jobSpec) DecodeResult(b []byte) (any, error)        { return s.decode(b) }
+func (s *jobSpec) Definition() *rpc.DefineJob                { return s.def }
+func (s *jobSpec) Accumulated(added []*rpc.AccumulatorValue) { s.inv.accumulated(added) }
+
+// returning returns a copy of spec whose results decode with decode, for
+// a job run on behalf of spec's (a partitioner's sample); nil when spec
+// describes no pipeline's job (local masters).
+func returning(spec task.JobSpec, decode func([]byte) (any, error)) task.JobSpec {
+	js, ok := spec.(*jobSpec)
+	if !ok {
+		return nil
+	}
+	c := *js
+	c.decode = decode
+	return &c
 }
 
 // history is what a job delivered (or its error), for the invocation's
@@ -288,7 +312,7 @@ var causes = map[string]error{"canceled": context.Canceled, "deadline": context.
 // replayJob is runJob on an executor: the jobs before the target deliver
 // what they delivered on the driver; the target is captured, and the
 // pipeline unwound.
-func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in stream[T]) (R, error), each func(i int, res R) error) error {
+func replayJob[T, R any](r *RDD[T], fn func(tc *task.Context, p int, in stream[T]) (R, error), each func(i int, res R) error) error {
 	inv := r.s.inv
 	index, h, err := inv.rp.NextJob()
 	if err != nil {
@@ -320,7 +344,7 @@ func replayJob[T, R any](r *RDD[T], fn func(tc *executor.TaskContext, p int, in 
 	for _, a := range accs {
 		a.reset()
 	}
-	inv.job = &capturedJob{final: r, accs: accs, run: func(tc *executor.TaskContext, p int) ([]byte, error) {
+	inv.job = &capturedJob{final: r, accs: accs, run: func(tc *task.Context, p int) ([]byte, error) {
 		res, err := fn(tc, p, r.resultStream(tc, p))
 		if err != nil {
 			return nil, err

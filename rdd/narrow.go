@@ -6,8 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/scheduler"
+	"github.com/ember-go/ember/task"
 )
 
 // Pair is a key and a value: the element of key-value RDDs.
@@ -19,7 +19,7 @@ type Pair[K, V any] struct {
 // Map applies f to every element.
 func Map[T, U any](r *RDD[T], f func(T) U) *RDD[U] {
 	out := newRDD[U](r.s, "Map", r.nparts, oneToOne(r), nil, nilFunc("map function", f == nil))
-	out.compute = func(tc *executor.TaskContext, p int) stream[U] {
+	out.compute = func(tc *task.Context, p int) stream[U] {
 		in := r.iterator(tc, p)
 		return func(yield func([]U) bool) error {
 			buf := make([]U, out.batchSize())
@@ -36,7 +36,7 @@ func Map[T, U any](r *RDD[T], f func(T) U) *RDD[U] {
 			})
 		}
 	}
-	out.reduce = func(tc *executor.TaskContext, p int, g func(U, U) U) (acc U, ok bool, err error) {
+	out.reduce = func(tc *task.Context, p int, g func(U, U) U) (acc U, ok bool, err error) {
 		err = r.iterator(tc, p)(func(b []T) bool {
 			acc, ok = mapReduceBatch(&out.node, f, g, acc, ok, b)
 			return true
@@ -71,7 +71,7 @@ func mapBatch[T, U any](n *node, f func(T) U, in []T, dst []U) {
 // returning.
 func MapBatches[T, U any](r *RDD[T], f func(in []T) []U) *RDD[U] {
 	out := newRDD[U](r.s, "MapBatches", r.nparts, oneToOne(r), nil, nilFunc("batch function", f == nil))
-	out.compute = func(tc *executor.TaskContext, p int) stream[U] {
+	out.compute = func(tc *task.Context, p int) stream[U] {
 		in := r.iterator(tc, p)
 		return func(yield func([]U) bool) error {
 			return in(func(b []T) bool { return yield(callBatch(&out.node, f, b)) })
@@ -88,7 +88,7 @@ func callBatch[T, U any](n *node, f func([]T) U, b []T) U {
 // FlatMap applies f to every element and flattens the slices it returns.
 func FlatMap[T, U any](r *RDD[T], f func(T) []U) *RDD[U] {
 	out := newRDD[U](r.s, "FlatMap", r.nparts, oneToOne(r), nil, nilFunc("flatMap function", f == nil))
-	out.compute = func(tc *executor.TaskContext, p int) stream[U] {
+	out.compute = func(tc *task.Context, p int) stream[U] {
 		in := r.iterator(tc, p)
 		return func(yield func([]U) bool) error {
 			bs := out.batchSize()
@@ -126,7 +126,7 @@ func flatMapBatch[T, U any](n *node, f func(T) []U, in []T, buf []U) []U {
 // index and its elements, and returns the partition's new elements.
 func MapPartitions[T, U any](r *RDD[T], f func(partition int, in iter.Seq[T]) iter.Seq[U]) *RDD[U] {
 	out := newRDD[U](r.s, "MapPartitions", r.nparts, oneToOne(r), nil, nilFunc("partition function", f == nil))
-	out.compute = func(tc *executor.TaskContext, p int) stream[U] {
+	out.compute = func(tc *task.Context, p int) stream[U] {
 		in := r.iterator(tc, p)
 		return func(yield func([]U) bool) error {
 			var inErr error
@@ -157,7 +157,7 @@ func MapPartitions[T, U any](r *RDD[T], f func(partition int, in iter.Seq[T]) it
 // Filter keeps the elements for which f returns true.
 func (r *RDD[T]) Filter(f func(T) bool) *RDD[T] {
 	out := newRDD[T](r.s, "Filter", r.nparts, oneToOne(r), nil, nilFunc("filter function", f == nil))
-	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
+	out.compute = func(tc *task.Context, p int) stream[T] {
 		in := r.iterator(tc, p)
 		return func(yield func([]T) bool) error {
 			buf := make([]T, 0, out.batchSize())
@@ -242,7 +242,7 @@ func zipWith[T, U, V any](a *RDD[T], b *RDD[U], op string, f func(n *node, buf [
 			a, a.nparts, b, b.nparts))
 	}
 	out := newRDD[V](a.s, op, a.nparts, oneToOne(a, b), nil, errs...)
-	out.compute = func(tc *executor.TaskContext, p int) stream[V] {
+	out.compute = func(tc *task.Context, p int) stream[V] {
 		as, bs := a.iterator(tc, p), b.iterator(tc, p)
 		return func(yield func([]V) bool) error {
 			var bErr error
@@ -292,7 +292,7 @@ func zipWith[T, U, V any](a *RDD[T], b *RDD[U], op string, f func(n *node, buf [
 				return bErr
 			}
 			if short {
-				return scheduler.Permanent(fmt.Errorf("%s: partition %d differs in length: %s has %d+ elements, %s has %d+ (zipped RDDs need the same number of elements in each partition)",
+				return task.Permanent(fmt.Errorf("%s: partition %d differs in length: %s has %d+ elements, %s has %d+ (zipped RDDs need the same number of elements in each partition)",
 					out, p, a, na, b, nb))
 			}
 			return nil
@@ -312,7 +312,7 @@ func (r *RDD[T]) Union(others ...*RDD[T]) *RDD[T] {
 		total += x.nparts
 	}
 	out := newRDD[T](r.s, "Union", total, deps, nil)
-	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
+	out.compute = func(tc *task.Context, p int) stream[T] {
 		for _, x := range all {
 			if p < x.nparts {
 				return x.iterator(tc, p)
@@ -337,7 +337,7 @@ func (r *RDD[T]) Sample(withReplacement bool, fraction float64, seed int64) *RDD
 		err = fmt.Errorf("sample fraction %v is above 1 (allowed only with replacement)", fraction)
 	}
 	out := newRDD[T](r.s, "Sample", r.nparts, oneToOne(r), nil, err)
-	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
+	out.compute = func(tc *task.Context, p int) stream[T] {
 		in := r.iterator(tc, p)
 		return func(yield func([]T) bool) error {
 			rng := rand.New(rand.NewPCG(uint64(seed), uint64(p)))
@@ -398,7 +398,7 @@ func (r *RDD[T]) Coalesce(numPartitions int) *RDD[T] {
 		return parts
 	})
 	out := newRDD[T](r.s, "Coalesce", n, []scheduler.Dependency{dep}, nil)
-	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
+	out.compute = func(tc *task.Context, p int) stream[T] {
 		return func(yield func([]T) bool) error {
 			stopped := false
 			for _, q := range dep.Parents(p) {
@@ -422,7 +422,7 @@ func (r *RDD[T]) Coalesce(numPartitions int) *RDD[T] {
 // Glom turns each partition into one slice holding its elements.
 func Glom[T any](r *RDD[T]) *RDD[[]T] {
 	out := newRDD[[]T](r.s, "Glom", r.nparts, oneToOne(r), nil)
-	out.compute = func(tc *executor.TaskContext, p int) stream[[]T] {
+	out.compute = func(tc *task.Context, p int) stream[[]T] {
 		in := r.iterator(tc, p)
 		return func(yield func([][]T) bool) error {
 			all := []T{}
@@ -444,7 +444,7 @@ func Cartesian[T, U any](a *RDD[T], b *RDD[U]) *RDD[Pair[T, U]] {
 		scheduler.NarrowDependency(b, func(p int) []int { return []int{p % b.nparts} }),
 	}
 	out := newRDD[Pair[T, U]](a.s, "Cartesian", a.nparts*b.nparts, deps, nil)
-	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[T, U]] {
+	out.compute = func(tc *task.Context, p int) stream[Pair[T, U]] {
 		return func(yield func([]Pair[T, U]) bool) error {
 			var right []U
 			err := b.iterator(tc, p%b.nparts)(func(ys []U) bool { right = append(right, ys...); return true })
@@ -479,7 +479,7 @@ func Cartesian[T, U any](a *RDD[T], b *RDD[U]) *RDD[Pair[T, U]] {
 // count the partitions first.
 func ZipWithUniqueID[T any](r *RDD[T]) *RDD[Pair[T, int64]] {
 	out := newRDD[Pair[T, int64]](r.s, "ZipWithUniqueID", r.nparts, oneToOne(r), nil)
-	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[T, int64]] {
+	out.compute = func(tc *task.Context, p int) stream[Pair[T, int64]] {
 		in := r.iterator(tc, p)
 		return func(yield func([]Pair[T, int64]) bool) error {
 			n, id := int64(r.nparts), int64(p)

@@ -3,7 +3,7 @@ package rdd
 import (
 	"context"
 
-	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/task"
 )
 
 // Optional is a value that may be absent, as Spark's Option: the side of an
@@ -198,7 +198,7 @@ func coGroup[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], 
 	depB, errB := newShuffleDep(b, n, emitByKey[K, W](part))
 	deps := append(depA.deps(), depB.deps()...)
 	out := newRDD[O](a.s, op, n, deps, nil, errPart, errA, errB)
-	out.compute = func(tc *executor.TaskContext, p int) stream[O] {
+	out.compute = func(tc *task.Context, p int) stream[O] {
 		return func(yield func([]O) bool) error {
 			type groups struct {
 				vs []V

@@ -4,8 +4,8 @@ import (
 	"log/slog"
 
 	"github.com/apache/arrow/go/v15/arrow"
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/storage"
+	"github.com/ember-go/ember/task"
 )
 
 // StorageLevel says where a persisted RDD keeps its partitions.
@@ -53,7 +53,7 @@ const recordRows = 1 << 16
 
 // cached reads partition p from the block manager, or computes it and stores
 // it there while passing it on.
-func (r *RDD[T]) cached(tc *executor.TaskContext, p int, level storage.Level) stream[T] {
+func (r *RDD[T]) cached(tc *task.Context, p int, level storage.Level) stream[T] {
 	blocks := tc.Env.Blocks
 	id := storage.RDDBlock(r.id, p)
 	return func(yield func([]T) bool) error {
@@ -102,7 +102,7 @@ func (r *RDD[T]) cached(tc *executor.TaskContext, p int, level storage.Level) st
 			slog.Warn("ember: could not cache a partition", "rdd", r.String(), "partition", p, "level", level.String(), "err", err)
 		} else {
 			mem, disk, _ := blocks.Sizes(id)
-			tc.NoteStored(executor.StoredBlock{ID: string(id), Memory: mem, Disk: disk})
+			tc.NoteStored(task.StoredBlock{ID: string(id), Memory: mem, Disk: disk})
 		}
 		return nil
 	}
@@ -111,7 +111,7 @@ func (r *RDD[T]) cached(tc *executor.TaskContext, p int, level storage.Level) st
 // remoteCached reads a cached partition from the executor that holds it,
 // if the driver said one does; ok is false if none does or the read
 // failed, and then the partition is computed.
-func (r *RDD[T]) remoteCached(tc *executor.TaskContext, id storage.BlockID) (recs []arrow.Record, ok bool) {
+func (r *RDD[T]) remoteCached(tc *task.Context, id storage.BlockID) (recs []arrow.Record, ok bool) {
 	at := tc.CachedAt(string(id))
 	if at == "" || tc.Env.RemoteCached == nil {
 		return nil, false

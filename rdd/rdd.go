@@ -9,10 +9,10 @@ import (
 	"sync"
 
 	"github.com/apache/arrow/go/v15/arrow"
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/codec"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/storage"
+	"github.com/ember-go/ember/task"
 )
 
 // RDD is a resilient distributed dataset of T: a lazily computed, immutable,
@@ -25,12 +25,12 @@ import (
 type RDD[T any] struct {
 	node
 	codec   *codec.Codec[T]
-	compute func(tc *executor.TaskContext, partition int) stream[T]
+	compute func(tc *task.Context, partition int) stream[T]
 	// reduce, when set, folds a partition with f without materializing
 	// it: Map sets it so that Reduce over a Map runs one loop that calls
 	// both functions, instead of a loop that writes a batch and another
 	// that reads it.
-	reduce func(tc *executor.TaskContext, partition int, f func(T, T) T) (acc T, ok bool, err error)
+	reduce func(tc *task.Context, partition int, f func(T, T) T) (acc T, ok bool, err error)
 }
 
 // stream pushes the elements of one partition, in batches, to yield. A batch
@@ -101,7 +101,7 @@ func (n *node) storageLevel() storage.Level {
 // newRDD builds an RDD. Errors in errs (nil ones are skipped) are recorded
 // with the RDD's creation site.
 func newRDD[T any](s *Session, op string, nparts int, deps []scheduler.Dependency,
-	compute func(tc *executor.TaskContext, partition int) stream[T], errs ...error) *RDD[T] {
+	compute func(tc *task.Context, partition int) stream[T], errs ...error) *RDD[T] {
 	r := &RDD[T]{compute: compute}
 	r.s, r.op, r.site, r.nparts, r.deps = s, op, callerSite(), nparts, deps
 	if s != nil {
@@ -144,7 +144,7 @@ func oneToOne(parents ...scheduler.Node) []scheduler.Dependency {
 
 // iterator returns the stream of one partition, read from the block manager
 // when the RDD is persisted and the partition was computed before.
-func (r *RDD[T]) iterator(tc *executor.TaskContext, p int) stream[T] {
+func (r *RDD[T]) iterator(tc *task.Context, p int) stream[T] {
 	if lvl := r.storageLevel(); lvl != storage.None {
 		return r.cached(tc, p, lvl)
 	}
@@ -153,7 +153,7 @@ func (r *RDD[T]) iterator(tc *executor.TaskContext, p int) stream[T] {
 
 // computed computes partition p. What a source (an RDD without parents)
 // yields is counted as the task's input.
-func (r *RDD[T]) computed(tc *executor.TaskContext, p int) stream[T] {
+func (r *RDD[T]) computed(tc *task.Context, p int) stream[T] {
 	in := r.compute(tc, p)
 	if len(r.deps) > 0 {
 		return in
@@ -172,7 +172,7 @@ func (r *RDD[T]) computed(tc *executor.TaskContext, p int) stream[T] {
 
 // resultStream is partition p as a job's result task reads it: its
 // records count as the task's output.
-func (r *RDD[T]) resultStream(tc *executor.TaskContext, p int) stream[T] {
+func (r *RDD[T]) resultStream(tc *task.Context, p int) stream[T] {
 	in := r.iterator(tc, p)
 	return func(yield func([]T) bool) error {
 		return in(func(b []T) bool {
@@ -196,14 +196,14 @@ func (r *RDD[T]) batchSize() int { return r.s.cfg.BatchSize }
 
 // PanicError is a panic in a user function, caught and turned into the
 // error of its task. Where names the RDD whose function panicked.
-type PanicError = executor.PanicError
+type PanicError = task.PanicError
 
 // guard turns a panic in a user function into a *PanicError naming the RDD,
 // and panics again with it so that the task fails. Every operator runs user
 // code in a function that defers guard: once per batch, not per element.
 func (n *node) guard() {
 	if v := recover(); v != nil {
-		pe := executor.NewPanicError(v)
+		pe := task.NewPanicError(v)
 		if pe.Where == "" {
 			pe.Where = n.String()
 		}

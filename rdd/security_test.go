@@ -26,7 +26,7 @@ func startExecutor(t *testing.T, secret string, server, client *tls.Config, seed
 	t.Helper()
 	d, err := executor.StartDaemon(context.Background(), executor.DaemonConfig{
 		GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Seeds: seeds, Cores: 2, Memory: 256 << 20,
-		Secret: []byte(secret), GossipProfile: "local", Runner: rdd.TaskRunner(), TLS: server, ClientTLS: client,
+		Secret: []byte(secret), GossipProfile: "local", TLS: server, ClientTLS: client,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), WorkDir: t.TempDir(),
 	})
 	if err != nil {

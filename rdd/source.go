@@ -14,7 +14,7 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/task"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -23,7 +23,7 @@ import (
 func Parallelize[T any](s *Session, data []T, numPartitions int) *RDD[T] {
 	n := sourcePartitions(s, numPartitions)
 	data = slices.Clone(data)
-	return newRDD(s, "Parallelize", n, nil, func(tc *executor.TaskContext, p int) stream[T] {
+	return newRDD(s, "Parallelize", n, nil, func(tc *task.Context, p int) stream[T] {
 		lo, hi := split(len(data), n, p)
 		return sliceStream(tc, data[lo:hi])
 	})
@@ -37,7 +37,7 @@ func Range(s *Session, start, end int64, numPartitions int) *RDD[int64] {
 	if s != nil {
 		bs = s.cfg.BatchSize
 	}
-	return newRDD(s, "Range", n, nil, func(tc *executor.TaskContext, p int) stream[int64] {
+	return newRDD(s, "Range", n, nil, func(tc *task.Context, p int) stream[int64] {
 		lo, hi := split64(total, int64(n), int64(p))
 		return func(yield func([]int64) bool) error {
 			buf := make([]int64, 0, bs)
@@ -64,7 +64,7 @@ func Range(s *Session, start, end int64, numPartitions int) *RDD[int64] {
 func Generate[T any](s *Session, numPartitions int, gen func(partition int) iter.Seq[T]) *RDD[T] {
 	n := sourcePartitions(s, numPartitions)
 	r := newRDD[T](s, "Generate", n, nil, nil, nilFunc("gen", gen == nil))
-	r.compute = func(tc *executor.TaskContext, p int) stream[T] {
+	r.compute = func(tc *task.Context, p int) stream[T] {
 		return func(yield func([]T) bool) error {
 			return r.batches(tc, gen(p), yield)
 		}
@@ -81,7 +81,7 @@ func TextFile(s *Session, path string, minPartitions int) *RDD[string] {
 	n := sourcePartitions(s, minPartitions)
 	splits, err := textSplits(path, n)
 	r := newRDD[string](s, "TextFile", len(splits), nil, nil, err)
-	r.compute = func(tc *executor.TaskContext, p int) stream[string] {
+	r.compute = func(tc *task.Context, p int) stream[string] {
 		return func(yield func([]string) bool) error {
 			var readErr error
 			if err := r.batches(tc, splits[p].lines(&readErr), yield); err != nil {
@@ -106,7 +106,7 @@ func fileSize(path string) int64 {
 
 // batches cuts a sequence of values into batches, checking for cancellation
 // between them.
-func (r *RDD[T]) batches(tc *executor.TaskContext, seq iter.Seq[T], yield func([]T) bool) (err error) {
+func (r *RDD[T]) batches(tc *task.Context, seq iter.Seq[T], yield func([]T) bool) (err error) {
 	bs := r.batchSize()
 	buf := make([]T, 0, bs)
 	stopped := false
@@ -132,7 +132,7 @@ func (r *RDD[T]) batches(tc *executor.TaskContext, seq iter.Seq[T], yield func([
 
 // sliceStream yields a slice in batches. The batches are views of data:
 // consumers never write to batches they are given.
-func sliceStream[T any](tc *executor.TaskContext, data []T) stream[T] {
+func sliceStream[T any](tc *task.Context, data []T) stream[T] {
 	const bs = 4096
 	return func(yield func([]T) bool) error {
 		for lo := 0; lo < len(data); lo += bs {

@@ -6,7 +6,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/task"
 )
 
 // Number is a type whose values can be summed and averaged.
@@ -131,7 +131,7 @@ func (r *RDD[T]) TakeOrdered(ctx context.Context, n int, cmp func(a, b T) int) (
 		slices.SortStableFunc(xs, cmp)
 		return xs[:min(n, len(xs))]
 	}
-	parts, err := collectPartitions(ctx, r, "TakeOrdered", func(tc *executor.TaskContext, p int, in stream[T]) ([]T, error) {
+	parts, err := collectPartitions(ctx, r, "TakeOrdered", func(tc *task.Context, p int, in stream[T]) ([]T, error) {
 		var kept []T
 		err := in(func(b []T) bool {
 			kept = append(kept, b...)

@@ -1,9 +1,9 @@
 package rdd
 
 import (
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/status"
 	"github.com/ember-go/ember/scheduler"
+	"github.com/ember-go/ember/task"
 )
 
 // statusFeed returns a listener of the DAG's stage events that records
@@ -30,10 +30,10 @@ func statusFeed(store *status.Store) func(scheduler.StageEvent) {
 }
 
 // statusStageKinds name the stages by what their tasks do.
-var statusStageKinds = map[executor.TaskKind]status.StageKind{
-	executor.ResultTask: status.ResultStage,
-	executor.MapTask:    status.MapStage,
-	executor.SampleTask: status.SampleStage,
+var statusStageKinds = map[task.Kind]status.StageKind{
+	task.ResultTask: status.ResultStage,
+	task.MapTask:    status.MapStage,
+	task.SampleTask: status.SampleStage,
 }
 
 // statusStage describes the stage that ev starts.

@@ -8,17 +8,17 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/codec"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/shuffle"
+	"github.com/ember-go/ember/task"
 )
 
 // Repartition redistributes the elements evenly over numPartitions
 // partitions (the current count if numPartitions <= 0), through a shuffle.
 func (r *RDD[T]) Repartition(numPartitions int) *RDD[T] {
 	n := r.reducePartitions(numPartitions)
-	dep, errDep := newShuffleDep(r, n, func(tc *executor.TaskContext, p int, in stream[T], emit func(int, T)) error {
+	dep, errDep := newShuffleDep(r, n, func(tc *task.Context, p int, in stream[T], emit func(int, T)) error {
 		next := rand.New(rand.NewPCG(uint64(p), 0x5eed)).IntN(n)
 		return in(func(b []T) bool {
 			for _, x := range b {
@@ -31,7 +31,7 @@ func (r *RDD[T]) Repartition(numPartitions int) *RDD[T] {
 		})
 	})
 	out := newRDD[T](r.s, "Repartition", n, dep.deps(), nil, errDep)
-	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
+	out.compute = func(tc *task.Context, p int) stream[T] {
 		return func(yield func([]T) bool) error { return dep.read(tc, p, out.batchSize(), yield) }
 	}
 	return out
@@ -69,7 +69,7 @@ func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 	part, errPart := hashPartitioner[K](n)
 	nilErr := errors.Join(nilFunc("merge function", merge == nil || create == nil), nilFunc("combine function", combine == nil))
 	var self *node // the RDD being built, for panic messages
-	dep, errDep := newShuffleDep(r, n, func(tc *executor.TaskContext, p int, in stream[Pair[K, V]], emit func(int, Pair[K, C])) error {
+	dep, errDep := newShuffleDep(r, n, func(tc *task.Context, p int, in stream[Pair[K, V]], emit func(int, Pair[K, C])) error {
 		acc := newKeyed[K, C]()
 		err := in(func(b []Pair[K, V]) bool {
 			mergeBatch(self, acc, b, create, merge)
@@ -82,7 +82,7 @@ func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 	})
 	out := newRDD[Pair[K, C]](r.s, op, n, dep.deps(), nil, errPart, nilErr, errDep)
 	self = &out.node
-	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[K, C]] {
+	out.compute = func(tc *task.Context, p int) stream[Pair[K, C]] {
 		return func(yield func([]Pair[K, C]) bool) error {
 			acc := newKeyed[K, C]()
 			err := dep.read(tc, p, out.batchSize(), func(b []Pair[K, C]) bool {
@@ -128,7 +128,7 @@ func GroupByKey[K comparable, V any](r *RDD[Pair[K, V]], numPartitions int) *RDD
 	part, errPart := hashPartitioner[K](n)
 	dep, errDep := newShuffleDep(r, n, emitByKey[K, V](part))
 	out := newRDD[Pair[K, []V]](r.s, "GroupByKey", n, dep.deps(), nil, errPart, errDep)
-	out.compute = func(tc *executor.TaskContext, p int) stream[Pair[K, []V]] {
+	out.compute = func(tc *task.Context, p int) stream[Pair[K, []V]] {
 		return func(yield func([]Pair[K, []V]) bool) error {
 			groups, err := groupShuffle(tc, dep, p, out.batchSize())
 			if err != nil {
@@ -141,8 +141,8 @@ func GroupByKey[K comparable, V any](r *RDD[Pair[K, V]], numPartitions int) *RDD
 }
 
 // emitByKey is a map side that sends every pair to its key's partition.
-func emitByKey[K comparable, V any](part *shuffle.Hash[K]) func(*executor.TaskContext, int, stream[Pair[K, V]], func(int, Pair[K, V])) error {
-	return func(_ *executor.TaskContext, _ int, in stream[Pair[K, V]], emit func(int, Pair[K, V])) error {
+func emitByKey[K comparable, V any](part *shuffle.Hash[K]) func(*task.Context, int, stream[Pair[K, V]], func(int, Pair[K, V])) error {
+	return func(_ *task.Context, _ int, in stream[Pair[K, V]], emit func(int, Pair[K, V])) error {
 		return in(func(b []Pair[K, V]) bool {
 			for _, kv := range b {
 				emit(part.Partition(kv.Key), kv)
@@ -153,7 +153,7 @@ func emitByKey[K comparable, V any](part *shuffle.Hash[K]) func(*executor.TaskCo
 }
 
 // groupShuffle reads one reduce partition of pairs into slices by key.
-func groupShuffle[K comparable, V any](tc *executor.TaskContext, dep *shuffleDep[Pair[K, V]], p, bs int) (*keyed[K, []V], error) {
+func groupShuffle[K comparable, V any](tc *task.Context, dep *shuffleDep[Pair[K, V]], p, bs int) (*keyed[K, []V], error) {
 	groups := newKeyed[K, []V]()
 	err := dep.read(tc, p, bs, func(b []Pair[K, V]) bool {
 		for _, kv := range b {
@@ -169,7 +169,7 @@ func groupShuffle[K comparable, V any](tc *executor.TaskContext, dep *shuffleDep
 func Distinct[T comparable](r *RDD[T], numPartitions int) *RDD[T] {
 	n := r.reducePartitions(numPartitions)
 	part, errPart := hashPartitioner[T](n)
-	dep, errDep := newShuffleDep(r, n, func(tc *executor.TaskContext, p int, in stream[T], emit func(int, T)) error {
+	dep, errDep := newShuffleDep(r, n, func(tc *task.Context, p int, in stream[T], emit func(int, T)) error {
 		seen := newKeyed[T, struct{}]()
 		err := in(func(b []T) bool {
 			for _, x := range b {
@@ -183,7 +183,7 @@ func Distinct[T comparable](r *RDD[T], numPartitions int) *RDD[T] {
 		return err
 	})
 	out := newRDD[T](r.s, "Distinct", n, dep.deps(), nil, errPart, errDep)
-	out.compute = func(tc *executor.TaskContext, p int) stream[T] {
+	out.compute = func(tc *task.Context, p int) stream[T] {
 		return func(yield func([]T) bool) error {
 			seen := newKeyed[T, struct{}]()
 			err := dep.read(tc, p, out.batchSize(), func(b []T) bool {
@@ -211,7 +211,7 @@ func SortBy[T any, K cmp.Ordered](r *RDD[T], key func(T) K, ascending bool, numP
 	rs := &rangeSampler[T, K]{parent: r, key: key, n: n, ascending: ascending}
 	dep, errDep := newShuffleDep(r, n, rs.mapSide, rs)
 	var out *RDD[T]
-	out = newRDD(r.s, "SortBy", n, dep.deps(), func(tc *executor.TaskContext, p int) stream[T] {
+	out = newRDD(r.s, "SortBy", n, dep.deps(), func(tc *task.Context, p int) stream[T] {
 		return sortedPartition(tc, out, dep, p, key, ascending)
 	}, nilFunc("key function", key == nil), errDep)
 	rs.sort, rs.shuffleID = &out.node, dep.dep.ID
@@ -236,7 +236,7 @@ type rangeSampler[T any, K cmp.Ordered] struct {
 }
 
 // mapSide sends every element to the reduce partition of its key's range.
-func (rs *rangeSampler[T, K]) mapSide(tc *executor.TaskContext, p int, in stream[T], emit func(int, T)) error {
+func (rs *rangeSampler[T, K]) mapSide(tc *task.Context, p int, in stream[T], emit func(int, T)) error {
 	part := rs.partitioner()
 	var keys []K
 	return in(func(b []T) bool {
@@ -249,23 +249,23 @@ func (rs *rangeSampler[T, K]) mapSide(tc *executor.TaskContext, p int, in stream
 }
 
 // Sample samples the keys of one partition of the parent.
-func (rs *rangeSampler[T, K]) Sample(tc *executor.TaskContext, p int) ([]byte, error) {
+func (rs *rangeSampler[T, K]) Sample(tc *task.Context, p int) ([]byte, error) {
 	return sampleKeys(tc, rs.parent, rs.sort, rs.key, rs.n, p)
 }
 
 // Prepare runs a job of Sample tasks and builds the partitioner from what
 // they return.
-func (rs *rangeSampler[T, K]) Prepare(ctx context.Context, spec *executor.JobSpec) error {
+func (rs *rangeSampler[T, K]) Prepare(ctx context.Context, spec task.JobSpec) error {
 	var sample []K
 	err := rs.parent.s.engine.RunJob(ctx, scheduler.Job{
 		Final: rs.parent,
-		Run:   func(tc *executor.TaskContext, p int) (any, error) { return rs.Sample(tc, p) },
+		Run:   func(tc *task.Context, p int) (any, error) { return rs.Sample(tc, p) },
 		Result: func(_ int, res any) error {
 			ks, err := codec.DecodeValues[K](res.([]byte))
 			sample = append(sample, ks...)
 			return err
 		},
-		Spec:      spec.Returning(func(b []byte) (any, error) { return b, nil }),
+		Spec:      returning(spec, func(b []byte) (any, error) { return b, nil }),
 		SampleFor: rs.shuffleID,
 	})
 	if err != nil {
@@ -316,7 +316,7 @@ func (rs *rangeSampler[T, K]) partitioner() *shuffle.Range[K] {
 
 // sortedPartition reads reduce partition p of a sort's shuffle, sorts it
 // by key and yields it in batches.
-func sortedPartition[T any, K cmp.Ordered](tc *executor.TaskContext, out *RDD[T], dep *shuffleDep[T], p int, key func(T) K, ascending bool) stream[T] {
+func sortedPartition[T any, K cmp.Ordered](tc *task.Context, out *RDD[T], dep *shuffleDep[T], p int, key func(T) K, ascending bool) stream[T] {
 	return func(yield func([]T) bool) error {
 		type keyed struct {
 			k K
@@ -361,7 +361,7 @@ func SortByKey[K cmp.Ordered, V any](r *RDD[Pair[K, V]], ascending bool, numPart
 // three times over.
 // sampleKeys returns a sample of the keys of partition p of r, encoded,
 // sized so that the samples of all partitions give n ranges of even size.
-func sampleKeys[T any, K cmp.Ordered](tc *executor.TaskContext, r *RDD[T], sort *node, key func(T) K, n, p int) ([]byte, error) {
+func sampleKeys[T any, K cmp.Ordered](tc *task.Context, r *RDD[T], sort *node, key func(T) K, n, p int) ([]byte, error) {
 	perPartition := (3*min(20*n, 1_000_000) + r.nparts - 1) / max(r.nparts, 1)
 	var err error
 	keys := func(yield func(K) bool) {
@@ -419,8 +419,8 @@ type shuffleDep[M any] struct {
 // keySampler is a partitioner learned from a sample of the parent's keys
 // (see scheduler.ShuffleDependency.Prepare).
 type keySampler interface {
-	Sample(tc *executor.TaskContext, mapPartition int) ([]byte, error)
-	Prepare(ctx context.Context, spec *executor.JobSpec) error
+	Sample(tc *task.Context, mapPartition int) ([]byte, error)
+	Prepare(ctx context.Context, spec task.JobSpec) error
 	State() []byte
 	Restore(state []byte) error
 }
@@ -429,7 +429,7 @@ type keySampler interface {
 // mapSide, as elements of type M sent to reduce partitions by emit, with
 // a partitioner learned from a sample if sampler is given.
 func newShuffleDep[T, M any](parent *RDD[T], nReduce int,
-	mapSide func(tc *executor.TaskContext, p int, in stream[T], emit func(reduce int, m M)) error, sampler ...keySampler) (*shuffleDep[M], error) {
+	mapSide func(tc *task.Context, p int, in stream[T], emit func(reduce int, m M)) error, sampler ...keySampler) (*shuffleDep[M], error) {
 	mc, err := codec.For[M]()
 	sd := &shuffleDep[M]{parent: parent, codec: mc}
 	sd.dep = &scheduler.ShuffleDependency{NumReduce: nReduce}
@@ -440,7 +440,7 @@ func newShuffleDep[T, M any](parent *RDD[T], nReduce int,
 		sd.dep.ID = parent.s.newShuffleID()
 	}
 	flushRows := max(256, (1<<18)/nReduce)
-	sd.dep.MapTask = func(tc *executor.TaskContext, p int) (shuffle.MapStatus, error) {
+	sd.dep.MapTask = func(tc *task.Context, p int) (shuffle.MapStatus, error) {
 		w, err := tc.Env.Shuffle.NewWriter(sd.dep.ID, p, tc.Attempt, nReduce, mc.Schema())
 		if err != nil {
 			return shuffle.MapStatus{}, err
@@ -496,7 +496,7 @@ func (sd *shuffleDep[M]) deps() []scheduler.Dependency {
 
 // read yields reduce partition p of the shuffle: the blocks of every map
 // output, in map order.
-func (sd *shuffleDep[M]) read(tc *executor.TaskContext, p, batchSize int, yield func([]M) bool) error {
+func (sd *shuffleDep[M]) read(tc *task.Context, p, batchSize int, yield func([]M) bool) error {
 	statuses, err := tc.MapOutputs(sd.dep.ID)
 	if err != nil {
 		return err
@@ -514,7 +514,7 @@ func (sd *shuffleDep[M]) read(tc *executor.TaskContext, p, batchSize int, yield 
 			if err != nil {
 				// A missing or damaged block is recomputed from lineage.
 				if errors.Is(err, shuffle.ErrMissingBlock) || errors.Is(err, shuffle.ErrCorruptBlock) {
-					return &scheduler.FetchFailedError{ShuffleID: ref.ShuffleID, MapID: ref.MapID, Epoch: st.Epoch, Err: err}
+					return &task.FetchFailedError{ShuffleID: ref.ShuffleID, MapID: ref.MapID, Epoch: st.Epoch, Err: err}
 				}
 				return err
 			}

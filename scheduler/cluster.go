@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/task"
 	"google.golang.org/grpc"
 )
 
@@ -91,7 +91,7 @@ type clusterHooks struct {
 // TaskEvent reports a finished task attempt: where it ran and how it ended.
 type TaskEvent struct {
 	StageID, Partition, Attempt int
-	Kind                        executor.TaskKind
+	Kind                        task.Kind
 	Executor                    string // member name
 	Duration                    time.Duration
 	Err                         error
@@ -224,9 +224,9 @@ func (c *Cluster) RemoveExecutor(name string, cause error) {
 }
 
 // Run runs t on an executor, once one has a free slot.
-func (c *Cluster) Run(ctx context.Context, t *executor.Task) (any, error) {
+func (c *Cluster) Run(ctx context.Context, t *task.Task) (any, error) {
 	if t.Job == nil {
-		return nil, Permanent(errors.New("the task's job cannot run on a cluster: it was not built inside a registered pipeline"))
+		return nil, task.Permanent(errors.New("the task's job cannot run on a cluster: it was not built inside a registered pipeline"))
 	}
 	preferred := "" // the executor that holds the task's nearest cached input
 	if len(t.Cached) > 0 {

@@ -10,8 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/task"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -250,15 +251,19 @@ func (c *Cluster) dropLocked(e *remoteExecutor, cause error) {
 }
 
 // send launches a task, describing its job first if the stream has not.
-func (e *remoteExecutor) send(job *executor.JobSpec, launch *rpc.LaunchTask) error {
+func (e *remoteExecutor) send(job task.JobSpec, launch *rpc.LaunchTask) error {
 	e.sendMu.Lock()
 	defer e.sendMu.Unlock()
-	if !e.defined[job.Key] {
-		def := &rpc.DriverMessage{Body: &rpc.DriverMessage_Define{Define: job.Define()}}
+	if !e.defined[job.Key()] {
+		spec, ok := job.(replay.Spec)
+		if !ok {
+			return task.Permanent(fmt.Errorf("the job of key %d cannot be described to executors", job.Key()))
+		}
+		def := &rpc.DriverMessage{Body: &rpc.DriverMessage_Define{Define: spec.Definition()}}
 		if err := e.stream.Send(def); err != nil {
 			return err
 		}
-		e.defined[job.Key] = true
+		e.defined[job.Key()] = true
 	}
 	return e.stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Launch{Launch: launch}})
 }

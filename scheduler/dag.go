@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/shuffle"
+	"github.com/ember-go/ember/task"
 )
 
 // DefaultMaxFailures is how many times a task may fail before its job fails,
@@ -55,7 +55,7 @@ type StageEvent struct {
 	// keys of a range partitioner's shuffle), the RDDs the stage
 	// computes, parents first (its last node last), the shuffle it writes
 	// (0 for a job's result stage) and the shuffles it reads.
-	TaskKind  executor.TaskKind
+	TaskKind  task.Kind
 	RDDs      []RDDInfo
 	ShuffleID int
 	Reads     []int
@@ -70,10 +70,10 @@ type TaskInfo struct {
 	Executor           string // member name, or "driver" in local mode
 	Launched           time.Time
 	Duration           time.Duration // for TaskEnded
-	Metrics            executor.TaskMetrics
+	Metrics            task.Metrics
 }
 
-func taskInfo(t *executor.Task) *TaskInfo {
+func taskInfo(t *task.Task) *TaskInfo {
 	info := &TaskInfo{Partition: t.Partition, Attempt: t.Attempt, Executor: t.RanOn, Launched: t.Launched, Metrics: t.Metrics}
 	if info.Executor == "" {
 		info.Executor = "driver"
@@ -114,7 +114,7 @@ func (d *DAG) emit(ev StageEvent) {
 type Backend interface {
 	// Run runs t and returns its result, once a slot is free. It returns
 	// ctx's error if ctx ends first.
-	Run(ctx context.Context, t *executor.Task) (any, error)
+	Run(ctx context.Context, t *task.Task) (any, error)
 }
 
 // DAG schedules the jobs of one session onto a backend.
@@ -189,7 +189,7 @@ func (d *DAG) ExecutorLost(name, location string, id uint64) {
 }
 
 // ranOnLost reports whether t ran on an executor that was lost since.
-func (d *DAG) ranOnLost(t *executor.Task) bool {
+func (d *DAG) ranOnLost(t *task.Task) bool {
 	if t.RanOnID == 0 {
 		return false
 	}
@@ -207,17 +207,17 @@ type Job struct {
 	// Partitions to compute; nil means all of them.
 	Partitions []int
 	// Run computes one partition of Final inside a task.
-	Run func(tc *executor.TaskContext, partition int) (any, error)
+	Run func(tc *task.Context, partition int) (any, error)
 	// Result receives the result of Partitions[index]. Calls are serial.
 	// An error from Result fails the job.
 	Result func(index int, result any) error
 	// Spec describes the job to executors in other processes; nil for a
 	// job that runs only in this one.
-	Spec *executor.JobSpec
+	Spec task.JobSpec
 	// Describe, if Spec is nil, is called by an engine whose executors
 	// run in other processes to describe the job to them. Its error
 	// fails the job: a job that such executors cannot rebuild.
-	Describe func() (*executor.JobSpec, error)
+	Describe func() (task.JobSpec, error)
 	// SampleFor, if not zero, makes the job's tasks Sample tasks of that
 	// shuffle (see ShuffleDependency.Prepare).
 	SampleFor int
@@ -305,7 +305,7 @@ func (d *DAG) RunJob(ctx context.Context, job Job) error {
 	}
 	st := stage{node: job.Final, spec: job.Spec}
 	if job.SampleFor != 0 {
-		st.kind, st.shuffleID = executor.SampleTask, job.SampleFor
+		st.kind, st.shuffleID = task.SampleTask, job.SampleFor
 	}
 	next := func(parts []int) ([]int, error) { return parts, d.ensureParents(ctx, job.Spec, job.Final) }
 	deliver := func(p int, res any) error { return job.Result(index[p], res) }
@@ -320,7 +320,7 @@ func (d *DAG) RunJob(ctx context.Context, job Job) error {
 // the stage fails. The stage is numbered once its parents ran, so that
 // parents have lower ids.
 func (d *DAG) runStage(ctx context.Context, st stage, parts []int, next func([]int) ([]int, error),
-	run func(*executor.TaskContext, int) (any, error), deliver func(partition int, res any) error) error {
+	run func(*task.Context, int) (any, error), deliver func(partition int, res any) error) error {
 	var losses []error
 	for attempt := 1; ; attempt++ {
 		var err error
@@ -344,7 +344,7 @@ func (d *DAG) runStage(ctx context.Context, st stage, parts []int, next func([]i
 // lostPartition is a task that could not read its shuffle input.
 type lostPartition struct {
 	partition int
-	err       *FetchFailedError
+	err       *task.FetchFailedError
 }
 
 // forgetLost unregisters the map outputs that tasks failed to fetch and
@@ -362,7 +362,7 @@ func (d *DAG) forgetLost(lost []lostPartition) []int {
 // ensureParents makes sure every shuffle that the stage ending in n reads
 // has all its map outputs, computing the missing ones (and, first, their own
 // parents). Independent shuffles are computed at the same time.
-func (d *DAG) ensureParents(ctx context.Context, spec *executor.JobSpec, n Node) error {
+func (d *DAG) ensureParents(ctx context.Context, spec task.JobSpec, n Node) error {
 	deps := stageShuffles(n)
 	if len(deps) == 0 {
 		return nil
@@ -392,7 +392,7 @@ func (d *DAG) ensureParents(ctx context.Context, spec *executor.JobSpec, n Node)
 
 // ensureShuffle computes the missing map outputs of one shuffle. Callers
 // that ask for a shuffle already being computed wait for that computation.
-func (d *DAG) ensureShuffle(ctx context.Context, spec *executor.JobSpec, dep Dependency) error {
+func (d *DAG) ensureShuffle(ctx context.Context, spec task.JobSpec, dep Dependency) error {
 	for {
 		d.mu.Lock()
 		run, ok := d.running[dep.Shuffle.ID]
@@ -428,7 +428,7 @@ func (d *DAG) ensureShuffle(ctx context.Context, spec *executor.JobSpec, dep Dep
 	}
 }
 
-func (d *DAG) runMapStage(ctx context.Context, spec *executor.JobSpec, dep Dependency) error {
+func (d *DAG) runMapStage(ctx context.Context, spec task.JobSpec, dep Dependency) error {
 	sd := dep.Shuffle
 	numMaps := dep.Parent.NumPartitions()
 	next := func([]int) ([]int, error) {
@@ -444,12 +444,12 @@ func (d *DAG) runMapStage(ctx context.Context, spec *executor.JobSpec, dep Depen
 		}
 		return missing, nil
 	}
-	run := func(tc *executor.TaskContext, p int) (any, error) { return sd.MapTask(tc, p) }
+	run := func(tc *task.Context, p int) (any, error) { return sd.MapTask(tc, p) }
 	register := func(_ int, res any) error {
 		d.tracker.Register(sd.ID, numMaps, res.(shuffle.MapStatus))
 		return nil
 	}
-	st := stage{node: dep.Parent, spec: spec, kind: executor.MapTask, shuffleID: sd.ID, partitioner: sd.State}
+	st := stage{node: dep.Parent, spec: spec, kind: task.MapTask, shuffleID: sd.ID, partitioner: sd.State}
 	return d.runStage(ctx, st, nil, next, run, register)
 }
 
@@ -457,8 +457,8 @@ func (d *DAG) runMapStage(ctx context.Context, spec *executor.JobSpec, dep Depen
 type stage struct {
 	id   int
 	node Node // the stage's last node
-	spec *executor.JobSpec
-	kind executor.TaskKind
+	spec task.JobSpec
+	kind task.Kind
 	// shuffleID is the shuffle a map or sample stage is for.
 	shuffleID int
 	// partitioner, for a map stage whose shuffle was prepared, is the
@@ -471,7 +471,7 @@ type stage struct {
 // fetch their shuffle input are returned as lost; any other failure that
 // retries cannot mend cancels the rest and is returned.
 func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
-	run func(*executor.TaskContext, int) (any, error), deliver func(partition int, res any) error) ([]lostPartition, error) {
+	run func(*task.Context, int) (any, error), deliver func(partition int, res any) error) ([]lostPartition, error) {
 	r := d.newStageRun(ctx, st, run, deliver)
 	defer r.cancel(nil)
 	r.emitStageStarted(len(parts))
@@ -488,7 +488,7 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 type stageRun struct {
 	d           *DAG
 	st          stage
-	run         func(*executor.TaskContext, int) (any, error)
+	run         func(*task.Context, int) (any, error)
 	deliver     func(partition int, res any) error
 	reads       []int  // the shuffles the stage reads
 	partitioner []byte // a map stage's prepared partitioner, for its tasks
@@ -505,7 +505,7 @@ type stageRun struct {
 
 // newStageRun readies a run of st's tasks, which ctx's end stops.
 func (d *DAG) newStageRun(ctx context.Context, st stage,
-	run func(*executor.TaskContext, int) (any, error), deliver func(partition int, res any) error) *stageRun {
+	run func(*task.Context, int) (any, error), deliver func(partition int, res any) error) *stageRun {
 	r := &stageRun{d: d, st: st, run: run, deliver: deliver}
 	if st.partitioner != nil {
 		r.partitioner = st.partitioner()
@@ -526,7 +526,7 @@ func (r *stageRun) runTask(p int) {
 		t := r.newTask(p, attempt)
 		res, err := r.attempt(t)
 		gone := err == nil && r.d.ranOnLost(t)
-		if gone && t.Kind == executor.MapTask {
+		if gone && t.Kind == task.MapTask {
 			// Its executor was lost as it reported: the map output is
 			// gone with it. (A result is here already.)
 			err = fmt.Errorf("%w: %s, as the task finished", ErrExecutorLost, t.RanOn)
@@ -555,11 +555,11 @@ func (r *stageRun) runTask(p int) {
 }
 
 // newTask describes an attempt of partition p's task.
-func (r *stageRun) newTask(p, attempt int) *executor.Task {
+func (r *stageRun) newTask(p, attempt int) *task.Task {
 	st := r.st
-	t := &executor.Task{
+	t := &task.Task{
 		StageID: st.id, Partition: p, Attempt: attempt,
-		Run:        func(tc *executor.TaskContext) (any, error) { return r.run(tc, p) },
+		Run:        func(tc *task.Context) (any, error) { return r.run(tc, p) },
 		MapOutputs: r.d.tracker.Statuses,
 		Job:        st.spec, Kind: st.kind, ShuffleID: st.shuffleID, Reads: r.reads, Partitioner: r.partitioner,
 		Cached: r.d.cached.all(st.node, p),
@@ -569,7 +569,7 @@ func (r *stageRun) newTask(p, attempt int) *executor.Task {
 }
 
 // attempt runs t on the backend and reports its end.
-func (r *stageRun) attempt(t *executor.Task) (any, error) {
+func (r *stageRun) attempt(t *task.Task) (any, error) {
 	returned := false
 	defer func() {
 		// A task that leaves its goroutine (runtime.Goexit) must not
@@ -613,7 +613,7 @@ const (
 // nextStep says what follows an attempt that ended with err, once tries
 // has recorded it; stopped says that the stage stopped.
 func nextStep(err error, stopped bool, tries taskTries, maxFailures int) step {
-	var ff *FetchFailedError
+	var ff *task.FetchFailedError
 	switch {
 	case err == nil:
 		return stepDeliver
@@ -621,7 +621,7 @@ func nextStep(err error, stopped bool, tries taskTries, maxFailures int) step {
 		return stepStop
 	case errors.As(err, &ff):
 		return stepRefetch
-	case IsPermanent(err) || tries.failures >= maxFailures || len(tries.attempts) >= lostAttemptsFactor*maxFailures:
+	case task.IsPermanent(err) || tries.failures >= maxFailures || len(tries.attempts) >= lostAttemptsFactor*maxFailures:
 		return stepFail
 	}
 	return stepRetry
@@ -644,7 +644,7 @@ func (r *stageRun) deliverResult(p int, res any) {
 // inputLost sets partition p aside to run again: err, a fetch failure,
 // says which map output to recompute first.
 func (r *stageRun) inputLost(p int, err error) {
-	var ff *FetchFailedError
+	var ff *task.FetchFailedError
 	errors.As(err, &ff)
 	r.mu.Lock()
 	r.lost = append(r.lost, lostPartition{partition: p, err: ff})
@@ -684,11 +684,11 @@ func (r *stageRun) emitStageStarted(tasks int) {
 		TaskKind: r.st.kind, RDDs: stageRDDs(n), ShuffleID: mapShuffle(r.st), Reads: r.reads})
 }
 
-func (r *stageRun) emitTaskStarted(t *executor.Task) {
+func (r *stageRun) emitTaskStarted(t *task.Task) {
 	r.d.emit(StageEvent{Kind: TaskStarted, StageID: r.st.id, Task: taskInfo(t)})
 }
 
-func (r *stageRun) emitTaskEnded(t *executor.Task, err error) {
+func (r *stageRun) emitTaskEnded(t *task.Task, err error) {
 	info := taskInfo(t)
 	if !t.Launched.IsZero() {
 		info.Duration = time.Since(t.Launched)
@@ -704,7 +704,7 @@ func (r *stageRun) emitStageEnded() {
 
 // mapShuffle is the shuffle a stage writes, if it is a map stage.
 func mapShuffle(st stage) int {
-	if st.kind == executor.MapTask {
+	if st.kind == task.MapTask {
 		return st.shuffleID
 	}
 	return 0

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/shuffle"
+	"github.com/ember-go/ember/task"
 	"go.uber.org/goleak"
 )
 
@@ -39,7 +39,7 @@ type mapCounter struct {
 
 func (c *mapCounter) shuffleDep(id, numReduce int) *ShuffleDependency {
 	return &ShuffleDependency{ID: id, NumReduce: numReduce,
-		MapTask: func(tc *executor.TaskContext, p int) (shuffle.MapStatus, error) {
+		MapTask: func(tc *task.Context, p int) (shuffle.MapStatus, error) {
 			c.mu.Lock()
 			c.runs[[2]int{id, p}]++
 			c.mu.Unlock()
@@ -60,7 +60,7 @@ func (c *mapCounter) count(id int) (n int) {
 
 func newDAG(t *testing.T, slots, maxFailures int) *DAG {
 	t.Helper()
-	exec, err := executor.NewLocal(slots, &executor.Env{})
+	exec, err := NewLocal(slots, &task.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestStagesRunParentsFirstAndOnce(t *testing.T) {
 	final := diamond(c)
 	var got []int
 	job := Job{Final: final,
-		Run: func(tc *executor.TaskContext, p int) (any, error) {
+		Run: func(tc *task.Context, p int) (any, error) {
 			// Every shuffle the stage reads must be complete before it runs.
 			for _, id := range []int{1, 2} {
 				if _, err := tc.MapOutputs(id); err != nil {
@@ -142,9 +142,9 @@ func TestLostMapOutputIsRecomputed(t *testing.T) {
 	final := &fakeNode{id: 2, parts: 2, deps: []Dependency{{Parent: root, Shuffle: dep}}}
 	var lostOnce atomic.Bool
 	err := d.RunJob(context.Background(), Job{Final: final,
-		Run: func(tc *executor.TaskContext, p int) (any, error) {
+		Run: func(tc *task.Context, p int) (any, error) {
 			if p == 1 && lostOnce.CompareAndSwap(false, true) {
-				return nil, &FetchFailedError{ShuffleID: 7, MapID: 2, Err: errors.New("executor gone")}
+				return nil, &task.FetchFailedError{ShuffleID: 7, MapID: 2, Err: errors.New("executor gone")}
 			}
 			return nil, nil
 		},
@@ -165,7 +165,7 @@ func TestTaskRetriesAndPermanentErrors(t *testing.T) {
 	node := &fakeNode{id: 1, parts: 4}
 	var attempts atomic.Int64
 	err := d.RunJob(context.Background(), Job{Final: node,
-		Run: func(tc *executor.TaskContext, p int) (any, error) {
+		Run: func(tc *task.Context, p int) (any, error) {
 			attempts.Add(1)
 			if tc.Attempt < 3 {
 				return nil, fmt.Errorf("attempt %d of partition %d fails", tc.Attempt, p)
@@ -180,7 +180,7 @@ func TestTaskRetriesAndPermanentErrors(t *testing.T) {
 
 	attempts.Store(0)
 	err = d.RunJob(context.Background(), Job{Final: node,
-		Run: func(tc *executor.TaskContext, p int) (any, error) {
+		Run: func(tc *task.Context, p int) (any, error) {
 			attempts.Add(1)
 			if p == 2 {
 				panic("always")
@@ -190,20 +190,20 @@ func TestTaskRetriesAndPermanentErrors(t *testing.T) {
 		Result: func(int, any) error { return nil },
 	})
 	var te *TaskError
-	var pe *executor.PanicError
+	var pe *task.PanicError
 	if !errors.As(err, &te) || len(te.Attempts) != 3 || te.Partition != 2 || !errors.As(err, &pe) {
 		t.Fatalf("job error %v: want a TaskError for partition 2 after 3 attempts wrapping a PanicError", err)
 	}
 
 	attempts.Store(0)
 	err = d.RunJob(context.Background(), Job{Final: &fakeNode{id: 2, parts: 1},
-		Run: func(tc *executor.TaskContext, p int) (any, error) {
+		Run: func(tc *task.Context, p int) (any, error) {
 			attempts.Add(1)
-			return nil, Permanent(errors.New("bad input"))
+			return nil, task.Permanent(errors.New("bad input"))
 		},
 		Result: func(int, any) error { return nil },
 	})
-	if err == nil || attempts.Load() != 1 || !IsPermanent(err) {
+	if err == nil || attempts.Load() != 1 || !task.IsPermanent(err) {
 		t.Fatalf("permanent error: %v after %d attempts, want failure after 1", err, attempts.Load())
 	}
 }
@@ -216,7 +216,7 @@ func TestCancelStopsTasks(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() {
 		errc <- d.RunJob(ctx, Job{Final: &fakeNode{id: 1, parts: 8},
-			Run: func(tc *executor.TaskContext, p int) (any, error) {
+			Run: func(tc *task.Context, p int) (any, error) {
 				running.Done()
 				<-tc.Context().Done()
 				return nil, tc.Context().Err()
@@ -241,15 +241,15 @@ func TestPrepareRunsOnceBeforeMapTasks(t *testing.T) {
 	var prepared atomic.Int64
 	var mapsBeforePrepare atomic.Int64
 	dep := &ShuffleDependency{ID: 1, NumReduce: 1,
-		Prepare: func(ctx context.Context, _ *executor.JobSpec) error { prepared.Add(1); return nil },
-		MapTask: func(tc *executor.TaskContext, p int) (shuffle.MapStatus, error) {
+		Prepare: func(ctx context.Context, _ task.JobSpec) error { prepared.Add(1); return nil },
+		MapTask: func(tc *task.Context, p int) (shuffle.MapStatus, error) {
 			if prepared.Load() == 0 {
 				mapsBeforePrepare.Add(1)
 			}
 			return shuffle.MapStatus{ShuffleID: 1, MapID: p, Sizes: []int64{0}, Rows: []int64{0}}, nil
 		}}
 	final := &fakeNode{id: 2, parts: 1, deps: []Dependency{{Parent: &fakeNode{id: 1, parts: 3}, Shuffle: dep}}}
-	job := Job{Final: final, Run: func(*executor.TaskContext, int) (any, error) { return nil, nil }, Result: func(int, any) error { return nil }}
+	job := Job{Final: final, Run: func(*task.Context, int) (any, error) { return nil, nil }, Result: func(int, any) error { return nil }}
 	for range 2 {
 		if err := d.RunJob(context.Background(), job); err != nil {
 			t.Fatal(err)
@@ -268,7 +268,7 @@ func TestCancelledJobDoesNotFailJobsSharingItsStage(t *testing.T) {
 	started := make(chan struct{}, 16)
 	var runs atomic.Int64
 	dep := &ShuffleDependency{ID: 1, NumReduce: 1,
-		MapTask: func(tc *executor.TaskContext, p int) (shuffle.MapStatus, error) {
+		MapTask: func(tc *task.Context, p int) (shuffle.MapStatus, error) {
 			if runs.Add(1) == 1 { // A's attempt: runs until A is cancelled
 				started <- struct{}{}
 				<-tc.Context().Done()
@@ -277,7 +277,7 @@ func TestCancelledJobDoesNotFailJobsSharingItsStage(t *testing.T) {
 			return shuffle.MapStatus{ShuffleID: 1, MapID: p, Sizes: []int64{0}, Rows: []int64{0}}, nil
 		}}
 	final := &fakeNode{id: 2, parts: 1, deps: []Dependency{{Parent: &fakeNode{id: 1, parts: 1}, Shuffle: dep}}}
-	job := Job{Final: final, Run: func(*executor.TaskContext, int) (any, error) { return nil, nil }, Result: func(int, any) error { return nil }}
+	job := Job{Final: final, Run: func(*task.Context, int) (any, error) { return nil, nil }, Result: func(int, any) error { return nil }}
 
 	waiting := make(chan int, 16)
 	d.waitingOnStage = func(shuffleID int) { waiting <- shuffleID }
@@ -308,7 +308,7 @@ func TestTaskThatExitsFailsTheJob(t *testing.T) {
 	d := newDAG(t, 2, 4)
 	var results atomic.Int64
 	err := d.RunJob(context.Background(), Job{Final: &fakeNode{id: 1, parts: 4},
-		Run: func(tc *executor.TaskContext, p int) (any, error) {
+		Run: func(tc *task.Context, p int) (any, error) {
 			if p == 2 {
 				runtime.Goexit()
 			}
@@ -355,7 +355,7 @@ func TestLostExecutorsDoNotCountAsTaskFailures(t *testing.T) {
 	var attempts atomic.Int64
 	lost := fmt.Errorf("%w: executor-1 at 127.0.0.1:1: killed", ErrExecutorLost)
 	err := d.RunJob(context.Background(), Job{Final: node,
-		Run: func(tc *executor.TaskContext, p int) (any, error) {
+		Run: func(tc *task.Context, p int) (any, error) {
 			if attempts.Add(1) <= 3 {
 				return nil, lost
 			}
@@ -370,7 +370,7 @@ func TestLostExecutorsDoNotCountAsTaskFailures(t *testing.T) {
 	// Attempts stay bounded: four times task.maxFailures.
 	attempts.Store(0)
 	err = d.RunJob(context.Background(), Job{Final: node,
-		Run: func(tc *executor.TaskContext, p int) (any, error) {
+		Run: func(tc *task.Context, p int) (any, error) {
 			attempts.Add(1)
 			return nil, lost
 		},
@@ -389,8 +389,8 @@ func TestStageAttemptsAreBounded(t *testing.T) {
 	dep := c.shuffleDep(9, 1)
 	final := &fakeNode{id: 2, parts: 1, deps: []Dependency{{Parent: root, Shuffle: dep}}}
 	err := d.RunJob(context.Background(), Job{Final: final,
-		Run: func(tc *executor.TaskContext, p int) (any, error) {
-			return nil, &FetchFailedError{ShuffleID: 9, MapID: 0, Err: errors.New("executor gone again")}
+		Run: func(tc *task.Context, p int) (any, error) {
+			return nil, &task.FetchFailedError{ShuffleID: 9, MapID: 0, Err: errors.New("executor gone again")}
 		},
 		Result: func(int, any) error { return nil },
 	})

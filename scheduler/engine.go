@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/shuffle"
 	"github.com/ember-go/ember/storage"
+	"github.com/ember-go/ember/task"
 )
 
 // An Engine runs the jobs of one session. Package rdd describes jobs and
@@ -101,7 +101,7 @@ func Start(ctx context.Context, cfg EngineConfig) (Engine, error) {
 // block manager and one shuffle manager for all of them.
 type localEngine struct {
 	*DAG
-	slots   *executor.Local
+	slots   *Local
 	blocks  *storage.Manager
 	shuffle *shuffle.Manager
 }
@@ -116,7 +116,7 @@ func newLocalEngine(slots int, dagCfg Config, cfg EngineConfig) (*localEngine, e
 		blocks.Close()
 		return nil, err
 	}
-	local, err := executor.NewLocal(slots, &executor.Env{Blocks: blocks, Shuffle: shuf, Fetcher: shuf})
+	local, err := NewLocal(slots, &task.Env{Blocks: blocks, Shuffle: shuf, Fetcher: shuf})
 	if err != nil {
 		blocks.Close()
 		shuf.Close()

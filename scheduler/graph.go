@@ -12,12 +12,10 @@ package scheduler
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/shuffle"
+	"github.com/ember-go/ember/task"
 )
 
 // Node is one RDD of the lineage graph, as the scheduler sees it.
@@ -75,13 +73,13 @@ type ShuffleDependency struct {
 	// after the map stage's own parents are ready. A range partitioner
 	// samples its keys here, with a job of Sample tasks described to other
 	// processes by spec (nil in local mode). It is retried if it fails.
-	Prepare func(ctx context.Context, spec *executor.JobSpec) error
+	Prepare func(ctx context.Context, spec task.JobSpec) error
 	// MapTask computes one partition of the parent and writes it as map
 	// output.
-	MapTask func(tc *executor.TaskContext, mapPartition int) (shuffle.MapStatus, error)
+	MapTask func(tc *task.Context, mapPartition int) (shuffle.MapStatus, error)
 	// Sample, with Prepare, samples the keys of one partition of the
 	// parent and returns them encoded.
-	Sample func(tc *executor.TaskContext, mapPartition int) ([]byte, error)
+	Sample func(tc *task.Context, mapPartition int) ([]byte, error)
 	// State returns what Prepare learned, for executors in other
 	// processes, whose map tasks call Restore with it first; both nil when
 	// there is no Prepare.
@@ -92,7 +90,7 @@ type ShuffleDependency struct {
 	prepared  bool
 }
 
-func (d *ShuffleDependency) prepare(ctx context.Context, spec *executor.JobSpec) error {
+func (d *ShuffleDependency) prepare(ctx context.Context, spec task.JobSpec) error {
 	if d.Prepare == nil {
 		return nil
 	}
@@ -197,41 +195,4 @@ func walkStage(n Node, visit func(Node)) {
 		visit(n)
 	}
 	walk(n)
-}
-
-// FetchFailedError says that a reduce task could not read a map output. The
-// scheduler forgets that output and recomputes it from lineage.
-type FetchFailedError struct {
-	ShuffleID int
-	MapID     int
-	Epoch     uint64 // of the map output's registration; zero if unknown
-	Err       error
-}
-
-func (e *FetchFailedError) Error() string {
-	return fmt.Sprintf("fetch of shuffle %d map %d failed: %v", e.ShuffleID, e.MapID, e.Err)
-}
-
-func (e *FetchFailedError) Unwrap() error { return e.Err }
-
-// permanentError marks a failure that retrying cannot mend.
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
-
-// Permanent marks err as a failure that the same task would meet again (a
-// malformed input, a mismatch of partition sizes): the scheduler does not
-// retry it and fails the job at once.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanentError{err}
-}
-
-// IsPermanent reports whether err was marked by Permanent.
-func IsPermanent(err error) bool {
-	var p permanentError
-	return errors.As(err, &p)
 }

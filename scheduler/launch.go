@@ -4,15 +4,17 @@ import (
 	"context"
 	"time"
 
-	"github.com/ember-go/ember/executor"
+	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/internal/wire"
 	"github.com/ember-go/ember/storage"
+	"github.com/ember-go/ember/task"
 )
 
 // runOn launches t on e, where it holds a slot, and waits for its status.
 // It fails at once if e is lost; if ctx ends, it kills the task and
 // returns ctx's error once the task stopped or killWait passed.
-func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *executor.Task) (any, error) {
+func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *task.Task) (any, error) {
 	launch, err := c.launchMessage(t, e)
 	if err != nil {
 		return nil, err
@@ -53,7 +55,7 @@ const killWait = 5 * time.Second
 
 // launchMessage describes t to executor e, with the map outputs it reads
 // and the other executors that hold its cached input.
-func (c *Cluster) launchMessage(t *executor.Task, e *remoteExecutor) (*rpc.LaunchTask, error) {
+func (c *Cluster) launchMessage(t *task.Task, e *remoteExecutor) (*rpc.LaunchTask, error) {
 	var cached map[string]string
 	if len(t.Cached) > 0 {
 		c.mu.Lock()
@@ -68,7 +70,7 @@ func (c *Cluster) launchMessage(t *executor.Task, e *remoteExecutor) (*rpc.Launc
 		c.mu.Unlock()
 	}
 	m := &rpc.LaunchTask{Cached: cached,
-		TaskId: c.nextTask.Add(1), JobKey: t.Job.Key, Kind: rpc.LaunchTask_Kind(t.Kind),
+		TaskId: c.nextTask.Add(1), JobKey: t.Job.Key(), Kind: rpc.LaunchTask_Kind(t.Kind),
 		ShuffleId: int64(t.ShuffleID), StageId: int32(t.StageID), Partition: int32(t.Partition),
 		Attempt: int32(t.Attempt), Partitioner: t.Partitioner,
 	}
@@ -79,7 +81,7 @@ func (c *Cluster) launchMessage(t *executor.Task, e *remoteExecutor) (*rpc.Launc
 		}
 		outs := &rpc.ShuffleOutputs{ShuffleId: int64(id)}
 		for _, st := range statuses {
-			outs.Outputs = append(outs.Outputs, MapOutputMessage(st))
+			outs.Outputs = append(outs.Outputs, wire.MapOutputMessage(st))
 		}
 		m.Inputs = append(m.Inputs, outs)
 	}
@@ -87,14 +89,14 @@ func (c *Cluster) launchMessage(t *executor.Task, e *remoteExecutor) (*rpc.Launc
 }
 
 // finished reads a task's status into t and returns its result or error.
-func finished(t *executor.Task, st *rpc.TaskStatus) (any, error) {
+func finished(t *task.Task, st *rpc.TaskStatus) (any, error) {
 	t.Stored = appendStoredBlocks(t.Stored[:0], st.Stored)
-	t.Metrics = executor.TaskMetricsOf(st.Metrics)
+	t.Metrics = wire.MetricsOf(st.Metrics)
 	res, err := decodeStatus(t, st)
 	// A finished task's additions count, once: a failed attempt's do not,
 	// and a partition's result is delivered once.
-	if err == nil && t.Job.Accumulated != nil && len(st.Accumulators) > 0 {
-		t.Job.Accumulated(st.Accumulators)
+	if spec, ok := t.Job.(replay.Spec); ok && err == nil && len(st.Accumulators) > 0 {
+		spec.Accumulated(st.Accumulators)
 	}
 	return res, err
 }

@@ -4,8 +4,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/storage"
+	"github.com/ember-go/ember/task"
 )
 
 // Persisted is implemented by nodes whose partitions may be kept by the
@@ -55,7 +55,7 @@ func persistedIn(n Node, p int, f func(n Node, p int) bool) {
 }
 
 // stored notes that executor holds the blocks a task stored.
-func (c *cacheLocations) stored(at string, blocks []executor.StoredBlock) {
+func (c *cacheLocations) stored(at string, blocks []task.StoredBlock) {
 	if at == "" || len(blocks) == 0 {
 		return
 	}
@@ -124,16 +124,16 @@ func (c *cacheLocations) partitions() []CachedPartition {
 
 // all returns the known holders of the persisted partitions that
 // partition p of n reads.
-func (c *cacheLocations) all(n Node, p int) []executor.CachedBlock {
+func (c *cacheLocations) all(n Node, p int) []task.CachedBlock {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.locs) == 0 {
 		return nil // local mode, or nothing cached: no walk per task
 	}
-	var out []executor.CachedBlock
+	var out []task.CachedBlock
 	persistedIn(n, p, func(n Node, p int) bool {
 		for _, h := range c.locs[[2]int{n.ID(), p}] {
-			out = append(out, executor.CachedBlock{RDD: n.ID(), Partition: p, Executor: h.executor})
+			out = append(out, task.CachedBlock{RDD: n.ID(), Partition: p, Executor: h.executor})
 		}
 		return true
 	})

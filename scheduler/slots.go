@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/ember-go/ember/task"
 )
 
 // slotPool hands the task slots of the live executors to the tasks that
@@ -134,7 +136,7 @@ func (p *slotPool) waitAny(ctx context.Context, w waiter) (*remoteExecutor, erro
 			}
 			// Retrying cannot help: the job fails now rather than after
 			// every attempt's wait.
-			err := Permanent(fmt.Errorf("scheduler: %w for %v", ErrNoExecutors, p.executorWait))
+			err := task.Permanent(fmt.Errorf("scheduler: %w for %v", ErrNoExecutors, p.executorWait))
 			p.abandon(w)
 			return nil, err
 		case <-ctx.Done():

@@ -24,11 +24,11 @@ import (
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/bytesize"
 	"github.com/ember-go/ember/internal/execenv"
 	"github.com/ember-go/ember/internal/membership"
+	"github.com/ember-go/ember/internal/program"
 	"github.com/ember-go/ember/internal/rpc"
 )
 
@@ -548,7 +548,7 @@ func (s *standalone) Close() error {
 
 // thisProgram describes the running binary, for executors to run it.
 func thisProgram() (*rpc.BinaryHeader, string, error) {
-	p, err := executor.ThisProgram()
+	p, err := program.This()
 	if err != nil {
 		return nil, "", fmt.Errorf("ship this program to executors: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/ember-go/ember/shuffle"
+	"github.com/ember-go/ember/task"
 )
 
 // MapOutputTracker remembers, for every shuffle, the status of each map
@@ -70,7 +71,7 @@ func (t *MapOutputTracker) Statuses(shuffleID int) ([]*shuffle.MapStatus, error)
 	}
 	for i, st := range outs {
 		if st == nil {
-			return nil, &FetchFailedError{ShuffleID: shuffleID, MapID: i, Err: fmt.Errorf("map output missing")}
+			return nil, &task.FetchFailedError{ShuffleID: shuffleID, MapID: i, Err: fmt.Errorf("map output missing")}
 		}
 	}
 	return append([]*shuffle.MapStatus(nil), outs...), nil

@@ -9,7 +9,6 @@ import (
 	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/bytesize"
-	"github.com/ember-go/ember/rdd"
 	"github.com/spf13/cobra"
 )
 
@@ -63,7 +62,6 @@ Examples:
 			if join != "" {
 				cfg.Seeds = strings.Split(join, ",")
 			}
-			cfg.Runner = rdd.TaskRunner() // the pipelines of this program: the examples
 			daemon, err := executor.StartDaemon(cmd.Context(), cfg)
 			if err != nil {
 				return err

@@ -26,8 +26,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/internal/execenv"
+	"github.com/ember-go/ember/internal/program"
 	"github.com/ember-go/ember/rdd"
 	"github.com/spf13/cobra"
 )
@@ -120,7 +120,7 @@ func newVersion() *cobra.Command {
 			if info, ok := debug.ReadBuildInfo(); ok {
 				version = info.Main.Version
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ember %s, %s %s/%s, build %s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, executor.BuildID())
+			fmt.Fprintf(cmd.OutOrStdout(), "ember %s, %s %s/%s, build %s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, program.BuildID())
 			return nil
 		},
 	}

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/rdd"
+	"github.com/ember-go/ember/task"
 )
 
 // RecoveryFigures compare a job with and without an executor killed
@@ -106,7 +106,7 @@ func Recovery(ctx context.Context, cfg Config, work int64, runs int) (RecoveryFi
 		var lostWork time.Duration
 		lost := 0
 		for _, e := range events {
-			if e.Kind == executor.MapTask && e.Err == nil && e.Executor == victim {
+			if e.Kind == task.MapTask && e.Err == nil && e.Executor == victim {
 				lostWork += e.Duration
 				lost++
 			}
@@ -132,7 +132,7 @@ func Recovery(ctx context.Context, cfg Config, work int64, runs int) (RecoveryFi
 func busiest(events []rdd.TaskEvent) (name string, maps int) {
 	ran := map[string]int{}
 	for _, e := range events {
-		if e.Kind == executor.MapTask && e.Err == nil {
+		if e.Kind == task.MapTask && e.Err == nil {
 			ran[e.Executor]++
 			maps++
 		}

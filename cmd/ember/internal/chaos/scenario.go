@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ember-go/ember/executor"
 	"github.com/ember-go/ember/rdd"
 	"github.com/ember-go/ember/scheduler"
+	"github.com/ember-go/ember/task"
 )
 
 // Scenarios lists the targeted cases Scenario knows.
@@ -107,7 +107,7 @@ func Scenario(ctx context.Context, cfg Config, name string) error {
 		// the most map tasks: the reduce tasks still sleeping before they
 		// fetch find it gone.
 		trigger = func(ev rdd.TaskEvent, all []rdd.TaskEvent) bool {
-			if ev.Kind != executor.ResultTask || ev.Err != nil {
+			if ev.Kind != task.ResultTask || ev.Err != nil {
 				return false
 			}
 			victim, _ := busiest(all)
@@ -121,7 +121,7 @@ func Scenario(ctx context.Context, cfg Config, name string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, ev := range events {
-			var ff *scheduler.FetchFailedError
+			var ff *task.FetchFailedError
 			if errors.As(ev.Err, &ff) {
 				logf("recovered: a reduce task saw %v", ev.Err)
 				return nil
@@ -132,7 +132,7 @@ func Scenario(ctx context.Context, cfg Config, name string) error {
 	case "save":
 		out := filepath.Join(cfg.Dir, "saved")
 		trigger = func(ev rdd.TaskEvent, all []rdd.TaskEvent) bool {
-			if ev.Kind != executor.ResultTask {
+			if ev.Kind != task.ResultTask {
 				return false
 			}
 			// One save task is done: kill another executor, busy with

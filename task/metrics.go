@@ -1,17 +1,15 @@
-package executor
+package task
 
 import (
 	"sync/atomic"
-
-	"github.com/ember-go/ember/internal/rpc"
 )
 
-// TaskMetrics counts what a task attempt read and wrote, as the driver's
+// Metrics counts what a task attempt read and wrote, as the driver's
 // status pages and metrics show it. Input is what the task read from
 // sources (files, parallelized slices, ranges) and cached blocks; Output
 // is what it produced: the records of a result task's partition, with the
 // bytes it saved or sent back; shuffle reads and writes are counted apart.
-type TaskMetrics struct {
+type Metrics struct {
 	InputRecords        int64 `json:"inputRecords"`
 	InputBytes          int64 `json:"inputBytes"`
 	OutputRecords       int64 `json:"outputRecords"`
@@ -23,7 +21,7 @@ type TaskMetrics struct {
 }
 
 // Add adds o to m.
-func (m *TaskMetrics) Add(o TaskMetrics) {
+func (m *Metrics) Add(o Metrics) {
 	m.InputRecords += o.InputRecords
 	m.InputBytes += o.InputBytes
 	m.OutputRecords += o.OutputRecords
@@ -34,27 +32,7 @@ func (m *TaskMetrics) Add(o TaskMetrics) {
 	m.ShuffleWriteBytes += o.ShuffleWriteBytes
 }
 
-// Message is the wire form of m.
-func (m TaskMetrics) Message() *rpc.TaskMetrics {
-	return &rpc.TaskMetrics{
-		InputRecords: m.InputRecords, InputBytes: m.InputBytes,
-		OutputRecords: m.OutputRecords, OutputBytes: m.OutputBytes,
-		ShuffleReadRecords: m.ShuffleReadRecords, ShuffleReadBytes: m.ShuffleReadBytes,
-		ShuffleWriteRecords: m.ShuffleWriteRecords, ShuffleWriteBytes: m.ShuffleWriteBytes,
-	}
-}
-
-// TaskMetricsOf reads task metrics from the wire; nil reads as zero.
-func TaskMetricsOf(m *rpc.TaskMetrics) TaskMetrics {
-	return TaskMetrics{
-		InputRecords: m.GetInputRecords(), InputBytes: m.GetInputBytes(),
-		OutputRecords: m.GetOutputRecords(), OutputBytes: m.GetOutputBytes(),
-		ShuffleReadRecords: m.GetShuffleReadRecords(), ShuffleReadBytes: m.GetShuffleReadBytes(),
-		ShuffleWriteRecords: m.GetShuffleWriteRecords(), ShuffleWriteBytes: m.GetShuffleWriteBytes(),
-	}
-}
-
-// taskCounters are a running task's TaskMetrics. Counters are atomic:
+// taskCounters are a running task's Metrics. Counters are atomic:
 // shuffle fetches may run beside the task's own goroutine.
 type taskCounters struct {
 	inputRecords, inputBytes               atomic.Int64
@@ -65,34 +43,34 @@ type taskCounters struct {
 
 // AddInput counts records and bytes the task read from a source or a
 // cached block.
-func (tc *TaskContext) AddInput(records, bytes int64) {
+func (tc *Context) AddInput(records, bytes int64) {
 	tc.counters.inputRecords.Add(records)
 	tc.counters.inputBytes.Add(bytes)
 }
 
 // AddOutput counts records the task produced and bytes it saved or
 // returned.
-func (tc *TaskContext) AddOutput(records, bytes int64) {
+func (tc *Context) AddOutput(records, bytes int64) {
 	tc.counters.outputRecords.Add(records)
 	tc.counters.outputBytes.Add(bytes)
 }
 
 // AddShuffleRead counts records and bytes of shuffle blocks the task read.
-func (tc *TaskContext) AddShuffleRead(records, bytes int64) {
+func (tc *Context) AddShuffleRead(records, bytes int64) {
 	tc.counters.shuffleReadRecords.Add(records)
 	tc.counters.shuffleReadBytes.Add(bytes)
 }
 
 // AddShuffleWrite counts records and bytes of map output the task wrote.
-func (tc *TaskContext) AddShuffleWrite(records, bytes int64) {
+func (tc *Context) AddShuffleWrite(records, bytes int64) {
 	tc.counters.shuffleWriteRecords.Add(records)
 	tc.counters.shuffleWriteBytes.Add(bytes)
 }
 
 // Metrics returns what the task counted so far.
-func (tc *TaskContext) Metrics() TaskMetrics {
+func (tc *Context) Metrics() Metrics {
 	c := &tc.counters
-	return TaskMetrics{
+	return Metrics{
 		InputRecords: c.inputRecords.Load(), InputBytes: c.inputBytes.Load(),
 		OutputRecords: c.outputRecords.Load(), OutputBytes: c.outputBytes.Load(),
 		ShuffleReadRecords: c.shuffleReadRecords.Load(), ShuffleReadBytes: c.shuffleReadBytes.Load(),

@@ -1,4 +1,4 @@
-package executor
+package scheduler
 
 import (
 	"context"
@@ -8,10 +8,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ember-go/ember/task"
 )
 
 func TestRunLimitsConcurrencyToSlots(t *testing.T) {
-	l, err := NewLocal(3, &Env{})
+	l, err := NewLocal(3, &task.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +29,7 @@ func TestRunLimitsConcurrencyToSlots(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			calling.Add(1)
-			_, err := l.Run(context.Background(), &Task{Partition: p, Run: func(tc *TaskContext) (any, error) {
+			_, err := l.Run(context.Background(), &task.Task{Partition: p, Run: func(tc *task.Context) (any, error) {
 				n := running.Add(1)
 				for {
 					old := peak.Load()
@@ -44,9 +46,7 @@ func TestRunLimitsConcurrencyToSlots(t *testing.T) {
 			}
 		}()
 	}
-	if !waitFor(10*time.Second, func() bool { return running.Load() >= 3 && calling.Load() == 20 }) {
-		t.Fatalf("%d of 20 tasks submitted, %d running at once after 10 s; want all submitted and 3 running", calling.Load(), running.Load())
-	}
+	waitUntil(t, "all 20 tasks submitted and 3 running", func() bool { return running.Load() >= 3 && calling.Load() == 20 })
 	letGo()
 	wg.Wait()
 	if p := peak.Load(); p < 2 || p > 3 {
@@ -55,17 +55,17 @@ func TestRunLimitsConcurrencyToSlots(t *testing.T) {
 }
 
 func TestRunTurnsPanicIntoError(t *testing.T) {
-	l, _ := NewLocal(1, &Env{})
-	_, err := l.Run(context.Background(), &Task{Run: func(*TaskContext) (any, error) {
+	l, _ := NewLocal(1, &task.Env{})
+	_, err := l.Run(context.Background(), &task.Task{Run: func(*task.Context) (any, error) {
 		var m map[string]int
 		m["x"] = 1 // a runtime error panic
 		return nil, nil
 	}})
-	var pe *PanicError
+	var pe *task.PanicError
 	if !errors.As(err, &pe) {
-		t.Fatalf("error %v is not a *PanicError", err)
+		t.Fatalf("error %v is not a *task.PanicError", err)
 	}
-	if !strings.Contains(err.Error(), "assignment to entry in nil map") || !strings.Contains(pe.Stack, "executor_test.go") {
+	if !strings.Contains(err.Error(), "assignment to entry in nil map") || !strings.Contains(pe.Stack, "local_test.go") {
 		t.Fatalf("panic error lacks the cause or the stack:\n%v", err)
 	}
 	var re interface{ RuntimeError() }
@@ -75,14 +75,14 @@ func TestRunTurnsPanicIntoError(t *testing.T) {
 }
 
 func TestRunWaitsForSlotUntilContextEnds(t *testing.T) {
-	l, _ := NewLocal(1, &Env{})
+	l, _ := NewLocal(1, &task.Env{})
 	release, holding := make(chan struct{}), make(chan struct{})
-	go l.Run(context.Background(), &Task{Run: func(*TaskContext) (any, error) { close(holding); <-release; return nil, nil }})
+	go l.Run(context.Background(), &task.Task{Run: func(*task.Context) (any, error) { close(holding); <-release; return nil, nil }})
 	<-holding // the only slot is taken
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	ran := false
-	_, err := l.Run(ctx, &Task{Run: func(*TaskContext) (any, error) { ran = true; return nil, nil }})
+	_, err := l.Run(ctx, &task.Task{Run: func(*task.Context) (any, error) { ran = true; return nil, nil }})
 	close(release)
 	if !errors.Is(err, context.DeadlineExceeded) || ran {
 		t.Fatalf("Run with no free slot: err %v, ran %v; want DeadlineExceeded without running", err, ran)
@@ -90,7 +90,7 @@ func TestRunWaitsForSlotUntilContextEnds(t *testing.T) {
 }
 
 func TestNewLocalRejectsBadArguments(t *testing.T) {
-	if _, err := NewLocal(0, &Env{}); err == nil {
+	if _, err := NewLocal(0, &task.Env{}); err == nil {
 		t.Fatal("NewLocal(0) succeeded")
 	}
 	if _, err := NewLocal(1, nil); err == nil {
