@@ -272,11 +272,8 @@ func newQueue(cfg DaemonConfig) chan struct{} {
 	return make(chan struct{}, n)
 }
 
-// name is the daemon's member name.
-func (d *Daemon) name() string { return d.cfg.Name }
-
-// Member returns the daemon's cluster membership.
-func (d *Daemon) Member() *membership.Member { return d.member }
+// Name returns the executor's member name in the cluster.
+func (d *Daemon) Name() string { return d.cfg.Name }
 
 // Done receives, once, the error with which the RPC server stopped serving
 // (nil after Close).

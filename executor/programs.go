@@ -110,7 +110,7 @@ func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
 	if len(s.d.cfg.Secret) == 0 {
 		// Without a secret nobody is authenticated: running what they
 		// send would run anyone's code.
-		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no uploaded programs: start it with --secret-file or %s", s.d.name(), auth.EnvSecret)
+		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no uploaded programs: start it with --secret-file or %s", s.d.Name(), auth.EnvSecret)
 	}
 	select {
 	case p.uploads <- struct{}{}:
@@ -184,11 +184,11 @@ func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
 func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rpc.Hello, app *application) error {
 	d := s.d
 	if len(d.cfg.Secret) == 0 {
-		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no programs but its own: start it with --secret-file or EMBER_SECRET", d.name())
+		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no programs but its own: start it with --secret-file or EMBER_SECRET", d.Name())
 	}
 	if hello.Binary == nil || d.programs == nil {
 		return status.Errorf(codes.FailedPrecondition,
-			"executor %s runs another program: its registered pipelines differ from the driver's; start executors from the same build as the driver", d.name())
+			"executor %s runs another program: its registered pipelines differ from the driver's; start executors from the same build as the driver", d.Name())
 	}
 	if err := checkPlatform(hello.Binary); err != nil {
 		return status.Error(codes.FailedPrecondition, err.Error())
@@ -198,18 +198,18 @@ func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rp
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	if _, err := os.Stat(path); err != nil {
-		return status.Errorf(codes.NotFound, "executor %s does not have program %s: upload it", d.name(), hello.Binary.Sha256)
+		return status.Errorf(codes.NotFound, "executor %s does not have program %s: upload it", d.Name(), hello.Binary.Sha256)
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	w, err := d.startWorker(ctx, path, app.id)
 	if err != nil {
-		return status.Errorf(codes.Internal, "executor %s: %v", d.name(), err)
+		return status.Errorf(codes.Internal, "executor %s: %v", d.Name(), err)
 	}
 	defer w.stop(d.cfg.Logger)
 	child, err := rpc.NewExecutorClient(w.conn).Connect(ctx)
 	if err != nil {
-		return status.Errorf(codes.Internal, "executor %s: worker: %v", d.name(), err)
+		return status.Errorf(codes.Internal, "executor %s: worker: %v", d.Name(), err)
 	}
 	if err := child.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: hello}}); err != nil {
 		return err
@@ -287,7 +287,7 @@ func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProc
 		envWorker+"="+app,
 		envWorkerShuffle+"="+d.shuffle.Dir(),
 		envWorkerLocation+"="+d.location,
-		envWorkerName+"="+d.name(),
+		envWorkerName+"="+d.Name(),
 		envWorkerCores+"="+strconv.Itoa(d.cfg.Cores),
 		envWorkerMemory+"="+strconv.FormatInt(d.cfg.Memory, 10),
 	)

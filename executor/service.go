@@ -40,7 +40,7 @@ func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
 	if d.runner == nil || hello.Fingerprint != d.runner.Fingerprint() {
 		return s.serveByWorker(stream, hello, app)
 	}
-	if err := app.sendLocked(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Welcome{Welcome: &rpc.Welcome{Executor: d.name(), Cores: int32(d.cfg.Cores)}}}); err != nil {
+	if err := app.sendLocked(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Welcome{Welcome: &rpc.Welcome{Executor: d.Name(), Cores: int32(d.cfg.Cores)}}}); err != nil {
 		return err
 	}
 	d.cfg.Logger.Info("application connected", "app", app.id)
@@ -121,7 +121,7 @@ func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {
 	case a.d.queue <- struct{}{}:
 	default:
 		// A flood of launches fails, rather than a goroutine apiece.
-		st := failed(fmt.Errorf("executor %s has %d tasks launched and not finished, its limit: task %d refused", a.d.name(), cap(a.d.queue), m.TaskId))
+		st := failed(fmt.Errorf("executor %s has %d tasks launched and not finished, its limit: task %d refused", a.d.Name(), cap(a.d.queue), m.TaskId))
 		st.TaskId = m.TaskId
 		a.send(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Status{Status: st}})
 		return
@@ -190,7 +190,7 @@ func (a *application) run(ctx context.Context, def *rpc.DefineJob, m *rpc.Launch
 			return outs, nil
 		},
 	}
-	tc := task.NewContext(ctx, t, a.d.env, a.d.name(), a.id)
+	tc := task.NewContext(ctx, t, a.d.env, a.d.Name(), a.id)
 	a.d.cfg.Logger.Debug("task started", "app", a.id, "job", def.Pipeline, "stage", t.StageID, "partition", t.Partition, "attempt", t.Attempt)
 	defer func() {
 		if v := recover(); v != nil {

@@ -34,9 +34,9 @@ type ClusterConfig struct {
 	LocalityWait time.Duration
 	// Logger receives the cluster's log; nil means slog.Default().
 	Logger *slog.Logger
-	// Program, if set, describes the driver's program: executors started
+	// program, if set, describes the driver's program: executors started
 	// from another program run it as a worker, uploaded on first use.
-	Program func() (header *rpc.BinaryHeader, path string, err error)
+	program func() (header *rpc.BinaryHeader, path string, err error)
 	// HeartbeatInterval is how often executors send a heartbeat; zero
 	// means DefaultHeartbeatInterval.
 	HeartbeatInterval time.Duration

@@ -52,7 +52,7 @@ func (c *Cluster) connect(ctx context.Context, name, addr string, cores int) (*r
 	e := &remoteExecutor{id: connections.Add(1), name: name, addr: addr, cores: cores, free: cores, conn: conn, cancel: cancel,
 		defined: make(map[uint64]bool), pending: make(map[uint64]chan *rpc.TaskStatus), lost: make(chan struct{})}
 	e.stream, err = c.handshake(ctx, sctx, conn)
-	if status.Code(err) == codes.NotFound && c.cfg.Program != nil {
+	if status.Code(err) == codes.NotFound && c.cfg.program != nil {
 		// The executor runs another program and lacks ours: upload it.
 		if err = c.upload(ctx, conn); err == nil {
 			e.stream, err = c.handshake(ctx, sctx, conn)
@@ -72,8 +72,8 @@ func (c *Cluster) handshake(ctx, sctx context.Context, conn *grpc.ClientConn) (r
 		return nil, err
 	}
 	hello := &rpc.Hello{AppId: c.cfg.AppID, Fingerprint: c.cfg.Fingerprint, HeartbeatMs: c.cfg.HeartbeatInterval.Milliseconds()}
-	if c.cfg.Program != nil {
-		if hello.Binary, _, err = c.cfg.Program(); err != nil {
+	if c.cfg.program != nil {
+		if hello.Binary, _, err = c.cfg.program(); err != nil {
 			return nil, err
 		}
 	}
@@ -98,7 +98,7 @@ func (c *Cluster) handshake(ctx, sctx context.Context, conn *grpc.ClientConn) (r
 
 // upload sends the driver's program to the executor on conn.
 func (c *Cluster) upload(ctx context.Context, conn *grpc.ClientConn) error {
-	header, path, err := c.cfg.Program()
+	header, path, err := c.cfg.program()
 	if err != nil {
 		return err
 	}

@@ -219,7 +219,7 @@ func clusterConfig(m Master, cfg StandaloneConfig, appID string, secret []byte) 
 	}
 	if m.Kind == StandaloneMaster {
 		// Executors of a standalone cluster may run another program.
-		ccfg.Program = thisProgram
+		ccfg.program = thisProgram
 	}
 	return ccfg, nil
 }

@@ -66,7 +66,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "executor %s: gossip %s, rpc %s\n", daemon.Member().Local().Name, daemon.GossipAddr(), daemon.RPCAddr())
+			fmt.Fprintf(cmd.OutOrStdout(), "executor %s: gossip %s, rpc %s\n", daemon.Name(), daemon.GossipAddr(), daemon.RPCAddr())
 			select {
 			case <-cmd.Context().Done():
 			case err = <-daemon.Done():
