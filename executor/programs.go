@@ -19,6 +19,7 @@ import (
 
 	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/gctune"
+	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/shuffle"
 	"google.golang.org/grpc"
@@ -417,8 +418,8 @@ func WorkerConfigFromEnv() (WorkerConfig, bool, error) {
 
 // StartWorker serves the tasks of one application on loopback, as a child
 // of the executor that received them, with the program's registered
-// pipelines. It writes shuffle files
-// into the executor's directory, which the executor serves. It prints the
+// pipelines. It writes shuffle files into the executor's directory, which
+// the executor serves. It prints the
 // address it listens on to stdout, for the executor.
 func StartWorker(ctx context.Context, cfg WorkerConfig, logger *slog.Logger) (*Daemon, error) {
 	if logger == nil {
@@ -427,7 +428,7 @@ func StartWorker(ctx context.Context, cfg WorkerConfig, logger *slog.Logger) (*D
 	d := &Daemon{
 		cfg: DaemonConfig{Name: cfg.Name, RPCAddr: "127.0.0.1:0", Cores: max(cfg.Cores, 1), Memory: cfg.Memory,
 			Secret: cfg.Secret, Logger: logger},
-		worker: true, served: make(chan error, 1), slots: make(chan struct{}, max(cfg.Cores, 1)),
+		worker: true, runner: replay.Registered(), served: make(chan error, 1), slots: make(chan struct{}, max(cfg.Cores, 1)),
 		gcDone: gctune.Start(gctune.DefaultFloor),
 	}
 	d.queue = newQueue(d.cfg)

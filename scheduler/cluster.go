@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc"
 )
 
-// ClusterConfig configures a Cluster.
-type ClusterConfig struct {
+// clusterBackendConfig configures a Cluster.
+type clusterBackendConfig struct {
 	// AppID names the application to executors.
 	AppID string
 	// Fingerprint digests the program's registered pipelines; executors
@@ -62,12 +62,12 @@ var ErrExecutorLost = errors.New("executor lost")
 // cluster had no executor.
 var ErrNoExecutors = errors.New("no executor in the cluster")
 
-// Cluster is a Backend that runs tasks on executor processes. It holds one
+// clusterBackend is a Backend that runs tasks on executor processes. It holds one
 // task stream per executor; a task goes to the executor with the most free
 // slots, and a broken stream fails that executor's running tasks at once,
 // to be retried elsewhere.
-type Cluster struct {
-	cfg      ClusterConfig
+type clusterBackend struct {
+	cfg      clusterBackendConfig
 	ctx      context.Context // ends on Close, which ends every stream
 	cancel   context.CancelFunc
 	nextTask atomic.Uint64
@@ -97,8 +97,8 @@ type TaskEvent struct {
 	Err                         error
 }
 
-// NewCluster returns a Cluster without executors; AddExecutor adds them.
-func NewCluster(cfg ClusterConfig) *Cluster {
+// newClusterBackend returns a Cluster without executors; AddExecutor adds them.
+func newClusterBackend(cfg clusterBackendConfig) *clusterBackend {
 	if cfg.ExecutorWait <= 0 {
 		cfg.ExecutorWait = 30 * time.Second
 	}
@@ -114,7 +114,7 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Cluster{cfg: cfg, execs: make(map[string]*remoteExecutor)}
+	c := &clusterBackend{cfg: cfg, execs: make(map[string]*remoteExecutor)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.slots = newSlotPool(cfg.LocalityWait, cfg.ExecutorWait, c.ctx.Done())
 	go c.watchHeartbeats()
@@ -124,21 +124,21 @@ func NewCluster(cfg ClusterConfig) *Cluster {
 // OnLost registers f to be called with the name, RPC address and
 // connection id of every executor that is lost (DAG.ExecutorLost). It is
 // called with the cluster's lock held: it must not call the Cluster.
-func (c *Cluster) OnLost(f func(name, location string, id uint64)) {
+func (c *clusterBackend) OnLost(f func(name, location string, id uint64)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.onLost = append(c.onLost, f)
 }
 
 // OnTask registers f to be called after every task attempt.
-func (c *Cluster) OnTask(f func(TaskEvent)) {
+func (c *clusterBackend) OnTask(f func(TaskEvent)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.onTask = append(c.onTask, f)
 }
 
 // Cores returns the task slots of the live executors.
-func (c *Cluster) Cores() int {
+func (c *clusterBackend) Cores() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
@@ -149,7 +149,7 @@ func (c *Cluster) Cores() int {
 }
 
 // Executors returns the names of the live executors.
-func (c *Cluster) Executors() []string {
+func (c *clusterBackend) Executors() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	names := make([]string, 0, len(c.execs))
@@ -159,8 +159,8 @@ func (c *Cluster) Executors() []string {
 	return names
 }
 
-// ExecutorInfo describes a connected executor.
-type ExecutorInfo struct {
+// executorInfo describes a connected executor.
+type executorInfo struct {
 	Name, Addr     string // member name, RPC address
 	Cores, Running int
 	// MemoryUsed, MemoryLimit and DiskUsed are of its block store, as its
@@ -170,25 +170,25 @@ type ExecutorInfo struct {
 }
 
 // ExecutorInfos describes the connected executors, sorted by name.
-func (c *Cluster) ExecutorInfos() []ExecutorInfo {
+func (c *clusterBackend) ExecutorInfos() []executorInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]ExecutorInfo, 0, len(c.execs))
+	out := make([]executorInfo, 0, len(c.execs))
 	for _, e := range c.execs {
-		info := ExecutorInfo{Name: e.name, Addr: e.addr, Cores: e.cores, Running: c.slots.busy(e), LastHeard: time.Unix(0, e.heard.Load())}
+		info := executorInfo{Name: e.name, Addr: e.addr, Cores: e.cores, Running: c.slots.busy(e), LastHeard: time.Unix(0, e.heard.Load())}
 		if hb := e.storage.Load(); hb != nil {
 			info.MemoryUsed, info.MemoryLimit, info.DiskUsed = hb.MemoryUsed, hb.MemoryLimit, hb.DiskUsed
 		}
 		out = append(out, info)
 	}
-	slices.SortFunc(out, func(a, b ExecutorInfo) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b executorInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
 // AddExecutor connects to the executor at addr (its gRPC address) and
 // opens its task stream. The executor refuses a driver of another program
 // (a different fingerprint) with an error that says so.
-func (c *Cluster) AddExecutor(ctx context.Context, name, addr string, cores int) error {
+func (c *clusterBackend) AddExecutor(ctx context.Context, name, addr string, cores int) error {
 	if cores < 1 {
 		return fmt.Errorf("scheduler: executor %s offers %d cores", name, cores)
 	}
@@ -215,7 +215,7 @@ func (c *Cluster) AddExecutor(ctx context.Context, name, addr string, cores int)
 
 // RemoveExecutor drops an executor (it left or failed): its running tasks
 // fail with ErrExecutorLost, and its map outputs are forgotten.
-func (c *Cluster) RemoveExecutor(name string, cause error) {
+func (c *clusterBackend) RemoveExecutor(name string, cause error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.execs[name]; ok {
@@ -224,7 +224,7 @@ func (c *Cluster) RemoveExecutor(name string, cause error) {
 }
 
 // Run runs t on an executor, once one has a free slot.
-func (c *Cluster) Run(ctx context.Context, t *task.Task) (any, error) {
+func (c *clusterBackend) Run(ctx context.Context, t *task.Task) (any, error) {
 	if t.Job == nil {
 		return nil, task.Permanent(errors.New("the task's job cannot run on a cluster: it was not built inside a registered pipeline"))
 	}
@@ -256,7 +256,7 @@ func (c *Cluster) Run(ctx context.Context, t *task.Task) (any, error) {
 
 // Close ends every task stream, which tells executors that the
 // application is over.
-func (c *Cluster) Close() error {
+func (c *clusterBackend) Close() error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -278,7 +278,7 @@ func (c *Cluster) Close() error {
 }
 
 // Unpersist tells every executor to drop the cached partitions of an RDD.
-func (c *Cluster) Unpersist(rddID int) {
+func (c *clusterBackend) Unpersist(rddID int) {
 	c.mu.Lock()
 	execs := make([]*remoteExecutor, 0, len(c.execs))
 	for _, e := range c.execs {

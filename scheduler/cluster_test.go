@@ -60,7 +60,7 @@ func serveExecutor(t *testing.T, x rpc.ExecutorServer) string {
 
 func TestSilentExecutorsAreLost(t *testing.T) {
 	const timeout = 400 * time.Millisecond
-	c := NewCluster(ClusterConfig{AppID: "app", DialOptions: auth.DialOptions(nil, nil),
+	c := newClusterBackend(clusterBackendConfig{AppID: "app", DialOptions: auth.DialOptions(nil, nil),
 		HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: timeout})
 	defer c.Close()
 	var mu sync.Mutex
@@ -104,7 +104,7 @@ func TestSilentExecutorsAreLost(t *testing.T) {
 
 // sweepTimes returns the times of c's heartbeat sweeps from now on, the
 // latest ones if the reader lags.
-func sweepTimes(c *Cluster) <-chan time.Time {
+func sweepTimes(c *clusterBackend) <-chan time.Time {
 	sweeps := make(chan time.Time, 1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -136,7 +136,7 @@ func waitForSweep(t *testing.T, sweeps <-chan time.Time, at time.Time) {
 // A new connection to an executor of the same name replaces the old one;
 // the old one's end must not take the new one down.
 func TestReplacedConnectionStays(t *testing.T) {
-	c := NewCluster(ClusterConfig{AppID: "app", DialOptions: auth.DialOptions(nil, nil),
+	c := newClusterBackend(clusterBackendConfig{AppID: "app", DialOptions: auth.DialOptions(nil, nil),
 		HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 2 * time.Second})
 	defer c.Close()
 	var mu sync.Mutex
@@ -182,7 +182,7 @@ func TestReplacedConnectionStays(t *testing.T) {
 // A task waiting for the executor that holds its input, which is lost
 // while it waits, falls back to the general wait and its bounds.
 func TestLocalityWaitEndsWhenItsExecutorIsLost(t *testing.T) {
-	c := NewCluster(ClusterConfig{AppID: "app", DialOptions: auth.DialOptions(nil, nil),
+	c := newClusterBackend(clusterBackendConfig{AppID: "app", DialOptions: auth.DialOptions(nil, nil),
 		LocalityWait: 5 * time.Second, ExecutorWait: 300 * time.Millisecond})
 	defer c.Close()
 	ctx := context.Background()

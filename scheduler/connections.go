@@ -43,7 +43,7 @@ type remoteExecutor struct {
 
 // connect dials the executor at addr and opens its task stream, uploading
 // the driver's program first if the executor lacks it.
-func (c *Cluster) connect(ctx context.Context, name, addr string, cores int) (*remoteExecutor, error) {
+func (c *clusterBackend) connect(ctx context.Context, name, addr string, cores int) (*remoteExecutor, error) {
 	conn, err := grpc.DialContext(ctx, addr, c.cfg.DialOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: dial executor %s at %s: %w", name, addr, err)
@@ -66,7 +66,7 @@ func (c *Cluster) connect(ctx context.Context, name, addr string, cores int) (*r
 
 // handshake opens a task stream on conn, which lasts as long as sctx, and
 // waits at most as long as ctx for the executor's welcome.
-func (c *Cluster) handshake(ctx, sctx context.Context, conn *grpc.ClientConn) (rpc.Executor_ConnectClient, error) {
+func (c *clusterBackend) handshake(ctx, sctx context.Context, conn *grpc.ClientConn) (rpc.Executor_ConnectClient, error) {
 	stream, err := rpc.NewExecutorClient(conn).Connect(sctx)
 	if err != nil {
 		return nil, err
@@ -97,7 +97,7 @@ func (c *Cluster) handshake(ctx, sctx context.Context, conn *grpc.ClientConn) (r
 }
 
 // upload sends the driver's program to the executor on conn.
-func (c *Cluster) upload(ctx context.Context, conn *grpc.ClientConn) error {
+func (c *clusterBackend) upload(ctx context.Context, conn *grpc.ClientConn) error {
 	header, path, err := c.cfg.program()
 	if err != nil {
 		return err
@@ -138,7 +138,7 @@ func (c *Cluster) upload(ctx context.Context, conn *grpc.ClientConn) error {
 }
 
 // receive reads e's task statuses until its stream ends, which loses e.
-func (c *Cluster) receive(e *remoteExecutor) {
+func (c *clusterBackend) receive(e *remoteExecutor) {
 	for {
 		m, err := e.stream.Recv()
 		e.heard.Store(time.Now().UnixNano())
@@ -172,7 +172,7 @@ func (c *Cluster) receive(e *remoteExecutor) {
 
 // watchHeartbeats loses the executors that stay silent longer than the
 // heartbeat timeout, until the cluster closes.
-func (c *Cluster) watchHeartbeats() {
+func (c *clusterBackend) watchHeartbeats() {
 	t := time.NewTicker(c.cfg.HeartbeatTimeout / 4)
 	defer t.Stop()
 	for {
@@ -187,7 +187,7 @@ func (c *Cluster) watchHeartbeats() {
 
 // loseSilent loses the executors not heard from for longer than the
 // heartbeat timeout, as of now.
-func (c *Cluster) loseSilent(now time.Time) {
+func (c *clusterBackend) loseSilent(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var silent []*remoteExecutor
@@ -205,7 +205,7 @@ func (c *Cluster) loseSilent(now time.Time) {
 }
 
 // streamEnded loses e, whose task stream ended with err.
-func (c *Cluster) streamEnded(e *remoteExecutor, err error) {
+func (c *clusterBackend) streamEnded(e *remoteExecutor, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.dropLocked(e, err)
@@ -216,14 +216,14 @@ func (c *Cluster) streamEnded(e *remoteExecutor, err error) {
 
 // drop loses e, if it is still the executor of its name: a connection
 // that was replaced must not take its successor down with it.
-func (c *Cluster) drop(e *remoteExecutor, cause error) {
+func (c *clusterBackend) drop(e *remoteExecutor, cause error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.dropLocked(e, cause)
 }
 
 // dropLocked forgets e and fails its tasks, once. c.mu is held.
-func (c *Cluster) dropLocked(e *remoteExecutor, cause error) {
+func (c *clusterBackend) dropLocked(e *remoteExecutor, cause error) {
 	e.mu.Lock()
 	already := e.lostErr != nil
 	if !already {

@@ -26,8 +26,8 @@ const lostAttemptsFactor = 4
 // Spark's spark.stage.maxConsecutiveAttempts.
 const DefaultMaxStageAttempts = 4
 
-// Config tunes a DAG. The zero value works.
-type Config struct {
+// dagConfig tunes a DAG. The zero value works.
+type dagConfig struct {
 	// MaxFailures is how many attempts a task gets before the job fails;
 	// attempts that ended because their executor was lost do not count,
 	// but a task gets at most four times as many attempts in all. Zero
@@ -94,13 +94,13 @@ const (
 
 // OnStageEvent registers f to be called with every stage event. Calls
 // come from many goroutines; f must be quick.
-func (d *DAG) OnStageEvent(f func(StageEvent)) {
+func (d *dagScheduler) OnStageEvent(f func(StageEvent)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.listeners = append(d.listeners, f)
 }
 
-func (d *DAG) emit(ev StageEvent) {
+func (d *dagScheduler) emit(ev StageEvent) {
 	d.mu.Lock()
 	ls := d.listeners
 	d.mu.Unlock()
@@ -109,19 +109,19 @@ func (d *DAG) emit(ev StageEvent) {
 	}
 }
 
-// Backend runs tasks: an executor.Local in this process, or a Cluster of
+// backend runs tasks: an executor.Local in this process, or a Cluster of
 // executor processes.
-type Backend interface {
+type backend interface {
 	// Run runs t and returns its result, once a slot is free. It returns
 	// ctx's error if ctx ends first.
 	Run(ctx context.Context, t *task.Task) (any, error)
 }
 
-// DAG schedules the jobs of one session onto a backend.
-type DAG struct {
-	exec    Backend
-	tracker *MapOutputTracker
-	cfg     Config
+// dagScheduler schedules the jobs of one session onto a backend.
+type dagScheduler struct {
+	exec    backend
+	tracker *mapOutputTracker
+	cfg     dagConfig
 
 	nextStage atomic.Int64
 
@@ -148,15 +148,15 @@ type shuffleRun struct {
 	cancelled bool
 }
 
-// New returns a DAG scheduler that runs tasks on exec.
-func New(exec Backend, cfg Config) *DAG {
+// newDAGScheduler returns a DAG scheduler that runs tasks on exec.
+func newDAGScheduler(exec backend, cfg dagConfig) *dagScheduler {
 	if cfg.MaxFailures <= 0 {
 		cfg.MaxFailures = DefaultMaxFailures
 	}
 	if cfg.MaxStageAttempts <= 0 {
 		cfg.MaxStageAttempts = DefaultMaxStageAttempts
 	}
-	return &DAG{exec: exec, tracker: NewMapOutputTracker(), cfg: cfg, running: make(map[int]*shuffleRun)}
+	return &dagScheduler{exec: exec, tracker: newMapOutputTracker(), cfg: cfg, running: make(map[int]*shuffleRun)}
 }
 
 // CachedPartition is a partition of a persisted RDD, the executors that
@@ -168,16 +168,16 @@ type CachedPartition struct {
 }
 
 // CachedPartitions lists the cached partitions the executors reported.
-func (d *DAG) CachedPartitions() []CachedPartition { return d.cached.partitions() }
+func (d *dagScheduler) CachedPartitions() []CachedPartition { return d.cached.partitions() }
 
 // ForgetCached forgets where the partitions of RDD rdd are cached: it was
 // unpersisted.
-func (d *DAG) ForgetCached(rdd int) { d.cached.forgetRDD(rdd) }
+func (d *dagScheduler) ForgetCached(rdd int) { d.cached.forgetRDD(rdd) }
 
 // ExecutorLost forgets what a lost executor held: its map outputs, at its
 // RPC address, and its cached partitions; and refuses, from now on, what
 // tasks that ran on that connection (id) report.
-func (d *DAG) ExecutorLost(name, location string, id uint64) {
+func (d *dagScheduler) ExecutorLost(name, location string, id uint64) {
 	d.mu.Lock()
 	if d.lost == nil {
 		d.lost = make(map[uint64]bool)
@@ -189,7 +189,7 @@ func (d *DAG) ExecutorLost(name, location string, id uint64) {
 }
 
 // ranOnLost reports whether t ran on an executor that was lost since.
-func (d *DAG) ranOnLost(t *task.Task) bool {
+func (d *dagScheduler) ranOnLost(t *task.Task) bool {
 	if t.RanOnID == 0 {
 		return false
 	}
@@ -199,7 +199,7 @@ func (d *DAG) ranOnLost(t *task.Task) bool {
 }
 
 // Tracker returns the map output tracker.
-func (d *DAG) Tracker() *MapOutputTracker { return d.tracker }
+func (d *dagScheduler) Tracker() *mapOutputTracker { return d.tracker }
 
 // Job is one action: run a function over some partitions of a final node.
 type Job struct {
@@ -285,7 +285,7 @@ func (e *StageError) Unwrap() error { return e.Losses[len(e.Losses)-1] }
 // RunJob runs job and returns when every partition's result has been
 // delivered, the job failed, or ctx ended (then it returns ctx's error once
 // the running tasks have stopped).
-func (d *DAG) RunJob(ctx context.Context, job Job) error {
+func (d *dagScheduler) RunJob(ctx context.Context, job Job) error {
 	parts := job.Partitions
 	if parts == nil {
 		parts = make([]int, job.Final.NumPartitions())
@@ -319,7 +319,7 @@ func (d *DAG) RunJob(ctx context.Context, job Job) error {
 // that next recomputes it; after MaxStageAttempts runs that lost input,
 // the stage fails. The stage is numbered once its parents ran, so that
 // parents have lower ids.
-func (d *DAG) runStage(ctx context.Context, st stage, parts []int, next func([]int) ([]int, error),
+func (d *dagScheduler) runStage(ctx context.Context, st stage, parts []int, next func([]int) ([]int, error),
 	run func(*task.Context, int) (any, error), deliver func(partition int, res any) error) error {
 	var losses []error
 	for attempt := 1; ; attempt++ {
@@ -350,7 +350,7 @@ type lostPartition struct {
 // forgetLost unregisters the map outputs that tasks failed to fetch and
 // returns those tasks' partitions, to be run again once the outputs are
 // recomputed.
-func (d *DAG) forgetLost(lost []lostPartition) []int {
+func (d *dagScheduler) forgetLost(lost []lostPartition) []int {
 	parts := make([]int, len(lost))
 	for i, l := range lost {
 		d.tracker.Unregister(l.err.ShuffleID, l.err.MapID, l.err.Epoch)
@@ -362,7 +362,7 @@ func (d *DAG) forgetLost(lost []lostPartition) []int {
 // ensureParents makes sure every shuffle that the stage ending in n reads
 // has all its map outputs, computing the missing ones (and, first, their own
 // parents). Independent shuffles are computed at the same time.
-func (d *DAG) ensureParents(ctx context.Context, spec task.JobSpec, n Node) error {
+func (d *dagScheduler) ensureParents(ctx context.Context, spec task.JobSpec, n Node) error {
 	deps := stageShuffles(n)
 	if len(deps) == 0 {
 		return nil
@@ -392,7 +392,7 @@ func (d *DAG) ensureParents(ctx context.Context, spec task.JobSpec, n Node) erro
 
 // ensureShuffle computes the missing map outputs of one shuffle. Callers
 // that ask for a shuffle already being computed wait for that computation.
-func (d *DAG) ensureShuffle(ctx context.Context, spec task.JobSpec, dep Dependency) error {
+func (d *dagScheduler) ensureShuffle(ctx context.Context, spec task.JobSpec, dep Dependency) error {
 	for {
 		d.mu.Lock()
 		run, ok := d.running[dep.Shuffle.ID]
@@ -428,7 +428,7 @@ func (d *DAG) ensureShuffle(ctx context.Context, spec task.JobSpec, dep Dependen
 	}
 }
 
-func (d *DAG) runMapStage(ctx context.Context, spec task.JobSpec, dep Dependency) error {
+func (d *dagScheduler) runMapStage(ctx context.Context, spec task.JobSpec, dep Dependency) error {
 	sd := dep.Shuffle
 	numMaps := dep.Parent.NumPartitions()
 	next := func([]int) ([]int, error) {
@@ -470,7 +470,7 @@ type stage struct {
 // MaxFailures times, and hands every result to deliver. Tasks that failed to
 // fetch their shuffle input are returned as lost; any other failure that
 // retries cannot mend cancels the rest and is returned.
-func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
+func (d *dagScheduler) runTasks(ctx context.Context, st stage, parts []int,
 	run func(*task.Context, int) (any, error), deliver func(partition int, res any) error) ([]lostPartition, error) {
 	r := d.newStageRun(ctx, st, run, deliver)
 	defer r.cancel(nil)
@@ -486,7 +486,7 @@ func (d *DAG) runTasks(ctx context.Context, st stage, parts []int,
 
 // stageRun is one run of a stage's tasks: what they share.
 type stageRun struct {
-	d           *DAG
+	d           *dagScheduler
 	st          stage
 	run         func(*task.Context, int) (any, error)
 	deliver     func(partition int, res any) error
@@ -504,7 +504,7 @@ type stageRun struct {
 }
 
 // newStageRun readies a run of st's tasks, which ctx's end stops.
-func (d *DAG) newStageRun(ctx context.Context, st stage,
+func (d *dagScheduler) newStageRun(ctx context.Context, st stage,
 	run func(*task.Context, int) (any, error), deliver func(partition int, res any) error) *stageRun {
 	r := &stageRun{d: d, st: st, run: run, deliver: deliver}
 	if st.partitioner != nil {
@@ -710,4 +710,4 @@ func mapShuffle(st stage) int {
 	return 0
 }
 
-func (d *DAG) newStageID() int { return int(d.nextStage.Add(1)) }
+func (d *dagScheduler) newStageID() int { return int(d.nextStage.Add(1)) }

@@ -58,13 +58,13 @@ func (c *mapCounter) count(id int) (n int) {
 	return n
 }
 
-func newDAG(t *testing.T, slots, maxFailures int) *DAG {
+func newDAG(t *testing.T, slots, maxFailures int) *dagScheduler {
 	t.Helper()
-	exec, err := NewLocal(slots, &task.Env{})
+	exec, err := newLocalSlots(slots, &task.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(exec, Config{MaxFailures: maxFailures})
+	return newDAGScheduler(exec, dagConfig{MaxFailures: maxFailures})
 }
 
 // diamond builds a graph whose final node reads, through narrow
@@ -322,7 +322,7 @@ func TestTaskThatExitsFailsTheJob(t *testing.T) {
 }
 
 func TestUnregisterIgnoresStaleEpochs(t *testing.T) {
-	tr := NewMapOutputTracker()
+	tr := newMapOutputTracker()
 	status := func() shuffle.MapStatus {
 		return shuffle.MapStatus{ShuffleID: 1, MapID: 0, Sizes: []int64{1}, Rows: []int64{1}}
 	}

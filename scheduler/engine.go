@@ -90,7 +90,7 @@ func Start(ctx context.Context, cfg EngineConfig) (Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	dagCfg := Config{MaxFailures: cfg.MaxFailures, MaxStageAttempts: cfg.MaxStageAttempts}
+	dagCfg := dagConfig{MaxFailures: cfg.MaxFailures, MaxStageAttempts: cfg.MaxStageAttempts}
 	if m.Kind == LocalMaster {
 		return newLocalEngine(m.Slots, dagCfg, cfg)
 	}
@@ -100,13 +100,13 @@ func Start(ctx context.Context, cfg EngineConfig) (Engine, error) {
 // localEngine runs tasks on goroutine slots of this process, with one
 // block manager and one shuffle manager for all of them.
 type localEngine struct {
-	*DAG
-	slots   *Local
+	*dagScheduler
+	slots   *localSlots
 	blocks  *storage.Manager
 	shuffle *shuffle.Manager
 }
 
-func newLocalEngine(slots int, dagCfg Config, cfg EngineConfig) (*localEngine, error) {
+func newLocalEngine(slots int, dagCfg dagConfig, cfg EngineConfig) (*localEngine, error) {
 	blocks, err := storage.NewManager(storage.Config{MemoryLimit: cfg.MemoryLimit})
 	if err != nil {
 		return nil, err
@@ -116,13 +116,13 @@ func newLocalEngine(slots int, dagCfg Config, cfg EngineConfig) (*localEngine, e
 		blocks.Close()
 		return nil, err
 	}
-	local, err := NewLocal(slots, &task.Env{Blocks: blocks, Shuffle: shuf, Fetcher: shuf})
+	local, err := newLocalSlots(slots, &task.Env{Blocks: blocks, Shuffle: shuf, Fetcher: shuf})
 	if err != nil {
 		blocks.Close()
 		shuf.Close()
 		return nil, err
 	}
-	return &localEngine{DAG: New(local, dagCfg), slots: local, blocks: blocks, shuffle: shuf}, nil
+	return &localEngine{dagScheduler: newDAGScheduler(local, dagCfg), slots: local, blocks: blocks, shuffle: shuf}, nil
 }
 
 func (e *localEngine) Unpersist(rdd int) { e.blocks.RemoveRDD(rdd) }

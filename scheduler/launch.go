@@ -14,7 +14,7 @@ import (
 // runOn launches t on e, where it holds a slot, and waits for its status.
 // It fails at once if e is lost; if ctx ends, it kills the task and
 // returns ctx's error once the task stopped or killWait passed.
-func (c *Cluster) runOn(ctx context.Context, e *remoteExecutor, t *task.Task) (any, error) {
+func (c *clusterBackend) runOn(ctx context.Context, e *remoteExecutor, t *task.Task) (any, error) {
 	launch, err := c.launchMessage(t, e)
 	if err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ const killWait = 5 * time.Second
 
 // launchMessage describes t to executor e, with the map outputs it reads
 // and the other executors that hold its cached input.
-func (c *Cluster) launchMessage(t *task.Task, e *remoteExecutor) (*rpc.LaunchTask, error) {
+func (c *clusterBackend) launchMessage(t *task.Task, e *remoteExecutor) (*rpc.LaunchTask, error) {
 	var cached map[string]string
 	if len(t.Cached) > 0 {
 		c.mu.Lock()

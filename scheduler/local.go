@@ -9,32 +9,32 @@ import (
 	"github.com/ember-go/ember/task"
 )
 
-// Local is a Backend of goroutine slots in the current process: the
+// localSlots is a Backend of goroutine slots in the current process: the
 // executor of a local master.
-type Local struct {
+type localSlots struct {
 	slots chan struct{}
 	env   *task.Env
 }
 
-// NewLocal returns a backend that runs at most slots tasks at once, with
+// newLocalSlots returns a backend that runs at most slots tasks at once, with
 // env at hand.
-func NewLocal(slots int, env *task.Env) (*Local, error) {
+func newLocalSlots(slots int, env *task.Env) (*localSlots, error) {
 	if slots < 1 {
 		return nil, fmt.Errorf("scheduler: %d slots: need at least one", slots)
 	}
 	if env == nil {
 		return nil, errors.New("scheduler: nil task environment")
 	}
-	return &Local{slots: make(chan struct{}, slots), env: env}, nil
+	return &localSlots{slots: make(chan struct{}, slots), env: env}, nil
 }
 
 // Slots returns how many tasks may run at once.
-func (l *Local) Slots() int { return cap(l.slots) }
+func (l *localSlots) Slots() int { return cap(l.slots) }
 
 // Run waits for a free slot, then runs the task in the calling goroutine.
 // It returns ctx.Err() if the context ends before a slot frees. A panic in
 // the task is returned as a *task.PanicError.
-func (l *Local) Run(ctx context.Context, t *task.Task) (result any, err error) {
+func (l *localSlots) Run(ctx context.Context, t *task.Task) (result any, err error) {
 	select {
 	case l.slots <- struct{}{}:
 	case <-ctx.Done():

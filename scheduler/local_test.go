@@ -13,7 +13,7 @@ import (
 )
 
 func TestRunLimitsConcurrencyToSlots(t *testing.T) {
-	l, err := NewLocal(3, &task.Env{})
+	l, err := newLocalSlots(3, &task.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestRunLimitsConcurrencyToSlots(t *testing.T) {
 }
 
 func TestRunTurnsPanicIntoError(t *testing.T) {
-	l, _ := NewLocal(1, &task.Env{})
+	l, _ := newLocalSlots(1, &task.Env{})
 	_, err := l.Run(context.Background(), &task.Task{Run: func(*task.Context) (any, error) {
 		var m map[string]int
 		m["x"] = 1 // a runtime error panic
@@ -75,7 +75,7 @@ func TestRunTurnsPanicIntoError(t *testing.T) {
 }
 
 func TestRunWaitsForSlotUntilContextEnds(t *testing.T) {
-	l, _ := NewLocal(1, &task.Env{})
+	l, _ := newLocalSlots(1, &task.Env{})
 	release, holding := make(chan struct{}), make(chan struct{})
 	go l.Run(context.Background(), &task.Task{Run: func(*task.Context) (any, error) { close(holding); <-release; return nil, nil }})
 	<-holding // the only slot is taken
@@ -90,10 +90,10 @@ func TestRunWaitsForSlotUntilContextEnds(t *testing.T) {
 }
 
 func TestNewLocalRejectsBadArguments(t *testing.T) {
-	if _, err := NewLocal(0, &task.Env{}); err == nil {
+	if _, err := newLocalSlots(0, &task.Env{}); err == nil {
 		t.Fatal("NewLocal(0) succeeded")
 	}
-	if _, err := NewLocal(1, nil); err == nil {
+	if _, err := newLocalSlots(1, nil); err == nil {
 		t.Fatal("NewLocal with a nil Env succeeded")
 	}
 }

@@ -78,8 +78,8 @@ const DefaultClusterBind = "0.0.0.0:0"
 // Cluster backend, the driver's gossip membership, which the backend's
 // executors follow, and the executor processes of a local cluster.
 type standalone struct {
-	*DAG
-	backend *Cluster
+	*dagScheduler
+	backend *clusterBackend
 	member  *membership.Member
 	needMem int64 // of each executor
 	// connectTimeout bounds a connection to an executor, handshake and
@@ -99,7 +99,7 @@ type standalone struct {
 
 // startStandalone joins the cluster of an ember:// master, or starts the
 // executors of a local-cluster one, and waits for executors.
-func startStandalone(ctx context.Context, m Master, dagCfg Config, cfg StandaloneConfig) (_ *standalone, err error) {
+func startStandalone(ctx context.Context, m Master, dagCfg dagConfig, cfg StandaloneConfig) (_ *standalone, err error) {
 	if os.Getenv(execenv.Executor) != "" {
 		return nil, errors.New("this process was started as an Ember executor, but main did not call rdd.Init() first")
 	}
@@ -128,9 +128,9 @@ func startStandalone(ctx context.Context, m Master, dagCfg Config, cfg Standalon
 	if err != nil {
 		return nil, err
 	}
-	s.backend = NewCluster(ccfg)
-	s.DAG = New(s.backend, dagCfg)
-	s.backend.OnLost(s.DAG.ExecutorLost)
+	s.backend = newClusterBackend(ccfg)
+	s.dagScheduler = newDAGScheduler(s.backend, dagCfg)
+	s.backend.OnLost(s.dagScheduler.ExecutorLost)
 	wctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.follow(wctx)
@@ -204,15 +204,15 @@ func joinGossip(ctx context.Context, m Master, cfg StandaloneConfig, appID strin
 
 // clusterConfig is the backend's configuration: how to dial executors and
 // what to tell them.
-func clusterConfig(m Master, cfg StandaloneConfig, appID string, secret []byte) (ClusterConfig, error) {
+func clusterConfig(m Master, cfg StandaloneConfig, appID string, secret []byte) (clusterBackendConfig, error) {
 	var clientTLS *tls.Config
 	if m.Kind == StandaloneMaster {
 		var err error
 		if _, clientTLS, err = auth.TLSConfigs(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA, false); err != nil {
-			return ClusterConfig{}, err
+			return clusterBackendConfig{}, err
 		}
 	}
-	ccfg := ClusterConfig{
+	ccfg := clusterBackendConfig{
 		AppID: appID, Fingerprint: cfg.Fingerprint, DialOptions: auth.DialOptions(secret, clientTLS),
 		ExecutorWait: cfg.ExecutorWait, LocalityWait: cfg.LocalityWait,
 		HeartbeatInterval: cfg.HeartbeatInterval, HeartbeatTimeout: cfg.HeartbeatTimeout,
@@ -229,10 +229,10 @@ const executorWaitDefault = 30 * time.Second
 
 func (s *standalone) Unpersist(rdd int) {
 	s.backend.Unpersist(rdd)
-	s.DAG.ForgetCached(rdd)
+	s.dagScheduler.ForgetCached(rdd)
 }
 
-func (s *standalone) Cached() []CachedPartition   { return s.DAG.CachedPartitions() }
+func (s *standalone) Cached() []CachedPartition   { return s.dagScheduler.CachedPartitions() }
 func (s *standalone) Slots() int                  { return s.backend.Cores() }
 func (s *standalone) OnTaskEnd(f func(TaskEvent)) { s.backend.OnTask(f) }
 func (s *standalone) GossipAddr() string          { return s.member.Addr() }
@@ -252,7 +252,7 @@ func (s *standalone) RunJob(ctx context.Context, job Job) error {
 		}
 		job.Spec = spec
 	}
-	return s.DAG.RunJob(ctx, job)
+	return s.dagScheduler.RunJob(ctx, job)
 }
 
 func (s *standalone) OnExecutorLost(f func(name, addr string)) {

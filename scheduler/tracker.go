@@ -8,22 +8,22 @@ import (
 	"github.com/ember-go/ember/task"
 )
 
-// MapOutputTracker remembers, for every shuffle, the status of each map
+// mapOutputTracker remembers, for every shuffle, the status of each map
 // task's output. A reduce task asks it where its blocks are; the scheduler
 // asks it which map partitions are missing.
-type MapOutputTracker struct {
+type mapOutputTracker struct {
 	mu       sync.Mutex
 	shuffles map[int][]*shuffle.MapStatus
 	epoch    uint64 // of the last registration
 }
 
-// NewMapOutputTracker returns an empty tracker.
-func NewMapOutputTracker() *MapOutputTracker {
-	return &MapOutputTracker{shuffles: make(map[int][]*shuffle.MapStatus)}
+// newMapOutputTracker returns an empty tracker.
+func newMapOutputTracker() *mapOutputTracker {
+	return &mapOutputTracker{shuffles: make(map[int][]*shuffle.MapStatus)}
 }
 
 // Register records the output of one map task, with a new epoch.
-func (t *MapOutputTracker) Register(shuffleID, numMaps int, st shuffle.MapStatus) {
+func (t *mapOutputTracker) Register(shuffleID, numMaps int, st shuffle.MapStatus) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	outs := t.outputs(shuffleID, numMaps)
@@ -35,7 +35,7 @@ func (t *MapOutputTracker) Register(shuffleID, numMaps int, st shuffle.MapStatus
 // Unregister forgets one map output, so that it is computed again, if it is
 // still the registration of the given epoch (zero matches any): a late
 // report about an output that was recomputed since leaves the new one.
-func (t *MapOutputTracker) Unregister(shuffleID, mapID int, epoch uint64) {
+func (t *mapOutputTracker) Unregister(shuffleID, mapID int, epoch uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	outs, ok := t.shuffles[shuffleID]
@@ -48,7 +48,7 @@ func (t *MapOutputTracker) Unregister(shuffleID, mapID int, epoch uint64) {
 }
 
 // Missing returns the map partitions of the shuffle that have no output.
-func (t *MapOutputTracker) Missing(shuffleID, numMaps int) []int {
+func (t *mapOutputTracker) Missing(shuffleID, numMaps int) []int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var missing []int
@@ -62,7 +62,7 @@ func (t *MapOutputTracker) Missing(shuffleID, numMaps int) []int {
 
 // Statuses returns every map output of the shuffle, or an error if one is
 // missing.
-func (t *MapOutputTracker) Statuses(shuffleID int) ([]*shuffle.MapStatus, error) {
+func (t *mapOutputTracker) Statuses(shuffleID int) ([]*shuffle.MapStatus, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	outs, ok := t.shuffles[shuffleID]
@@ -80,7 +80,7 @@ func (t *MapOutputTracker) Statuses(shuffleID int) ([]*shuffle.MapStatus, error)
 // RemoveLocation forgets every map output held at location (an executor
 // that was lost), so that stages needing them compute them again. It
 // returns how many outputs it forgot.
-func (t *MapOutputTracker) RemoveLocation(location string) int {
+func (t *mapOutputTracker) RemoveLocation(location string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
@@ -96,13 +96,13 @@ func (t *MapOutputTracker) RemoveLocation(location string) int {
 }
 
 // Remove forgets a whole shuffle.
-func (t *MapOutputTracker) Remove(shuffleID int) {
+func (t *mapOutputTracker) Remove(shuffleID int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.shuffles, shuffleID)
 }
 
-func (t *MapOutputTracker) outputs(shuffleID, numMaps int) []*shuffle.MapStatus {
+func (t *mapOutputTracker) outputs(shuffleID, numMaps int) []*shuffle.MapStatus {
 	outs, ok := t.shuffles[shuffleID]
 	if !ok || len(outs) != numMaps {
 		outs = make([]*shuffle.MapStatus, numMaps)
