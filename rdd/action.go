@@ -46,7 +46,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		if spec, end, err = r.s.inv.startJob(r.s, r); err != nil {
 			return nil, err
 		}
-		if err := r.s.inv.owns(r); err != nil {
+		if err := r.s.inv.owns(r.vertex()); err != nil {
 			end(func() *rpc.JobHistory { return history(nil, []R(nil), err) })
 			end, spec = nil, nil
 			return nil, err
@@ -71,7 +71,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 	defer func() { r.s.status.JobEnded(jobID, err) }()
 	err = r.s.engine.RunJob(jctx, scheduler.Job{
 		ID:         jobID,
-		Final:      r,
+		Final:      r.vertex(),
 		Partitions: parts,
 		Run: func(tc *task.Context, p int) (any, error) {
 			return fn(tc, p, r.resultStream(tc, p))

@@ -522,24 +522,24 @@ func TestDependencies(t *testing.T) {
 	parents := func(d scheduler.Dependency, child int) []int { return d.Parents(child) }
 
 	m := rdd.Map(a, func(x int64) int64 { return x })
-	if d := m.Dependencies(); len(d) != 1 || d[0].Shuffle != nil || !slices.Equal(parents(d[0], 2), []int{2}) {
+	if d := rdd.DependenciesOf(m); len(d) != 1 || d[0].Shuffle != nil || !slices.Equal(parents(d[0], 2), []int{2}) {
 		t.Fatalf("Map: want one one-to-one dependency")
 	}
 	u := a.Union(b)
-	d := u.Dependencies()
+	d := rdd.DependenciesOf(u)
 	if len(d) != 2 || !slices.Equal(parents(d[0], 3), []int{3}) || parents(d[0], 4) != nil ||
 		!slices.Equal(parents(d[1], 4), []int{0}) || !slices.Equal(parents(d[1], 6), []int{2}) || parents(d[1], 1) != nil {
 		t.Fatalf("Union: want range dependencies [0,4)→a[0,4) and [4,7)→b[0,3)")
 	}
-	if d := a.Coalesce(2).Dependencies(); !slices.Equal(parents(d[0], 0), []int{0, 1}) || !slices.Equal(parents(d[0], 1), []int{2, 3}) {
+	if d := rdd.DependenciesOf(a.Coalesce(2)); !slices.Equal(parents(d[0], 0), []int{0, 1}) || !slices.Equal(parents(d[0], 1), []int{2, 3}) {
 		t.Fatalf("Coalesce(2) of 4: want partitions {0,1} and {2,3}")
 	}
-	c := rdd.Cartesian(a, b).Dependencies()
+	c := rdd.DependenciesOf(rdd.Cartesian(a, b))
 	if !slices.Equal(parents(c[0], 7), []int{2}) || !slices.Equal(parents(c[1], 7), []int{1}) {
 		t.Fatalf("Cartesian: partition 7 reads a[7/3] and b[7%%3]")
 	}
 	sums := rdd.ReduceByKey(rdd.KeyBy(a, func(x int64) int64 { return x % 3 }), func(x, y int64) int64 { return x + y }, 2)
-	if d := sums.Dependencies(); len(d) != 1 || d[0].Shuffle == nil || d[0].Parents != nil || d[0].Shuffle.NumReduce != 2 {
+	if d := rdd.DependenciesOf(sums); len(d) != 1 || d[0].Shuffle == nil || d[0].Parents != nil || d[0].Shuffle.NumReduce != 2 {
 		t.Fatalf("ReduceByKey: want one shuffle dependency with 2 reduce partitions")
 	}
 }

@@ -50,7 +50,7 @@ func (inv *invocation) owns(n scheduler.Node) error {
 			return nil
 		}
 		seen[n.ID()] = true
-		if x, ok := n.(interface{ invocation() *invocation }); ok && x.invocation() != inv {
+		if nodeOf(n).s.inv != inv {
 			return fmt.Errorf("%s was built outside the pipeline that runs this job; on a cluster every RDD of a job must be built inside its pipeline", n)
 		}
 		for _, d := range n.Dependencies() {
@@ -63,7 +63,6 @@ func (inv *invocation) owns(n scheduler.Node) error {
 	return walk(n)
 }
 
-func (n *node) invocation() *invocation { return n.s.inv }
 
 // runner runs the tasks of this program's pipelines on executors: the
 // program's replay.Runner.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/storage"
 )
 
@@ -18,15 +17,12 @@ import (
 //	    |  TextFile [3] at main.go:28 [MEMORY_ONLY]
 func (r *RDD[T]) Lineage() string {
 	var b strings.Builder
-	writeLineage(&b, r, "", true)
+	writeLineage(&b, &r.node, "", true)
 	return b.String()
 }
 
-func writeLineage(b *strings.Builder, n scheduler.Node, indent string, stageStart bool) {
-	level := storage.None
-	if ln, ok := n.(interface{ storageLevel() storage.Level }); ok {
-		level = ln.storageLevel()
-	}
+func writeLineage(b *strings.Builder, n *node, indent string, stageStart bool) {
+	level := n.storageLevel()
 	mark := ""
 	if level != storage.None {
 		mark = level.String()
@@ -36,13 +32,13 @@ func writeLineage(b *strings.Builder, n scheduler.Node, indent string, stageStar
 	} else {
 		fmt.Fprintf(b, "%s [%s]\n", n, mark)
 	}
-	for _, d := range n.Dependencies() {
+	for _, d := range n.deps {
 		if d.Shuffle != nil {
 			b.WriteString(indent + " +-")
-			writeLineage(b, d.Parent, indent+"   ", true)
+			writeLineage(b, nodeOf(d.Parent), indent+"   ", true)
 		} else {
 			b.WriteString(indent + " |  ")
-			writeLineage(b, d.Parent, indent, false)
+			writeLineage(b, nodeOf(d.Parent), indent, false)
 		}
 	}
 }

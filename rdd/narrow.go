@@ -308,7 +308,7 @@ func (r *RDD[T]) Union(others ...*RDD[T]) *RDD[T] {
 	deps := make([]scheduler.Dependency, len(all))
 	total := 0
 	for i, x := range all {
-		deps[i] = scheduler.RangeDependency(x, 0, total, x.nparts)
+		deps[i] = scheduler.RangeDependency(x.vertex(), 0, total, x.nparts)
 		total += x.nparts
 	}
 	out := newRDD[T](r.s, "Union", total, deps, nil)
@@ -389,7 +389,7 @@ func (r *RDD[T]) Coalesce(numPartitions int) *RDD[T] {
 	if n <= 0 || n > r.nparts {
 		n = r.nparts
 	}
-	dep := scheduler.NarrowDependency(r, func(p int) []int {
+	dep := scheduler.NarrowDependency(r.vertex(), func(p int) []int {
 		lo, hi := split(r.nparts, n, p)
 		parts := make([]int, 0, hi-lo)
 		for q := lo; q < hi; q++ {
@@ -440,8 +440,8 @@ func Glom[T any](r *RDD[T]) *RDD[[]T] {
 // i*b.NumPartitions()+j pairs partition i of a with partition j of b.
 func Cartesian[T, U any](a *RDD[T], b *RDD[U]) *RDD[Pair[T, U]] {
 	deps := []scheduler.Dependency{
-		scheduler.NarrowDependency(a, func(p int) []int { return []int{p / b.nparts} }),
-		scheduler.NarrowDependency(b, func(p int) []int { return []int{p % b.nparts} }),
+		scheduler.NarrowDependency(a.vertex(), func(p int) []int { return []int{p / b.nparts} }),
+		scheduler.NarrowDependency(b.vertex(), func(p int) []int { return []int{p % b.nparts} }),
 	}
 	out := newRDD[Pair[T, U]](a.s, "Cartesian", a.nparts*b.nparts, deps, nil)
 	out.compute = func(tc *task.Context, p int) stream[Pair[T, U]] {

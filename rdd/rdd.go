@@ -61,9 +61,6 @@ func (n *node) ID() int { return n.id }
 // NumPartitions returns the number of partitions.
 func (n *node) NumPartitions() int { return n.nparts }
 
-// Dependencies returns the RDD's dependencies on its parents.
-func (n *node) Dependencies() []scheduler.Dependency { return n.deps }
-
 // String names the RDD by operation, id and creation site:
 // "Map [3] at main.go:42".
 func (n *node) String() string { return fmt.Sprintf("%s [%d] at %s", n.op, n.id, n.site) }
@@ -76,10 +73,8 @@ func (n *node) Err() error {
 		return n.err
 	}
 	for _, d := range n.deps {
-		if p, ok := d.Parent.(interface{ Err() error }); ok {
-			if err := p.Err(); err != nil {
-				return err
-			}
+		if err := nodeOf(d.Parent).Err(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -88,15 +83,32 @@ func (n *node) Err() error {
 // Session returns the session the RDD belongs to.
 func (n *node) Session() *Session { return n.s }
 
-// Persisted reports whether the RDD is persisted: the scheduler then
-// prefers, for tasks that read a partition, the executor that computed it.
-func (n *node) Persisted() bool { return n.storageLevel() != storage.None }
-
 func (n *node) storageLevel() storage.Level {
 	n.levelMu.Lock()
 	defer n.levelMu.Unlock()
 	return n.level
 }
+
+// vertex is an RDD as the scheduler sees it, a scheduler.Node: the
+// methods the scheduler needs are vertex's, so that they are not the
+// user's.
+type vertex node
+
+// vertex returns the RDD as a node of the scheduler's graph.
+func (n *node) vertex() *vertex { return (*vertex)(n) }
+
+// nodeOf returns the RDD of a node of the scheduler's graph: every node
+// is a vertex.
+func nodeOf(v scheduler.Node) *node { return (*node)(v.(*vertex)) }
+
+func (v *vertex) ID() int                              { return v.id }
+func (v *vertex) NumPartitions() int                   { return v.nparts }
+func (v *vertex) Dependencies() []scheduler.Dependency { return v.deps }
+func (v *vertex) String() string                       { return (*node)(v).String() }
+
+// Persisted reports whether the RDD is persisted: the scheduler then
+// prefers, for tasks that read a partition, the executor that computed it.
+func (v *vertex) Persisted() bool { return (*node)(v).storageLevel() != storage.None }
 
 // newRDD builds an RDD. Errors in errs (nil ones are skipped) are recorded
 // with the RDD's creation site.
@@ -132,12 +144,15 @@ type BuildError struct {
 func (e *BuildError) Error() string { return fmt.Sprintf("%s: %v", e.RDD, e.Err) }
 func (e *BuildError) Unwrap() error { return e.Err }
 
+// graphed is any RDD, as a node of the scheduler's graph.
+type graphed interface{ vertex() *vertex }
+
 // oneToOne returns the dependencies of an RDD whose partition i is computed
 // from partition i of each parent, in the same task.
-func oneToOne(parents ...scheduler.Node) []scheduler.Dependency {
+func oneToOne(parents ...graphed) []scheduler.Dependency {
 	deps := make([]scheduler.Dependency, len(parents))
 	for i, p := range parents {
-		deps[i] = scheduler.OneToOne(p)
+		deps[i] = scheduler.OneToOne(p.vertex())
 	}
 	return deps
 }

@@ -258,7 +258,7 @@ func (rs *rangeSampler[T, K]) Sample(tc *task.Context, p int) ([]byte, error) {
 func (rs *rangeSampler[T, K]) Prepare(ctx context.Context, spec task.JobSpec) error {
 	var sample []K
 	err := rs.parent.s.engine.RunJob(ctx, scheduler.Job{
-		Final: rs.parent,
+		Final: rs.parent.vertex(),
 		Run:   func(tc *task.Context, p int) (any, error) { return rs.Sample(tc, p) },
 		Result: func(_ int, res any) error {
 			ks, err := codec.DecodeValues[K](res.([]byte))
@@ -431,7 +431,7 @@ type keySampler interface {
 func newShuffleDep[T, M any](parent *RDD[T], nReduce int,
 	mapSide func(tc *task.Context, p int, in stream[T], emit func(reduce int, m M)) error, sampler ...keySampler) (*shuffleDep[M], error) {
 	mc, err := codec.For[M]()
-	sd := &shuffleDep[M]{parent: parent, codec: mc}
+	sd := &shuffleDep[M]{parent: parent.vertex(), codec: mc}
 	sd.dep = &scheduler.ShuffleDependency{NumReduce: nReduce}
 	for _, ks := range sampler {
 		sd.dep.Sample, sd.dep.Prepare, sd.dep.State, sd.dep.Restore = ks.Sample, ks.Prepare, ks.State, ks.Restore

@@ -1,0 +1,7 @@
+package rdd
+
+import "github.com/ember-go/ember/scheduler"
+
+// DependenciesOf gives the tests the dependencies of r on its parents, as
+// the scheduler sees them.
+func DependenciesOf[T any](r *RDD[T]) []scheduler.Dependency { return r.deps }
