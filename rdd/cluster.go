@@ -63,7 +63,6 @@ func (inv *invocation) owns(n scheduler.Node) error {
 	return walk(n)
 }
 
-
 // runner runs the tasks of this program's pipelines on executors: the
 // program's replay.Runner.
 var runner = taskRunner{jobs: replay.Cache[*capturedJob]{Rebuild: rebuild, Limit: maxReplayedJobs}}
