@@ -33,34 +33,8 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 	if r.s.replaying() {
 		return replayJob(r, fn, each)
 	}
-	var (
-		spec    *jobSpec
-		end     func(func() *rpc.JobHistory)
-		indexes []int32 // of the results delivered, when described to executors
-		results []R
-	)
-	// An engine whose executors run in other processes asks for the job's
-	// description, which they rebuild its graph from.
-	describe := func() (task.JobSpec, error) {
-		var err error
-		if spec, end, err = r.s.inv.startJob(r.s, r); err != nil {
-			return nil, err
-		}
-		if err := r.s.inv.owns(r.vertex()); err != nil {
-			end(func() *rpc.JobHistory { return history(nil, []R(nil), err) })
-			end, spec = nil, nil
-			return nil, err
-		}
-		spec.decode = func(b []byte) (any, error) { return codec.DecodeValue[R](b) }
-		return spec, nil
-	}
-	defer func() {
-		if end != nil {
-			// Later jobs of the pipeline are rebuilt on executors with
-			// what this one delivered.
-			end(func() *rpc.JobHistory { return history(indexes, results, err) })
-		}
-	}()
+	rec := &jobRecord[R]{s: r.s, final: r.vertex()}
+	defer func() { rec.end(err) }()
 	jctx, done, err := r.s.startJob(ctx)
 	if err != nil {
 		return actionError(action, r, err)
@@ -77,12 +51,10 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 			return fn(tc, p, r.resultStream(tc, p))
 		},
 		Result: func(i int, res any) error {
-			if spec != nil {
-				indexes, results = append(indexes, int32(i)), append(results, res.(R))
-			}
+			rec.delivered(i, res.(R))
 			return each(i, res.(R))
 		},
-		Describe: describe,
+		Describe: rec.describe,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -93,6 +65,51 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		return actionError(action, r, err)
 	}
 	return nil
+}
+
+// jobRecord is a job of a pipeline as executors in other processes see
+// it: described to them when the engine asks, with what it delivered
+// recorded for the pipeline's later jobs, which executors rebuild with it.
+type jobRecord[R any] struct {
+	s     *Session
+	final *vertex
+	spec  *jobSpec                     // nil until described
+	ended func(func() *rpc.JobHistory) // records the job's end in the pipeline
+
+	indexes []int32 // of the results delivered
+	results []R
+}
+
+// describe describes the job to executors; an engine whose executors run
+// in other processes calls it before the job starts.
+func (j *jobRecord[R]) describe() (task.JobSpec, error) {
+	spec, end, err := j.s.inv.startJob(j.s, j.final)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.s.inv.owns(j.final); err != nil {
+		end(func() *rpc.JobHistory { return history(nil, []R(nil), err) })
+		return nil, err
+	}
+	spec.decode = func(b []byte) (any, error) { return codec.DecodeValue[R](b) }
+	j.spec, j.ended = spec, end
+	return spec, nil
+}
+
+// delivered records a result for the pipeline's later jobs, if the job was
+// described.
+func (j *jobRecord[R]) delivered(i int, res R) {
+	if j.spec != nil {
+		j.indexes, j.results = append(j.indexes, int32(i)), append(j.results, res)
+	}
+}
+
+// end records, if the job was described, what it delivered or how it
+// failed.
+func (j *jobRecord[R]) end(err error) {
+	if j.ended != nil {
+		j.ended(func() *rpc.JobHistory { return history(j.indexes, j.results, err) })
+	}
 }
 
 // actionError says which action on which RDD failed, and why.
