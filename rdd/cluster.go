@@ -157,5 +157,8 @@ func rebuild(def *rpc.DefineJob) (*capturedJob, error) {
 	if err := p.replay(&Session{session: st, inv: inv}, def.Argument); err != nil {
 		return nil, err
 	}
+	if err := checkGraph(def.Pipeline, int(def.JobIndex), def.Graph, inv.job.final.(*vertex)); err != nil {
+		return nil, err
+	}
 	return inv.job, nil
 }

@@ -247,16 +247,36 @@ func (inv *invocation) newID(counter *atomic.Int64, kind replay.Kind) int {
 	return inv.rec.NewID(counter, kind)
 }
 
+// fromDriver makes *v the driver's: on the driver, it is kept for the
+// executors' rebuilds; on an executor that was sent the driver's, *v
+// becomes that. Outside pipelines it does nothing.
+func fromDriver[T any](inv *invocation, id int, v *[]T) {
+	switch {
+	case inv == nil:
+	case inv.rec != nil:
+		values := *v
+		inv.rec.Keep(id, func() ([]byte, error) { return codec.EncodeValues(values...) })
+	case inv.rp != nil:
+		if enc, ok := inv.rp.Value(id); ok {
+			values, err := codec.DecodeValues[T](enc)
+			if err != nil {
+				panic(replayError(fmt.Sprintf("the driver's value of %d: %v", id, err)))
+			}
+			*v = values
+		}
+	}
+}
+
 // startJob records the start of a job of the invocation on a cluster, and
 // returns the description executors rebuild it from. end must be called
 // when the job is over, with what it delivered.
-func (inv *invocation) startJob(s *Session, r fmt.Stringer) (spec *jobSpec, end func(func() *rpc.JobHistory), err error) {
+func (inv *invocation) startJob(s *Session, final *vertex) (spec *jobSpec, end func(func() *rpc.JobHistory), err error) {
 	if inv == nil {
 		return nil, nil, fmt.Errorf("the master %q runs only jobs built inside a registered pipeline: "+
 			"build %s inside a function registered with rdd.Func at package level, call rdd.Init() first in main, "+
-			"and run the pipeline with its Run method", s.cfg.Master, r)
+			"and run the pipeline with its Run method", s.cfg.Master, final)
 	}
-	def, end, err := inv.rec.StartJob(s.nextJob.Add(1), s.wireConfig())
+	def, end, err := inv.rec.StartJob(s.nextJob.Add(1), s.wireConfig(), lineageGraph(final))
 	if err != nil {
 		return nil, nil, err
 	}

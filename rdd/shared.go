@@ -1,19 +1,58 @@
 package rdd
 
 import (
+	"fmt"
 	"math"
 	"sync/atomic"
+
+	"github.com/ember-go/ember/internal/codec"
+	"github.com/ember-go/ember/internal/replay"
 )
 
 // Broadcast is a read-only value shared by every task of a session, as
 // Spark's broadcast variables are. Tasks read it with Value.
+//
+// Inside a pipeline, the value is the driver's: NewBroadcast encodes it at
+// once, tasks read what it was then (on every master, as on a cluster),
+// and executors that rebuild the pipeline use the driver's value, sent
+// with the job, not the one they compute themselves. T must then map to
+// Arrow, as an RDD element does.
 type Broadcast[T any] struct {
 	value T
 }
 
-// NewBroadcast shares v with the tasks of s. v must not be modified
-// afterwards.
+// NewBroadcast shares v with the tasks of s. Outside a pipeline, v must
+// not be modified afterwards.
 func NewBroadcast[T any](s *Session, v T) *Broadcast[T] {
+	if s == nil || s.inv == nil {
+		return &Broadcast[T]{value: v}
+	}
+	inv := s.inv
+	id := inv.newID(&s.nextRDD, replay.Broadcast)
+	if inv.rp != nil {
+		// On an executor: the driver's value.
+		if enc, ok := inv.rp.Value(id); ok {
+			vs, err := codec.DecodeValues[T](enc)
+			if err != nil || len(vs) != 1 {
+				panic(replayError(fmt.Sprintf("the driver's broadcast value %d: %d values, %v", id, len(vs), err)))
+			}
+			v = vs[0]
+		}
+		return &Broadcast[T]{value: v}
+	}
+	// On the driver: the value as it is now, encoded for the executors;
+	// tasks here read the same, decoded. A value that cannot be encoded
+	// fails the first job that executors must rebuild, naming its type.
+	enc, err := codec.EncodeValues(v)
+	if err != nil {
+		err = fmt.Errorf("broadcast value of type %T: %w", v, err)
+	}
+	inv.rec.Keep(id, func() ([]byte, error) { return enc, err })
+	if err == nil {
+		if vs, err := codec.DecodeValues[T](enc); err == nil && len(vs) == 1 {
+			v = vs[0]
+		}
+	}
 	return &Broadcast[T]{value: v}
 }
 

@@ -23,10 +23,16 @@ import (
 func Parallelize[T any](s *Session, data []T, numPartitions int) *RDD[T] {
 	n := sourcePartitions(s, numPartitions)
 	data = slices.Clone(data)
-	return newRDD(s, "Parallelize", n, nil, func(tc *task.Context, p int) stream[T] {
+	r := newRDD(s, "Parallelize", n, nil, func(tc *task.Context, p int) stream[T] {
 		lo, hi := split(len(data), n, p)
 		return sliceStream(tc, data[lo:hi])
 	})
+	if s != nil && r.err == nil {
+		// The data is the driver's: executors that rebuild the RDD use
+		// the driver's copy, not their own.
+		fromDriver(s.inv, r.id, &data)
+	}
+	return r
 }
 
 // Range returns the int64s from start up to, not including, end.

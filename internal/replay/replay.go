@@ -24,11 +24,16 @@ type Kind int
 const (
 	RDD Kind = iota
 	Shuffle
+	Broadcast
+	numKinds
 )
 
 func (k Kind) String() string {
-	if k == Shuffle {
+	switch k {
+	case Shuffle:
 		return "shuffles"
+	case Broadcast:
+		return "broadcast values"
 	}
 	return "RDDs"
 }
@@ -40,9 +45,13 @@ type Recorder struct {
 	arg      []byte
 
 	mu      sync.Mutex
-	ids     [2][]int64 // by Kind, in the order given
-	jobs    int        // started so far
-	running bool       // a job is running
+	ids     [numKinds][]int64 // by Kind, in the order given
+	jobs    int               // started so far
+	running bool              // a job is running
+	// values are what the run took from the driver's memory, by the id
+	// of the RDD or broadcast that holds it, encoded when a job that
+	// executors rebuild first needs it.
+	values map[int64]func() ([]byte, error)
 	// history holds what each earlier job delivered, encoded when a
 	// later job needs it (most pipelines' last job needs none).
 	history []func() *rpc.JobHistory
@@ -62,27 +71,46 @@ func (r *Recorder) NewID(counter *atomic.Int64, kind Kind) int {
 	return int(id)
 }
 
+// Keep records a value the run took from the driver's memory for the RDD
+// or broadcast id: executors use it instead of what they would take from
+// theirs. encode is called once, when a job first needs the value.
+func (r *Recorder) Keep(id int, encode func() ([]byte, error)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.values == nil {
+		r.values = make(map[int64]func() ([]byte, error))
+	}
+	r.values[int64(id)] = sync.OnceValues(encode)
+}
+
 // StartJob records the start of the run's next job, and returns the
-// definition executors rebuild it from, with key and config (the driver's
-// configuration, encoded). end must be called when the job is over, with
+// definition executors rebuild it from, with key, config (the driver's
+// configuration, encoded) and graph (the job's lineage, final RDD first).
+// The definition carries the values kept for the RDDs of the graph and
+// every broadcast value. end must be called when the job is over, with
 // what it delivered; a pipeline's jobs run one after another.
-func (r *Recorder) StartJob(key uint64, config []byte) (def *rpc.DefineJob, end func(func() *rpc.JobHistory), err error) {
+func (r *Recorder) StartJob(key uint64, config []byte, graph []*rpc.GraphNode) (def *rpc.DefineJob, end func(func() *rpc.JobHistory), err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.running {
 		return nil, nil, fmt.Errorf("pipeline %s runs actions at the same time; on a cluster its actions must run one after another", r.pipeline)
 	}
-	r.running = true
 	def = &rpc.DefineJob{
-		JobKey:     key,
-		Pipeline:   r.pipeline,
-		Argument:   r.arg,
-		JobIndex:   int32(r.jobs),
-		Config:     config,
-		RddIds:     slices.Clone(r.ids[RDD]),
-		ShuffleIds: slices.Clone(r.ids[Shuffle]),
-		History:    make([]*rpc.JobHistory, len(r.history)),
+		JobKey:       key,
+		Pipeline:     r.pipeline,
+		Argument:     r.arg,
+		JobIndex:     int32(r.jobs),
+		Config:       config,
+		RddIds:       slices.Clone(r.ids[RDD]),
+		ShuffleIds:   slices.Clone(r.ids[Shuffle]),
+		BroadcastIds: slices.Clone(r.ids[Broadcast]),
+		History:      make([]*rpc.JobHistory, len(r.history)),
+		Graph:        graph,
 	}
+	if def.Values, err = r.valuesFor(graph); err != nil {
+		return nil, nil, err
+	}
+	r.running = true
 	r.jobs++
 	for i, h := range r.history {
 		def.History[i] = h()
@@ -96,14 +124,37 @@ func (r *Recorder) StartJob(key uint64, config []byte) (def *rpc.DefineJob, end 
 	return def, end, nil
 }
 
+// valuesFor encodes the values kept for the RDDs of graph and for every
+// broadcast. r.mu is held.
+func (r *Recorder) valuesFor(graph []*rpc.GraphNode) ([]*rpc.DriverValue, error) {
+	var ids []int64
+	for _, n := range graph {
+		ids = append(ids, n.Id)
+	}
+	ids = append(ids, r.ids[Broadcast]...)
+	var out []*rpc.DriverValue
+	for _, id := range ids {
+		encode, ok := r.values[id]
+		if !ok {
+			continue
+		}
+		data, err := encode()
+		if err != nil {
+			return nil, fmt.Errorf("pipeline %s: a value taken on the driver (id %d): %w", r.pipeline, id, err)
+		}
+		out = append(out, &rpc.DriverValue{Id: id, Data: data})
+	}
+	return out, nil
+}
+
 // Replayer is a pipeline's run on an executor, rebuilding the job a
 // definition names.
 type Replayer struct {
 	def *rpc.DefineJob
 
 	mu   sync.Mutex
-	pos  [2]int // ids handed out, by Kind
-	jobs int    // started so far
+	pos  [numKinds]int // ids handed out, by Kind
+	jobs int           // started so far
 }
 
 // NewReplayer replays the run that def describes, up to its job.
@@ -117,8 +168,11 @@ func (r *Replayer) Target() int { return int(r.def.JobIndex) }
 // before its job: it takes another path.
 func (r *Replayer) NewID(kind Kind) (int, error) {
 	given := r.def.RddIds
-	if kind == Shuffle {
+	switch kind {
+	case Shuffle:
 		given = r.def.ShuffleIds
+	case Broadcast:
+		given = r.def.BroadcastIds
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -144,3 +198,17 @@ func (r *Replayer) NextJob() (index int, delivered *rpc.JobHistory, err error) {
 	}
 	return index, r.def.History[index], nil
 }
+
+// Value returns the value the driver took for the RDD or broadcast id, if
+// the job carries it: the RDD is in the job's graph, or it is a broadcast.
+func (r *Replayer) Value(id int) ([]byte, bool) {
+	for _, v := range r.def.Values {
+		if v.Id == int64(id) {
+			return v.Data, true
+		}
+	}
+	return nil, false
+}
+
+// Graph is the job's lineage as the driver built it, final RDD first.
+func (r *Replayer) Graph() []*rpc.GraphNode { return r.def.Graph }

@@ -1,0 +1,90 @@
+package rdd_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ember-go/ember/rdd"
+)
+
+// State that the tests set on the driver alone: executors run this
+// binary's TestMain and no test, so theirs stays as it starts.
+var (
+	driverNumbers []int64 // filled by the test
+	evensOnly     bool    // set by the test
+)
+
+// sumDriverNumbers sums a slice that only the driver filled: executors
+// must compute on the driver's data, not on their own empty copy.
+var sumDriverNumbers = rdd.Func(func(ctx context.Context, s *rdd.Session, parts int) (int64, error) {
+	return rdd.Sum(ctx, rdd.Parallelize(s, driverNumbers, parts))
+})
+
+// sumSquares adds a Filter only when a flag set on the driver says so: an
+// executor, whose flag is false, builds another graph.
+var sumSquares = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (int64, error) {
+	r := rdd.Range(s, 0, n, 4)
+	if evensOnly {
+		r = r.Filter(func(x int64) bool { return x%2 == 0 })
+	}
+	return rdd.Sum(ctx, rdd.Map(r, func(x int64) int64 { return x * x }))
+})
+
+// broadcastThenChange changes a broadcast value after NewBroadcast: tasks
+// see it as it was (Spark's DistributedSuite "broadcast variables"). The
+// value also comes from the driver's state.
+var broadcastThenChange = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (int64, error) {
+	weights := append([]int64(nil), driverNumbers...)
+	b := rdd.NewBroadcast(s, weights)
+	if len(weights) > 0 {
+		weights[0] = 1000 // after the broadcast: not seen
+	}
+	return rdd.Sum(ctx, rdd.Map(rdd.Range(s, 0, n, 3), func(x int64) int64 { return b.Value()[x%int64(len(b.Value()))] }))
+})
+
+func TestDriverStateTravelsOrFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	driverNumbers = make([]int64, 1000)
+	for i := range driverNumbers {
+		driverNumbers[i] = int64(i)
+	}
+	evensOnly = true
+	t.Cleanup(func() { driverNumbers, evensOnly = nil, false })
+	ctx := context.Background()
+	for _, master := range []string{"local[2]", "local-cluster[2]"} {
+		s := newSession(t, rdd.WithMaster(master))
+
+		// Values from the driver travel: the right answer everywhere.
+		if got, err := sumDriverNumbers.Run(ctx, s, 4); err != nil || got != 499500 {
+			t.Errorf("%s: sum of the driver's numbers: %d, %v; want 499500", master, got, err)
+		}
+		// Sum of weights[x%1000] for x < 3000, weights as broadcast: 3 × 499500.
+		if got, err := broadcastThenChange.Run(ctx, s, 3000); err != nil || got != 3*499500 {
+			t.Errorf("%s: a broadcast changed after creation: %d, %v; want %d", master, got, err, 3*499500)
+		}
+
+		// A graph that depends on the driver's state: right locally, an
+		// error that says why on a cluster; never the unfiltered 332833500.
+		got, err := sumSquares.Run(ctx, s, 1000)
+		if master == "local[2]" {
+			if err != nil || got != 166167000 {
+				t.Errorf("%s: sum of even squares: %d, %v; want 166167000", master, got, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Fatalf("%s: a graph rebuilt otherwise on executors gave %d and no error", master, got)
+		}
+		for _, want := range []string{"another graph", "Filter", "trust_test.go", "pipeline's argument"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not mention %q", master, err, want)
+			}
+		}
+		if n := strings.Count(err.Error(), "built another graph"); n > 1 {
+			t.Errorf("%s: the error repeats itself %d times; a permanent error is not retried:\n%v", master, n, err)
+		}
+	}
+}
