@@ -104,68 +104,139 @@ func checkPlatform(h *rpc.BinaryHeader) error {
 // Upload receives a driver's program, checks its platform, size and hash,
 // and keeps it under its hash.
 func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
-	p := s.d.programs
-	if p == nil {
-		return status.Error(codes.FailedPrecondition, "a worker takes no uploads")
+	p, err := s.d.uploadStore()
+	if err != nil {
+		return err
 	}
-	if len(s.d.cfg.Secret) == 0 {
-		// Without a secret nobody is authenticated: running what they
-		// send would run anyone's code.
-		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no uploaded programs: start it with --secret-file or %s", s.d.Name(), auth.EnvSecret)
+	if err := p.acquire(stream.Context()); err != nil {
+		return err
 	}
-	select {
-	case p.uploads <- struct{}{}:
-		defer func() { <-p.uploads }()
-	case <-stream.Context().Done():
-		return stream.Context().Err()
-	}
+	defer p.release()
 	first, err := stream.Recv()
 	if err != nil {
 		return err
 	}
 	h := first.GetHeader()
-	if h == nil {
-		return status.Error(codes.InvalidArgument, "the first chunk of an upload must carry its header")
-	}
-	if err := checkPlatform(h); err != nil {
-		return status.Error(codes.FailedPrecondition, err.Error())
-	}
-	if h.Size <= 0 || h.Size > p.max {
-		return status.Errorf(codes.ResourceExhausted, "a program of %d bytes: this executor takes up to %d", h.Size, p.max)
-	}
-	final, err := p.path(h.Sha256)
+	final, err := p.checkHeader(h)
 	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+		return err
 	}
 	if _, err := os.Stat(final); err == nil {
 		return stream.SendAndClose(&rpc.UploadReply{}) // uploaded before
 	}
+	if err := p.receive(stream, first, final); err != nil {
+		return err
+	}
+	s.d.cfg.Logger.Info("program uploaded", "sha256", h.Sha256, "bytes", h.Size)
+	return stream.SendAndClose(&rpc.UploadReply{})
+}
+
+// uploadStore returns where uploaded programs are kept, or the status
+// error that says why this daemon takes none.
+func (d *Daemon) uploadStore() (*programs, error) {
+	if d.programs == nil {
+		return nil, status.Error(codes.FailedPrecondition, "a worker takes no uploads")
+	}
+	if len(d.cfg.Secret) == 0 {
+		// Without a secret nobody is authenticated: running what they
+		// send would run anyone's code.
+		return nil, status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no uploaded programs: start it with --secret-file or %s", d.Name(), auth.EnvSecret)
+	}
+	return d.programs, nil
+}
+
+// acquire waits until fewer uploads than the store allows are under way,
+// or for ctx to end.
+func (p *programs) acquire(ctx context.Context) error {
+	select {
+	case p.uploads <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release ends an upload that acquire let begin.
+func (p *programs) release() { <-p.uploads }
+
+// checkHeader returns where the program that h describes is to be kept,
+// or the status error that refuses it before any of it is stored.
+func (p *programs) checkHeader(h *rpc.BinaryHeader) (string, error) {
+	if h == nil {
+		return "", status.Error(codes.InvalidArgument, "the first chunk of an upload must carry its header")
+	}
+	if err := checkPlatform(h); err != nil {
+		return "", status.Error(codes.FailedPrecondition, err.Error())
+	}
+	if h.Size <= 0 || h.Size > p.max {
+		return "", status.Errorf(codes.ResourceExhausted, "a program of %d bytes: this executor takes up to %d", h.Size, p.max)
+	}
+	final, err := p.path(h.Sha256)
+	if err != nil {
+		return "", status.Error(codes.InvalidArgument, err.Error())
+	}
+	return final, nil
+}
+
+// receive stores the upload that begins with first at final. It writes a
+// temporary file and renames it only once its size and hash match the
+// header, so that no program is ever found under a hash it does not
+// have; the temporary file is removed whatever happens.
+func (p *programs) receive(stream rpc.Executor_UploadServer, first *rpc.BinaryChunk, final string) error {
 	tmp, err := os.CreateTemp(p.dir, ".upload-*")
 	if err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
+	if err := receiveVerified(tmp, stream, first); err != nil {
+		return err
+	}
+	return install(tmp, final)
+}
+
+// receiveVerified writes the upload that begins with first to w, and
+// checks that it has the size and hash its header says.
+func receiveVerified(w io.Writer, stream rpc.Executor_UploadServer, first *rpc.BinaryChunk) error {
+	h := first.GetHeader()
 	hash := sha256.New()
-	w := io.MultiWriter(tmp, hash)
-	size := int64(0)
-	for chunk := first; ; {
-		size += int64(len(chunk.Data))
-		if size > h.Size {
-			return status.Errorf(codes.InvalidArgument, "the upload is longer than the %d bytes its header says", h.Size)
-		}
-		if _, err := w.Write(chunk.Data); err != nil {
-			return status.Error(codes.Internal, err.Error())
-		}
-		if chunk, err = stream.Recv(); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return err
-		}
+	size, err := copyChunks(io.MultiWriter(w, hash), stream, first, h.Size)
+	if err != nil {
+		return err
 	}
 	if got := hex.EncodeToString(hash.Sum(nil)); size != h.Size || got != h.Sha256 {
 		return status.Errorf(codes.InvalidArgument, "the upload (%d bytes, SHA-256 %s) does not match its header (%d bytes, %s)", size, got, h.Size, h.Sha256)
 	}
+	return nil
+}
+
+// copyChunks writes the data of first and of the chunks after it on the
+// stream to w, and returns how many bytes it wrote. It stops at limit
+// bytes, the size the header promised, rather than fill the disk.
+func copyChunks(w io.Writer, stream rpc.Executor_UploadServer, first *rpc.BinaryChunk, limit int64) (int64, error) {
+	size := int64(0)
+	for chunk := first; ; {
+		size += int64(len(chunk.Data))
+		if size > limit {
+			return size, status.Errorf(codes.InvalidArgument, "the upload is longer than the %d bytes its header says", limit)
+		}
+		if _, err := w.Write(chunk.Data); err != nil {
+			return size, status.Error(codes.Internal, err.Error())
+		}
+		next, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return size, nil
+		}
+		if err != nil {
+			return size, err
+		}
+		chunk = next
+	}
+}
+
+// install makes the received program tmp executable and moves it to
+// final.
+func install(tmp *os.File, final string) error {
 	if err := tmp.Chmod(0o700); err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
@@ -175,8 +246,7 @@ func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
-	s.d.cfg.Logger.Info("program uploaded", "sha256", h.Sha256, "bytes", size)
-	return stream.SendAndClose(&rpc.UploadReply{})
+	return nil
 }
 
 // serveByWorker serves an application of another program: it starts the
