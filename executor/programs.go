@@ -254,22 +254,9 @@ func install(tmp *os.File, final string) error {
 // application writes are recorded, to be removed when it ends.
 func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rpc.Hello, app *application) error {
 	d := s.d
-	if len(d.cfg.Secret) == 0 {
-		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no programs but its own: start it with --secret-file or EMBER_SECRET", d.Name())
-	}
-	if hello.Binary == nil || d.programs == nil {
-		return status.Errorf(codes.FailedPrecondition,
-			"executor %s runs another program: its registered pipelines differ from the driver's; start executors from the same build as the driver", d.Name())
-	}
-	if err := checkPlatform(hello.Binary); err != nil {
-		return status.Error(codes.FailedPrecondition, err.Error())
-	}
-	path, err := d.programs.path(hello.Binary.Sha256)
+	path, err := d.workerProgram(hello.Binary)
 	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
-	}
-	if _, err := os.Stat(path); err != nil {
-		return status.Errorf(codes.NotFound, "executor %s does not have program %s: upload it", d.Name(), hello.Binary.Sha256)
+		return err
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
@@ -278,55 +265,104 @@ func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rp
 		return status.Errorf(codes.Internal, "executor %s: %v", d.Name(), err)
 	}
 	defer w.stop(d.cfg.Logger)
-	child, err := rpc.NewExecutorClient(w.conn).Connect(ctx)
+	child, err := d.openWorkerStream(ctx, w, hello)
 	if err != nil {
-		return status.Errorf(codes.Internal, "executor %s: worker: %v", d.Name(), err)
-	}
-	if err := child.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: hello}}); err != nil {
 		return err
 	}
 	d.cfg.Logger.Info("application served by a worker", "app", app.id, "program", hello.Binary.Sha256[:16], "pid", w.cmd.Process.Pid)
 	defer app.cleanUp()
+	return relay(stream, child, app, cancel)
+}
+
+// workerProgram returns the path of the uploaded program that h
+// describes, or the status error that says why this executor cannot run
+// it.
+func (d *Daemon) workerProgram(h *rpc.BinaryHeader) (string, error) {
+	if len(d.cfg.Secret) == 0 {
+		return "", status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no programs but its own: start it with --secret-file or EMBER_SECRET", d.Name())
+	}
+	if h == nil || d.programs == nil {
+		return "", status.Errorf(codes.FailedPrecondition,
+			"executor %s runs another program: its registered pipelines differ from the driver's; start executors from the same build as the driver", d.Name())
+	}
+	if err := checkPlatform(h); err != nil {
+		return "", status.Error(codes.FailedPrecondition, err.Error())
+	}
+	path, err := d.programs.path(h.Sha256)
+	if err != nil {
+		return "", status.Error(codes.InvalidArgument, err.Error())
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", status.Errorf(codes.NotFound, "executor %s does not have program %s: upload it", d.Name(), h.Sha256)
+	}
+	return path, nil
+}
+
+// openWorkerStream opens a task stream to the worker w and passes on to
+// it the driver's hello, which opens the application there.
+func (d *Daemon) openWorkerStream(ctx context.Context, w *workerProcess, hello *rpc.Hello) (rpc.Executor_ConnectClient, error) {
+	child, err := rpc.NewExecutorClient(w.conn).Connect(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "executor %s: worker: %v", d.Name(), err)
+	}
+	if err := child.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: hello}}); err != nil {
+		return nil, err
+	}
+	return child, nil
+}
+
+// relay forwards messages both ways between the driver's stream and the
+// worker's, noting in app what the driver's say about its files, until
+// one side ends. Either way the application is over: only a failure of
+// the worker's side other than its end is an error.
+func relay(stream rpc.Executor_ConnectServer, child rpc.Executor_ConnectClient, app *application, cancel context.CancelFunc) error {
 	up := make(chan error, 1)
-	go func() { // worker → driver
-		for {
-			m, err := child.Recv()
-			if err != nil {
-				up <- err
-				return
-			}
-			if err := stream.Send(m); err != nil {
-				up <- err
-				return
-			}
-		}
-	}()
+	go func() { up <- forwardToDriver(stream, child) }()
 	down := make(chan error, 1)
-	go func() { // driver → worker
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				child.CloseSend()
-				down <- err
-				return
-			}
-			app.note(m)
-			if err := child.Send(m); err != nil {
-				down <- err
-				return
-			}
-		}
-	}()
+	go func() { down <- forwardToWorker(child, stream, app) }()
 	select {
-	case err = <-up:
+	case err := <-up:
 		if errors.Is(err, io.EOF) {
 			err = nil
 		}
 		return err
 	case <-down:
+		// The worker's side must stop too before the handler returns:
+		// nothing may be sent on the driver's stream after.
 		cancel()
 		<-up
 		return nil
+	}
+}
+
+// forwardToDriver sends the driver what the worker says, until either
+// stream fails.
+func forwardToDriver(stream rpc.Executor_ConnectServer, child rpc.Executor_ConnectClient) error {
+	for {
+		m, err := child.Recv()
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(m); err != nil {
+			return err
+		}
+	}
+}
+
+// forwardToWorker sends the worker what the driver says, until either
+// stream fails. When the driver's ends, the worker's is closed for
+// sending, so the worker sees the application end.
+func forwardToWorker(child rpc.Executor_ConnectClient, stream rpc.Executor_ConnectServer, app *application) error {
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			child.CloseSend()
+			return err
+		}
+		app.note(m)
+		if err := child.Send(m); err != nil {
+			return err
+		}
 	}
 }
 
