@@ -389,6 +389,50 @@ type workerProcess struct {
 // startWorker runs the program at path as a worker of this executor and
 // connects to it.
 func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProcess, error) {
+	w, stdout, err := d.spawnWorker(path, app)
+	if err != nil {
+		return nil, err
+	}
+	listening := make(chan string, 1)
+	go w.passOutput(stdout, listening)
+	if err := w.connect(ctx, listening, d.cfg.Secret); err != nil {
+		w.stop(d.cfg.Logger)
+		return nil, err
+	}
+	return w, nil
+}
+
+// spawnWorker starts the program at path as a worker for app and gives it
+// the secret. It returns the worker's standard output, which says where
+// it listens.
+func (d *Daemon) spawnWorker(path, app string) (*workerProcess, io.Reader, error) {
+	cmd := d.workerCommand(path, app)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start worker: %w", err)
+	}
+	// The secret goes through the pipe, not the environment, which other
+	// processes of the same user may read; the pipe stays open for the
+	// worker's life.
+	if _, err := fmt.Fprintf(stdin, "%s\n", hex.EncodeToString(d.cfg.Secret)); err != nil {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, nil, fmt.Errorf("start worker: %w", err)
+	}
+	return &workerProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{})}, stdout, nil
+}
+
+// workerCommand is the command that runs the program at path as a worker
+// for app, with the environment WorkerConfigFromEnv reads.
+func (d *Daemon) workerCommand(path, app string) *exec.Cmd {
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(),
 		envWorker+"="+app,
@@ -399,67 +443,58 @@ func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProc
 		envWorkerMemory+"="+strconv.FormatInt(d.cfg.Memory, 10),
 	)
 	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start worker: %w", err)
-	}
-	w := &workerProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{})}
-	// The secret goes through the pipe, not the environment, which other
-	// processes of the same user may read; the pipe stays open for the
-	// worker's life.
-	if _, err := fmt.Fprintf(stdin, "%s\n", hex.EncodeToString(d.cfg.Secret)); err != nil {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("start worker: %w", err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		rd := bufio.NewReader(stdout)
-		for {
-			line, err := rd.ReadString('\n')
-			if a, ok := strings.CutPrefix(strings.TrimSpace(line), workerReady); ok {
-				addr <- a
-				break
-			}
-			if line != "" {
-				os.Stderr.WriteString(line)
-			}
-			if err != nil {
-				break
-			}
+	return cmd
+}
+
+// passOutput copies the worker's standard output to stderr, but for the
+// line that says where it listens, whose address it sends on listening.
+// When the output ends, it waits for the worker and closes w.exited.
+func (w *workerProcess) passOutput(stdout io.Reader, listening chan<- string) {
+	rd := bufio.NewReader(stdout)
+	awaitReady(rd, listening)
+	// The program's own output, after: passed on, never left to fill
+	// the pipe and stall the worker.
+	io.Copy(os.Stderr, rd)
+	w.cmd.Wait()
+	close(w.exited)
+}
+
+// awaitReady reads rd up to the worker's ready line, copying the lines
+// before it to stderr, and sends the address the line gives on listening.
+// It returns at the end of rd if no such line comes.
+func awaitReady(rd *bufio.Reader, listening chan<- string) {
+	for {
+		line, err := rd.ReadString('\n')
+		if a, ok := strings.CutPrefix(strings.TrimSpace(line), workerReady); ok {
+			listening <- a
+			return
 		}
-		// The program's own output, after: passed on, never left to fill
-		// the pipe and stall the worker.
-		io.Copy(os.Stderr, rd)
-		cmd.Wait()
-		close(w.exited)
-	}()
-	fail := func(err error) (*workerProcess, error) {
-		w.stop(d.cfg.Logger)
-		return nil, err
+		if line != "" {
+			os.Stderr.WriteString(line)
+		}
+		if err != nil {
+			return
+		}
 	}
+}
+
+// connect waits until the worker listens, at the address that comes on
+// listening, and dials it. It gives up if the worker exits first, does
+// not listen within 30 s, or ctx ends.
+func (w *workerProcess) connect(ctx context.Context, listening <-chan string, secret []byte) error {
 	var at string
 	select {
-	case at = <-addr:
+	case at = <-listening:
 	case <-w.exited:
-		return fail(fmt.Errorf("the worker exited before it listened (%v); does the program call rdd.Init() first in main?", cmd.ProcessState))
+		return fmt.Errorf("the worker exited before it listened (%v); does the program call rdd.Init() first in main?", w.cmd.ProcessState)
 	case <-time.After(30 * time.Second):
-		return fail(errors.New("the worker did not listen within 30 s"))
+		return errors.New("the worker did not listen within 30 s")
 	case <-ctx.Done():
-		return fail(ctx.Err())
+		return ctx.Err()
 	}
-	if w.conn, err = grpc.DialContext(ctx, at, auth.DialOptions(d.cfg.Secret, nil)...); err != nil {
-		return fail(err)
-	}
-	return w, nil
+	var err error
+	w.conn, err = grpc.DialContext(ctx, at, auth.DialOptions(secret, nil)...)
+	return err
 }
 
 // stop ends the worker: its input closes, which tells it to exit; it is
