@@ -327,8 +327,8 @@ func relay(stream rpc.Executor_ConnectServer, child rpc.Executor_ConnectClient, 
 		}
 		return err
 	case <-down:
-		// The worker's side must stop too before the handler returns:
-		// nothing may be sent on the driver's stream after.
+		// Wait for the worker's side too, so that nothing is sent on
+		// the driver's stream once the handler has returned.
 		cancel()
 		<-up
 		return nil
