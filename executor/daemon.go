@@ -139,57 +139,119 @@ type Daemon struct {
 // StartDaemon starts an executor daemon and joins the cluster.
 func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Cores < 1 {
-		return nil, fmt.Errorf("executor: %d cores: want at least one", cfg.Cores)
-	}
-	gossipHost, gossipPort, err := splitHostPort("gossip", cfg.GossipAddr)
+	gossipHost, gossipPort, err := cfg.check()
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.Secret) == 0 && !(membership.Loopback(gossipHost) && membership.Loopback(hostOf(cfg.RPCAddr))) {
-		if !cfg.Insecure {
-			return nil, errors.New("executor: a cluster secret is required unless the executor listens on loopback only (or is started insecure, which lets anyone who reaches it run code)")
-		}
-		cfg.Logger.Warn("executor started without a secret beyond loopback: anyone who reaches its ports can run code on it")
-	}
 	if cfg.Name == "" {
-		host, _ := os.Hostname()
-		cfg.Name = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano(), 36))
+		cfg.Name = defaultName()
 	}
 	d := &Daemon{cfg: cfg, served: make(chan error, 1), slots: make(chan struct{}, cfg.Cores), queue: newQueue(cfg),
 		runner: cmp.Or(cfg.runner, replay.Registered()), gcDone: gctune.Start(cfg.GCMinHeap)}
 	started := false
 	defer func() {
+		// On any way out short of success, a panic included, what was
+		// started of the daemon is stopped again.
 		if !started {
 			d.Close()
 		}
 	}()
-	lis, err := d.serve(shuffle.Config{Dir: subdir(cfg.WorkDir, "shuffle")})
-	if err != nil {
+	if err := d.startServices(); err != nil {
 		return nil, err
+	}
+	if err := d.join(ctx, gossipHost, gossipPort); err != nil {
+		return nil, err
+	}
+	started = true
+	cfg.Logger.Info("executor started", "name", d.member.Local().Name, "gossip", d.member.Addr(), "rpc", d.rpcAddr,
+		"cores", cfg.Cores, "memory", cfg.Memory, "seeds", cfg.Seeds)
+	return d, nil
+}
+
+// check reports what in c keeps a daemon from starting, and returns the
+// host and port of its gossip address.
+func (c DaemonConfig) check() (gossipHost string, gossipPort int, err error) {
+	if c.Cores < 1 {
+		return "", 0, fmt.Errorf("executor: %d cores: want at least one", c.Cores)
+	}
+	gossipHost, gossipPort, err = splitHostPort("gossip", c.GossipAddr)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := c.checkSecret(gossipHost); err != nil {
+		return "", 0, err
+	}
+	return gossipHost, gossipPort, nil
+}
+
+// checkSecret refuses an executor without a secret that listens beyond
+// loopback, unless c.Insecure says to run it anyway; it then warns.
+func (c DaemonConfig) checkSecret(gossipHost string) error {
+	if len(c.Secret) != 0 || (membership.Loopback(gossipHost) && membership.Loopback(hostOf(c.RPCAddr))) {
+		return nil
+	}
+	if !c.Insecure {
+		return errors.New("executor: a cluster secret is required unless the executor listens on loopback only (or is started insecure, which lets anyone who reaches it run code)")
+	}
+	c.Logger.Warn("executor started without a secret beyond loopback: anyone who reaches its ports can run code on it")
+	return nil
+}
+
+// defaultName is a member name no other process takes: the host name, the
+// process id and the time.
+func defaultName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano(), 36))
+}
+
+// startServices opens the daemon's stores and serves its RPC services,
+// and its metrics if asked.
+func (d *Daemon) startServices() error {
+	lis, err := d.serve(shuffle.Config{Dir: subdir(d.cfg.WorkDir, "shuffle")})
+	if err != nil {
+		return err
 	}
 	d.location = d.rpcAddr
 	d.env = d.taskEnv()
-	if cfg.MetricsAddr != "" {
+	if d.cfg.MetricsAddr != "" {
 		d.metrics = newDaemonMetrics(d)
-		if err := d.serveMetrics(cfg.MetricsAddr); err != nil {
-			return nil, err
+		if err := d.serveMetrics(d.cfg.MetricsAddr); err != nil {
+			return err
 		}
 	}
-	if d.programs, err = newPrograms(subdir(cfg.WorkDir, "programs"), cfg.MaxBinarySize); err != nil {
-		return nil, fmt.Errorf("executor: %w", err)
+	if d.programs, err = newPrograms(subdir(d.cfg.WorkDir, "programs"), d.cfg.MaxBinarySize); err != nil {
+		return fmt.Errorf("executor: %w", err)
 	}
-	flight.RegisterFlightServiceServer(d.server, shuffle.NewFlightServer(d.shuffle).ServeCached(func(id string) ([]arrow.Record, bool, error) {
-		_, recs, ok, err := d.blocks.Get(storage.BlockID(id))
-		return recs, ok, err
-	}))
+	flight.RegisterFlightServiceServer(d.server, shuffle.NewFlightServer(d.shuffle).ServeCached(d.cachedBlock))
 	rpc.RegisterExecutorServer(d.server, &taskService{d: d})
 	go func() { d.served <- d.server.Serve(lis) }()
+	return nil
+}
 
-	d.member, err = membership.Start(ctx, membership.Config{
+// cachedBlock returns the records of a cached block, for Flight.
+func (d *Daemon) cachedBlock(id string) ([]arrow.Record, bool, error) {
+	_, recs, ok, err := d.blocks.Get(storage.BlockID(id))
+	return recs, ok, err
+}
+
+// join makes the daemon a member of the cluster, gossiping at host and
+// port.
+func (d *Daemon) join(ctx context.Context, host string, port int) error {
+	var err error
+	if d.member, err = membership.Start(ctx, d.memberConfig(host, port)); err != nil {
+		return fmt.Errorf("executor: %w", err)
+	}
+	return nil
+}
+
+// memberConfig is the daemon's membership: what it tells the cluster it
+// offers, and how it gossips.
+func (d *Daemon) memberConfig(host string, port int) membership.Config {
+	cfg := d.cfg
+	return membership.Config{
 		Name:          cfg.Name,
-		BindAddr:      gossipHost,
-		BindPort:      gossipPort,
+		BindAddr:      host,
+		BindPort:      port,
 		AdvertiseAddr: cfg.AdvertiseHost,
 		Seeds:         cfg.Seeds,
 		JoinTimeout:   cfg.JoinTimeout,
@@ -201,14 +263,7 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 			Role: membership.Executor, RPCAddr: d.rpcAddr, Cores: cfg.Cores, Memory: cfg.Memory,
 			BuildID: program.BuildID(), Instance: strconv.FormatInt(time.Now().UnixNano(), 36),
 		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("executor: %w", err)
 	}
-	started = true
-	cfg.Logger.Info("executor started", "name", d.member.Local().Name, "gossip", d.member.Addr(), "rpc", d.rpcAddr,
-		"cores", cfg.Cores, "memory", cfg.Memory, "seeds", cfg.Seeds)
-	return d, nil
 }
 
 // serve makes the daemon's stores and its gRPC server, listening on

@@ -104,68 +104,139 @@ func checkPlatform(h *rpc.BinaryHeader) error {
 // Upload receives a driver's program, checks its platform, size and hash,
 // and keeps it under its hash.
 func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
-	p := s.d.programs
-	if p == nil {
-		return status.Error(codes.FailedPrecondition, "a worker takes no uploads")
+	p, err := s.d.uploadStore()
+	if err != nil {
+		return err
 	}
-	if len(s.d.cfg.Secret) == 0 {
-		// Without a secret nobody is authenticated: running what they
-		// send would run anyone's code.
-		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no uploaded programs: start it with --secret-file or %s", s.d.Name(), auth.EnvSecret)
+	if err := p.acquire(stream.Context()); err != nil {
+		return err
 	}
-	select {
-	case p.uploads <- struct{}{}:
-		defer func() { <-p.uploads }()
-	case <-stream.Context().Done():
-		return stream.Context().Err()
-	}
+	defer p.release()
 	first, err := stream.Recv()
 	if err != nil {
 		return err
 	}
 	h := first.GetHeader()
-	if h == nil {
-		return status.Error(codes.InvalidArgument, "the first chunk of an upload must carry its header")
-	}
-	if err := checkPlatform(h); err != nil {
-		return status.Error(codes.FailedPrecondition, err.Error())
-	}
-	if h.Size <= 0 || h.Size > p.max {
-		return status.Errorf(codes.ResourceExhausted, "a program of %d bytes: this executor takes up to %d", h.Size, p.max)
-	}
-	final, err := p.path(h.Sha256)
+	final, err := p.checkHeader(h)
 	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+		return err
 	}
 	if _, err := os.Stat(final); err == nil {
 		return stream.SendAndClose(&rpc.UploadReply{}) // uploaded before
 	}
+	if err := p.receive(stream, first, final); err != nil {
+		return err
+	}
+	s.d.cfg.Logger.Info("program uploaded", "sha256", h.Sha256, "bytes", h.Size)
+	return stream.SendAndClose(&rpc.UploadReply{})
+}
+
+// uploadStore returns where uploaded programs are kept, or the status
+// error that says why this daemon takes none.
+func (d *Daemon) uploadStore() (*programs, error) {
+	if d.programs == nil {
+		return nil, status.Error(codes.FailedPrecondition, "a worker takes no uploads")
+	}
+	if len(d.cfg.Secret) == 0 {
+		// Without a secret nobody is authenticated: running what they
+		// send would run anyone's code.
+		return nil, status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no uploaded programs: start it with --secret-file or %s", d.Name(), auth.EnvSecret)
+	}
+	return d.programs, nil
+}
+
+// acquire waits until fewer uploads than the store allows are under way,
+// or for ctx to end.
+func (p *programs) acquire(ctx context.Context) error {
+	select {
+	case p.uploads <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release ends an upload that acquire let begin.
+func (p *programs) release() { <-p.uploads }
+
+// checkHeader returns where the program that h describes is to be kept,
+// or the status error that refuses it before any of it is stored.
+func (p *programs) checkHeader(h *rpc.BinaryHeader) (string, error) {
+	if h == nil {
+		return "", status.Error(codes.InvalidArgument, "the first chunk of an upload must carry its header")
+	}
+	if err := checkPlatform(h); err != nil {
+		return "", status.Error(codes.FailedPrecondition, err.Error())
+	}
+	if h.Size <= 0 || h.Size > p.max {
+		return "", status.Errorf(codes.ResourceExhausted, "a program of %d bytes: this executor takes up to %d", h.Size, p.max)
+	}
+	final, err := p.path(h.Sha256)
+	if err != nil {
+		return "", status.Error(codes.InvalidArgument, err.Error())
+	}
+	return final, nil
+}
+
+// receive stores the upload that begins with first at final. It writes a
+// temporary file and renames it only once its size and hash match the
+// header, so that no program is ever found under a hash it does not
+// have; the temporary file is removed whatever happens.
+func (p *programs) receive(stream rpc.Executor_UploadServer, first *rpc.BinaryChunk, final string) error {
 	tmp, err := os.CreateTemp(p.dir, ".upload-*")
 	if err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
+	if err := receiveVerified(tmp, stream, first); err != nil {
+		return err
+	}
+	return install(tmp, final)
+}
+
+// receiveVerified writes the upload that begins with first to w, and
+// checks that it has the size and hash its header says.
+func receiveVerified(w io.Writer, stream rpc.Executor_UploadServer, first *rpc.BinaryChunk) error {
+	h := first.GetHeader()
 	hash := sha256.New()
-	w := io.MultiWriter(tmp, hash)
-	size := int64(0)
-	for chunk := first; ; {
-		size += int64(len(chunk.Data))
-		if size > h.Size {
-			return status.Errorf(codes.InvalidArgument, "the upload is longer than the %d bytes its header says", h.Size)
-		}
-		if _, err := w.Write(chunk.Data); err != nil {
-			return status.Error(codes.Internal, err.Error())
-		}
-		if chunk, err = stream.Recv(); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return err
-		}
+	size, err := copyChunks(io.MultiWriter(w, hash), stream, first, h.Size)
+	if err != nil {
+		return err
 	}
 	if got := hex.EncodeToString(hash.Sum(nil)); size != h.Size || got != h.Sha256 {
 		return status.Errorf(codes.InvalidArgument, "the upload (%d bytes, SHA-256 %s) does not match its header (%d bytes, %s)", size, got, h.Size, h.Sha256)
 	}
+	return nil
+}
+
+// copyChunks writes the data of first and of the chunks after it on the
+// stream to w, and returns how many bytes it wrote. It stops at limit
+// bytes, the size the header promised, rather than fill the disk.
+func copyChunks(w io.Writer, stream rpc.Executor_UploadServer, first *rpc.BinaryChunk, limit int64) (int64, error) {
+	size := int64(0)
+	for chunk := first; ; {
+		size += int64(len(chunk.Data))
+		if size > limit {
+			return size, status.Errorf(codes.InvalidArgument, "the upload is longer than the %d bytes its header says", limit)
+		}
+		if _, err := w.Write(chunk.Data); err != nil {
+			return size, status.Error(codes.Internal, err.Error())
+		}
+		next, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return size, nil
+		}
+		if err != nil {
+			return size, err
+		}
+		chunk = next
+	}
+}
+
+// install makes the received program tmp executable and moves it to
+// final.
+func install(tmp *os.File, final string) error {
 	if err := tmp.Chmod(0o700); err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
@@ -175,8 +246,7 @@ func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return status.Error(codes.Internal, err.Error())
 	}
-	s.d.cfg.Logger.Info("program uploaded", "sha256", h.Sha256, "bytes", size)
-	return stream.SendAndClose(&rpc.UploadReply{})
+	return nil
 }
 
 // serveByWorker serves an application of another program: it starts the
@@ -184,22 +254,9 @@ func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
 // application writes are recorded, to be removed when it ends.
 func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rpc.Hello, app *application) error {
 	d := s.d
-	if len(d.cfg.Secret) == 0 {
-		return status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no programs but its own: start it with --secret-file or EMBER_SECRET", d.Name())
-	}
-	if hello.Binary == nil || d.programs == nil {
-		return status.Errorf(codes.FailedPrecondition,
-			"executor %s runs another program: its registered pipelines differ from the driver's; start executors from the same build as the driver", d.Name())
-	}
-	if err := checkPlatform(hello.Binary); err != nil {
-		return status.Error(codes.FailedPrecondition, err.Error())
-	}
-	path, err := d.programs.path(hello.Binary.Sha256)
+	path, err := d.workerProgram(hello.Binary)
 	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
-	}
-	if _, err := os.Stat(path); err != nil {
-		return status.Errorf(codes.NotFound, "executor %s does not have program %s: upload it", d.Name(), hello.Binary.Sha256)
+		return err
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
@@ -208,55 +265,104 @@ func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rp
 		return status.Errorf(codes.Internal, "executor %s: %v", d.Name(), err)
 	}
 	defer w.stop(d.cfg.Logger)
-	child, err := rpc.NewExecutorClient(w.conn).Connect(ctx)
+	child, err := d.openWorkerStream(ctx, w, hello)
 	if err != nil {
-		return status.Errorf(codes.Internal, "executor %s: worker: %v", d.Name(), err)
-	}
-	if err := child.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: hello}}); err != nil {
 		return err
 	}
 	d.cfg.Logger.Info("application served by a worker", "app", app.id, "program", hello.Binary.Sha256[:16], "pid", w.cmd.Process.Pid)
 	defer app.cleanUp()
+	return relay(stream, child, app, cancel)
+}
+
+// workerProgram returns the path of the uploaded program that h
+// describes, or the status error that says why this executor cannot run
+// it.
+func (d *Daemon) workerProgram(h *rpc.BinaryHeader) (string, error) {
+	if len(d.cfg.Secret) == 0 {
+		return "", status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no programs but its own: start it with --secret-file or EMBER_SECRET", d.Name())
+	}
+	if h == nil || d.programs == nil {
+		return "", status.Errorf(codes.FailedPrecondition,
+			"executor %s runs another program: its registered pipelines differ from the driver's; start executors from the same build as the driver", d.Name())
+	}
+	if err := checkPlatform(h); err != nil {
+		return "", status.Error(codes.FailedPrecondition, err.Error())
+	}
+	path, err := d.programs.path(h.Sha256)
+	if err != nil {
+		return "", status.Error(codes.InvalidArgument, err.Error())
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", status.Errorf(codes.NotFound, "executor %s does not have program %s: upload it", d.Name(), h.Sha256)
+	}
+	return path, nil
+}
+
+// openWorkerStream opens a task stream to the worker w and passes on to
+// it the driver's hello, which opens the application there.
+func (d *Daemon) openWorkerStream(ctx context.Context, w *workerProcess, hello *rpc.Hello) (rpc.Executor_ConnectClient, error) {
+	child, err := rpc.NewExecutorClient(w.conn).Connect(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "executor %s: worker: %v", d.Name(), err)
+	}
+	if err := child.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: hello}}); err != nil {
+		return nil, err
+	}
+	return child, nil
+}
+
+// relay forwards messages both ways between the driver's stream and the
+// worker's, noting in app what the driver's say about its files, until
+// one side ends. Either way the application is over: only a failure of
+// the worker's side other than its end is an error.
+func relay(stream rpc.Executor_ConnectServer, child rpc.Executor_ConnectClient, app *application, cancel context.CancelFunc) error {
 	up := make(chan error, 1)
-	go func() { // worker → driver
-		for {
-			m, err := child.Recv()
-			if err != nil {
-				up <- err
-				return
-			}
-			if err := stream.Send(m); err != nil {
-				up <- err
-				return
-			}
-		}
-	}()
+	go func() { up <- forwardToDriver(stream, child) }()
 	down := make(chan error, 1)
-	go func() { // driver → worker
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				child.CloseSend()
-				down <- err
-				return
-			}
-			app.note(m)
-			if err := child.Send(m); err != nil {
-				down <- err
-				return
-			}
-		}
-	}()
+	go func() { down <- forwardToWorker(child, stream, app) }()
 	select {
-	case err = <-up:
+	case err := <-up:
 		if errors.Is(err, io.EOF) {
 			err = nil
 		}
 		return err
 	case <-down:
+		// Wait for the worker's side too, so that nothing is sent on
+		// the driver's stream once the handler has returned.
 		cancel()
 		<-up
 		return nil
+	}
+}
+
+// forwardToDriver sends the driver what the worker says, until either
+// stream fails.
+func forwardToDriver(stream rpc.Executor_ConnectServer, child rpc.Executor_ConnectClient) error {
+	for {
+		m, err := child.Recv()
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(m); err != nil {
+			return err
+		}
+	}
+}
+
+// forwardToWorker sends the worker what the driver says, until either
+// stream fails. When the driver's ends, the worker's is closed for
+// sending, so the worker sees the application end.
+func forwardToWorker(child rpc.Executor_ConnectClient, stream rpc.Executor_ConnectServer, app *application) error {
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			child.CloseSend()
+			return err
+		}
+		app.note(m)
+		if err := child.Send(m); err != nil {
+			return err
+		}
 	}
 }
 
@@ -283,6 +389,50 @@ type workerProcess struct {
 // startWorker runs the program at path as a worker of this executor and
 // connects to it.
 func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProcess, error) {
+	w, stdout, err := d.spawnWorker(path, app)
+	if err != nil {
+		return nil, err
+	}
+	listening := make(chan string, 1)
+	go w.passOutput(stdout, listening)
+	if err := w.connect(ctx, listening, d.cfg.Secret); err != nil {
+		w.stop(d.cfg.Logger)
+		return nil, err
+	}
+	return w, nil
+}
+
+// spawnWorker starts the program at path as a worker for app and gives it
+// the secret. It returns the worker's standard output, which says where
+// it listens.
+func (d *Daemon) spawnWorker(path, app string) (*workerProcess, io.Reader, error) {
+	cmd := d.workerCommand(path, app)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start worker: %w", err)
+	}
+	// The secret goes through the pipe, not the environment, which other
+	// processes of the same user may read; the pipe stays open for the
+	// worker's life.
+	if _, err := fmt.Fprintf(stdin, "%s\n", hex.EncodeToString(d.cfg.Secret)); err != nil {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, nil, fmt.Errorf("start worker: %w", err)
+	}
+	return &workerProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{})}, stdout, nil
+}
+
+// workerCommand is the command that runs the program at path as a worker
+// for app, with the environment WorkerConfigFromEnv reads.
+func (d *Daemon) workerCommand(path, app string) *exec.Cmd {
 	cmd := exec.Command(path)
 	cmd.Env = append(os.Environ(),
 		envWorker+"="+app,
@@ -293,67 +443,58 @@ func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProc
 		envWorkerMemory+"="+strconv.FormatInt(d.cfg.Memory, 10),
 	)
 	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start worker: %w", err)
-	}
-	w := &workerProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{})}
-	// The secret goes through the pipe, not the environment, which other
-	// processes of the same user may read; the pipe stays open for the
-	// worker's life.
-	if _, err := fmt.Fprintf(stdin, "%s\n", hex.EncodeToString(d.cfg.Secret)); err != nil {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("start worker: %w", err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		rd := bufio.NewReader(stdout)
-		for {
-			line, err := rd.ReadString('\n')
-			if a, ok := strings.CutPrefix(strings.TrimSpace(line), workerReady); ok {
-				addr <- a
-				break
-			}
-			if line != "" {
-				os.Stderr.WriteString(line)
-			}
-			if err != nil {
-				break
-			}
+	return cmd
+}
+
+// passOutput copies the worker's standard output to stderr, but for the
+// line that says where it listens, whose address it sends on listening.
+// When the output ends, it waits for the worker and closes w.exited.
+func (w *workerProcess) passOutput(stdout io.Reader, listening chan<- string) {
+	rd := bufio.NewReader(stdout)
+	awaitReady(rd, listening)
+	// The program's own output, after: passed on, never left to fill
+	// the pipe and stall the worker.
+	io.Copy(os.Stderr, rd)
+	w.cmd.Wait()
+	close(w.exited)
+}
+
+// awaitReady reads rd up to the worker's ready line, copying the lines
+// before it to stderr, and sends the address the line gives on listening.
+// It returns at the end of rd if no such line comes.
+func awaitReady(rd *bufio.Reader, listening chan<- string) {
+	for {
+		line, err := rd.ReadString('\n')
+		if a, ok := strings.CutPrefix(strings.TrimSpace(line), workerReady); ok {
+			listening <- a
+			return
 		}
-		// The program's own output, after: passed on, never left to fill
-		// the pipe and stall the worker.
-		io.Copy(os.Stderr, rd)
-		cmd.Wait()
-		close(w.exited)
-	}()
-	fail := func(err error) (*workerProcess, error) {
-		w.stop(d.cfg.Logger)
-		return nil, err
+		if line != "" {
+			os.Stderr.WriteString(line)
+		}
+		if err != nil {
+			return
+		}
 	}
+}
+
+// connect waits until the worker listens, at the address that comes on
+// listening, and dials it. It gives up if the worker exits first, does
+// not listen within 30 s, or ctx ends.
+func (w *workerProcess) connect(ctx context.Context, listening <-chan string, secret []byte) error {
 	var at string
 	select {
-	case at = <-addr:
+	case at = <-listening:
 	case <-w.exited:
-		return fail(fmt.Errorf("the worker exited before it listened (%v); does the program call rdd.Init() first in main?", cmd.ProcessState))
+		return fmt.Errorf("the worker exited before it listened (%v); does the program call rdd.Init() first in main?", w.cmd.ProcessState)
 	case <-time.After(30 * time.Second):
-		return fail(errors.New("the worker did not listen within 30 s"))
+		return errors.New("the worker did not listen within 30 s")
 	case <-ctx.Done():
-		return fail(ctx.Err())
+		return ctx.Err()
 	}
-	if w.conn, err = grpc.DialContext(ctx, at, auth.DialOptions(d.cfg.Secret, nil)...); err != nil {
-		return fail(err)
-	}
-	return w, nil
+	var err error
+	w.conn, err = grpc.DialContext(ctx, at, auth.DialOptions(secret, nil)...)
+	return err
 }
 
 // stop ends the worker: its input closes, which tells it to exit; it is
