@@ -48,83 +48,132 @@ func Recovery(ctx context.Context, cfg Config, work int64, runs int) (RecoveryFi
 		return f, err
 	}
 	defer stop()
-
-	var (
-		mu     sync.Mutex
-		events []rdd.TaskEvent
-		killAt func(all []rdd.TaskEvent) // set for the runs with a kill
-	)
-	s.OnTaskEnd(func(ev rdd.TaskEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		events = append(events, ev)
-		if killAt != nil {
-			killAt(events)
-		}
-	})
-	run := func() (time.Duration, error) {
-		start := time.Now()
-		got, err := crunch.Run(ctx, s, work)
-		if err == nil && !slices.Equal(got, want) {
-			err = fmt.Errorf("result %v differs from local mode's %v", got, want)
-		}
-		return time.Since(start), err
-	}
+	b := &recoveryBench{cfg: cfg, cluster: cluster, s: s, work: work, want: want}
+	s.OnTaskEnd(b.taskEnded)
 	for range max(runs, 1) {
-		// Without a kill.
-		mu.Lock()
-		events, killAt = nil, nil
-		mu.Unlock()
-		d, err := run()
-		if err != nil {
-			return f, err
-		}
-		f.Clean = min(f.Clean, d)
-
-		// With a kill halfway through the first stage.
-		var victim string
-		mu.Lock()
-		events = nil
-		killAt = func(all []rdd.TaskEvent) {
-			busiest, done := busiest(all)
-			if victim != "" || done < recoveryParts/2 {
-				return
-			}
-			victim = busiest
-			for _, e := range cluster.Live() {
-				if e.Name == victim {
-					go cluster.Kill(e)
-				}
-			}
-		}
-		mu.Unlock()
-		d, err = run()
-		if err != nil {
-			return f, err
-		}
-		mu.Lock()
-		var lostWork time.Duration
-		lost := 0
-		for _, e := range events {
-			if e.Kind == task.MapTask && e.Err == nil && e.Executor == victim {
-				lostWork += e.Duration
-				lost++
-			}
-		}
-		killAt = nil
-		mu.Unlock()
-		if d < f.Killed {
-			f.Killed, f.LostWork, f.Lost = d, lostWork, lost
-		}
-		// Back to full strength for the next run.
-		if _, err := cluster.Start(ctx); err != nil {
-			return f, err
-		}
-		if err := waitFor(ctx, func() bool { return len(s.Executors()) >= cfg.Executors }); err != nil {
+		if err := b.round(ctx, &f); err != nil {
 			return f, err
 		}
 	}
 	return f, nil
+}
+
+// A recoveryBench runs crunch on a cluster, with or without a kill, and
+// records the task events of the run in progress.
+type recoveryBench struct {
+	cfg     Config
+	cluster *Cluster
+	s       *rdd.Session
+	work    int64
+	want    []int64 // local mode's answer
+
+	mu      sync.Mutex
+	events  []rdd.TaskEvent
+	killing bool   // whether this run kills an executor
+	victim  string // the executor it killed, once it has
+}
+
+// round runs the job once without a kill and once with one, and keeps in
+// f the best time of each.
+func (b *recoveryBench) round(ctx context.Context, f *RecoveryFigures) error {
+	d, err := b.clean(ctx)
+	if err != nil {
+		return err
+	}
+	f.Clean = min(f.Clean, d)
+	k, err := b.killed(ctx)
+	if err != nil {
+		return err
+	}
+	// The lost work is only reported for the run whose time is reported.
+	if k.Killed < f.Killed {
+		f.Killed, f.LostWork, f.Lost = k.Killed, k.LostWork, k.Lost
+	}
+	return b.restore(ctx)
+}
+
+// clean times a run without a kill.
+func (b *recoveryBench) clean(ctx context.Context) (time.Duration, error) {
+	b.mu.Lock()
+	b.events, b.killing = nil, false
+	b.mu.Unlock()
+	return b.run(ctx)
+}
+
+// killed times a run with a kill halfway through the first stage, and
+// returns the time as Killed along with the map work the kill lost.
+func (b *recoveryBench) killed(ctx context.Context) (RecoveryFigures, error) {
+	b.mu.Lock()
+	b.events, b.killing, b.victim = nil, true, ""
+	b.mu.Unlock()
+	d, err := b.run(ctx)
+	if err != nil {
+		return RecoveryFigures{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.killing = false
+	lostWork, lost := mapWork(b.events, b.victim)
+	return RecoveryFigures{Killed: d, LostWork: lostWork, Lost: lost}, nil
+}
+
+// run times one run of the job and checks its answer.
+func (b *recoveryBench) run(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	got, err := crunch.Run(ctx, b.s, b.work)
+	if err == nil && !slices.Equal(got, b.want) {
+		err = fmt.Errorf("result %v differs from local mode's %v", got, b.want)
+	}
+	return time.Since(start), err
+}
+
+// restore brings the cluster back to full strength, so that every round
+// starts alike.
+func (b *recoveryBench) restore(ctx context.Context) error {
+	if _, err := b.cluster.Start(ctx); err != nil {
+		return err
+	}
+	return waitFor(ctx, func() bool { return len(b.s.Executors()) >= b.cfg.Executors })
+}
+
+// taskEnded records ev, and kills an executor if the run should.
+func (b *recoveryBench) taskEnded(ev rdd.TaskEvent) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.events = append(b.events, ev)
+	if b.killing {
+		b.killBusiest()
+	}
+}
+
+// killBusiest kills the executor that ran the most map tasks once half of
+// them are done: its map output is the most there is to recompute. It
+// kills once a run; b.mu is held.
+func (b *recoveryBench) killBusiest() {
+	busiest, done := busiest(b.events)
+	if b.victim != "" || done < recoveryParts/2 {
+		return
+	}
+	b.victim = busiest
+	for _, e := range b.cluster.Live() {
+		if e.Name == b.victim {
+			// In the background: the kill waits for the process to
+			// die, and the report of a task should not.
+			go b.cluster.Kill(e)
+		}
+	}
+}
+
+// mapWork returns the summed duration and the number of the map tasks
+// that executor finished among events.
+func mapWork(events []rdd.TaskEvent, executor string) (d time.Duration, n int) {
+	for _, e := range events {
+		if e.Kind == task.MapTask && e.Err == nil && e.Executor == executor {
+			d += e.Duration
+			n++
+		}
+	}
+	return d, n
 }
 
 // busiest returns the executor that finished the most map tasks among

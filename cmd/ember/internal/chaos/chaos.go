@@ -50,16 +50,35 @@ type Report struct {
 // and compares every result with local mode's. It returns an error if a
 // job failed or gave another result.
 func Run(ctx context.Context, cfg Config) (Report, error) {
-	rep := Report{ByKind: map[string]int{}}
-	logf := func(format string, args ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, format+"\n", args...)
-		}
-	}
 	start := time.Now()
-	jobs := mix(cfg.Dir)
+	r := &mixRun{logger: logger{w: cfg.Log}, cfg: cfg, jobs: mix(cfg.Dir), rep: Report{ByKind: map[string]int{}}}
+	var err error
+	if r.want, err = localResults(ctx, r.jobs); err != nil {
+		return r.rep, err
+	}
+	cluster, s, stop, err := startWithSession(ctx, cfg, rdd.WithConf("cluster.executorWait", "20s"), rdd.WithConf("default.parallelism", "6"))
+	if err != nil {
+		return r.rep, err
+	}
+	defer stop()
+	r.cluster, r.s = cluster, s
+	r.logf("cluster of %d executors up; local results computed in %v", cfg.Executors, time.Since(start).Round(time.Millisecond))
 
-	// What local mode says.
+	kctx, stopKilling := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.killer(kctx) })
+	err = r.runJobs(ctx)
+	stopKilling()
+	wg.Wait()
+	r.rep.Elapsed = time.Since(start)
+	if err == nil {
+		err = r.mismatches()
+	}
+	return r.rep, err
+}
+
+// localResults returns what local mode says of each job.
+func localResults(ctx context.Context, jobs []job) ([]string, error) {
 	want := make([]string, len(jobs))
 	err := inLocalMode(func(local *rdd.Session) (err error) {
 		for i, j := range jobs {
@@ -69,102 +88,155 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return rep, err
-	}
-	cluster, s, stop, err := startWithSession(ctx, cfg, rdd.WithConf("cluster.executorWait", "20s"), rdd.WithConf("default.parallelism", "6"))
-	if err != nil {
-		return rep, err
-	}
-	defer stop()
-	logf("cluster of %d executors up; local results computed in %v", cfg.Executors, time.Since(start).Round(time.Millisecond))
+	return want, err
+}
 
-	// The killer: a SIGKILL to a random live executor now and then,
-	// never the last one, and a new executor in its place most times.
-	kctx, stopKilling := context.WithCancel(ctx)
-	var (
-		mu      sync.Mutex
-		killErr error
-		wg      sync.WaitGroup
-	)
-	rng := rand.New(rand.NewPCG(cfg.Seed, 99))
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			wait := time.Duration(float64(cfg.KillEvery) * (0.5 + rng.Float64()))
-			select {
-			case <-kctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			live := cluster.Live()
-			if len(live) >= 2 {
-				victim := live[rng.IntN(len(live))]
-				if err := cluster.Kill(victim); err != nil {
-					mu.Lock()
-					killErr = err
-					mu.Unlock()
-					return
-				}
-				mu.Lock()
-				rep.Kills++
-				n := rep.Kills
-				mu.Unlock()
-				logf("kill %d: %s (SIGKILL); executors left: %d", n, victim.Name, len(live)-1)
-			}
-			for len(cluster.Live()) < cfg.Executors && rng.IntN(10) < 8 {
-				e, err := cluster.Start(kctx)
-				if err != nil {
-					if kctx.Err() == nil {
-						mu.Lock()
-						killErr = err
-						mu.Unlock()
-					}
-					return
-				}
-				mu.Lock()
-				rep.Starts++
-				mu.Unlock()
-				logf("started %s, %d executors live", e.Name, len(cluster.Live()))
-			}
-		}
-	}()
+// A mixRun is the job mix running on a cluster while a killer goroutine
+// kills and starts executors; the two share the report under mu.
+type mixRun struct {
+	logger
+	cfg     Config
+	jobs    []job
+	want    []string // local mode's results, by job
+	cluster *Cluster
+	s       *rdd.Session
 
-	var runErr error
+	mu      sync.Mutex
+	rep     Report
+	killErr error // why the killer stopped before the end
+}
+
+// runJobs runs the jobs of the mix in turn until there have been enough
+// of them and enough kills, or a job or the killer failed.
+func (r *mixRun) runJobs(ctx context.Context) error {
 	for i := 0; ; i++ {
-		mu.Lock()
-		done := rep.Jobs >= cfg.Jobs && rep.Kills >= cfg.Kills
-		kerr := killErr
-		mu.Unlock()
-		if done || kerr != nil {
-			runErr = kerr
-			break
+		if done, err := r.done(); done || err != nil {
+			return err
 		}
-		k := i % len(jobs)
-		j := jobs[k]
-		jstart := time.Now()
-		got, err := j.run(ctx, s, fmt.Sprintf("job-%d", i))
+		if err := r.runJob(ctx, i); err != nil {
+			return err
+		}
+	}
+}
+
+// done reports whether the run has done what it should, and returns the
+// killer's error, if any.
+func (r *mixRun) done() (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rep.Jobs >= r.cfg.Jobs && r.rep.Kills >= r.cfg.Kills, r.killErr
+}
+
+// runJob runs the i-th job and records whether its result was local
+// mode's.
+func (r *mixRun) runJob(ctx context.Context, i int) error {
+	k := i % len(r.jobs)
+	j := r.jobs[k]
+	start := time.Now()
+	got, err := j.run(ctx, r.s, fmt.Sprintf("job-%d", i))
+	if err != nil {
+		return fmt.Errorf("job %d (%s) failed: %w", i, j.name, err)
+	}
+	r.mu.Lock()
+	r.rep.Jobs++
+	r.rep.ByKind[j.name]++
+	if got != r.want[k] {
+		r.rep.Mismatches = append(r.rep.Mismatches, fmt.Sprintf("job %d (%s): %.200s, local mode: %.200s", i, j.name, got, r.want[k]))
+	}
+	r.mu.Unlock()
+	r.logf("job %d: %s ok in %v", i, j.name, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// mismatches returns an error listing the jobs whose result differed from
+// local mode's, if any did.
+func (r *mixRun) mismatches() error {
+	if len(r.rep.Mismatches) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d job(s) differ from local mode: %s", len(r.rep.Mismatches), strings.Join(r.rep.Mismatches, "; "))
+}
+
+// killer sends a SIGKILL to a random live executor now and then, never the
+// last one, and starts a new executor in its place most times, until ctx
+// is done. It stops early if an executor fails to die or to start, and
+// leaves the error for runJobs.
+func (r *mixRun) killer(ctx context.Context) {
+	rng := rand.New(rand.NewPCG(r.cfg.Seed, 99))
+	for {
+		wait := time.Duration(float64(r.cfg.KillEvery) * (0.5 + rng.Float64()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if err := r.killOne(rng); err != nil {
+			r.fail(err)
+			return
+		}
+		if err := r.refill(ctx, rng); err != nil {
+			// A start cut short by the end of the run is no failure.
+			if ctx.Err() == nil {
+				r.fail(err)
+			}
+			return
+		}
+	}
+}
+
+// killOne kills a random live executor, unless it is the last one.
+func (r *mixRun) killOne(rng *rand.Rand) error {
+	live := r.cluster.Live()
+	if len(live) < 2 {
+		return nil
+	}
+	victim := live[rng.IntN(len(live))]
+	if err := r.cluster.Kill(victim); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.rep.Kills++
+	n := r.rep.Kills
+	r.mu.Unlock()
+	r.logf("kill %d: %s (SIGKILL); executors left: %d", n, victim.Name, len(live)-1)
+	return nil
+}
+
+// refill starts new executors while the cluster is short of its size,
+// each with a chance of 8 in 10: the cluster stays near its size without
+// always being at it.
+func (r *mixRun) refill(ctx context.Context, rng *rand.Rand) error {
+	for len(r.cluster.Live()) < r.cfg.Executors && rng.IntN(10) < 8 {
+		e, err := r.cluster.Start(ctx)
 		if err != nil {
-			runErr = fmt.Errorf("job %d (%s) failed: %w", i, j.name, err)
-			break
+			return err
 		}
-		mu.Lock()
-		rep.Jobs++
-		rep.ByKind[j.name]++
-		if got != want[k] {
-			rep.Mismatches = append(rep.Mismatches, fmt.Sprintf("job %d (%s): %.200s, local mode: %.200s", i, j.name, got, want[k]))
-		}
-		mu.Unlock()
-		logf("job %d: %s ok in %v", i, j.name, time.Since(jstart).Round(time.Millisecond))
+		r.mu.Lock()
+		r.rep.Starts++
+		r.mu.Unlock()
+		r.logf("started %s, %d executors live", e.Name, len(r.cluster.Live()))
 	}
-	stopKilling()
-	wg.Wait()
-	rep.Elapsed = time.Since(start)
-	if runErr == nil && len(rep.Mismatches) > 0 {
-		runErr = fmt.Errorf("%d job(s) differ from local mode: %s", len(rep.Mismatches), strings.Join(rep.Mismatches, "; "))
+	return nil
+}
+
+// fail records why the killer stopped.
+func (r *mixRun) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.killErr = err
+}
+
+// A logger writes a line per call to w, after prefix; it drops them if w
+// is nil.
+type logger struct {
+	w      io.Writer
+	prefix string
+}
+
+func (l logger) logf(format string, args ...any) {
+	if l.w != nil {
+		fmt.Fprintf(l.w, l.prefix+format+"\n", args...)
 	}
-	return rep, runErr
 }
 
 // job is one kind of the mix: it runs a pipeline and describes its result

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,19 +148,31 @@ func (c *Cluster) Start(ctx context.Context) (*Executor, error) {
 	c.mu.Lock()
 	i := len(c.procs)
 	c.mu.Unlock()
-	args := []string{"executor", "--bind", "127.0.0.1:0", "--rpc-bind", "127.0.0.1:0", "--cores", strconv.Itoa(c.cores),
-		"--memory", "512m", "--secret-file", c.secretFile, "--gossip-profile", "local",
-		"--work-dir", filepath.Join(c.dir, fmt.Sprintf("executor-%d", i)), "--name", fmt.Sprintf("executor-%d", i)}
+	l, err := c.launch(i)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.await(ctx); err != nil {
+		l.e.cmd.Process.Kill()
+		return nil, err
+	}
 	c.mu.Lock()
-	seeds := slices.Clone(c.seeds)
+	c.procs = append(c.procs, l.e)
 	c.mu.Unlock()
-	for _, e := range c.Live() {
-		seeds = append(seeds, e.Gossip)
-	}
-	if len(seeds) > 0 {
-		args = append(args, "--join", strings.Join(seeds, ","))
-	}
-	cmd := exec.Command(c.binary, args...)
+	return l.e, nil
+}
+
+// A launch is an executor process started but not yet known to listen.
+type launch struct {
+	i     int // the executor's index in the cluster
+	e     *Executor
+	log   string        // where its standard error goes
+	first <-chan string // its first line of output, if any, then closed
+}
+
+// launch starts the process of executor i.
+func (c *Cluster) launch(i int) (*launch, error) {
+	cmd := exec.Command(c.binary, c.executorArgs(i)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -174,6 +187,32 @@ func (c *Cluster) Start(ctx context.Context) (*Executor, error) {
 		return nil, err
 	}
 	e := &Executor{cmd: cmd, exited: make(chan struct{})}
+	return &launch{i: i, e: e, log: logFile.Name(), first: e.watch(stdout, logFile)}, nil
+}
+
+// executorArgs is the command line of executor i. It joins through the
+// drivers as well as the live executors, so that it finds the cluster
+// even when every executor is gone.
+func (c *Cluster) executorArgs(i int) []string {
+	args := []string{"executor", "--bind", "127.0.0.1:0", "--rpc-bind", "127.0.0.1:0", "--cores", strconv.Itoa(c.cores),
+		"--memory", "512m", "--secret-file", c.secretFile, "--gossip-profile", "local",
+		"--work-dir", filepath.Join(c.dir, fmt.Sprintf("executor-%d", i)), "--name", fmt.Sprintf("executor-%d", i)}
+	c.mu.Lock()
+	seeds := slices.Clone(c.seeds)
+	c.mu.Unlock()
+	for _, e := range c.Live() {
+		seeds = append(seeds, e.Gossip)
+	}
+	if len(seeds) > 0 {
+		args = append(args, "--join", strings.Join(seeds, ","))
+	}
+	return args
+}
+
+// watch returns the first line the executor writes, which says where it
+// listens. It goes on reading the rest, lest the executor block on a full
+// pipe, and marks the executor exited once the process is reaped.
+func (e *Executor) watch(stdout io.Reader, logFile *os.File) <-chan string {
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -183,29 +222,29 @@ func (c *Cluster) Start(ctx context.Context) (*Executor, error) {
 		close(lines)
 		for sc.Scan() {
 		}
-		cmd.Wait()
+		e.cmd.Wait()
 		logFile.Close()
 		close(e.exited)
 	}()
+	return lines
+}
+
+// await waits for the executor to say its name and addresses, and records
+// them.
+func (l *launch) await(ctx context.Context) error {
 	select {
-	case line := <-lines:
+	case line := <-l.first:
 		m := startedLine.FindStringSubmatch(line)
 		if m == nil {
-			cmd.Process.Kill()
-			return nil, fmt.Errorf("executor %d did not start (see %s): %q", i, logFile.Name(), line)
+			return fmt.Errorf("executor %d did not start (see %s): %q", l.i, l.log, line)
 		}
-		e.Name, e.Gossip, e.RPC = m[1], m[2], m[3]
+		l.e.Name, l.e.Gossip, l.e.RPC = m[1], m[2], m[3]
+		return nil
 	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		return nil, fmt.Errorf("executor %d did not start within 30 s (see %s)", i, logFile.Name())
+		return fmt.Errorf("executor %d did not start within 30 s (see %s)", l.i, l.log)
 	case <-ctx.Done():
-		cmd.Process.Kill()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	c.mu.Lock()
-	c.procs = append(c.procs, e)
-	c.mu.Unlock()
-	return e, nil
 }
 
 // Kill sends SIGKILL to e and waits for it to die.

@@ -36,11 +36,31 @@ func Scenario(ctx context.Context, cfg Config, name string) error {
 	if !slices.Contains(Scenarios, name) {
 		return fmt.Errorf("unknown scenario %q: want one of %v", name, Scenarios)
 	}
-	logf := func(format string, args ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, name+": "+format+"\n", args...)
-		}
+	want, err := localSums(ctx)
+	if err != nil {
+		return err
 	}
+	cluster, s, stop, err := startWithSession(ctx, cfg, rdd.WithConf("cluster.executorWait", "3s"), rdd.WithConf("locality.wait", "-1ms"))
+	if err != nil {
+		return err
+	}
+	defer stop()
+	r := &scenarioRun{logger: logger{w: cfg.Log, prefix: name + ": "}, cfg: cfg, name: name, cluster: cluster, s: s, want: want}
+	s.OnTaskEnd(r.taskEnded)
+	switch name {
+	case "fetch":
+		return r.fetch(ctx)
+	case "save":
+		return r.save(ctx)
+	default:
+		return r.killMidJob(ctx)
+	}
+}
+
+// localSums returns what slowSums gives in local mode. It also checks that
+// fetchSums gives the same, since the cluster's answers of either are
+// compared with it.
+func localSums(ctx context.Context) ([]int64, error) {
 	var want []int64
 	err := inLocalMode(func(local *rdd.Session) (err error) {
 		if want, err = slowSums.Run(ctx, local, slowArgs{N: 60_000}); err != nil {
@@ -52,137 +72,189 @@ func Scenario(ctx context.Context, cfg Config, name string) error {
 		}
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	cluster, s, stop, err := startWithSession(ctx, cfg, rdd.WithConf("cluster.executorWait", "3s"), rdd.WithConf("locality.wait", "-1ms"))
-	if err != nil {
-		return err
-	}
-	defer stop()
+	return want, err
+}
 
-	var (
-		mu      sync.Mutex
-		events  []rdd.TaskEvent
-		trigger func(ev rdd.TaskEvent, all []rdd.TaskEvent) bool // returns true once it acted
-		acted   bool
-	)
-	s.OnTaskEnd(func(ev rdd.TaskEvent) {
-		mu.Lock()
-		events = append(events, ev)
-		fire := !acted && trigger != nil && trigger(ev, events)
-		if fire {
-			acted = true
-		}
-		mu.Unlock()
-	})
-	byName := func(names ...string) []*Executor {
-		var out []*Executor
-		for _, e := range cluster.Live() {
-			if slices.Contains(names, e.Name) {
-				out = append(out, e)
-			}
-		}
-		return out
-	}
-	kill := func(es []*Executor) {
-		for _, e := range es {
-			logf("SIGKILL %s", e.Name)
-			cluster.Kill(e)
-		}
-	}
-	check := func(got []int64, err error) error {
-		if err != nil {
-			return err
-		}
-		if !slices.Equal(got, want) {
-			return fmt.Errorf("result differs from local mode: %v, want %v", got, want)
-		}
-		return nil
-	}
+// A scenarioRun is one scenario on its cluster: it records the task
+// events and acts once, when its trigger says so.
+type scenarioRun struct {
+	logger
+	cfg     Config
+	name    string
+	cluster *Cluster
+	s       *rdd.Session
+	want    []int64 // local mode's answer
 
-	switch name {
-	case "fetch":
-		// Once the first reduce task is done, kill the executor that ran
-		// the most map tasks: the reduce tasks still sleeping before they
-		// fetch find it gone.
-		trigger = func(ev rdd.TaskEvent, all []rdd.TaskEvent) bool {
-			if ev.Kind != task.ResultTask || ev.Err != nil {
-				return false
-			}
-			victim, _ := busiest(all)
-			go kill(byName(victim))
-			return true
-		}
-		got, err := fetchSums.Run(ctx, s, slowArgs{N: 60_000, ReduceDelay: 400 * time.Millisecond})
-		if err := check(got, err); err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, ev := range events {
-			var ff *task.FetchFailedError
-			if errors.As(ev.Err, &ff) {
-				logf("recovered: a reduce task saw %v", ev.Err)
-				return nil
-			}
-		}
-		return fmt.Errorf("no reduce task failed to fetch: the kill came too late (%d events)", len(events))
+	mu      sync.Mutex
+	events  []rdd.TaskEvent
+	trigger func(ev rdd.TaskEvent, all []rdd.TaskEvent) bool // returns true once it acted
+	acted   bool
+}
 
-	case "save":
-		out := filepath.Join(cfg.Dir, "saved")
-		trigger = func(ev rdd.TaskEvent, all []rdd.TaskEvent) bool {
-			if ev.Kind != task.ResultTask {
-				return false
-			}
-			// One save task is done: kill another executor, busy with
-			// its own.
-			for _, e := range cluster.Live() {
-				if e.Name != ev.Executor {
-					go kill([]*Executor{e})
-					return true
-				}
-			}
+// taskEnded records ev and calls the trigger until it has acted.
+func (r *scenarioRun) taskEnded(ev rdd.TaskEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+	if !r.acted && r.trigger != nil && r.trigger(ev, r.events) {
+		r.acted = true
+	}
+}
+
+// onTask sets the trigger of the job about to run.
+func (r *scenarioRun) onTask(trigger func(ev rdd.TaskEvent, all []rdd.TaskEvent) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trigger = trigger
+}
+
+// fetch kills the executor holding most map output once the map stage is
+// done, and checks that a reduce task failed to fetch from it and the job
+// still gave local mode's answer.
+func (r *scenarioRun) fetch(ctx context.Context) error {
+	// Once the first reduce task is done, kill the executor that ran
+	// the most map tasks: the reduce tasks still sleeping before they
+	// fetch find it gone.
+	r.onTask(func(ev rdd.TaskEvent, all []rdd.TaskEvent) bool {
+		if ev.Kind != task.ResultTask || ev.Err != nil {
 			return false
 		}
-		if _, err := slowSave.Run(ctx, s, slowSaveArgs{N: 600_000, Out: out}); err != nil {
-			return err
-		}
-		return checkOutput(out, slowPartitions)
+		victim, _ := busiest(all)
+		// In the background: the kill waits for the process to die, and
+		// the report of a task should not.
+		go r.kill(r.byName(victim))
+		return true
+	})
+	got, err := fetchSums.Run(ctx, r.s, slowArgs{N: 60_000, ReduceDelay: 400 * time.Millisecond})
+	if err := r.check(got, err); err != nil {
+		return err
+	}
+	return r.sawFetchFailure()
+}
 
-	case "all-but-one", "all", "all-then-new":
-		trigger = func(ev rdd.TaskEvent, all []rdd.TaskEvent) bool {
-			if len(all) < 2 {
-				return false
+// sawFetchFailure returns an error unless a task failed to fetch: else the
+// kill proved nothing.
+func (r *scenarioRun) sawFetchFailure() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.events {
+		var ff *task.FetchFailedError
+		if errors.As(ev.Err, &ff) {
+			r.logf("recovered: a reduce task saw %v", ev.Err)
+			return nil
+		}
+	}
+	return fmt.Errorf("no reduce task failed to fetch: the kill came too late (%d events)", len(r.events))
+}
+
+// save kills an executor while the tasks of a save run, and checks that
+// each part was committed once.
+func (r *scenarioRun) save(ctx context.Context) error {
+	out := filepath.Join(r.cfg.Dir, "saved")
+	r.onTask(func(ev rdd.TaskEvent, all []rdd.TaskEvent) bool {
+		if ev.Kind != task.ResultTask {
+			return false
+		}
+		// One save task is done: kill another executor, busy with
+		// its own.
+		for _, e := range r.cluster.Live() {
+			if e.Name != ev.Executor {
+				go r.kill([]*Executor{e})
+				return true
 			}
-			live := cluster.Live()
-			victims := live
-			if name == "all-but-one" {
-				victims = live[1:]
+		}
+		return false
+	})
+	if _, err := slowSave.Run(ctx, r.s, slowSaveArgs{N: 600_000, Out: out}); err != nil {
+		return err
+	}
+	return checkOutput(out, slowPartitions)
+}
+
+// killMidJob kills every executor, or all but one, once two tasks of a job
+// are done, and starts new ones after in all-then-new. It checks that the
+// job gave local mode's answer, or, with none left for good, that it
+// failed for want of executors.
+func (r *scenarioRun) killMidJob(ctx context.Context) error {
+	r.onTask(func(_ rdd.TaskEvent, all []rdd.TaskEvent) bool {
+		if len(all) < 2 {
+			return false
+		}
+		victims := r.victims()
+		go func() {
+			r.kill(victims)
+			if r.name == "all-then-new" {
+				r.replace(ctx)
 			}
-			go func() {
-				kill(victims)
-				if name == "all-then-new" {
-					time.Sleep(500 * time.Millisecond)
-					for range cfg.Executors {
-						if e, err := cluster.Start(ctx); err == nil {
-							logf("started %s", e.Name)
-						}
-					}
-				}
-			}()
-			return true
+		}()
+		return true
+	})
+	start := time.Now()
+	got, err := slowSums.Run(ctx, r.s, slowArgs{N: 60_000, Delay: 150 * time.Millisecond})
+	if r.name == "all" {
+		return r.failedForWantOfExecutors(err, time.Since(start))
+	}
+	return r.check(got, err)
+}
+
+// victims returns the executors killMidJob kills: every live one, or all
+// but one in all-but-one.
+func (r *scenarioRun) victims() []*Executor {
+	live := r.cluster.Live()
+	if r.name == "all-but-one" {
+		return live[1:]
+	}
+	return live
+}
+
+// failedForWantOfExecutors returns an error unless err, from a job that
+// ran for d, says the cluster had no executor left.
+func (r *scenarioRun) failedForWantOfExecutors(err error, d time.Duration) error {
+	if !errors.Is(err, scheduler.ErrNoExecutors) {
+		return fmt.Errorf("a job whose executors were all killed: %v, want it to fail for want of executors", err)
+	}
+	r.logf("failed as it should after %v: %v", d.Round(time.Millisecond), err)
+	return nil
+}
+
+// replace starts as many executors as the cluster began with. It waits a
+// while after the kills, so that the driver finds the cluster empty before
+// they join, within cluster.executorWait.
+func (r *scenarioRun) replace(ctx context.Context) {
+	time.Sleep(500 * time.Millisecond)
+	for range r.cfg.Executors {
+		if e, err := r.cluster.Start(ctx); err == nil {
+			r.logf("started %s", e.Name)
 		}
-		start := time.Now()
-		got, err := slowSums.Run(ctx, s, slowArgs{N: 60_000, Delay: 150 * time.Millisecond})
-		if name != "all" {
-			return check(got, err)
+	}
+}
+
+// byName returns the live executors of those names.
+func (r *scenarioRun) byName(names ...string) []*Executor {
+	var out []*Executor
+	for _, e := range r.cluster.Live() {
+		if slices.Contains(names, e.Name) {
+			out = append(out, e)
 		}
-		if !errors.Is(err, scheduler.ErrNoExecutors) {
-			return fmt.Errorf("a job whose executors were all killed: %v, want it to fail for want of executors", err)
-		}
-		logf("failed as it should after %v: %v", time.Since(start).Round(time.Millisecond), err)
-		return nil
+	}
+	return out
+}
+
+// kill sends SIGKILL to each of es in turn.
+func (r *scenarioRun) kill(es []*Executor) {
+	for _, e := range es {
+		r.logf("SIGKILL %s", e.Name)
+		r.cluster.Kill(e)
+	}
+}
+
+// check returns err, or an error if got is not local mode's answer.
+func (r *scenarioRun) check(got []int64, err error) error {
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(got, r.want) {
+		return fmt.Errorf("result differs from local mode: %v, want %v", got, r.want)
 	}
 	return nil
 }
