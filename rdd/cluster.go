@@ -23,6 +23,7 @@ import (
 // child process, when a driver of this program uploads it; Init then
 // serves the tasks the executor forwards, and exits when the executor says.
 func Init() {
+	initialized.Store(true)
 	started, err := executor.ServeIfStarted()
 	if !started {
 		return

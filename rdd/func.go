@@ -34,6 +34,7 @@ type Pipeline[A, R any] struct {
 	name string // the function's name in the binary
 	site string // file:line of the Func call
 	fn   func(context.Context, *Session, A) (R, error)
+	err  error // how the registration went wrong; Run returns it
 }
 
 // Func registers fn as a pipeline. Call it at package level, in a variable
@@ -46,7 +47,10 @@ type Pipeline[A, R any] struct {
 //
 // The argument type A must map to Arrow, as an RDD element does: it is sent
 // to executors encoded. Func panics if fn is nil or registered twice, which
-// are mistakes in the program's text.
+// are mistakes in the program's text. A pipeline registered elsewhere than
+// in the program's initialization (from a function body, or after
+// rdd.Init) is not registered: its Run fails at once, on every master,
+// saying so.
 func Func[A, R any](fn func(ctx context.Context, s *Session, arg A) (R, error)) *Pipeline[A, R] {
 	if fn == nil {
 		panic("rdd.Func: nil function")
@@ -56,8 +60,44 @@ func Func[A, R any](fn func(ctx context.Context, s *Session, arg A) (R, error)) 
 		site: callerSite(),
 		fn:   fn,
 	}
-	registry.add(p)
+	if p.err = registrationError(p.site); p.err == nil {
+		registry.add(p)
+	}
 	return p
+}
+
+// initialized is set by Init: pipelines registered after it are not the
+// same in every process.
+var initialized atomic.Bool
+
+// registrationError says why a pipeline registered at site cannot be
+// rebuilt by executors: every process registers the same pipelines only
+// if they are registered while the program initializes its packages.
+func registrationError(site string) error {
+	const fix = "register pipelines in package-level variable declarations (var p = rdd.Func(…)), so that every process of the program registers them, before rdd.Init"
+	switch {
+	case initialized.Load():
+		return fmt.Errorf("rdd.Func at %s was called after rdd.Init: %s", site, fix)
+	case !initializingPackages():
+		return fmt.Errorf("rdd.Func at %s was called from a function body: %s", site, fix)
+	}
+	return nil
+}
+
+// initializingPackages reports whether the caller runs as part of the
+// program's package initialization.
+func initializingPackages() bool {
+	var pcs [64]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
+	for {
+		f, more := frames.Next()
+		if strings.HasPrefix(f.Function, "runtime.doInit") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // Run runs the pipeline on s with arg and returns its result. The argument
@@ -65,6 +105,9 @@ func Func[A, R any](fn func(ctx context.Context, s *Session, arg A) (R, error)) 
 // works locally works on a cluster.
 func (p *Pipeline[A, R]) Run(ctx context.Context, s *Session, arg A) (R, error) {
 	var zero R
+	if p.err != nil {
+		return zero, fmt.Errorf("ember: pipeline %s: %w", p.name, p.err)
+	}
 	if s == nil {
 		return zero, errors.New("ember: pipeline run with a nil session")
 	}

@@ -88,3 +88,27 @@ func TestDriverStateTravelsOrFails(t *testing.T) {
 		}
 	}
 }
+
+// A pipeline registered from a function body, or after rdd.Init, is
+// refused when it runs, at once and on every master, with the fix.
+func TestRegistrationMistakes(t *testing.T) {
+	s := newSession(t, rdd.WithMaster("local[2]"))
+	ctx := context.Background()
+	ran := false
+	body := func(ctx context.Context, s *rdd.Session, n int64) (int64, error) { ran = true; return n, nil }
+	for _, tc := range []struct {
+		initDone bool
+		want     string
+	}{{true, "after rdd.Init"}, {false, "from a function body"}} {
+		was := rdd.SetInitialized(tc.initDone)
+		p := rdd.Func(body)
+		rdd.SetInitialized(was)
+		_, err := p.Run(ctx, s, 1)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "package-level variable") || !strings.Contains(err.Error(), "trust_test.go") {
+			t.Errorf("registered %s: Run gave %v; want an error saying so, where, and how to fix it", tc.want, err)
+		}
+	}
+	if ran {
+		t.Error("a pipeline that was not registered ran")
+	}
+}
