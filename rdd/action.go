@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -30,6 +31,9 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("ember: %s: %w", action, err) // the error names the RDD
 	}
+	if insideTask() {
+		return actionError(action, r, errActionInTask)
+	}
 	if r.s.replaying() {
 		return replayJob(r, fn, each)
 	}
@@ -48,7 +52,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		Final:      r.vertex(),
 		Partitions: parts,
 		Run: func(tc *task.Context, p int) (any, error) {
-			return fn(tc, p, r.resultStream(tc, p))
+			return inTask(func() (any, error) { return fn(tc, p, r.resultStream(tc, p)) })
 		},
 		Result: func(i int, res any) error {
 			rec.delivered(i, res.(R))
@@ -109,6 +113,33 @@ func (j *jobRecord[R]) delivered(i int, res R) {
 func (j *jobRecord[R]) end(err error) {
 	if j.ended != nil {
 		j.ended(func() *rpc.JobHistory { return history(j.indexes, j.results, err) })
+	}
+}
+
+// errActionInTask is the error of an action called inside a task.
+var errActionInTask = errors.New("an action cannot run inside a task: transformations and actions are called by the driver, " +
+	"not inside the functions given to other transformations (Spark's SPARK-5063); run the inner action first, " +
+	"and pass its result to the tasks (in the closure, or with a Broadcast)")
+
+// inTask runs the body of a task. Actions look for it on their caller's
+// stack: one called inside a task fails at once, instead of waiting for
+// slots that the tasks calling it hold.
+//
+//go:noinline
+func inTask[R any](body func() (R, error)) (R, error) { return body() }
+
+// insideTask reports whether the caller runs inside the body of a task.
+func insideTask() bool {
+	var pcs [128]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
+	for {
+		f, more := frames.Next()
+		if strings.HasPrefix(f.Function, "github.com/ember-go/ember/rdd.inTask[") {
+			return true
+		}
+		if !more {
+			return false
+		}
 	}
 }
 

@@ -408,7 +408,7 @@ func replayJob[T, R any](r *RDD[T], fn func(tc *task.Context, p int, in stream[T
 		a.reset()
 	}
 	inv.job = &capturedJob{final: r.vertex(), accs: accs, run: func(tc *task.Context, p int) ([]byte, error) {
-		res, err := fn(tc, p, r.resultStream(tc, p))
+		res, err := inTask(func() (R, error) { return fn(tc, p, r.resultStream(tc, p)) })
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ember-go/ember/rdd"
 )
@@ -110,5 +111,37 @@ func TestRegistrationMistakes(t *testing.T) {
 	}
 	if ran {
 		t.Error("a pipeline that was not registered ran")
+	}
+}
+
+// nestedAction runs an action inside a task (Spark's SPARK-5063 test
+// "actions cannot be performed inside of transformations").
+var nestedAction = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (int64, error) {
+	inner := rdd.Range(s, 0, 10, 2)
+	return rdd.Sum(ctx, rdd.Map(rdd.Range(s, 0, n, 4), func(x int64) int64 {
+		c, err := inner.Count(ctx)
+		if err != nil {
+			panic(err)
+		}
+		return x + c
+	}))
+})
+
+// An action inside a task fails at once with an error that says why,
+// instead of waiting for slots that the outer tasks hold.
+func TestNestedActionFails(t *testing.T) {
+	masters := []string{"local[1]", "local[2]"}
+	if !testing.Short() {
+		masters = append(masters, "local-cluster[2]")
+	}
+	for _, master := range masters {
+		s := newSession(t, rdd.WithMaster(master))
+		// The bound only turns a deadlock into a failure of this test.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		got, err := nestedAction.Run(ctx, s, 100)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "cannot run inside a task") || !strings.Contains(err.Error(), "SPARK-5063") {
+			t.Errorf("%s: an action inside a task gave %d, %v; want the nested action's error", master, got, err)
+		}
 	}
 }

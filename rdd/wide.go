@@ -250,7 +250,7 @@ func (rs *rangeSampler[T, K]) mapSide(tc *task.Context, p int, in stream[T], emi
 
 // Sample samples the keys of one partition of the parent.
 func (rs *rangeSampler[T, K]) Sample(tc *task.Context, p int) ([]byte, error) {
-	return sampleKeys(tc, rs.parent, rs.sort, rs.key, rs.n, p)
+	return inTask(func() ([]byte, error) { return sampleKeys(tc, rs.parent, rs.sort, rs.key, rs.n, p) })
 }
 
 // Prepare runs a job of Sample tasks and builds the partitioner from what
@@ -440,7 +440,9 @@ func newShuffleDep[T, M any](parent *RDD[T], nReduce int,
 		sd.dep.ID = parent.s.newShuffleID()
 	}
 	flushRows := max(256, (1<<18)/nReduce)
-	sd.dep.MapTask = func(tc *task.Context, p int) (shuffle.MapStatus, error) {
+	// write computes a partition of the parent and writes it as map
+	// output, through mapSide.
+	write := func(tc *task.Context, p int) (shuffle.MapStatus, error) {
 		w, err := tc.Env.Shuffle.NewWriter(sd.dep.ID, p, tc.Attempt, nReduce, mc.Schema())
 		if err != nil {
 			return shuffle.MapStatus{}, err
@@ -486,6 +488,9 @@ func newShuffleDep[T, M any](parent *RDD[T], nReduce int,
 			tc.AddShuffleWrite(rows, size)
 		}
 		return ms, err
+	}
+	sd.dep.MapTask = func(tc *task.Context, p int) (shuffle.MapStatus, error) {
+		return inTask(func() (shuffle.MapStatus, error) { return write(tc, p) })
 	}
 	return sd, err
 }
