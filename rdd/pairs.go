@@ -142,9 +142,11 @@ func optionals[T any](xs []T) []Optional[T] {
 	return out
 }
 
-// SubtractByKey keeps the pairs of a whose key is not in b.
+// SubtractByKey keeps the pairs of a whose key is not in b. It has
+// numPartitions partitions, or a's count if numPartitions <= 0 (as in
+// Spark).
 func SubtractByKey[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, V]] {
-	return coGroup(a, b, "SubtractByKey", numPartitions, func(k K, vs []V, ws []W, yield func(Pair[K, V]) bool) bool {
+	return coGroup(a, b, "SubtractByKey", leftPartitions(a, numPartitions), func(k K, vs []V, ws []W, yield func(Pair[K, V]) bool) bool {
 		if len(ws) > 0 {
 			return true
 		}
@@ -158,9 +160,10 @@ func SubtractByKey[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]
 }
 
 // Subtract keeps the elements of a that are not in b, as many times as a
-// holds them.
+// holds them. It has numPartitions partitions, or a's count if
+// numPartitions <= 0 (as in Spark).
 func Subtract[T comparable](a, b *RDD[T], numPartitions int) *RDD[T] {
-	return coGroup(asKeys(a), asKeys(b), "Subtract", numPartitions, func(x T, as []bool, bs []bool, yield func(T) bool) bool {
+	return coGroup(asKeys(a), asKeys(b), "Subtract", leftPartitions(a, numPartitions), func(x T, as []bool, bs []bool, yield func(T) bool) bool {
 		if len(bs) > 0 {
 			return true
 		}
@@ -187,6 +190,15 @@ func asKeys[T comparable](r *RDD[T]) *RDD[Pair[T, bool]] {
 // coGroup shuffles a and b by key into the same partitions, gathers each
 // key's values from both sides, and lets emit turn them into output: the
 // engine of CoGroup, the joins and the set operations.
+// leftPartitions is the partition count of a subtraction from a: n, or
+// a's count if n <= 0.
+func leftPartitions[T any](a *RDD[T], n int) int {
+	if n > 0 || a == nil {
+		return n
+	}
+	return max(a.nparts, 1)
+}
+
 func coGroup[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], op string, numPartitions int,
 	emit func(k K, vs []V, ws []W, yield func(O) bool) bool) *RDD[O] {
 	n := numPartitions

@@ -124,6 +124,8 @@ func newRDD[T any](s *Session, op string, nparts int, deps []scheduler.Dependenc
 	switch {
 	case s == nil:
 		r.err = errors.New("nil session")
+	case s.isClosed():
+		r.err = ErrSessionClosed
 	case err != nil:
 		r.err = err
 	default:

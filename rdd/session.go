@@ -223,6 +223,13 @@ func (s *Session) Close() error {
 	return err
 }
 
+// isClosed reports whether Close was called.
+func (s *session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // startJob registers a running job and returns its context, which ends
 // with ctx or with the session.
 func (s *Session) startJob(ctx context.Context) (context.Context, func(), error) {

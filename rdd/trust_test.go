@@ -2,6 +2,7 @@ package rdd_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +144,31 @@ func TestNestedActionFails(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "cannot run inside a task") || !strings.Contains(err.Error(), "SPARK-5063") {
 			t.Errorf("%s: an action inside a task gave %d, %v; want the nested action's error", master, got, err)
 		}
+	}
+}
+
+// Smaller semantics, as Spark's: a subtraction keeps the left side's
+// partition count; an RDD built on a closed session says so.
+func TestSubtractPartitionsAndClosedSession(t *testing.T) {
+	s := newSession(t, rdd.WithMaster("local[2]"))
+	a, b := rdd.Range(s, 0, 100, 7), rdd.Range(s, 0, 50, 3)
+	if n := rdd.Subtract(a, b, 0).NumPartitions(); n != 7 {
+		t.Errorf("Subtract of 7 and 3 partitions has %d, want 7 (the left side's)", n)
+	}
+	ka := rdd.KeyBy(a, func(x int64) int64 { return x })
+	kb := rdd.KeyBy(rdd.Range(s, 0, 50, 11), func(x int64) int64 { return x })
+	if n := rdd.SubtractByKey(ka, kb, 0).NumPartitions(); n != 7 {
+		t.Errorf("SubtractByKey of 7 and 11 partitions has %d, want 7 (the left side's)", n)
+	}
+	if got := collect(t, rdd.Subtract(a, b, 0)); len(got) != 50 {
+		t.Errorf("Subtract: %d elements, want 50", len(got))
+	}
+	s.Close()
+	r := rdd.Range(s, 0, 10, 2)
+	if err := r.Err(); !errors.Is(err, rdd.ErrSessionClosed) {
+		t.Errorf("an RDD built on a closed session: Err() = %v, want ErrSessionClosed", err)
+	}
+	if _, err := r.Count(context.Background()); !errors.Is(err, rdd.ErrSessionClosed) {
+		t.Errorf("an action on it: %v, want ErrSessionClosed", err)
 	}
 }
