@@ -172,3 +172,28 @@ func TestSubtractPartitionsAndClosedSession(t *testing.T) {
 		t.Errorf("an action on it: %v, want ErrSessionClosed", err)
 	}
 }
+
+// A task that panics the same way in every attempt tells the panic, with
+// its stack, once, not once per attempt.
+func TestSamePanicToldOnce(t *testing.T) {
+	s := newSession(t, rdd.WithMaster("local[2]"), rdd.WithConf("task.maxFailures", "4"))
+	r := rdd.Map(rdd.Range(s, 0, 10, 2), func(x int64) int64 {
+		if x == 7 {
+			panic("the same every time")
+		}
+		return x
+	})
+	_, err := r.Collect(context.Background())
+	if err == nil {
+		t.Fatal("no error from a panicking map function")
+	}
+	msg := err.Error()
+	if n := strings.Count(msg, "the same every time"); n != 1 {
+		t.Errorf("the panic is told %d times, want once:\n%s", n, msg)
+	}
+	for _, want := range []string{"failed after 4 attempt(s), every one the same way", "trust_test.go:", "goroutine"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+}

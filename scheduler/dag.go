@@ -247,8 +247,14 @@ type Attempt struct {
 func (e *TaskError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "task %d of stage %d (%s) failed after %d attempt(s)", e.Partition, e.StageID, e.Stage, len(e.Attempts))
-	if len(e.Attempts) == 1 && e.Attempts[0].Executor == "" {
+	switch {
+	case len(e.Attempts) == 1 && e.Attempts[0].Executor == "":
 		fmt.Fprintf(&b, ": %v", e.Err)
+		return b.String()
+	case e.sameEveryTime():
+		// A deterministic failure (a panic with its stack, say) is told
+		// once, not once per attempt.
+		fmt.Fprintf(&b, ", every one the same way%s: %v", e.executors(), e.Attempts[0].Err)
 		return b.String()
 	}
 	for i, a := range e.Attempts {
@@ -262,6 +268,35 @@ func (e *TaskError) Error() string {
 }
 
 func (e *TaskError) Unwrap() error { return e.Err }
+
+// sameEveryTime reports whether every attempt failed with the same message.
+func (e *TaskError) sameEveryTime() bool {
+	if len(e.Attempts) < 2 {
+		return false
+	}
+	first := fmt.Sprint(e.Attempts[0].Err)
+	for _, a := range e.Attempts[1:] {
+		if fmt.Sprint(a.Err) != first {
+			return false
+		}
+	}
+	return true
+}
+
+// executors lists where the attempts ran, in order: " (on a, b, a)", or ""
+// in local mode.
+func (e *TaskError) executors() string {
+	var on []string
+	for _, a := range e.Attempts {
+		if a.Executor != "" {
+			on = append(on, a.Executor)
+		}
+	}
+	if len(on) == 0 {
+		return ""
+	}
+	return " (on " + strings.Join(on, ", ") + ")"
+}
 
 // StageError is the failure of a stage that ran MaxStageAttempts times,
 // losing map output it reads every time.
