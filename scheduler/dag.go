@@ -269,18 +269,29 @@ func (e *TaskError) Error() string {
 
 func (e *TaskError) Unwrap() error { return e.Err }
 
-// sameEveryTime reports whether every attempt failed with the same message.
+// sameEveryTime reports whether every attempt failed the same way: with
+// the same message, or the same panic in the same place (the stacks of
+// two attempts differ in goroutine ids and addresses).
 func (e *TaskError) sameEveryTime() bool {
 	if len(e.Attempts) < 2 {
 		return false
 	}
-	first := fmt.Sprint(e.Attempts[0].Err)
+	first := failure(e.Attempts[0].Err)
 	for _, a := range e.Attempts[1:] {
-		if fmt.Sprint(a.Err) != first {
+		if failure(a.Err) != first {
 			return false
 		}
 	}
 	return true
+}
+
+// failure is what tells an attempt's failure apart from another's.
+func failure(err error) string {
+	var pe *task.PanicError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("panic in %s: %v", pe.Where, pe.Value)
+	}
+	return fmt.Sprint(err)
 }
 
 // executors lists where the attempts ran, in order: " (on a, b, a)", or ""
