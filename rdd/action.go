@@ -116,6 +116,10 @@ func (j *jobRecord[R]) end(err error) {
 	}
 }
 
+// ErrOutputExists is the error of a save into a directory that holds data
+// already, without Overwrite.
+var ErrOutputExists = errors.New("already exists and is not empty (save with rdd.Overwrite() to replace it)")
+
 // errActionInTask is the error of an action called inside a task.
 var errActionInTask = errors.New("an action cannot run inside a task: transformations and actions are called by the driver, " +
 	"not inside the functions given to other transformations (Spark's SPARK-5063); run the inner action first, " +
@@ -712,7 +716,7 @@ func prepareOutputDir(dir string) (created bool, err error) {
 	case err != nil:
 		return false, err
 	case len(entries) > 0:
-		return false, fmt.Errorf("output directory %s already exists and is not empty (save with rdd.Overwrite() to replace it)", dir)
+		return false, fmt.Errorf("output directory %s: %w", dir, ErrOutputExists)
 	}
 	return false, nil
 }

@@ -390,6 +390,10 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"bench", "cluster", "nosuch"}, 2},
 		{[]string{"chaos", "--scenario", "nosuch"}, 2},
 		{[]string{"--log-level", "loud", "version"}, 2},
+		{[]string{"run", "dotproduct", "--master", "local[4"}, 2},
+		{[]string{"run", "dotproduct", "--conf", "key"}, 2},
+		{[]string{"run", "dotproduct", "--conf", "task.maxFailures=many"}, 2},
+		{[]string{"run", "wordcount", "--format", "json"}, 2},
 		{[]string{"run", "wordcount", "--input", filepath.Join(t.TempDir(), "missing")}, 1},
 	} {
 		err := exec.Command(emberBinary(t), tc.args...).Run()

@@ -37,6 +37,8 @@ func TestRunDotProduct(t *testing.T) {
 	// Again into the same directory: refused, unless --overwrite.
 	if _, err := runCLI(t, "run", "dotproduct", "--master", "local[2]", "--size", "10000", "--partitions", "2", "--out", dir); err == nil {
 		t.Error("an existing output directory was accepted")
+	} else if !strings.Contains(err.Error(), "already exists") || !strings.Contains(err.Error(), "--overwrite") {
+		t.Errorf("an existing output directory: %v; want an error that names --overwrite", err)
 	}
 	if _, err := runCLI(t, "run", "dotproduct", "--master", "local[2]", "--size", "10000", "--partitions", "2", "--out", dir, "--overwrite"); err != nil {
 		t.Fatal(err)

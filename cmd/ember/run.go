@@ -110,6 +110,9 @@ func withSession(cmd *cobra.Command, f func(s *rdd.Session) error) error {
 		defer stop()
 	}
 	err = f(s)
+	if errors.Is(err, rdd.ErrOutputExists) {
+		err = fmt.Errorf("%w; run again with --overwrite to replace it", err)
+	}
 	if keep, _ := cmd.Flags().GetBool("keep-ui"); keep && s.UIAddr() != "" {
 		fmt.Fprintf(cmd.ErrOrStderr(), "ember: the job ended; the web UI stays at http://%s/ until interrupted (Ctrl-C)\n", s.UIAddr())
 		<-cmd.Context().Done()
@@ -131,12 +134,17 @@ func loadConfig(cmd *cobra.Command) (rdd.Config, []config.Setting, error) {
 	for _, kv := range conf {
 		key, value, ok := strings.Cut(kv, "=")
 		if !ok {
-			return rdd.Config{}, nil, fmt.Errorf("--conf %q: want key=value", kv)
+			return rdd.Config{}, nil, usageError{fmt.Errorf("--conf %q: want key=value", kv)}
 		}
 		opts.Flags = append(opts.Flags, [2]string{key, value})
 		opts.FlagSource = append(opts.FlagSource, "flag --conf "+key)
 	}
-	return config.Registered[rdd.Config]().Load(opts)
+	cfg, settings, err := config.Registered[rdd.Config]().Load(opts)
+	var bad *config.SourceError
+	if errors.As(err, &bad) && strings.HasPrefix(bad.Source, "flag") {
+		err = usageError{err} // a bad flag value is a command line that does not parse
+	}
+	return cfg, settings, err
 }
 
 func newRunDotProduct() *cobra.Command {
@@ -201,6 +209,9 @@ func newRunWordCount() *cobra.Command {
 		Short: "Count words of a text file, or of generated text",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "csv" && format != "parquet" {
+				return usageError{fmt.Errorf("--format %q: want csv or parquet", format)}
+			}
 			return withSession(cmd, func(s *rdd.Session) error {
 				start := time.Now()
 				counts, err := wordcount.Pipeline.Run(cmd.Context(), s, wordcount.Config{

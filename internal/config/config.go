@@ -126,7 +126,8 @@ func (t *Table[C]) Load(opts LoadOptions) (C, []Setting, error) {
 	if err := t.Check(l.cfg); err != nil {
 		var bad *KeyError
 		if errors.As(err, &bad) {
-			err = fmt.Errorf("%w (%s from %s)", err, bad.Key, l.sourceOf(bad.Key))
+			from := l.sourceOf(bad.Key)
+			err = &SourceError{Source: from, Err: fmt.Errorf("%w (%s from %s)", err, bad.Key, from)}
 		}
 		return l.cfg, nil, err
 	}
@@ -148,10 +149,10 @@ type loader[C any] struct {
 func (l *loader[C]) set(name, value, from string) error {
 	k, ok := l.t.key(name)
 	if !ok {
-		return fmt.Errorf("unknown configuration key %q (from %s)", name, from)
+		return &SourceError{Source: from, Err: fmt.Errorf("unknown configuration key %q (from %s)", name, from)}
 	}
 	if err := k.set(&l.cfg, value); err != nil {
-		return fmt.Errorf("configuration key %s = %q (from %s): %w", k.Name, value, from, err)
+		return &SourceError{Source: from, Err: fmt.Errorf("configuration key %s = %q (from %s): %w", k.Name, value, from, err)}
 	}
 	l.source[k.Name] = from
 	return nil
@@ -228,6 +229,17 @@ func (t *Table[C]) Markdown() string {
 	}
 	return b.String()
 }
+
+// SourceError is a value of a layer that does not check out, with the
+// layer it came from ("file PATH", "env EMBER_…", a flag), so that a
+// command can tell a bad flag (a usage error) from a bad file.
+type SourceError struct {
+	Source string
+	Err    error
+}
+
+func (e *SourceError) Error() string { return e.Err.Error() }
+func (e *SourceError) Unwrap() error { return e.Err }
 
 // KeyError is a configuration value that does not check out, and its
 // key, so that Load can say where the value came from.
