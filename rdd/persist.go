@@ -1,6 +1,7 @@
 package rdd
 
 import (
+	"errors"
 	"log/slog"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -58,6 +59,11 @@ func (r *RDD[T]) cached(tc *task.Context, p int, level storage.Level) stream[T] 
 	id := storage.RDDBlock(r.id, p)
 	return func(yield func([]T) bool) error {
 		_, recs, ok, err := blocks.Get(id)
+		if errors.Is(err, storage.ErrBlockLost) {
+			// Computed again below, and cached anew.
+			slog.Warn("ember: a cached partition was lost; recomputing it", "rdd", r.String(), "partition", p, "err", err)
+			ok, err = false, nil
+		}
 		if err != nil {
 			return err
 		}

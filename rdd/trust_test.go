@@ -3,6 +3,9 @@ package rdd_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -196,4 +199,74 @@ func TestSamePanicToldOnce(t *testing.T) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
 	}
+}
+
+// betweenJobs, set by a test on the driver, runs between diskCachedTwice's
+// jobs.
+var betweenJobs func()
+
+// diskCachedTwice sums a DiskOnly RDD twice: the second job reads what the
+// first cached, unless it was lost in between.
+var diskCachedTwice = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) ([]int64, error) {
+	r := rdd.Map(rdd.Range(s, 0, n, 4), func(x int64) int64 { return 2 * x }).Persist(rdd.DiskOnly)
+	first, err := rdd.Sum(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if !s.OnExecutor() && betweenJobs != nil {
+		betweenJobs()
+	}
+	second, err := rdd.Sum(ctx, r)
+	return []int64{first, second}, err
+})
+
+// A DiskOnly partition whose file vanished or is damaged is recomputed
+// from lineage (SPARK-15736), not a failure of every attempt.
+func TestLostDiskBlocksAreRecomputed(t *testing.T) {
+	masters := []string{"local[2]"}
+	if !testing.Short() {
+		masters = append(masters, "local-cluster[2]")
+	}
+	for _, master := range masters {
+		tmp := t.TempDir()
+		t.Setenv("TMPDIR", tmp) // the block files of the session go under it
+		s := newSession(t, rdd.WithMaster(master))
+		damaged := 0
+		betweenJobs = func() {
+			damaged = damageBlockFiles(t, tmp)
+		}
+		got, err := diskCachedTwice.Run(context.Background(), s, 1000)
+		betweenJobs = nil
+		if err != nil || len(got) != 2 || got[0] != 999000 || got[1] != 999000 {
+			t.Errorf("%s: sums %v, %v; want 999000 twice", master, got, err)
+		}
+		if damaged < 2 {
+			t.Errorf("%s: damaged %d block files, want at least 2 (one removed, one corrupt): the test did not reach the cache", master, damaged)
+		}
+		s.Close()
+	}
+}
+
+// damageBlockFiles removes the first cached block file under dir and
+// truncates the others, and returns how many it damaged.
+func damageBlockFiles(t *testing.T, dir string) int {
+	var files []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "rdd_") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	for i, f := range files {
+		var err error
+		if i == 0 {
+			err = os.Remove(f)
+		} else {
+			err = os.Truncate(f, 10)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	return len(files)
 }

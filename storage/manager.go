@@ -258,6 +258,12 @@ func (m *Manager) Get(id BlockID) (schema *arrow.Schema, records []arrow.Record,
 
 		m.mu.Lock()
 		current := m.blocks[id] == b
+		if err != nil && current && !errors.Is(err, ErrClosed) {
+			// The file vanished or is damaged: the block is lost, and
+			// the caller recomputes it from lineage (as Spark does since
+			// SPARK-15736) instead of failing every attempt.
+			m.removeLocked(id)
+		}
 		if err == nil && current && !m.closed && b.level.Memory && b.records == nil {
 			if size := RecordsSize(records); size <= m.limit-m.memUsed {
 				b.records = retainAll(records)
@@ -275,6 +281,9 @@ func (m *Manager) Get(id BlockID) (schema *arrow.Schema, records []arrow.Record,
 				// file. Look again: progress by another goroutine caused
 				// this, so the loop ends.
 				continue
+			}
+			if current {
+				return nil, nil, false, fmt.Errorf("storage: get %s: %w: %w", id, ErrBlockLost, err)
 			}
 			return nil, nil, false, fmt.Errorf("storage: get %s: %w", id, err)
 		}

@@ -51,6 +51,11 @@ var ErrInvalidBlockID = errors.New("storage: invalid block id")
 // ErrClosed is returned by operations on a [Manager] after Close.
 var ErrClosed = errors.New("storage: block manager closed")
 
+// ErrBlockLost is wrapped by the error of a Get whose block's file vanished
+// or is damaged: the block is removed, and its partition is to be
+// recomputed from lineage.
+var ErrBlockLost = errors.New("block lost")
+
 const rddPrefix = "rdd_"
 
 // RDDBlock returns the id of partition of the RDD rddID.
