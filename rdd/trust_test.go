@@ -1,12 +1,17 @@
 package rdd_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -269,4 +274,81 @@ func damageBlockFiles(t *testing.T, dir string) int {
 		}
 	}
 	return len(files)
+}
+
+// localExecutors returns the pids of the executor processes this process
+// started (a local cluster's), by their environment.
+func localExecutors(t *testing.T) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc to find the executor processes: %v", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The parent's pid is the second field after the command's
+		// closing parenthesis.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		env, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if bytes.Contains(env, []byte("EMBER_EXECUTOR=1")) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// A local cluster replaces an executor that exits, as Spark's standalone
+// workers relaunch theirs: a session survives all its executors being
+// killed one after another, one of them during a job (Spark's
+// DistributedSuite "recover from node failures").
+func TestLocalClusterReplacesExecutors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills executor processes")
+	}
+	s := newSession(t, rdd.WithMaster("local-cluster[2, 1, 512]"))
+	ctx := context.Background()
+	check := func(when string) {
+		t.Helper()
+		if got, err := sumTo.Run(ctx, s, 10_000); err != nil || got != 10_000*9_999/2 {
+			t.Fatalf("%s: sum %d, %v; want %d", when, got, err, 10_000*9_999/2)
+		}
+	}
+	check("at start")
+	originals := localExecutors(t)
+	if len(originals) != 2 {
+		t.Fatalf("found %d executor processes of local-cluster[2], want 2", len(originals))
+	}
+	names := s.Executors()
+
+	// The first dies during a job: when its first task has ended.
+	var once sync.Once
+	s.OnTaskEnd(func(rdd.TaskEvent) {
+		once.Do(func() { syscall.Kill(originals[0], syscall.SIGKILL) })
+	})
+	check("with an executor killed during the job")
+	// The second dies between jobs.
+	syscall.Kill(originals[1], syscall.SIGKILL)
+	if !waitFor(30*time.Second, func() bool {
+		now := s.Executors()
+		return len(now) == 2 && !slices.Contains(now, names[0]) && !slices.Contains(now, names[1])
+	}) {
+		t.Fatalf("executors %v after both of %v were killed; want two new ones", s.Executors(), names)
+	}
+	check("with none of the original executors left")
+	for _, pid := range localExecutors(t) {
+		if slices.Contains(originals, pid) {
+			t.Errorf("executor process %d was killed but still runs", pid)
+		}
+	}
 }

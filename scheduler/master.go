@@ -29,6 +29,9 @@ type Master struct {
 	// Executors and Cores are a local cluster's executor processes and
 	// the task slots of each.
 	Executors, Cores int
+	// Memory is the memory of each executor of a local cluster, in bytes;
+	// 0 leaves the executors' default.
+	Memory int64
 	// Seeds are the gossip addresses an ember:// master joins through.
 	Seeds []string
 }
@@ -38,7 +41,9 @@ type Master struct {
 //	local             one task slot in this process
 //	local[N]          N slots; local[*]: one per CPU
 //	local-cluster[N]  N executor processes of this program on loopback,
-//	                  one slot each; local-cluster[N,C]: C slots each
+//	                  one slot each; local-cluster[N,C]: C slots each;
+//	                  local-cluster[N,C,M]: and M MiB of memory each
+//	                  (as Spark's; spaces allowed)
 //	ember://host:port[,host:port…]  a standalone cluster, joined through
 //	                  the gossip addresses of some of its members
 func ParseMaster(url string) (Master, error) {
@@ -83,13 +88,20 @@ func parseLocalCluster(url string) (Master, error) {
 	if m.Executors, err = strconv.Atoi(strings.TrimSpace(args[0])); err != nil || m.Executors < 1 || m.Executors > 64 {
 		return Master{}, fmt.Errorf("master %q: the executor count must be an integer from 1 to 64", url)
 	}
-	if len(args) > 2 {
-		return Master{}, fmt.Errorf("master %q: want local-cluster[N] or local-cluster[N,cores]", url)
+	if len(args) > 3 {
+		return Master{}, fmt.Errorf("master %q: want local-cluster[N], local-cluster[N,cores] or local-cluster[N,cores,memoryMiB]", url)
 	}
-	if len(args) == 2 {
+	if len(args) >= 2 {
 		if m.Cores, err = strconv.Atoi(strings.TrimSpace(args[1])); err != nil || m.Cores < 1 {
 			return Master{}, fmt.Errorf("master %q: the cores per executor must be a positive integer", url)
 		}
+	}
+	if len(args) == 3 {
+		mib, err := strconv.ParseInt(strings.TrimSpace(args[2]), 10, 64)
+		if err != nil || mib < 1 || mib > 1<<30 {
+			return Master{}, fmt.Errorf("master %q: the memory per executor must be a positive number of MiB", url)
+		}
+		m.Memory = mib << 20
 	}
 	m.Slots = m.Executors * m.Cores
 	return m, nil

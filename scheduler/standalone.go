@@ -91,8 +91,7 @@ type standalone struct {
 	unusable  map[string]error  // executors that could not be connected, and why
 	instances map[string]string // the process instance of each executor connected
 
-	procs   []*localExecutor
-	workDir string // of a local cluster's executors
+	local   *localCluster // the executor processes of a local-cluster master
 	watched sync.WaitGroup
 	stop    context.CancelFunc
 }
@@ -141,6 +140,7 @@ func startStandalone(ctx context.Context, m Master, dagCfg dagConfig, cfg Standa
 		if err := s.wait(ctx, m.Executors, cfg.ExecutorWait); err != nil {
 			return nil, fmt.Errorf("%s: %w", m.URL, err)
 		}
+		s.local.run()
 		return s, nil
 	}
 	if err := s.wait(ctx, max(cfg.MinExecutors, 1), cfg.ExecutorWait); err != nil {
@@ -380,37 +380,146 @@ func (s *standalone) startLocal(m Master, secret []byte) error {
 	}
 	// The executors' files live under one directory of the driver's, so
 	// that what an executor killed mid-job leaves goes too.
-	if s.workDir, err = os.MkdirTemp("", "ember-local-cluster-*"); err != nil {
+	workDir, err := os.MkdirTemp("", "ember-local-cluster-*")
+	if err != nil {
 		return fmt.Errorf("local-cluster: %w", err)
 	}
-	for i := range m.Executors {
-		p, err := startLocalExecutor(exe, s.localEnv(i, m.Cores, secret))
-		if err != nil {
-			return fmt.Errorf("local-cluster: start executor %d: %w", i, err)
+	s.local = &localCluster{exe: exe, workDir: workDir, limit: maxReplacementsPerExecutor * m.Executors,
+		env: func(name, dir string) []string { return s.localEnv(name, dir, m, secret) }}
+	for range m.Executors {
+		if err := s.local.launch(); err != nil {
+			return err
 		}
-		s.procs = append(s.procs, p)
 	}
 	return nil
 }
 
-// localEnv is the environment of a local cluster's executor i.
-func (s *standalone) localEnv(i, cores int, secret []byte) []string {
+// localEnv is the environment of a local cluster's executor.
+func (s *standalone) localEnv(name, workDir string, m Master, secret []byte) []string {
 	env := append(os.Environ(),
 		execenv.Executor+"=1",
 		execenv.Join+"="+s.member.Addr(),
 		execenv.Bind+"=127.0.0.1:0",
 		execenv.RPCBind+"=127.0.0.1:0",
-		execenv.Cores+"="+strconv.Itoa(cores),
+		execenv.Cores+"="+strconv.Itoa(m.Cores),
 		execenv.Secret+"="+string(secret),
 		execenv.GossipProfile+"=local",
-		execenv.Name+"="+fmt.Sprintf("executor-%d", i),
+		execenv.Name+"="+name,
 		execenv.WatchStdin+"=1",
-		execenv.WorkDir+"="+filepath.Join(s.workDir, fmt.Sprintf("executor-%d", i)),
+		execenv.WorkDir+"="+workDir,
 	)
+	if m.Memory > 0 {
+		env = append(env, execenv.Memory+"="+strconv.FormatInt(m.Memory, 10))
+	}
 	if os.Getenv(execenv.LogLevel) == "" {
 		env = append(env, execenv.LogLevel+"=warn")
 	}
 	return env
+}
+
+// maxReplacementsPerExecutor bounds how many times a local cluster starts
+// executors again, per executor it was asked for: a program whose
+// executors crash at once must fail, not loop.
+const maxReplacementsPerExecutor = 10
+
+// localCluster is the executor processes of a local-cluster master. Once
+// the session has started, one that exits is replaced by a new one (with a
+// new name), as Spark's standalone workers relaunch their executors, so
+// that a job survives its executors being killed one after another.
+type localCluster struct {
+	exe     string
+	workDir string
+	env     func(name, workDir string) []string
+	limit   int // of replacements
+
+	mu       sync.Mutex
+	procs    []*localExecutor
+	started  int  // processes started: executor-0, executor-1, …
+	running  bool // the session started: an exit is replaced
+	closing  bool
+	replaced int
+	watched  sync.WaitGroup
+}
+
+// launch starts the next executor process and watches it.
+func (lc *localCluster) launch() error {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.launchLocked()
+}
+
+func (lc *localCluster) launchLocked() error {
+	name := fmt.Sprintf("executor-%d", lc.started)
+	p, err := startLocalExecutor(lc.exe, lc.env(name, filepath.Join(lc.workDir, name)))
+	if err != nil {
+		return fmt.Errorf("local-cluster: start %s: %w", name, err)
+	}
+	lc.started++
+	lc.procs = append(lc.procs, p)
+	lc.watched.Add(1)
+	go lc.replaceWhenExited(p, name)
+	return nil
+}
+
+// replaceWhenExited starts another executor when p exits while the
+// session runs.
+func (lc *localCluster) replaceWhenExited(p *localExecutor, name string) {
+	defer lc.watched.Done()
+	<-p.exited
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.closing || !lc.running {
+		return
+	}
+	if lc.replaced >= lc.limit {
+		slog.Error("ember: local-cluster executors keep exiting; not starting more", "executor", name, "started", lc.started)
+		return
+	}
+	lc.replaced++
+	slog.Warn("ember: local-cluster executor exited; starting another", "executor", name, "exit", p.err)
+	if err := lc.launchLocked(); err != nil {
+		slog.Error("ember: local-cluster: could not replace an executor", "executor", name, "err", err)
+	}
+}
+
+// early reports an executor process that exited while the session
+// started: a program that does not call rdd.Init first, or a crash.
+func (lc *localCluster) early() error {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	for _, p := range lc.procs {
+		select {
+		case <-p.exited:
+			return fmt.Errorf("executor process %d exited at start (%v); does main call rdd.Init() first?", p.cmd.Process.Pid, p.err)
+		default:
+		}
+	}
+	return nil
+}
+
+// run says that the session started: from now on an executor that exits
+// is replaced.
+func (lc *localCluster) run() {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	lc.running = true
+}
+
+// close stops every executor process, and removes their files.
+func (lc *localCluster) close() error {
+	lc.mu.Lock()
+	lc.closing = true
+	procs := lc.procs
+	lc.mu.Unlock()
+	for _, p := range procs {
+		p.stdin.Close() // the executor exits when its input closes
+	}
+	var errs []error
+	for _, p := range procs {
+		errs = append(errs, p.stop())
+	}
+	lc.watched.Wait()
+	return errors.Join(append(errs, os.RemoveAll(lc.workDir))...)
 }
 
 // localExecutor is an executor process of a local cluster.
@@ -460,26 +569,15 @@ func (p *localExecutor) stop() error {
 	return nil
 }
 
-// early reports an executor process that exited while the session
-// started: a program that does not call rdd.Init first, or a crash.
-func (s *standalone) early() error {
-	for _, p := range s.procs {
-		select {
-		case <-p.exited:
-			return fmt.Errorf("executor process %d exited at start (%v); does main call rdd.Init() first?", p.cmd.Process.Pid, p.err)
-		default:
-		}
-	}
-	return nil
-}
-
 // wait waits until the backend has at least n executors.
 func (s *standalone) wait(ctx context.Context, n int, limit time.Duration) error {
 	limit = cmp.Or(limit, executorWaitDefault)
 	deadline := time.Now().Add(limit)
 	for len(s.backend.Executors()) < n {
-		if err := s.early(); err != nil {
-			return err
+		if s.local != nil {
+			if err := s.local.early(); err != nil {
+				return err
+			}
 		}
 		if time.Now().After(deadline) {
 			return s.notEnough(n, limit)
@@ -530,19 +628,13 @@ func (s *standalone) Close() error {
 	}
 	// The executors go first, while the driver is still a member to hear
 	// their goodbyes.
-	for _, p := range s.procs {
-		p.stdin.Close() // the executor exits when its input closes
-	}
-	for _, p := range s.procs {
-		errs = append(errs, p.stop())
+	if s.local != nil {
+		errs = append(errs, s.local.close())
 	}
 	if s.member != nil {
 		errs = append(errs, s.member.Close(time.Second))
 	}
 	s.watched.Wait()
-	if s.workDir != "" {
-		errs = append(errs, os.RemoveAll(s.workDir))
-	}
 	return errors.Join(errs...)
 }
 
