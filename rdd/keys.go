@@ -20,7 +20,7 @@ var settings = &config.Table[Config]{
 func init() { config.Register(settings) }
 
 var keys = []config.Key[Config]{
-	config.Text("master", "where tasks run: `local` (1 slot), `local[N]`, `local[*]` (a slot per CPU), `local-cluster[N]` or `local-cluster[N,C]` (N executor processes of this program on loopback, C slots each), `ember://host:port,…` (a standalone cluster, joined through these gossip addresses)",
+	config.Text("master", "where tasks run: `local` (1 slot), `local[N]`, `local[*]` (a slot per CPU), `local-cluster[N]`, `local-cluster[N,C]` or `local-cluster[N,C,M]` (N executor processes of this program on loopback, C slots and M MiB each), `ember://host:port,…` (a standalone cluster, joined through these gossip addresses)",
 		func(c *Config) *string { return &c.Master }),
 	config.Integer("default.parallelism", "partitions of sources built with `numPartitions <= 0`; 0 means the master's task slots",
 		func(c *Config) *int { return &c.DefaultParallelism }),
