@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -405,5 +406,21 @@ func TestExitStatus(t *testing.T) {
 		if code != tc.code {
 			t.Errorf("ember %s: exit status %d, want %d (%v)", strings.Join(tc.args, " "), code, tc.code, err)
 		}
+	}
+}
+
+// An executor that cannot bind its ports exits with a non-zero status and
+// says which address.
+func TestExecutorBindFailure(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	out, err := exec.Command(emberBinary(t), "executor", "--bind", "127.0.0.1:0", "--rpc-bind", addr, "--work-dir", t.TempDir()).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), addr) {
+		t.Errorf("an executor whose RPC address %s is taken: %v\n%s; want a non-zero exit naming the address", addr, err, out)
 	}
 }
