@@ -563,14 +563,11 @@ func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, o
 		// Only the driver prepares and completes the output.
 		return writeParts(ctx, r, action, target, ext, write)
 	}
-	if cfg.overwrite {
-		// A staging directory left by a save that crashed.
-		if err := os.RemoveAll(target); err != nil {
-			return actionError(action, r, err)
-		}
-	}
-	created, err := prepareOutputDir(target)
+	created, err := prepareOutput(target, cfg.overwrite)
 	if err != nil {
+		// Executors run the save's job, which did not run here: they
+		// replay it failing as it did.
+		r.s.inv.skipJob(err)
 		return actionError(action, r, err)
 	}
 	err = writeParts(ctx, r, action, target, ext, write)
@@ -581,6 +578,17 @@ func saveParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, o
 		os.RemoveAll(target)
 	}
 	return err
+}
+
+// prepareOutput makes the directory a save writes into; with overwrite,
+// after removing a staging directory left by a save that crashed.
+func prepareOutput(target string, overwrite bool) (created bool, err error) {
+	if overwrite {
+		if err := os.RemoveAll(target); err != nil {
+			return false, err
+		}
+	}
+	return prepareOutputDir(target)
 }
 
 func writeParts[T any](ctx context.Context, r *RDD[T], action, dir, ext string, write func(*os.File, stream[T]) error) error {

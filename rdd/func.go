@@ -247,6 +247,10 @@ type capturedJob struct {
 	accs  []accumulator // the pipeline's, as rebuilt
 }
 
+// errReplayUnwinding is what an action returns on an executor as the
+// pipeline unwinds after its job was captured.
+var errReplayUnwinding = errors.New("the executor's rebuild of the pipeline is over")
+
 // stopReplay unwinds a pipeline once its target job is captured.
 type stopReplay struct{}
 
@@ -280,6 +284,10 @@ func (inv *invocation) newID(counter *atomic.Int64, kind replay.Kind) int {
 	switch {
 	case inv == nil:
 		return int(counter.Add(1))
+	case inv.rp != nil && inv.job != nil:
+		// Built as the pipeline unwinds after its job was captured (in a
+		// deferred call): never part of the job.
+		return -1
 	case inv.rp != nil:
 		id, err := inv.rp.NewID(kind)
 		if err != nil {
@@ -307,6 +315,14 @@ func fromDriver[T any](inv *invocation, id int, v *[]T) {
 			}
 			*v = values
 		}
+	}
+}
+
+// skipJob records, in a pipeline on the driver, an action that failed
+// with err before its job ran, so that executors replay it failing too.
+func (inv *invocation) skipJob(err error) {
+	if inv != nil && inv.rec != nil {
+		inv.rec.Skip(history[struct{}](nil, nil, err))
 	}
 }
 
@@ -370,13 +386,18 @@ func history[R any](indexes []int32, results []R, err error) *rpc.JobHistory {
 }
 
 // causes are the errors a replayed job's error keeps its identity for.
-var causes = map[string]error{"canceled": context.Canceled, "deadline": context.DeadlineExceeded, "closed": ErrSessionClosed}
+var causes = map[string]error{"canceled": context.Canceled, "deadline": context.DeadlineExceeded, "closed": ErrSessionClosed, "exists": ErrOutputExists}
 
 // replayJob is runJob on an executor: the jobs before the target deliver
 // what they delivered on the driver; the target is captured, and the
 // pipeline unwound.
 func replayJob[T, R any](r *RDD[T], fn func(tc *task.Context, p int, in stream[T]) (R, error), each func(i int, res R) error) error {
 	inv := r.s.inv
+	if inv.job != nil {
+		// An action as the pipeline unwinds after its job was captured
+		// (in a deferred call): what it would do is the driver's concern.
+		return errReplayUnwinding
+	}
 	index, h, err := inv.rp.NextJob()
 	if err != nil {
 		panic(replayError(err.Error()))

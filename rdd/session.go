@@ -165,23 +165,39 @@ const (
 
 // OnStageEvent registers f to be called with every stage event, from many
 // goroutines: f must be quick. A console progress bar is built on it.
-func (s *Session) OnStageEvent(f func(StageEvent)) { s.engine.OnStageEvent(f) }
+func (s *Session) OnStageEvent(f func(StageEvent)) {
+	if s.engine != nil { // nil on an executor rebuilding a pipeline
+		s.engine.OnStageEvent(f)
+	}
+}
 
 // TaskEvent reports a finished task attempt on a cluster executor.
 type TaskEvent = scheduler.TaskEvent
 
 // OnTaskEnd registers f to be called after every task attempt that ran on
 // a cluster executor. On local masters it is never called.
-func (s *Session) OnTaskEnd(f func(TaskEvent)) { s.engine.OnTaskEnd(f) }
+func (s *Session) OnTaskEnd(f func(TaskEvent)) {
+	if s.engine != nil {
+		s.engine.OnTaskEnd(f)
+	}
+}
 
 // GossipAddr returns the driver's gossip address on a cluster master, which
 // executors may join through (it is a member like them); "" on local
 // masters.
-func (s *Session) GossipAddr() string { return s.engine.GossipAddr() }
+func (s *Session) GossipAddr() string {
+	if s.engine == nil {
+		return ""
+	}
+	return s.engine.GossipAddr()
+}
 
 // Executors returns the names of the cluster executors in use; none on
 // local masters.
 func (s *Session) Executors() []string {
+	if s.engine == nil {
+		return nil
+	}
 	var names []string
 	for _, e := range s.engine.Executors() {
 		if e.State == "active" && e.Name != scheduler.DriverExecutor {

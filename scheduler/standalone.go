@@ -476,6 +476,7 @@ func (lc *localCluster) replaceWhenExited(p *localExecutor, name string) {
 		return
 	}
 	lc.replaced++
+	p.replaced = true
 	slog.Warn("ember: local-cluster executor exited; starting another", "executor", name, "exit", p.err)
 	if err := lc.launchLocked(); err != nil {
 		slog.Error("ember: local-cluster: could not replace an executor", "executor", name, "err", err)
@@ -516,7 +517,9 @@ func (lc *localCluster) close() error {
 	}
 	var errs []error
 	for _, p := range procs {
-		errs = append(errs, p.stop())
+		if err := p.stop(); err != nil && !p.replaced {
+			errs = append(errs, err) // one replaced had its say when it exited
+		}
 	}
 	lc.watched.Wait()
 	return errors.Join(append(errs, os.RemoveAll(lc.workDir))...)
@@ -528,6 +531,9 @@ type localExecutor struct {
 	stdin  io.Closer
 	exited chan struct{}
 	err    error // of Wait, once exited is closed
+	// replaced says that the process exited while the session ran and
+	// another took its place; guarded by its localCluster's mu.
+	replaced bool
 }
 
 func startLocalExecutor(exe string, env []string) (*localExecutor, error) {

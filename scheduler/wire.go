@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/internal/wire"
@@ -19,7 +20,12 @@ func decodeStatus(t *task.Task, st *rpc.TaskStatus) (any, error) {
 		}
 		return *wire.MapStatusOf(t.ShuffleID, st.MapOutput), nil
 	}
-	return t.Job.DecodeResult(st.Result)
+	res, err := t.Job.DecodeResult(st.Result)
+	if err != nil {
+		// The same result decodes the same way however often it is sent.
+		return nil, task.Permanent(fmt.Errorf("decode the task's result: %w", err))
+	}
+	return res, nil
 }
 
 // appendStoredBlocks appends to dst the blocks a task reported it cached.

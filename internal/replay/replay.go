@@ -52,8 +52,8 @@ type Recorder struct {
 	// of the RDD or broadcast that holds it, encoded when a job that
 	// executors rebuild first needs it.
 	values map[int64]func() ([]byte, error)
-	// history holds what each earlier job delivered, encoded when a
-	// later job needs it (most pipelines' last job needs none).
+	// history holds what each earlier job delivered, encoded when it
+	// ended.
 	history []func() *rpc.JobHistory
 }
 
@@ -116,12 +116,26 @@ func (r *Recorder) StartJob(key uint64, config []byte, graph []*rpc.GraphNode) (
 		def.History[i] = h()
 	}
 	end = func(h func() *rpc.JobHistory) {
+		// Encoded now: the pipeline may change what the job delivered
+		// before a later job needs it.
+		ended := h()
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		r.history = append(r.history, sync.OnceValue(h))
+		r.history = append(r.history, func() *rpc.JobHistory { return ended })
 		r.running = false
 	}
 	return def, end, nil
+}
+
+// Skip records a job of the run that ended on the driver before it ran
+// (a save refused because its output exists, say), with how it ended:
+// executors replay it as such, so that the run's later jobs keep their
+// places.
+func (r *Recorder) Skip(ended *rpc.JobHistory) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.jobs++
+	r.history = append(r.history, func() *rpc.JobHistory { return ended })
 }
 
 // valuesFor encodes the values kept for the RDDs of graph and for every

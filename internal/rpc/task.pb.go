@@ -884,7 +884,8 @@ type JobHistory struct {
 	Results []byte  `protobuf:"bytes,2,opt,name=results,proto3" json:"results,omitempty"`
 	Error   string  `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	// cause names a well-known error the job's error wraps, for errors.Is
-	// on executors: "canceled", "deadline" or "closed" (the session).
+	// on executors: "canceled", "deadline", "closed" (the session) or
+	// "exists" (a save's output).
 	Cause string `protobuf:"bytes,4,opt,name=cause,proto3" json:"cause,omitempty"`
 }
 
