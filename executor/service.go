@@ -69,6 +69,10 @@ func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
 			app.mu.Unlock()
 		case *rpc.DriverMessage_Unpersist:
 			d.blocks.RemoveRDD(int(b.Unpersist.RddId))
+		case *rpc.DriverMessage_JobEnded:
+			app.mu.Lock()
+			delete(app.defs, b.JobEnded.JobKey) // running tasks keep theirs
+			app.mu.Unlock()
 		case *rpc.DriverMessage_Launch:
 			app.launch(ctx, b.Launch)
 		case *rpc.DriverMessage_Kill:

@@ -157,6 +157,23 @@ func TestTaskStreamRunsTasksAndCleansUp(t *testing.T) {
 	if st := statuses[5]; st.State != rpc.TaskStatus_FAILED || st.Error.Message == "" {
 		t.Errorf("a task of an undefined job: %v", st)
 	}
+	// A job that ended: its definition is dropped, and a task of it that
+	// came without a new definition is refused.
+	send(&rpc.DriverMessage{Body: &rpc.DriverMessage_JobEnded{JobEnded: &rpc.JobEnded{JobKey: 1}}})
+	send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Launch{Launch: &rpc.LaunchTask{
+		TaskId: 6, JobKey: 1, Kind: rpc.LaunchTask_MAP, ShuffleId: 7, Partition: 0, Attempt: 2}}})
+	for statuses[6] == nil {
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := m.GetStatus(); st != nil {
+			statuses[st.TaskId] = st
+		}
+	}
+	if st := statuses[6]; st.State != rpc.TaskStatus_FAILED || !strings.Contains(st.Error.GetMessage(), "did not define") {
+		t.Errorf("a task of a job that ended: %v; want it refused, its definition dropped", st)
+	}
 	shuffleDir := filepath.Join(d.cfg.WorkDir, "shuffle")
 	if entries, _ := os.ReadDir(shuffleDir); len(entries) == 0 {
 		t.Fatalf("no shuffle files in %s after the map tasks", shuffleDir)

@@ -279,16 +279,37 @@ func (c *clusterBackend) Close() error {
 
 // Unpersist tells every executor to drop the cached partitions of an RDD.
 func (c *clusterBackend) Unpersist(rddID int) {
-	c.mu.Lock()
-	execs := make([]*remoteExecutor, 0, len(c.execs))
-	for _, e := range c.execs {
-		execs = append(execs, e)
-	}
-	c.mu.Unlock()
 	m := &rpc.DriverMessage{Body: &rpc.DriverMessage_Unpersist{Unpersist: &rpc.Unpersist{RddId: int64(rddID)}}}
-	for _, e := range execs {
+	for _, e := range c.live() {
 		e.sendMu.Lock()
 		_ = e.stream.Send(m) // a broken stream loses the executor, and its blocks with it
 		e.sendMu.Unlock()
 	}
+}
+
+// JobEnded tells the executors that were sent the definition of a job
+// that its tasks are over, so that they drop it: a definition carries the
+// results of the pipeline's earlier jobs and the driver's values, and an
+// application runs many jobs.
+func (c *clusterBackend) JobEnded(key uint64) {
+	m := &rpc.DriverMessage{Body: &rpc.DriverMessage_JobEnded{JobEnded: &rpc.JobEnded{JobKey: key}}}
+	for _, e := range c.live() {
+		e.sendMu.Lock()
+		if e.defined[key] {
+			delete(e.defined, key) // defined again if more of its tasks come
+			_ = e.stream.Send(m)
+		}
+		e.sendMu.Unlock()
+	}
+}
+
+// live returns the connected executors.
+func (c *clusterBackend) live() []*remoteExecutor {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	execs := make([]*remoteExecutor, 0, len(c.execs))
+	for _, e := range c.execs {
+		execs = append(execs, e)
+	}
+	return execs
 }
