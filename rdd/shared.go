@@ -19,6 +19,11 @@ import (
 // Arrow, as an RDD element does.
 type Broadcast[T any] struct {
 	value T
+	id    int         // in its pipeline; 0 outside pipelines
+	inv   *invocation // the pipeline's run, or nil
+	// destroyed is set by Destroy: on the driver, and on executors as
+	// their rebuild of the pipeline runs the same call.
+	destroyed atomic.Bool
 }
 
 // NewBroadcast shares v with the tasks of s. Outside a pipeline, v must
@@ -30,15 +35,19 @@ func NewBroadcast[T any](s *Session, v T) *Broadcast[T] {
 	inv := s.inv
 	id := inv.newID(&s.nextRDD, replay.Broadcast)
 	if inv.rp != nil {
-		// On an executor: the driver's value.
-		if enc, ok := inv.rp.Value(id); ok {
-			vs, err := codec.DecodeValues[T](enc)
-			if err != nil || len(vs) != 1 {
-				panic(replayError(fmt.Sprintf("the driver's broadcast value %d: %d values, %v", id, len(vs), err)))
-			}
-			v = vs[0]
+		// On an executor: the driver's value (none for a broadcast made
+		// as the pipeline unwinds, after its job was captured).
+		b := &Broadcast[T]{id: id, inv: inv}
+		enc, ok := inv.rp.Value(id)
+		if !ok {
+			return b
 		}
-		return &Broadcast[T]{value: v}
+		vs, err := codec.DecodeValues[T](enc)
+		if err != nil || len(vs) != 1 {
+			panic(replayError(fmt.Sprintf("the driver's broadcast value %d: %d values, %v", id, len(vs), err)))
+		}
+		b.value = vs[0]
+		return b
 	}
 	// On the driver: the value as it is now, encoded for the executors;
 	// tasks here read the same, decoded. A value that cannot be encoded
@@ -53,11 +62,30 @@ func NewBroadcast[T any](s *Session, v T) *Broadcast[T] {
 			v = vs[0]
 		}
 	}
-	return &Broadcast[T]{value: v}
+	return &Broadcast[T]{value: v, id: id, inv: inv}
 }
 
-// Value returns the broadcast value.
-func (b *Broadcast[T]) Value() T { return b.value }
+// Value returns the broadcast value. It panics after Destroy (in a task,
+// the panic fails the task), as Spark's does.
+func (b *Broadcast[T]) Value() T {
+	if b.destroyed.Load() {
+		panic(fmt.Sprintf("rdd: broadcast %d was used after Destroy", b.id))
+	}
+	return b.value
+}
+
+// Unpersist drops the copies of the value that executors keep, as Spark's
+// does; a later job that uses it sends it again. Executors keep the value
+// only with the definitions and rebuilt graphs of the jobs that carried it,
+// and drop those as the jobs end, so there is nothing more to drop: it is
+// kept for Spark's sake.
+func (b *Broadcast[T]) Unpersist() {}
+
+// Destroy ends the broadcast: Value panics from then on, on the driver and
+// in the tasks of later jobs. Executors rebuild a pipeline from its start,
+// so a pipeline's later jobs still carry the value, for the code that
+// read it before Destroy.
+func (b *Broadcast[T]) Destroy() { b.destroyed.Store(true) }
 
 // Accumulator is a number that tasks add to and the driver reads, as
 // Spark's accumulators. Additions from actions (Foreach, …) count once per

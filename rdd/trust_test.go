@@ -352,3 +352,32 @@ func TestLocalClusterReplacesExecutors(t *testing.T) {
 		}
 	}
 }
+
+// destroyThenUse uses a broadcast, destroys it, and uses it again in a
+// task (Spark's "Using broadcast after destroy prints callsite"): the
+// second job fails, on every master.
+var destroyThenUse = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (int64, error) {
+	b := rdd.NewBroadcast(s, []int64{1, 2, 3})
+	weigh := func(x int64) int64 { return b.Value()[x%3] }
+	first, err := rdd.Sum(ctx, rdd.Map(rdd.Range(s, 0, n, 3), weigh))
+	if err != nil {
+		return 0, err
+	}
+	b.Destroy()
+	second, err := rdd.Sum(ctx, rdd.Map(rdd.Range(s, 0, n, 3), weigh))
+	return first + second, err
+})
+
+func TestBroadcastDestroy(t *testing.T) {
+	masters := []string{"local[2]"}
+	if !testing.Short() {
+		masters = append(masters, "local-cluster[2]")
+	}
+	for _, master := range masters {
+		s := newSession(t, rdd.WithMaster(master), rdd.WithConf("task.maxFailures", "1"))
+		_, err := destroyThenUse.Run(context.Background(), s, 30)
+		if err == nil || !strings.Contains(err.Error(), "used after Destroy") {
+			t.Errorf("%s: a broadcast used after Destroy: %v; want the task to fail saying so", master, err)
+		}
+	}
+}
