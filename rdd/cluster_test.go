@@ -391,7 +391,9 @@ var remoteCachePipeline = rdd.Func(func(ctx context.Context, s *rdd.Session, n i
 		computed.Add(1)
 		return i
 	}).Cache()
-	for range 4 {
+	// Enough jobs that some partition lands elsewhere than where it was
+	// cached, even when the placement of tasks keeps repeating itself.
+	for range 12 {
 		sum, err := rdd.Sum(ctx, cached)
 		if err != nil {
 			return 0, err

@@ -522,12 +522,52 @@ func (d *dagScheduler) runTasks(ctx context.Context, st stage, parts []int,
 	defer r.cancel(nil)
 	r.emitStageStarted(len(parts))
 	defer r.emitStageEnded() // before cancel(nil): a cause now is the stage's failure
+	if _, local := d.exec.(*localSlots); local {
+		r.order = newStartOrder(len(parts))
+	}
 	var wg sync.WaitGroup
-	for _, p := range parts {
-		wg.Go(func() { r.runTask(p) })
+	for i, p := range parts {
+		wg.Go(func() { r.runTask(i, p) })
 	}
 	wg.Wait()
 	return r.result()
+}
+
+// startOrder makes the first attempts of a stage's tasks ask for a slot
+// one after another, in partition order, so that on one slot they run in
+// that order, as under Spark's FIFO scheduling. Each may ask once the one
+// before it has a slot, or has ended without one.
+type startOrder struct {
+	turns []chan struct{} // turns[i] closes when task i may ask
+	once  []sync.Once
+}
+
+func newStartOrder(n int) *startOrder {
+	o := &startOrder{turns: make([]chan struct{}, n+1), once: make([]sync.Once, n)}
+	for i := range o.turns {
+		o.turns[i] = make(chan struct{})
+	}
+	close(o.turns[0])
+	return o
+}
+
+// wait waits for task i's turn, or for ctx to end.
+func (o *startOrder) wait(ctx context.Context, i int) {
+	if o == nil {
+		return
+	}
+	select {
+	case <-o.turns[i]:
+	case <-ctx.Done():
+	}
+}
+
+// pass gives the turn to the task after i; it may be called more than
+// once.
+func (o *startOrder) pass(i int) {
+	if o != nil {
+		o.once[i].Do(func() { close(o.turns[i+1]) })
+	}
 }
 
 // stageRun is one run of a stage's tasks: what they share.
@@ -543,6 +583,10 @@ type stageRun struct {
 	// when the job's own context ends.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+
+	// order, for the local backend, makes the tasks start in partition
+	// order; nil on a cluster, where locality decides.
+	order *startOrder
 
 	mu       sync.Mutex // serialises deliver and guards the fields below
 	lost     []lostPartition
@@ -566,10 +610,12 @@ func (d *dagScheduler) newStageRun(ctx context.Context, st stage,
 // runTask runs partition p's task until an attempt settles it: its result
 // is delivered, its shuffle input turns out lost, the stage stops, or the
 // task fails for good, which fails the stage.
-func (r *stageRun) runTask(p int) {
+func (r *stageRun) runTask(i, p int) {
+	defer r.order.pass(i) // also when the task ends without a slot
+	r.order.wait(r.ctx, i)
 	var tries taskTries
 	for attempt := 1; ; attempt++ {
-		t := r.newTask(p, attempt)
+		t := r.newTask(i, p, attempt)
 		res, err := r.attempt(t)
 		gone := err == nil && r.d.ranOnLost(t)
 		if gone && t.Kind == task.MapTask {
@@ -600,8 +646,8 @@ func (r *stageRun) runTask(p int) {
 	}
 }
 
-// newTask describes an attempt of partition p's task.
-func (r *stageRun) newTask(p, attempt int) *task.Task {
+// newTask describes an attempt of partition p's task, the stage's i-th.
+func (r *stageRun) newTask(i, p, attempt int) *task.Task {
 	st := r.st
 	t := &task.Task{
 		StageID: st.id, Partition: p, Attempt: attempt,
@@ -610,7 +656,10 @@ func (r *stageRun) newTask(p, attempt int) *task.Task {
 		Job:        st.spec, Kind: st.kind, ShuffleID: st.shuffleID, Reads: r.reads, Partitioner: r.partitioner,
 		Cached: r.d.cached.all(st.node, p),
 	}
-	t.Started = func() { r.emitTaskStarted(t) }
+	t.Started = func() {
+		r.order.pass(i) // it has a slot: the next task may ask for one
+		r.emitTaskStarted(t)
+	}
 	return t
 }
 

@@ -400,3 +400,27 @@ func TestStageAttemptsAreBounded(t *testing.T) {
 		t.Fatalf("a stage that always loses its input: %v", err)
 	}
 }
+
+// On one slot, a stage's tasks start in partition order, as under Spark's
+// FIFO scheduling (and, on more slots, they ask for slots in that order).
+func TestTasksStartInPartitionOrderOnOneSlot(t *testing.T) {
+	d := newDAG(t, 1, 4)
+	final := &fakeNode{id: 1, parts: 12}
+	var mu sync.Mutex
+	var order []int
+	err := d.RunJob(context.Background(), Job{Final: final,
+		Run: func(tc *task.Context, p int) (any, error) {
+			mu.Lock()
+			order = append(order, p)
+			mu.Unlock()
+			return p, nil
+		},
+		Result: func(int, any) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+	if !slices.Equal(order, want) {
+		t.Errorf("tasks ran in the order %v on one slot, want %v", order, want)
+	}
+}
