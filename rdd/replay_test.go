@@ -33,11 +33,7 @@ func TestRefusedSaveThenOverwrite(t *testing.T) {
 			t.Errorf("%s: %v", master, err)
 			continue
 		}
-		entries, _ := os.ReadDir(dir)
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
+		names := entryNames(dir)
 		parts, _ := filepath.Glob(filepath.Join(dir, "part-*"))
 		if len(parts) != 2 {
 			t.Errorf("%s: %d part files, want 2: %v", master, len(parts), names)
@@ -101,11 +97,7 @@ func TestRefusedSaveThenCount(t *testing.T) {
 		os.MkdirAll(dir, 0o755)
 		os.WriteFile(filepath.Join(dir, "precious"), []byte("keep me\n"), 0o644)
 		got, err := saveThenCount.Run(context.Background(), s, dir)
-		entries, _ := os.ReadDir(dir)
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
+		names := entryNames(dir)
 		if err != nil || got != 4 || len(names) != 1 {
 			t.Errorf("%s: Count = %d, %v; the refused directory holds %v, want only its own file", master, got, err, names)
 		}
@@ -129,4 +121,14 @@ func TestDeferredActionAfterCapture(t *testing.T) {
 			t.Errorf("%s: got %d, %v", master, got, err)
 		}
 	}
+}
+
+// entryNames lists the names in dir.
+func entryNames(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }
