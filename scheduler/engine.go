@@ -97,6 +97,12 @@ func Start(ctx context.Context, cfg EngineConfig) (Engine, error) {
 	return startStandalone(ctx, m, dagCfg, cfg.Cluster)
 }
 
+// Both engines are Engines.
+var (
+	_ Engine = (*localEngine)(nil)
+	_ Engine = (*standalone)(nil)
+)
+
 // localEngine runs tasks on goroutine slots of this process, with one
 // block manager and one shuffle manager for all of them.
 type localEngine struct {
