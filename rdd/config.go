@@ -112,7 +112,7 @@ const (
 	// DefaultClusterBind lets executors on other machines reach the
 	// driver; local-cluster masters bind to loopback instead.
 	DefaultClusterBind  = scheduler.DefaultClusterBind
-	DefaultExecutorWait = 30 * time.Second
+	DefaultExecutorWait = scheduler.DefaultExecutorWait
 )
 
 // DefaultConfig returns the configuration a Session has when no option

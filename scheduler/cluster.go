@@ -26,7 +26,7 @@ type clusterBackendConfig struct {
 	// DialOptions dial executors: transport and per-call credentials.
 	DialOptions []grpc.DialOption
 	// ExecutorWait bounds how long a task waits while there is no executor
-	// at all; zero means 30 s.
+	// at all; zero means DefaultExecutorWait.
 	ExecutorWait time.Duration
 	// LocalityWait is how long a task waits for a slot on the executor
 	// that holds its cached input before it takes any; zero means
@@ -100,7 +100,7 @@ type TaskEvent struct {
 // newClusterBackend returns a Cluster without executors; AddExecutor adds them.
 func newClusterBackend(cfg clusterBackendConfig) *clusterBackend {
 	if cfg.ExecutorWait <= 0 {
-		cfg.ExecutorWait = 30 * time.Second
+		cfg.ExecutorWait = DefaultExecutorWait
 	}
 	if cfg.LocalityWait == 0 {
 		cfg.LocalityWait = DefaultLocalityWait

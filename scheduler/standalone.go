@@ -57,7 +57,8 @@ type StandaloneConfig struct {
 	// address.
 	Advertise string
 	// ExecutorWait bounds the wait for executors at start, and a task's
-	// wait while there is no executor at all; zero means 30 s.
+	// wait while there is no executor at all; zero means
+	// DefaultExecutorWait.
 	ExecutorWait time.Duration
 	// MinExecutors is how many executors an ember:// driver waits for at
 	// start (0: one).
@@ -190,7 +191,7 @@ func joinGossip(ctx context.Context, m Master, cfg StandaloneConfig, appID strin
 	if err != nil {
 		return nil, fmt.Errorf("cluster.bind %q: bad port", bind)
 	}
-	wait := cmp.Or(cfg.ExecutorWait, executorWaitDefault)
+	wait := cmp.Or(cfg.ExecutorWait, DefaultExecutorWait)
 	member, err := membership.Start(ctx, membership.Config{
 		Name: "driver-" + appID, BindAddr: host, BindPort: port, AdvertiseAddr: cfg.Advertise,
 		Seeds: m.Seeds, Secret: secret, Profile: profile, Meta: membership.Meta{Role: membership.Driver},
@@ -224,8 +225,8 @@ func clusterConfig(m Master, cfg StandaloneConfig, appID string, secret []byte) 
 	return ccfg, nil
 }
 
-// executorWaitDefault is the wait for executors when none is configured.
-const executorWaitDefault = 30 * time.Second
+// DefaultExecutorWait is StandaloneConfig.ExecutorWait's default.
+const DefaultExecutorWait = 30 * time.Second
 
 func (s *standalone) Unpersist(rdd int) {
 	s.backend.Unpersist(rdd)
@@ -577,7 +578,7 @@ func (p *localExecutor) stop() error {
 
 // wait waits until the backend has at least n executors.
 func (s *standalone) wait(ctx context.Context, n int, limit time.Duration) error {
-	limit = cmp.Or(limit, executorWaitDefault)
+	limit = cmp.Or(limit, DefaultExecutorWait)
 	deadline := time.Now().Add(limit)
 	for len(s.backend.Executors()) < n {
 		if s.local != nil {
