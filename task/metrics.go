@@ -10,26 +10,14 @@ import (
 // is what it produced: the records of a result task's partition, with the
 // bytes it saved or sent back; shuffle reads and writes are counted apart.
 type Metrics struct {
-	InputRecords        int64 `json:"inputRecords"`
-	InputBytes          int64 `json:"inputBytes"`
-	OutputRecords       int64 `json:"outputRecords"`
-	OutputBytes         int64 `json:"outputBytes"`
-	ShuffleReadRecords  int64 `json:"shuffleReadRecords"`
-	ShuffleReadBytes    int64 `json:"shuffleReadBytes"`
-	ShuffleWriteRecords int64 `json:"shuffleWriteRecords"`
-	ShuffleWriteBytes   int64 `json:"shuffleWriteBytes"`
-}
-
-// Add adds o to m.
-func (m *Metrics) Add(o Metrics) {
-	m.InputRecords += o.InputRecords
-	m.InputBytes += o.InputBytes
-	m.OutputRecords += o.OutputRecords
-	m.OutputBytes += o.OutputBytes
-	m.ShuffleReadRecords += o.ShuffleReadRecords
-	m.ShuffleReadBytes += o.ShuffleReadBytes
-	m.ShuffleWriteRecords += o.ShuffleWriteRecords
-	m.ShuffleWriteBytes += o.ShuffleWriteBytes
+	InputRecords        int64
+	InputBytes          int64
+	OutputRecords       int64
+	OutputBytes         int64
+	ShuffleReadRecords  int64
+	ShuffleReadBytes    int64
+	ShuffleWriteRecords int64
+	ShuffleWriteBytes   int64
 }
 
 // taskCounters are a running task's Metrics. Counters are atomic:
