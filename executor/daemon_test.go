@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/flight"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/await"
 	"github.com/ember-go/ember/internal/membership"
 	"github.com/ember-go/ember/shuffle"
 	"go.uber.org/goleak"
@@ -175,7 +176,7 @@ func TestCloseDespiteAStalledReader(t *testing.T) {
 	}
 	// The block is far bigger than the flow-control windows, so the
 	// server's send soon waits for a window the reader never opens.
-	if !waitFor(10*time.Second, sendBlockedOnFlowControl) {
+	if !await.Until(10*time.Second, sendBlockedOnFlowControl) {
 		t.Fatal("the fetch's send never waited for flow control in 10 s: no stalled reader to close despite")
 	}
 	done := make(chan error, 1)

@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/flight"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/await"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/internal/wire"
 	"github.com/ember-go/ember/task"
@@ -182,7 +183,7 @@ func TestTaskStreamRunsTasksAndCleansUp(t *testing.T) {
 	// The driver goes away: the executor removes the application's files.
 	stream.CloseSend()
 	var entries []os.DirEntry
-	if !waitFor(30*time.Second, func() bool {
+	if !await.Until(30*time.Second, func() bool {
 		var err error
 		entries, err = os.ReadDir(shuffleDir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/ember-go/ember/internal/await"
 	"github.com/ember-go/ember/rdd"
 	"github.com/ember-go/ember/scheduler"
 )
@@ -474,7 +475,7 @@ func TestCloseWhileJobsRun(t *testing.T) {
 	// task of theirs is waiting in the map function.
 	base := "http://" + s.UIAddr()
 	var jobs []apiJob
-	if !waitFor(10*time.Second, func() bool {
+	if !await.Until(10*time.Second, func() bool {
 		jobs = nil
 		getJSON(t, base+"/api/v1/jobs", &jobs)
 		running := 0

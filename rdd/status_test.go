@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ember-go/ember/internal/await"
 	"github.com/ember-go/ember/rdd"
 	"github.com/prometheus/common/expfmt"
 )
@@ -151,7 +152,7 @@ func TestStatusAPI(t *testing.T) {
 	// During the job.
 	var jobs []apiJob
 	var stages []apiStage
-	if !waitFor(10*time.Second, func() bool {
+	if !await.Until(10*time.Second, func() bool {
 		jobs, stages = nil, nil
 		getJSON(t, base+"/api/v1/jobs", &jobs)
 		getJSON(t, base+"/api/v1/stages", &stages)
@@ -288,7 +289,7 @@ func TestStatusAPIOnACluster(t *testing.T) {
 	// Wait for both executors' heartbeats; if they do not come, the checks
 	// below say what is missing.
 	finished := 0
-	waitFor(5*time.Second, func() bool {
+	await.Until(5*time.Second, func() bool {
 		execs = nil
 		getJSON(t, base+"/api/v1/executors", &execs)
 		finished = 0

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ember-go/ember/internal/await"
 	"github.com/ember-go/ember/rdd"
 )
 
@@ -339,7 +340,7 @@ func TestLocalClusterReplacesExecutors(t *testing.T) {
 	check("with an executor killed during the job")
 	// The second dies between jobs.
 	syscall.Kill(originals[1], syscall.SIGKILL)
-	if !waitFor(30*time.Second, func() bool {
+	if !await.Until(30*time.Second, func() bool {
 		now := s.Executors()
 		return len(now) == 2 && !slices.Contains(now, names[0]) && !slices.Contains(now, names[1])
 	}) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/await"
 	"github.com/ember-go/ember/internal/rpc"
 	"google.golang.org/grpc"
 )
@@ -217,11 +218,7 @@ func TestLocalityWaitEndsWhenItsExecutorIsLost(t *testing.T) {
 // waitUntil polls cond until it holds, failing the test after 10 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not so after 10 s", what)
-		}
-		time.Sleep(time.Millisecond)
+	if !await.Until(10*time.Second, cond) {
+		t.Fatalf("%s: not so after 10 s", what)
 	}
 }
