@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -106,46 +105,6 @@ func (s *Session) UIAddr() string {
 		return ""
 	}
 	return s.ui.Addr()
-}
-
-// executorStatus describes the executors for the status pages: on a
-// cluster, those connected and those gossip knows; in local mode, the
-// driver's task slots.
-func (s *Session) executorStatus() []status.Executor {
-	execs := s.engine.Executors()
-	out := make([]status.Executor, len(execs))
-	for i, e := range execs {
-		out[i] = status.Executor{Name: e.Name, Address: e.Address, Gossip: e.Gossip, State: e.State, Reason: e.Reason,
-			Cores: e.Cores, MemoryUsed: e.MemoryUsed, MemoryLimit: e.MemoryLimit, DiskUsed: e.DiskUsed}
-	}
-	return out
-}
-
-// storageStatus describes the cached partitions, by RDD.
-func (s *Session) storageStatus() []status.CachedRDD {
-	byRDD := map[int]*status.CachedRDD{}
-	for _, p := range s.engine.Cached() {
-		c := byRDD[p.RDD]
-		if c == nil {
-			c = &status.CachedRDD{RDD: p.RDD}
-			byRDD[p.RDD] = c
-		}
-		c.Partitions++
-		c.MemBytes += p.Memory
-		c.DiskBytes += p.Disk
-		for _, e := range p.Executors {
-			if !slices.Contains(c.Executors, e) {
-				c.Executors = append(c.Executors, e)
-			}
-		}
-	}
-	out := make([]status.CachedRDD, 0, len(byRDD))
-	for _, c := range byRDD {
-		slices.Sort(c.Executors)
-		out = append(out, *c)
-	}
-	slices.SortFunc(out, func(a, b status.CachedRDD) int { return a.RDD - b.RDD })
-	return out
 }
 
 // StageEvent reports how a stage of a job runs, on any master: it
