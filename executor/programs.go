@@ -271,7 +271,13 @@ func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rp
 	}
 	d.cfg.Logger.Info("application served by a worker", "app", app.id, "program", hello.Binary.Sha256[:16], "pid", w.cmd.Process.Pid)
 	defer app.cleanUp()
-	return relay(stream, child, app, cancel)
+	err = relay(stream, child, app, cancel)
+	if status, crashed := w.crashed(); err != nil && crashed {
+		// The driver counts this loss against the tasks that ran.
+		d.cfg.Logger.Warn("worker exited", "app", app.id, "pid", w.cmd.Process.Pid, "status", status)
+		return stream.Send(&rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_WorkerExited{WorkerExited: &rpc.WorkerExited{Status: status}}})
+	}
+	return err
 }
 
 // workerProgram returns the path of the uploaded program that h
@@ -495,6 +501,19 @@ func (w *workerProcess) connect(ctx context.Context, listening <-chan string, se
 	var err error
 	w.conn, err = grpc.DialContext(ctx, at, auth.DialOptions(secret, nil)...)
 	return err
+}
+
+// crashed reports whether the worker exited by itself, with a non-zero
+// status (a crash or os.Exit, not a signal from outside), and how. It
+// waits a moment for the exit, as the worker's stream may break first.
+func (w *workerProcess) crashed() (string, bool) {
+	select {
+	case <-w.exited:
+	case <-time.After(time.Second):
+		return "", false
+	}
+	ps := w.cmd.ProcessState
+	return ps.String(), ps.Exited() && ps.ExitCode() != 0
 }
 
 // stop ends the worker: its input closes, which tells it to exit; it is

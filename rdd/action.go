@@ -125,12 +125,20 @@ var errActionInTask = errors.New("an action cannot run inside a task: transforma
 	"not inside the functions given to other transformations (Spark's SPARK-5063); run the inner action first, " +
 	"and pass its result to the tasks (in the closure, or with a Broadcast)")
 
-// inTask runs the body of a task. Actions look for it on their caller's
-// stack: one called inside a task fails at once, instead of waiting for
-// slots that the tasks calling it hold.
+// inTask runs the body of a task attempt, whose additions to accumulators
+// count if it succeeds. Actions look for it on their caller's stack: one
+// called inside a task fails at once, instead of waiting for slots that
+// the tasks calling it hold.
 //
 //go:noinline
-func inTask[R any](body func() (R, error)) (R, error) { return body() }
+func inTask[R any](body func() (R, error)) (R, error) {
+	adds := beginAttempt()
+	succeeded := false
+	defer func() { adds.end(succeeded) }() // also when the body panics
+	res, err := body()
+	succeeded = err == nil
+	return res, err
+}
 
 // insideTask reports whether the caller runs inside the body of a task.
 func insideTask() bool {

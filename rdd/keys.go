@@ -24,7 +24,7 @@ var keys = []config.Key[Config]{
 		func(c *Config) *string { return &c.Master }),
 	config.Integer("default.parallelism", "partitions of sources built with `numPartitions <= 0`; 0 means the master's task slots",
 		func(c *Config) *int { return &c.DefaultParallelism }),
-	config.Integer("task.maxFailures", "failed attempts of a task before its job fails; attempts that end with a lost executor do not count, up to four times as many attempts in all",
+	config.Integer("task.maxFailures", "failed attempts of a task before its job fails; attempts that end with a lost executor do not count unless it exited by itself (a crash), up to four times as many attempts in all",
 		func(c *Config) *int { return &c.TaskMaxFailures }),
 	config.Integer("stage.maxAttempts", "runs of a stage whose input map output keeps getting lost, before its job fails",
 		func(c *Config) *int { return &c.StageMaxAttempts }),

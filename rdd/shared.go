@@ -88,16 +88,17 @@ func (b *Broadcast[T]) Unpersist() {}
 func (b *Broadcast[T]) Destroy() { b.destroyed.Store(true) }
 
 // Accumulator is a number that tasks add to and the driver reads, as
-// Spark's accumulators. Additions from actions (Foreach, …) count once per
-// element; additions made in a transformation count once per computation of
-// its partition, so a retried or recomputed task may add twice.
+// Spark's accumulators. What a task attempt adds counts when the attempt
+// succeeds: an attempt that fails or is killed adds nothing, so additions
+// from actions (Foreach, …) count exactly once per element even when tasks
+// are retried, as in Spark; additions made in a transformation count once
+// per successful computation of its partition, so a partition recomputed
+// (its cached block or map output lost) adds again. Additions made on a
+// goroutine the task started itself count at once.
 //
 // On a cluster, an accumulator made inside a pipeline collects what the
 // pipeline's tasks add on every executor: each task runs on its own copy
-// of the pipeline's graph and reports what it added when it finishes. An
-// attempt that fails adds nothing, so additions from actions count exactly
-// once per element even when tasks are retried (as in Spark); additions in
-// transformations count once per computation of their partition.
+// of the pipeline's graph and reports what it added when it finishes.
 type Accumulator[N int64 | float64] struct {
 	name string
 	bits atomic.Uint64
@@ -115,8 +116,18 @@ func NewAccumulator[N int64 | float64](s *Session, name string) *Accumulator[N] 
 // Name returns the accumulator's name.
 func (a *Accumulator[N]) Name() string { return a.name }
 
-// Add adds v. It is safe to call from many tasks at once.
+// Add adds v. It is safe to call from many tasks at once. Called by a
+// task, the addition counts when the task's attempt succeeds.
 func (a *Accumulator[N]) Add(v N) {
+	if at := currentAttempt(); at != nil {
+		stage(at, a, v)
+		return
+	}
+	a.add(v)
+}
+
+// add adds v at once.
+func (a *Accumulator[N]) add(v N) {
 	for {
 		old := a.bits.Load()
 		if a.bits.CompareAndSwap(old, toBits(fromBits[N](old)+v)) {
@@ -162,4 +173,4 @@ func (a *Accumulator[N]) valueBits() uint64 { return a.bits.Load() }
 
 func (a *Accumulator[N]) reset() { a.bits.Store(toBits(N(0))) }
 
-func (a *Accumulator[N]) addBits(bits uint64) { a.Add(fromBits[N](bits)) }
+func (a *Accumulator[N]) addBits(bits uint64) { a.add(fromBits[N](bits)) }

@@ -5,18 +5,21 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ember-go/ember/internal/await"
 	"github.com/ember-go/ember/rdd"
+	"github.com/ember-go/ember/scheduler"
 )
 
 // State that the tests set on the driver alone: executors run this
@@ -207,6 +210,43 @@ func TestSamePanicToldOnce(t *testing.T) {
 	}
 }
 
+// What a failed attempt added to an accumulator is dropped, in local mode
+// too (Spark's AccumulatorSuite "internal accumulators in fully / partially
+// resubmitted stages"): each of 10 tasks adds 1, the first attempts of
+// all or some of them fail, and the accumulator ends at 10.
+func TestAccumulatorsDropFailedAttempts(t *testing.T) {
+	ctx := context.Background()
+	for name, fails := range map[string]func(p int) bool{
+		"fully":     func(int) bool { return true },
+		"partially": func(p int) bool { return p%2 == 0 },
+	} {
+		s := newSession(t, rdd.WithMaster("local[1]"))
+		perTask := rdd.NewAccumulator[int64](s, "per task")
+		perElement := rdd.NewAccumulator[float64](s, "per element")
+		var tries [10]atomic.Int32
+		failing := rdd.MapPartitions(rdd.Range(s, 1, 101, 10), func(p int, in iter.Seq[int64]) iter.Seq[int64] {
+			perTask.Add(1)
+			if fails(p) && tries[p].Add(1) == 1 {
+				panic("failing a task intentionally")
+			}
+			return in
+		})
+		if n, err := failing.Count(ctx); err != nil || n != 100 || perTask.Value() != 10 {
+			t.Errorf("%s resubmitted: count %d, %v; the accumulator says %d tasks ran, want 10", name, n, err, perTask.Value())
+		}
+		tries = [10]atomic.Int32{}
+		err := rdd.Range(s, 0, 100, 10).Foreach(ctx, func(x int64) {
+			perElement.Add(0.5)
+			if fails(int(x/10)) && x%10 == 9 && tries[x/10].Add(1) == 1 {
+				panic("failing a task after its elements")
+			}
+		})
+		if err != nil || perElement.Value() != 50 {
+			t.Errorf("%s resubmitted Foreach: %v; the accumulator says %v, want 50 (0.5 per element, once)", name, err, perElement.Value())
+		}
+	}
+}
+
 // betweenJobs, set by a test on the driver, runs between diskCachedTwice's
 // jobs.
 var betweenJobs func()
@@ -351,6 +391,35 @@ func TestLocalClusterReplacesExecutors(t *testing.T) {
 		if slices.Contains(originals, pid) {
 			t.Errorf("executor process %d was killed but still runs", pid)
 		}
+	}
+}
+
+// crashEveryTime exits the process that runs its task, in every attempt.
+var crashEveryTime = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (int64, error) {
+	return rdd.Map(rdd.Range(s, 0, n, 1), func(i int64) int64 {
+		os.Exit(3)
+		return i
+	}).Count(ctx)
+})
+
+// A task that crashes every executor it runs on fails its job after
+// task.maxFailures attempts, as in Spark, and says so; executors killed
+// from outside do not count against a task (TestLocalClusterReplacesExecutors).
+func TestTaskThatCrashesItsExecutors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crashes executor processes")
+	}
+	s := newSession(t, rdd.WithMaster("local-cluster[2]"), rdd.WithConf("task.maxFailures", "3"))
+	ctx := context.Background()
+	_, err := crashEveryTime.Run(ctx, s, 5)
+	var te *scheduler.TaskError
+	if !errors.As(err, &te) || len(te.Attempts) != 3 || !errors.Is(err, scheduler.ErrExitCausedByTask) ||
+		!strings.Contains(err.Error(), "failed after 3 attempt(s)") || !strings.Contains(err.Error(), "exit status 3") {
+		t.Fatalf("a task that exits its executor every time: %v; want it to fail after 3 attempts (task.maxFailures), saying how the executors exited", err)
+	}
+	// The session goes on, on executors that replaced the crashed ones.
+	if got, err := sumTo.Run(ctx, s, 1_000); err != nil || got != 1_000*999/2 {
+		t.Fatalf("after the crashes: sum %d, %v; want %d", got, err, 1_000*999/2)
 	}
 }
 

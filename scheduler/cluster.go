@@ -43,6 +43,11 @@ type clusterBackendConfig struct {
 	// HeartbeatTimeout is how long an executor may stay silent before it
 	// counts as lost; zero means DefaultHeartbeatTimeout.
 	HeartbeatTimeout time.Duration
+	// whyLost, if set, says why the executor of a name was lost when the
+	// driver can tell (it started the process): an error that wraps
+	// ErrExitCausedByTask if the process exited by itself, nil otherwise.
+	// It may wait a moment to learn.
+	whyLost func(name string) error
 }
 
 // Defaults of the heartbeats.
@@ -57,6 +62,13 @@ const DefaultLocalityWait = time.Second
 // ErrExecutorLost is wrapped by the error of a task whose executor was
 // lost while it ran: its connection broke or it left the cluster.
 var ErrExecutorLost = errors.New("executor lost")
+
+// ErrExitCausedByTask is wrapped, with ErrExecutorLost, by the error of a
+// task whose executor (or the executor's worker process) exited by itself
+// while the task ran: a crash or an os.Exit, not a signal from outside.
+// As Spark's ExecutorLostFailure with exitCausedByApp, such an attempt
+// counts against task.maxFailures; other losses do not.
+var ErrExitCausedByTask = errors.New("exit caused by a running task")
 
 // ErrNoExecutors is returned by tasks that waited ExecutorWait while the
 // cluster had no executor.

@@ -37,8 +37,12 @@ type remoteExecutor struct {
 	pending map[uint64]chan *rpc.TaskStatus // tasks launched, waiting for their status
 	lost    chan struct{}                   // closed once e is lost, after lostErr is set
 	lostErr error
+
 	heard   atomic.Int64                  // when the executor last sent anything, in Unix ns
 	storage atomic.Pointer[rpc.Heartbeat] // the last heartbeat, if any
+
+	whyOnce sync.Once
+	why     error // what clusterBackendConfig.whyLost says, once e is lost
 }
 
 // connect dials the executor at addr and opens its task stream, uploading
@@ -155,6 +159,10 @@ func (c *clusterBackend) receive(e *remoteExecutor) {
 		if hb := m.GetHeartbeat(); hb != nil {
 			e.storage.Store(hb)
 		}
+		if ex := m.GetWorkerExited(); ex != nil {
+			c.streamEnded(e, fmt.Errorf("%w: its worker process ended with %s", ErrExitCausedByTask, ex.Status))
+			return
+		}
 		st := m.GetStatus()
 		if st == nil {
 			continue
@@ -227,7 +235,7 @@ func (c *clusterBackend) dropLocked(e *remoteExecutor, cause error) {
 	e.mu.Lock()
 	already := e.lostErr != nil
 	if !already {
-		e.lostErr = fmt.Errorf("%w: %s at %s: %v", ErrExecutorLost, e.name, e.addr, cause)
+		e.lostErr = fmt.Errorf("%w: %s at %s: %w", ErrExecutorLost, e.name, e.addr, cause)
 	}
 	e.mu.Unlock()
 	if already {
@@ -284,6 +292,20 @@ func (e *remoteExecutor) lostError() error {
 		return fmt.Errorf("%w: %s at %s", ErrExecutorLost, e.name, e.addr)
 	}
 	return e.lostErr
+}
+
+// lostError is the error of a task that e's loss failed: e's own, and
+// why its process exited when the driver can tell.
+func (c *clusterBackend) lostError(e *remoteExecutor) error {
+	err := e.lostError()
+	if c.cfg.whyLost == nil || errors.Is(err, ErrExitCausedByTask) {
+		return err
+	}
+	e.whyOnce.Do(func() { e.why = c.cfg.whyLost(e.name) })
+	if e.why != nil {
+		return fmt.Errorf("%w: %w", err, e.why)
+	}
+	return err
 }
 
 // abort closes the connection of an executor that did not join the

@@ -29,9 +29,10 @@ const DefaultMaxStageAttempts = 4
 // dagConfig tunes a DAG. The zero value works.
 type dagConfig struct {
 	// MaxFailures is how many attempts a task gets before the job fails;
-	// attempts that ended because their executor was lost do not count,
-	// but a task gets at most four times as many attempts in all. Zero
-	// means DefaultMaxFailures.
+	// attempts that ended because their executor was lost do not count
+	// (unless it exited by itself: ErrExitCausedByTask), but a task gets
+	// at most four times as many attempts in all. Zero means
+	// DefaultMaxFailures.
 	MaxFailures int
 	// MaxStageAttempts is how many times a stage runs, at most, when the
 	// map output it reads is lost (an executor died) and recomputed. Zero
@@ -687,9 +688,10 @@ type taskTries struct {
 
 func (tr *taskTries) record(executor string, err error) {
 	tr.attempts = append(tr.attempts, Attempt{Executor: executor, Err: err})
-	// An attempt whose executor was lost says nothing of the task: it
-	// does not count, though attempts stay bounded.
-	if !errors.Is(err, ErrExecutorLost) {
+	// An attempt whose executor was lost says nothing of the task, unless
+	// the executor exited by itself: it does not count, though attempts
+	// stay bounded.
+	if !errors.Is(err, ErrExecutorLost) || errors.Is(err, ErrExitCausedByTask) {
 		tr.failures++
 	}
 }

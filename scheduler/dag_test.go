@@ -380,6 +380,21 @@ func TestLostExecutorsDoNotCountAsTaskFailures(t *testing.T) {
 	if !errors.As(err, &te) || attempts.Load() != 8 || len(te.Attempts) != 8 || !errors.Is(err, ErrExecutorLost) {
 		t.Fatalf("executors lost forever: %v after %d attempts, want a TaskError after 8", err, attempts.Load())
 	}
+
+	// An executor that exited by itself (the task crashed it) counts, as
+	// Spark's exitCausedByApp.
+	attempts.Store(0)
+	crashed := fmt.Errorf("%w: %w: exit status 2", lost, ErrExitCausedByTask)
+	err = d.RunJob(context.Background(), Job{Final: node,
+		Run: func(tc *task.Context, p int) (any, error) {
+			attempts.Add(1)
+			return nil, crashed
+		},
+		Result: func(int, any) error { return nil },
+	})
+	if !errors.As(err, &te) || attempts.Load() != 2 || !errors.Is(err, ErrExitCausedByTask) {
+		t.Fatalf("executors crashed by the task: %v after %d attempts, want a TaskError after 2 (task.maxFailures)", err, attempts.Load())
+	}
 }
 
 func TestStageAttemptsAreBounded(t *testing.T) {

@@ -36,7 +36,7 @@ func (c *clusterBackend) runOn(ctx context.Context, e *remoteExecutor, t *task.T
 	case st := <-ch:
 		return finished(t, st)
 	case <-e.lost:
-		return nil, e.lostError()
+		return nil, c.lostError(e)
 	case <-ctx.Done():
 		// Wait, within bounds, for the task to stop: the caller may clean
 		// up what the task writes once Run returns.

@@ -91,6 +91,10 @@ type standalone struct {
 	tooSmall  map[string]int64  // executors offering less memory than needed
 	unusable  map[string]error  // executors that could not be connected, and why
 	instances map[string]string // the process instance of each executor connected
+	// dropped names the executors whose connection was lost, for follow
+	// to connect again while gossip counts them alive.
+	dropped    chan string
+	reconnects map[string]int // connections made again, by executor
 
 	local   *localCluster // the executor processes of a local-cluster master
 	watched sync.WaitGroup
@@ -112,7 +116,8 @@ func startStandalone(ctx context.Context, m Master, dagCfg dagConfig, cfg Standa
 		return nil, err
 	}
 	s := &standalone{needMem: cfg.ExecutorMemory, connectTimeout: 10 * time.Second,
-		tooSmall: make(map[string]int64), unusable: make(map[string]error), instances: make(map[string]string)}
+		tooSmall: make(map[string]int64), unusable: make(map[string]error), instances: make(map[string]string),
+		dropped: make(chan string, 64), reconnects: make(map[string]int)}
 	if m.Kind == StandaloneMaster {
 		s.connectTimeout = time.Minute // it may upload this program
 	}
@@ -128,9 +133,20 @@ func startStandalone(ctx context.Context, m Master, dagCfg dagConfig, cfg Standa
 	if err != nil {
 		return nil, err
 	}
+	ccfg.whyLost = s.whyLost
 	s.backend = newClusterBackend(ccfg)
 	s.dagScheduler = newDAGScheduler(s.backend, dagCfg)
 	s.backend.OnLost(s.dagScheduler.ExecutorLost)
+	if m.Kind == StandaloneMaster {
+		// A local cluster replaces its lost executors; a standalone one
+		// may still have them, with a crashed worker or a network back.
+		s.backend.OnLost(func(name, _ string, _ uint64) {
+			select {
+			case s.dropped <- name:
+			default:
+			}
+		})
+	}
 	wctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.follow(wctx)
@@ -314,10 +330,47 @@ func (s *standalone) follow(ctx context.Context) {
 				case membership.Leave, membership.Failed:
 					s.backend.RemoveExecutor(ev.Node.Name, fmt.Errorf("membership: %s", ev.Kind))
 				}
+			case name := <-s.dropped:
+				s.reconnectLater(ctx, name)
 			}
 		}
 	}()
 }
+
+// reconnectLater connects again, after a pause, to an executor whose
+// connection was lost if gossip still counts it alive: its worker process
+// crashed, or its network broke for a while. An executor is connected
+// again at most maxReconnects times.
+func (s *standalone) reconnectLater(ctx context.Context, name string) {
+	s.mu.Lock()
+	s.reconnects[name]++
+	n := s.reconnects[name]
+	s.mu.Unlock()
+	if n > maxReconnects {
+		slog.Warn("ember: executor keeps being lost; not connecting to it again", "executor", name, "reconnects", maxReconnects)
+		return
+	}
+	s.watched.Add(1)
+	go func() {
+		defer s.watched.Done()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(reconnectPause):
+		}
+		for _, n := range s.member.Executors() {
+			if n.Name == name {
+				s.connect(ctx, n)
+			}
+		}
+	}()
+}
+
+// Bounds of reconnectLater.
+const (
+	maxReconnects  = 10
+	reconnectPause = time.Second
+)
 
 // connect adds an executor that gossip announced to the backend, in the
 // background, unless it offers too little memory or is connected already.
@@ -418,6 +471,15 @@ func (s *standalone) localEnv(name, workDir string, m Master, secret []byte) []s
 	return env
 }
 
+// whyLost says why the executor of a name was lost, when this driver
+// started its process (a local cluster); nil otherwise.
+func (s *standalone) whyLost(name string) error {
+	if s.local == nil {
+		return nil
+	}
+	return s.local.whyLost(name)
+}
+
 // maxReplacementsPerExecutor bounds how many times a local cluster starts
 // executors again, per executor it was asked for: a program whose
 // executors crash at once must fail, not loop.
@@ -451,7 +513,7 @@ func (lc *localCluster) launch() error {
 
 func (lc *localCluster) launchLocked() error {
 	name := fmt.Sprintf("executor-%d", lc.started)
-	p, err := startLocalExecutor(lc.exe, lc.env(name, filepath.Join(lc.workDir, name)))
+	p, err := startLocalExecutor(name, lc.exe, lc.env(name, filepath.Join(lc.workDir, name)))
 	if err != nil {
 		return fmt.Errorf("local-cluster: start %s: %w", name, err)
 	}
@@ -526,8 +588,39 @@ func (lc *localCluster) close() error {
 	return errors.Join(append(errs, os.RemoveAll(lc.workDir))...)
 }
 
+// whyLost says whether the local executor of a name that was lost
+// exited by itself: a task crashed it. It waits a moment for the process
+// to end, as its connection may break first.
+func (lc *localCluster) whyLost(name string) error {
+	lc.mu.Lock()
+	i := slices.IndexFunc(lc.procs, func(p *localExecutor) bool { return p.name == name })
+	var p *localExecutor
+	if i >= 0 {
+		p = lc.procs[i]
+	}
+	lc.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(exitWait):
+		return nil // alive: only its connection was lost
+	}
+	// A crash or os.Exit gives a non-zero status; a signal from outside
+	// (a kill, the kernel's OOM killer) none.
+	if ps := p.cmd.ProcessState; ps.Exited() && ps.ExitCode() != 0 {
+		return fmt.Errorf("%w: process %d ended with %v", ErrExitCausedByTask, ps.Pid(), ps)
+	}
+	return nil
+}
+
+// exitWait bounds the wait for a lost local executor's process to end.
+const exitWait = 2 * time.Second
+
 // localExecutor is an executor process of a local cluster.
 type localExecutor struct {
+	name   string
 	cmd    *exec.Cmd
 	stdin  io.Closer
 	exited chan struct{}
@@ -537,7 +630,7 @@ type localExecutor struct {
 	replaced bool
 }
 
-func startLocalExecutor(exe string, env []string) (*localExecutor, error) {
+func startLocalExecutor(name, exe string, env []string) (*localExecutor, error) {
 	cmd := exec.Command(exe)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -548,7 +641,7 @@ func startLocalExecutor(exe string, env []string) (*localExecutor, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &localExecutor{cmd: cmd, stdin: stdin, exited: make(chan struct{})}
+	p := &localExecutor{name: name, cmd: cmd, stdin: stdin, exited: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.exited)

@@ -290,7 +290,7 @@ func TestClusterMasters(t *testing.T) {
 		}
 		cmd := exec.Command(shipped, c.Master(), "3")
 		cmd.Env = append(os.Environ(), "EMBER_SECRET="+string(secret))
-		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "squares by residue: ok") || !strings.Contains(string(out), "join and sort: ok") || strings.Contains(string(out), "ran on 1 executors") {
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "squares by residue: ok") || !strings.Contains(string(out), "join and sort: ok") || !strings.Contains(string(out), "crashed workers: ok") || strings.Contains(string(out), "ran on 1 executors") {
 			t.Errorf("a shipped program: %v\n%s", err, out)
 		}
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ember-go/ember/rdd"
@@ -25,6 +26,14 @@ var joined = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) ([]rdd.
 	b := rdd.Map(rdd.Range(s, 0, 100, 3), func(i int64) rdd.Pair[int64, int64] { return rdd.Pair[int64, int64]{Key: i, Value: i * 1000} })
 	sums := rdd.MapValues(rdd.Join(a, b, 3), func(v rdd.Pair[int64, int64]) int64 { return v.Key + v.Value })
 	return rdd.SortBy(sums, func(p rdd.Pair[int64, int64]) int64 { return p.Value*100 + p.Key }, true, 4).Collect(ctx)
+})
+
+// crash exits the worker that runs its task, in every attempt.
+var crash = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (int64, error) {
+	return rdd.Map(rdd.Range(s, 0, n, 1), func(i int64) int64 {
+		os.Exit(3)
+		return i
+	}).Count(ctx)
 })
 
 func main() {
@@ -91,4 +100,17 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("join and sort: ok")
+
+	// A task that crashes its worker every time fails after
+	// task.maxFailures (4) attempts; the executors start new workers.
+	_, err = crash.Run(context.Background(), s, 3)
+	if err == nil || !strings.Contains(err.Error(), "failed after 4 attempt(s)") || !strings.Contains(err.Error(), "exit status 3") {
+		fmt.Fprintf(os.Stderr, "a task that crashes its worker: %v; want it to fail after 4 attempts, saying how the workers exited\n", err)
+		os.Exit(1)
+	}
+	if again, err := squares.Run(context.Background(), s, 10_000); err != nil || again[3] != want[3] {
+		fmt.Fprintf(os.Stderr, "after the crashes: %v, %v\n", again, err)
+		os.Exit(1)
+	}
+	fmt.Println("crashed workers: ok")
 }
