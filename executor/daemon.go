@@ -51,7 +51,10 @@ type DaemonConfig struct {
 	JoinTimeout time.Duration
 	// Cores is the number of task slots offered.
 	Cores int
-	// Memory is the number of bytes offered for tasks and cached blocks.
+	// Memory is the number of bytes offered for tasks and cached blocks:
+	// the executor's memory budget (see storage.MemoryManager). Zero
+	// sizes it from the machine (storage.SizeBudget): a share of the
+	// process's cgroup limit, GOMEMLIMIT or physical memory.
 	Memory int64
 	// Secret is the cluster secret; required unless every address is on
 	// loopback.
@@ -99,7 +102,6 @@ func DefaultDaemonConfig() DaemonConfig {
 		GossipAddr:    "0.0.0.0:7946",
 		RPCAddr:       "0.0.0.0:7947",
 		Cores:         runtime.NumCPU(),
-		Memory:        1 << 30,
 		GossipProfile: "lan",
 		GCMinHeap:     gctune.DefaultFloor,
 	}
@@ -134,6 +136,9 @@ type Daemon struct {
 	httpAddr string
 	served   chan error
 	gcDone   func()
+	budget   *storage.MemoryManager
+	// releaseBudget ends the budget's hold on the runtime's heap limit.
+	releaseBudget func()
 }
 
 // StartDaemon starts an executor daemon and joins the cluster.
@@ -147,7 +152,7 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		cfg.Name = defaultName()
 	}
 	d := &Daemon{cfg: cfg, served: make(chan error, 1), slots: make(chan struct{}, cfg.Cores), queue: newQueue(cfg),
-		runner: cmp.Or(cfg.runner, replay.Registered()), gcDone: gctune.Start(cfg.GCMinHeap)}
+		runner: cmp.Or(cfg.runner, replay.Registered())}
 	started := false
 	defer func() {
 		// On any way out short of success, a panic included, what was
@@ -271,8 +276,15 @@ func (d *Daemon) memberConfig(host string, port int) membership.Config {
 // the services are registered.
 func (d *Daemon) serve(shuffleCfg shuffle.Config) (net.Listener, error) {
 	cfg := d.cfg
-	var err error
-	if d.blocks, err = storage.NewManager(storage.Config{MemoryLimit: cfg.Memory, Dir: subdir(cfg.WorkDir, "blocks")}); err != nil {
+	budget, size, release, err := storage.NewProcessBudget(cfg.Memory)
+	if err != nil {
+		return nil, fmt.Errorf("executor: --memory: %w", err)
+	}
+	d.budget, d.releaseBudget, d.cfg.Memory = budget, release, size.Total
+	cfg.Logger.Info("memory budget", "bytes", size.Total, "source", size.Source, "heapLimit", size.HeapLimit)
+	// After the heap limit, which the collector's floor stays under.
+	d.gcDone = gctune.Start(cmp.Or(cfg.GCMinHeap, gctune.DefaultFloor))
+	if d.blocks, err = storage.NewManager(storage.Config{MemoryLimit: size.Total, Budget: budget, Dir: subdir(cfg.WorkDir, "blocks")}); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
 	}
 	if d.shuffle, err = shuffle.NewManager(shuffleCfg); err != nil {
@@ -291,7 +303,7 @@ func (d *Daemon) serve(shuffleCfg shuffle.Config) (net.Listener, error) {
 // taskEnv is what tasks run with; it needs d.location.
 func (d *Daemon) taskEnv() *task.Env {
 	return &task.Env{Blocks: d.blocks, Shuffle: d.shuffle, Fetcher: &blockFetcher{self: d.location, local: d.shuffle, remote: d.fetcher},
-		RemoteCached: d.fetcher.FetchCached}
+		RemoteCached: d.fetcher.FetchCached, Memory: d.budget, SpillDir: d.shuffle.Dir()}
 }
 
 // MetricsAddr is where the executor serves /metrics, or "".
@@ -370,6 +382,9 @@ func (d *Daemon) Close() error {
 	}
 	if d.gcDone != nil {
 		d.gcDone()
+	}
+	if d.releaseBudget != nil {
+		d.releaseBudget()
 	}
 	return errors.Join(errs...)
 }

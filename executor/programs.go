@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/ember-go/ember/internal/auth"
-	"github.com/ember-go/ember/internal/gctune"
 	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/shuffle"
@@ -589,7 +588,6 @@ func StartWorker(ctx context.Context, cfg WorkerConfig, logger *slog.Logger) (*D
 		cfg: DaemonConfig{Name: cfg.Name, RPCAddr: "127.0.0.1:0", Cores: max(cfg.Cores, 1), Memory: cfg.Memory,
 			Secret: cfg.Secret, Logger: logger},
 		worker: true, runner: replay.Registered(), served: make(chan error, 1), slots: make(chan struct{}, max(cfg.Cores, 1)),
-		gcDone: gctune.Start(gctune.DefaultFloor),
 	}
 	d.queue = newQueue(d.cfg)
 	lis, err := d.serve(shuffle.Config{Dir: cfg.ShuffleDir, Shared: true})

@@ -195,6 +195,7 @@ func (a *application) run(ctx context.Context, def *rpc.DefineJob, m *rpc.Launch
 		},
 	}
 	tc := task.NewContext(ctx, t, a.d.env, a.d.Name(), a.id)
+	defer tc.End()
 	a.d.cfg.Logger.Debug("task started", "app", a.id, "job", def.Pipeline, "stage", t.StageID, "partition", t.Partition, "attempt", t.Attempt)
 	defer func() {
 		if v := recover(); v != nil {

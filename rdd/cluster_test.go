@@ -306,10 +306,10 @@ func TestLocalClusterMemoryTooSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts executor processes")
 	}
-	// The executors a local cluster starts offer 1g each.
-	_, err := rdd.NewSession(rdd.WithMaster("local-cluster[1]"), rdd.WithConf("executor.memory", "64g"),
+	// The executor offers the 512 MiB its master gives it.
+	_, err := rdd.NewSession(rdd.WithMaster("local-cluster[1,1,512]"), rdd.WithConf("executor.memory", "64g"),
 		rdd.WithConf("cluster.executorWait", "2s"))
-	if err == nil || !strings.Contains(err.Error(), "64g") || !strings.Contains(err.Error(), "offers 1g") {
+	if err == nil || !strings.Contains(err.Error(), "64g") || !strings.Contains(err.Error(), "offers 512m") {
 		t.Fatalf("a session that needs more memory than any executor has: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ember-go/ember/internal/status"
 
 	"github.com/ember-go/ember/scheduler"
+	"github.com/ember-go/ember/storage"
 	"github.com/ember-go/ember/shuffle"
 )
 
@@ -51,6 +52,14 @@ type Config struct {
 	// BatchSize is how many elements pass at a time through a stage's
 	// operators ("batch.size").
 	BatchSize int
+	// MemoryBudget is the bytes that the driver's tasks (in local mode)
+	// and cached blocks share ("memory.limit"); 0 sizes it from the
+	// process's cgroup limit, GOMEMLIMIT or physical memory. See
+	// docs/memory.md.
+	MemoryBudget int64
+	// MaxResultSize bounds the bytes of results an action brings to the
+	// driver ("driver.maxResultSize"); negative: no bound.
+	MaxResultSize int64
 
 	// SecretFile holds the cluster secret of an ember:// master
 	// ("cluster.secretFile"); "" reads EMBER_SECRET. The secret itself is
@@ -108,6 +117,8 @@ const (
 	DefaultMaster      = "local[*]"
 	DefaultBatchSize   = 512
 	DefaultMemoryLimit = 1 << 30
+	// DefaultMaxResultSize is Spark's spark.driver.maxResultSize.
+	DefaultMaxResultSize = 1 << 30
 	DefaultCompression = "lz4"
 	// DefaultClusterBind lets executors on other machines reach the
 	// driver; local-cluster masters bind to loopback instead.
@@ -124,6 +135,7 @@ func DefaultConfig() Config {
 		StageMaxAttempts:   scheduler.DefaultMaxStageAttempts,
 		ShuffleCompression: DefaultCompression,
 		MemoryLimit:        DefaultMemoryLimit,
+		MaxResultSize:      DefaultMaxResultSize,
 		BatchSize:          DefaultBatchSize,
 		ClusterBind:        DefaultClusterBind,
 		ExecutorWait:       DefaultExecutorWait,
@@ -177,6 +189,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.UIBind = cmp.Or(c.UIBind, d.UIBind)
 	c.UIRetainedJobs = cmp.Or(c.UIRetainedJobs, d.UIRetainedJobs)
 	c.GCMinHeap = cmp.Or(c.GCMinHeap, d.GCMinHeap)
+	c.MaxResultSize = cmp.Or(c.MaxResultSize, d.MaxResultSize)
 	switch {
 	case c.TaskMaxFailures < 0:
 		return c, config.Invalid("task.maxFailures", "is %d: want at least 1", c.TaskMaxFailures)
@@ -186,6 +199,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, config.Invalid("default.parallelism", "is %d: want at least 1, or 0 for the master's slot count", c.DefaultParallelism)
 	case c.MemoryLimit < 0:
 		return c, config.Invalid("storage.memoryLimit", "is %d: want a positive byte count", c.MemoryLimit)
+	case c.MemoryBudget < 0 || c.MemoryBudget > 0 && c.MemoryBudget < storage.MinBudget:
+		return c, config.Invalid("memory.limit", "is %d: want at least %d (8 MiB), or 0 to size it from the machine", c.MemoryBudget, storage.MinBudget)
 	case c.BatchSize < 0:
 		return c, config.Invalid("batch.size", "is %d: want at least 1", c.BatchSize)
 	case c.ExecutorMemory < 0:
@@ -232,6 +247,7 @@ func (c Config) engineConfig() scheduler.EngineConfig {
 		ShuffleDir:       c.ShuffleDir,
 		Compression:      comp,
 		MemoryLimit:      c.MemoryLimit,
+		MemoryBudget:     c.MemoryBudget,
 		Cluster: scheduler.StandaloneConfig{
 			Fingerprint:       registry.fingerprint(),
 			SecretFile:        c.SecretFile,

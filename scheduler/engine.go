@@ -3,6 +3,8 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 
 	"github.com/ember-go/ember/shuffle"
 	"github.com/ember-go/ember/storage"
@@ -61,6 +63,9 @@ type EngineConfig struct {
 	// MemoryLimit bounds the bytes a local master's block manager holds
 	// in memory.
 	MemoryLimit int64
+	// MemoryBudget is the bytes a local master's tasks and cached blocks
+	// share; 0 sizes it from the machine (storage.SizeBudget).
+	MemoryBudget int64
 
 	// Cluster configures cluster masters; local masters ignore it.
 	Cluster StandaloneConfig
@@ -108,27 +113,38 @@ var (
 type localEngine struct {
 	*dagScheduler
 	slots   *localSlots
+	budget  *storage.MemoryManager
 	blocks  *storage.Manager
 	shuffle *shuffle.Manager
+	release func() // of the budget's hold on the heap limit
 }
 
 func newLocalEngine(slots int, dagCfg dagConfig, cfg EngineConfig) (*localEngine, error) {
-	blocks, err := storage.NewManager(storage.Config{MemoryLimit: cfg.MemoryLimit})
+	budget, size, release, err := storage.NewProcessBudget(cfg.MemoryBudget)
 	if err != nil {
+		return nil, fmt.Errorf("memory.limit: %w", err)
+	}
+	slog.Debug("ember: memory budget", "bytes", size.Total, "source", size.Source, "heapLimit", size.HeapLimit)
+	blocks, err := storage.NewManager(storage.Config{MemoryLimit: cfg.MemoryLimit, Budget: budget})
+	if err != nil {
+		release()
 		return nil, err
 	}
 	shuf, err := shuffle.NewManager(shuffle.Config{Dir: cfg.ShuffleDir, Compression: cfg.Compression})
 	if err != nil {
 		blocks.Close()
+		release()
 		return nil, err
 	}
-	local, err := newLocalSlots(slots, &task.Env{Blocks: blocks, Shuffle: shuf, Fetcher: shuf})
+	env := &task.Env{Blocks: blocks, Shuffle: shuf, Fetcher: shuf, Memory: budget, SpillDir: shuf.Dir()}
+	local, err := newLocalSlots(slots, env)
 	if err != nil {
 		blocks.Close()
 		shuf.Close()
+		release()
 		return nil, err
 	}
-	return &localEngine{dagScheduler: newDAGScheduler(local, dagCfg), slots: local, blocks: blocks, shuffle: shuf}, nil
+	return &localEngine{dagScheduler: newDAGScheduler(local, dagCfg), slots: local, budget: budget, blocks: blocks, shuffle: shuf, release: release}, nil
 }
 
 func (e *localEngine) Unpersist(rdd int) { e.blocks.RemoveRDD(rdd) }
@@ -158,5 +174,6 @@ func (e *localEngine) GossipAddr() string                  { return "" }
 func (e *localEngine) IDBase() int64                       { return 0 }
 
 func (e *localEngine) Close() error {
+	defer e.release()
 	return errors.Join(e.shuffle.Close(), e.blocks.Close())
 }

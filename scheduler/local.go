@@ -49,7 +49,10 @@ func (l *localSlots) Run(ctx context.Context, t *task.Task) (result any, err err
 		t.Started()
 	}
 	tc := task.NewContext(ctx, t, l.env, DriverExecutor, "")
-	defer func() { t.Metrics = tc.Metrics() }()
+	defer func() {
+		t.Metrics = tc.Metrics()
+		tc.End()
+	}()
 	return runRecovered(tc, t.Run)
 }
 

@@ -34,6 +34,12 @@ type Config struct {
 	// Allocator allocates the records read back from disk and the buffers
 	// used to write them. nil means memory.DefaultAllocator.
 	Allocator memory.Allocator
+
+	// Budget, if set, is the process's memory budget, which cached blocks
+	// share with running tasks: the memory store then holds at most what
+	// the tasks leave (and MemoryLimit), and gives memory back to them by
+	// evicting blocks. nil: the store has MemoryLimit to itself.
+	Budget *MemoryManager
 }
 
 // PutResult reports where Put stored a block. Both fields are false when a
@@ -67,6 +73,7 @@ type BlockStatus struct {
 // store holds one Arrow IPC file per block.
 type Manager struct {
 	limit  int64
+	budget *MemoryManager // nil: limit alone bounds the memory store
 	dir    string
 	ownDir bool // dir was created by NewManager and is removed by Close
 	mem    memory.Allocator
@@ -121,7 +128,39 @@ type spill struct {
 func (m *Manager) Usage() (memory, limit, disk int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.memUsed, m.limit, m.diskUsed
+	return m.memUsed, m.limitLocked(), m.diskUsed
+}
+
+// limitLocked is how many bytes the memory store may hold now: its own
+// limit, and what the budget's running tasks leave. m.mu is held.
+func (m *Manager) limitLocked() int64 {
+	if m.budget == nil {
+		return m.limit
+	}
+	return min(m.limit, m.budget.storageLimit())
+}
+
+// usedLocked records a change of memUsed in the budget. m.mu is held.
+func (m *Manager) usedLocked() {
+	if m.budget != nil {
+		m.budget.setStorageUsed(m.memUsed)
+	}
+}
+
+// evictTo evicts least-recently-used blocks until the memory store holds
+// at most target bytes, spilling those whose level includes Disk: how the
+// budget gives memory to tasks.
+func (m *Manager) evictTo(target int64) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	spills := m.evictDownLocked(target)
+	m.mu.Unlock()
+	for _, s := range spills {
+		m.spill(s) // a failed spill drops the block, to be recomputed
+	}
 }
 
 // Sizes returns the bytes block id takes in memory and on disk; ok is
@@ -143,6 +182,7 @@ func (m *Manager) Sizes(id BlockID) (memory, disk int64, ok bool) {
 func NewManager(cfg Config) (*Manager, error) {
 	m := &Manager{
 		limit:  cfg.MemoryLimit,
+		budget: cfg.Budget,
 		dir:    cfg.Dir,
 		mem:    cfg.Allocator,
 		blocks: make(map[BlockID]*block),
@@ -156,6 +196,11 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	if m.mem == nil {
 		m.mem = memory.DefaultAllocator
+	}
+	if m.budget != nil {
+		m.budget.mu.Lock()
+		m.budget.evict = m.evictTo
+		m.budget.mu.Unlock()
 	}
 	if m.dir == "" {
 		dir, err := os.MkdirTemp("", "ember-blocks-*")
@@ -201,8 +246,11 @@ func (m *Manager) Put(id BlockID, schema *arrow.Schema, records []arrow.Record, 
 	b := &block{id: id, rdd: rdd, partition: part, level: level, schema: schema}
 
 	size := RecordsSize(records)
+	m.mu.Lock()
+	fits := size <= m.limitLocked()
+	m.mu.Unlock()
 	switch {
-	case level.Memory && size <= m.limit:
+	case level.Memory && fits:
 		return m.putMemory(b, records, size)
 	case level.Disk:
 		return m.putDisk(b, records)
@@ -265,11 +313,12 @@ func (m *Manager) Get(id BlockID) (schema *arrow.Schema, records []arrow.Record,
 			m.removeLocked(id)
 		}
 		if err == nil && current && !m.closed && b.level.Memory && b.records == nil {
-			if size := RecordsSize(records); size <= m.limit-m.memUsed {
+			if size := RecordsSize(records); size <= m.limitLocked()-m.memUsed {
 				b.records = retainAll(records)
 				b.memSize = size
 				b.elem = m.lru.PushFront(b)
 				m.memUsed += size
+				m.usedLocked()
 			}
 		}
 		m.mu.Unlock()
@@ -323,7 +372,7 @@ func (m *Manager) Status() Status {
 	defer m.mu.Unlock()
 	s := Status{
 		MemoryUsed:  m.memUsed,
-		MemoryLimit: m.limit,
+		MemoryLimit: m.limitLocked(),
 		DiskUsed:    m.diskUsed,
 		Blocks:      make([]BlockStatus, 0, len(m.blocks)),
 	}
@@ -366,6 +415,7 @@ func (m *Manager) Close() error {
 	clear(m.blocks)
 	m.lru.Init()
 	m.memUsed, m.diskUsed = 0, 0
+	m.usedLocked()
 	m.mu.Unlock()
 
 	if m.ownDir {
@@ -394,6 +444,7 @@ func (m *Manager) putMemory(b *block, records []arrow.Record, size int64) (PutRe
 	b.elem = m.lru.PushFront(b)
 	m.blocks[b.id] = b
 	m.memUsed += size
+	m.usedLocked()
 	m.mu.Unlock()
 
 	var errs []error
@@ -445,8 +496,16 @@ func (m *Manager) putDisk(b *block, records []arrow.Record) (PutResult, error) {
 // need must not exceed the limit. The caller has not yet added its own block
 // to the LRU list, so that block is never evicted.
 func (m *Manager) evictLocked(need int64) []spill {
+	return m.evictDownLocked(m.limitLocked() - need)
+}
+
+// evictDownLocked evicts least-recently-used blocks until the memory store
+// holds at most target bytes, and returns the evicted blocks that must be
+// spilled.
+func (m *Manager) evictDownLocked(target int64) []spill {
+	defer m.usedLocked()
 	var spills []spill
-	for m.memUsed+need > m.limit {
+	for m.memUsed > target {
 		e := m.lru.Back()
 		if e == nil {
 			break
@@ -518,6 +577,7 @@ func (m *Manager) removeLocked(id BlockID) {
 		m.lru.Remove(b.elem)
 		b.elem = nil
 		m.memUsed -= b.memSize
+		m.usedLocked()
 		b.memSize = 0
 	}
 	releaseAll(b.records)

@@ -30,6 +30,12 @@ type Env struct {
 	// RemoteCached, if set, reads a cached block of another executor
 	// (see Context.CachedAt).
 	RemoteCached func(ctx context.Context, location, id string) iter.Seq2[arrow.Record, error]
+	// Memory is the process's memory budget, which tasks draw execution
+	// memory from (Context.Reserve); nil grants every request.
+	Memory *storage.MemoryManager
+	// SpillDir is where tasks make their spill directories
+	// (Context.SpillDir); "" means the system's temporary directory.
+	SpillDir string
 }
 
 // Task is one unit of work: the computation of one partition of a stage.
@@ -153,6 +159,7 @@ type Context struct {
 	task *Task
 
 	counters taskCounters
+	memory   taskMemory
 
 	mu     sync.Mutex
 	stored []StoredBlock

@@ -1,0 +1,148 @@
+package storage
+
+import (
+	"fmt"
+	"sync"
+)
+
+// MemoryManager is a process's memory budget, shared as Spark's
+// UnifiedMemoryManager shares it: execution memory (the sort buffers and
+// hash tables of running tasks) and storage memory (cached blocks) come
+// from one pool. Storage may use what execution leaves free; execution
+// may take storage memory back by evicting cached blocks (MemoryAndDisk
+// blocks go to disk, MemoryOnly ones are dropped, to be recomputed), but
+// not below the protected storage share. Each of the N running tasks
+// that hold execution memory may hold at most 1/N of what execution can
+// have; a task refused more spills what it holds to disk.
+//
+// Unlike Spark's, a request never blocks waiting for other tasks to
+// release memory: a task given less than it asked for spills at once.
+// It is safe for concurrent use.
+type MemoryManager struct {
+	total     int64
+	protected int64
+
+	mu          sync.Mutex
+	tasks       map[uint64]int64 // execution memory held, by task
+	execution   int64
+	storageUsed int64
+	// evict, set by the block Manager that shares the pool, evicts
+	// cached blocks until storage holds at most target bytes.
+	evict func(target int64)
+}
+
+// DefaultStorageFraction is the share of the budget that cached blocks
+// keep however much execution wants, as Spark's
+// spark.memory.storageFraction.
+const DefaultStorageFraction = 0.5
+
+// MinBudget is the smallest budget a process may have: less than this
+// cannot hold a task's buffers.
+const MinBudget = 8 << 20
+
+// NewMemoryManager returns a budget of total bytes, of which the
+// storageFraction share (0 to 1) is protected for cached blocks.
+func NewMemoryManager(total int64, storageFraction float64) (*MemoryManager, error) {
+	if total < MinBudget {
+		return nil, fmt.Errorf("storage: a memory budget of %d bytes is below the minimum of %d", total, MinBudget)
+	}
+	if storageFraction < 0 || storageFraction > 1 {
+		return nil, fmt.Errorf("storage: storage fraction %v is not between 0 and 1", storageFraction)
+	}
+	return &MemoryManager{total: total, protected: int64(float64(total) * storageFraction), tasks: make(map[uint64]int64)}, nil
+}
+
+// Total is the size of the budget.
+func (m *MemoryManager) Total() int64 { return m.total }
+
+// MemoryUsage is a snapshot of a budget.
+type MemoryUsage struct {
+	Total, Execution, Storage int64
+	Tasks                     int // holding execution memory
+}
+
+// Usage returns what the budget holds now.
+func (m *MemoryManager) Usage() MemoryUsage {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return MemoryUsage{Total: m.total, Execution: m.execution, Storage: m.storageUsed, Tasks: len(m.tasks)}
+}
+
+// AcquireExecution asks for n more bytes of execution memory for task,
+// and returns how many it was granted, between 0 and n: as many as fit
+// in the task's share and the pool, after evicting cached blocks beyond
+// the protected share if need be.
+func (m *MemoryManager) AcquireExecution(task uint64, n int64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	m.mu.Lock()
+	if _, ok := m.tasks[task]; !ok {
+		m.tasks[task] = 0
+	}
+	want := m.wantLocked(task, n)
+	free := m.total - m.execution - m.storageUsed
+	evict := m.evict
+	reclaim := min(want-free, m.storageUsed-m.protected)
+	m.mu.Unlock()
+	if reclaim > 0 && evict != nil {
+		evict(m.storageUsedNow() - reclaim)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	want = m.wantLocked(task, n) // others may have moved meanwhile
+	grant := max(0, min(want, m.total-m.execution-m.storageUsed))
+	m.tasks[task] += grant
+	m.execution += grant
+	return grant
+}
+
+// wantLocked is how much of n task may have: what its share leaves.
+func (m *MemoryManager) wantLocked(task uint64, n int64) int64 {
+	pool := m.total - min(m.storageUsed, m.protected)
+	perTask := pool / int64(len(m.tasks))
+	return max(0, min(n, perTask-m.tasks[task]))
+}
+
+func (m *MemoryManager) storageUsedNow() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.storageUsed
+}
+
+// ReleaseExecution gives back n bytes of task's execution memory.
+func (m *MemoryManager) ReleaseExecution(task uint64, n int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	held, ok := m.tasks[task]
+	if !ok {
+		return
+	}
+	n = min(n, held)
+	m.tasks[task] = held - n
+	m.execution -= n
+}
+
+// ReleaseTask gives back all of task's execution memory; the task no
+// longer counts among those that share it.
+func (m *MemoryManager) ReleaseTask(task uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.execution -= m.tasks[task]
+	delete(m.tasks, task)
+}
+
+// storageLimit is how many bytes cached blocks may hold now: what
+// execution leaves.
+func (m *MemoryManager) storageLimit() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.total - m.execution
+}
+
+// setStorageUsed records what cached blocks hold.
+func (m *MemoryManager) setStorageUsed(n int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.storageUsed = n
+}
