@@ -11,8 +11,8 @@ import (
 	"github.com/ember-go/ember/internal/status"
 
 	"github.com/ember-go/ember/scheduler"
-	"github.com/ember-go/ember/storage"
 	"github.com/ember-go/ember/shuffle"
+	"github.com/ember-go/ember/storage"
 )
 
 // Config holds every setting of a Session. Each field is set by the key
@@ -119,7 +119,7 @@ const (
 	DefaultMemoryLimit = 1 << 30
 	// DefaultMaxResultSize is Spark's spark.driver.maxResultSize.
 	DefaultMaxResultSize = 1 << 30
-	DefaultCompression = "lz4"
+	DefaultCompression   = "lz4"
 	// DefaultClusterBind lets executors on other machines reach the
 	// driver; local-cluster masters bind to loopback instead.
 	DefaultClusterBind  = scheduler.DefaultClusterBind

@@ -111,4 +111,3 @@ func (h *softLimits) applyLocked() {
 	}
 	debug.SetMemoryLimit(limit)
 }
-

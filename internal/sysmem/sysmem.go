@@ -112,4 +112,3 @@ func physical(path string) (int64, bool) {
 	}
 	return 0, false
 }
-
