@@ -453,29 +453,12 @@ func CountByKey[K comparable, V any](ctx context.Context, r *RDD[Pair[K, V]]) (m
 	return countBy(ctx, r, "CountByKey", func(kv Pair[K, V]) K { return kv.Key })
 }
 
-// countBy counts the elements of r by key, in a map per partition merged on
-// the driver.
+// countBy counts the elements of r by key.
 func countBy[T any, K comparable](ctx context.Context, r *RDD[T], action string, key func(T) K) (map[K]int64, error) {
-	counts := make(map[K]int64)
-	err := runJob(ctx, r, action, nil, func(tc *task.Context, p int, in stream[T]) (map[K]int64, error) {
-		m := make(map[K]int64)
-		err := in(func(b []T) bool {
-			for _, x := range b {
-				m[key(x)]++
-			}
-			return true
-		})
-		return m, err
-	}, func(_ int, m map[K]int64) error {
-		for k, c := range m {
-			counts[k] += c
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return counts, nil
+	// As Spark does: a ReduceByKey, whose tasks spill what does not fit,
+	// then the counts collected, which driver.maxResultSize bounds.
+	ones := withOp(Map(r, func(x T) Pair[K, int64] { return Pair[K, int64]{key(x), 1} }), action)
+	return CollectAsMap(ctx, withOp(ReduceByKey(ones, func(a, b int64) int64 { return a + b }, 0), action))
 }
 
 // SaveAsArrow writes each partition as an Arrow IPC file, part-NNNNN.arrow,

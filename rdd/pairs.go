@@ -1,8 +1,10 @@
 package rdd
 
 import (
+	"cmp"
 	"context"
 
+	"github.com/ember-go/ember/internal/spill"
 	"github.com/ember-go/ember/task"
 )
 
@@ -212,41 +214,52 @@ func coGroup[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], 
 	out := newRDD[O](a.s, op, n, deps, nil, errPart, errA, errB)
 	out.compute = func(tc *task.Context, p int) stream[O] {
 		return func(yield func([]O) bool) error {
-			type groups struct {
-				vs []V
-				ws []W
-			}
-			byKey := newKeyed[K, groups]()
-			err := depA.read(tc, p, out.batchSize(), func(b []Pair[K, V]) bool {
-				for _, kv := range b {
-					i, _ := byKey.slot(kv.Key)
-					byKey.vals[i].vs = append(byKey.vals[i].vs, kv.Value)
-				}
-				return true
+			byKey, err := newCombiner[K](tc, &out.node, func(a, b Pair[[]V, []W]) Pair[[]V, []W] {
+				return Pair[[]V, []W]{append(a.Key, b.Key...), append(a.Value, b.Value...)}
 			})
-			if err == nil {
-				err = depB.read(tc, p, out.batchSize(), func(b []Pair[K, W]) bool {
-					for _, kw := range b {
-						i, _ := byKey.slot(kw.Key)
-						byKey.vals[i].ws = append(byKey.vals[i].ws, kw.Value)
-					}
-					return true
-				})
-			}
 			if err != nil {
 				return err
 			}
-			results := func(yield func(O) bool) {
-				for i, k := range byKey.keys {
-					if !emit(k, byKey.vals[i].vs, byKey.vals[i].ws, yield) {
-						return
-					}
-				}
+			defer byKey.Close()
+			err = cmp.Or(gatherSide(tc, byKey, depA, p, out.batchSize(), func(g *Pair[[]V, []W], v V) { g.Key = append(g.Key, v) }),
+				gatherSide(tc, byKey, depB, p, out.batchSize(), func(g *Pair[[]V, []W], w W) { g.Value = append(g.Value, w) }))
+			if err != nil {
+				return err
 			}
-			return out.batches(tc, results, yield)
+			var emitted error
+			results := func(yield func(O) bool) {
+				emitted = combined(&out.node, byKey, func(g Pair[[]V, []W]) int { return len(g.Key) + len(g.Value) },
+					func(k K, g Pair[[]V, []W]) bool { return emit(k, g.Key, g.Value, yield) })
+			}
+			return cmp.Or(out.batches(tc, results, yield), emitted)
 		}
 	}
 	return out
+}
+
+// gatherSide reads reduce partition p of one side of a cogroup into the
+// groups of byKey, with add, spilling as they outgrow the task's share of
+// memory.
+func gatherSide[K comparable, V, G any](tc *task.Context, byKey *spill.Map[K, G], dep *shuffleDep[Pair[K, V]], p, bs int, add func(*G, V)) error {
+	values := spill.NewSizer[V]()
+	var full error
+	err := dep.read(tc, p, bs, func(b []Pair[K, V]) bool {
+		var grew int64
+		vals := byKey.Vals()
+		for _, kv := range b {
+			i, added := byKey.Slot(kv.Key)
+			if added {
+				vals = byKey.Vals()
+				var zero G
+				grew += byKey.EntryBytes(kv.Key, zero)
+			}
+			add(&vals[i], kv.Value)
+			grew += values.Of(kv.Value)
+		}
+		full = byKey.Account(grew)
+		return full == nil
+	})
+	return cmp.Or(err, full)
 }
 
 // CountByValue counts the occurrences of each distinct element.

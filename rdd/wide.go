@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"iter"
 	"math/rand/v2"
-	"slices"
 	"sync"
 
 	"github.com/ember-go/ember/internal/codec"
+	"github.com/ember-go/ember/internal/spill"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/shuffle"
 	"github.com/ember-go/ember/task"
@@ -70,54 +72,79 @@ func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 	nilErr := errors.Join(nilFunc("merge function", merge == nil || create == nil), nilFunc("combine function", combine == nil))
 	var self *node // the RDD being built, for panic messages
 	dep, errDep := newShuffleDep(r, n, func(tc *task.Context, p int, in stream[Pair[K, V]], emit func(int, Pair[K, C])) error {
-		acc := newKeyed[K, C]()
-		err := in(func(b []Pair[K, V]) bool {
-			mergeBatch(self, acc, b, create, merge)
+		acc, err := newCombiner[K](tc, self, combine)
+		if err != nil {
+			return err
+		}
+		defer acc.Close()
+		var full error
+		err = in(func(b []Pair[K, V]) bool {
+			full = acc.Account(mergeBatch(self, acc, b, create, merge))
+			return full == nil
+		})
+		if err = cmp.Or(err, full); err != nil {
+			return err
+		}
+		return combined(self, acc, nil, func(k K, c C) bool {
+			emit(part.Partition(k), Pair[K, C]{k, c})
 			return true
 		})
-		for i, k := range acc.keys {
-			emit(part.Partition(k), Pair[K, C]{k, acc.vals[i]})
-		}
-		return err
 	})
 	out := newRDD[Pair[K, C]](r.s, op, n, dep.deps(), nil, errPart, nilErr, errDep)
 	self = &out.node
 	out.compute = func(tc *task.Context, p int) stream[Pair[K, C]] {
 		return func(yield func([]Pair[K, C]) bool) error {
-			acc := newKeyed[K, C]()
-			err := dep.read(tc, p, out.batchSize(), func(b []Pair[K, C]) bool {
-				combineBatch(self, acc, b, combine)
-				return true
-			})
+			acc, err := newCombiner[K](tc, self, combine)
 			if err != nil {
 				return err
 			}
-			return out.batches(tc, acc.pairs, yield)
+			defer acc.Close()
+			var full error
+			err = dep.read(tc, p, out.batchSize(), func(b []Pair[K, C]) bool {
+				full = acc.Account(combineBatch(self, acc, b, combine))
+				return full == nil
+			})
+			if err = cmp.Or(err, full); err != nil {
+				return err
+			}
+			return pairBatches(tc, out, acc, nil, yield)
 		}
 	}
 	return out
 }
 
-func mergeBatch[K comparable, V, C any](n *node, acc *keyed[K, C], b []Pair[K, V], create func(V) C, merge func(C, V) C) {
+// mergeBatch merges a batch of values into their keys' combiners, and
+// returns the bytes the new keys take.
+func mergeBatch[K comparable, V, C any](n *node, acc *spill.Map[K, C], b []Pair[K, V], create func(V) C, merge func(C, V) C) (grew int64) {
 	defer n.guard()
+	vals := acc.Vals()
 	for _, kv := range b {
-		if i, added := acc.slot(kv.Key); added {
-			acc.vals[i] = create(kv.Value)
+		if i, added := acc.Slot(kv.Key); added {
+			vals = acc.Vals()
+			vals[i] = create(kv.Value)
+			grew += acc.EntryBytes(kv.Key, vals[i])
 		} else {
-			acc.vals[i] = merge(acc.vals[i], kv.Value)
+			vals[i] = merge(vals[i], kv.Value)
 		}
 	}
+	return grew
 }
 
-func combineBatch[K comparable, C any](n *node, acc *keyed[K, C], b []Pair[K, C], combine func(C, C) C) {
+// combineBatch merges a batch of combiners into their keys', and returns
+// the bytes the new keys take.
+func combineBatch[K comparable, C any](n *node, acc *spill.Map[K, C], b []Pair[K, C], combine func(C, C) C) (grew int64) {
 	defer n.guard()
+	vals := acc.Vals()
 	for _, kc := range b {
-		if i, added := acc.slot(kc.Key); added {
-			acc.vals[i] = kc.Value
+		if i, added := acc.Slot(kc.Key); added {
+			vals = acc.Vals()
+			vals[i] = kc.Value
+			grew += acc.EntryBytes(kc.Key, kc.Value)
 		} else {
-			acc.vals[i] = combine(acc.vals[i], kc.Value)
+			vals[i] = combine(vals[i], kc.Value)
 		}
 	}
+	return grew
 }
 
 // GroupByKey gathers the values of each key in one slice. Prefer
@@ -130,11 +157,12 @@ func GroupByKey[K comparable, V any](r *RDD[Pair[K, V]], numPartitions int) *RDD
 	out := newRDD[Pair[K, []V]](r.s, "GroupByKey", n, dep.deps(), nil, errPart, errDep)
 	out.compute = func(tc *task.Context, p int) stream[Pair[K, []V]] {
 		return func(yield func([]Pair[K, []V]) bool) error {
-			groups, err := groupShuffle(tc, dep, p, out.batchSize())
+			groups, err := groupShuffle(tc, &out.node, dep, p, out.batchSize())
 			if err != nil {
 				return err
 			}
-			return out.batches(tc, groups.pairs, yield)
+			defer groups.Close()
+			return pairBatches(tc, out, groups, func(vs []V) int { return len(vs) }, yield)
 		}
 	}
 	return out
@@ -152,53 +180,80 @@ func emitByKey[K comparable, V any](part *shuffle.Hash[K]) func(*task.Context, i
 	}
 }
 
-// groupShuffle reads one reduce partition of pairs into slices by key.
-func groupShuffle[K comparable, V any](tc *task.Context, dep *shuffleDep[Pair[K, V]], p, bs int) (*keyed[K, []V], error) {
-	groups := newKeyed[K, []V]()
-	err := dep.read(tc, p, bs, func(b []Pair[K, V]) bool {
-		for _, kv := range b {
-			i, _ := groups.slot(kv.Key)
-			groups.vals[i] = append(groups.vals[i], kv.Value)
-		}
-		return true
-	})
-	return groups, err
+// groupShuffle reads one reduce partition of pairs into slices by key,
+// spilling them as they outgrow the task's share of memory.
+func groupShuffle[K comparable, V any](tc *task.Context, n *node, dep *shuffleDep[Pair[K, V]], p, bs int) (*spill.Map[K, []V], error) {
+	groups, err := newCombiner[K](tc, n, func(a, b []V) []V { return append(a, b...) })
+	if err != nil {
+		return nil, err
+	}
+	if err := gatherSide(tc, groups, dep, p, bs, func(g *[]V, v V) { *g = append(*g, v) }); err != nil {
+		groups.Close()
+		return nil, err
+	}
+	return groups, nil
 }
 
 // Distinct returns each distinct element once.
 func Distinct[T comparable](r *RDD[T], numPartitions int) *RDD[T] {
 	n := r.reducePartitions(numPartitions)
 	part, errPart := hashPartitioner[T](n)
+	var self *node
 	dep, errDep := newShuffleDep(r, n, func(tc *task.Context, p int, in stream[T], emit func(int, T)) error {
-		seen := newKeyed[T, struct{}]()
-		err := in(func(b []T) bool {
-			for _, x := range b {
-				seen.slot(x)
-			}
+		seen, err := distinctOf(tc, self, in)
+		if err != nil {
+			return err
+		}
+		defer seen.Close()
+		return combined(self, seen, nil, func(x T, _ bool) bool {
+			emit(part.Partition(x), x)
 			return true
 		})
-		for _, x := range seen.keys {
-			emit(part.Partition(x), x)
-		}
-		return err
 	})
 	out := newRDD[T](r.s, "Distinct", n, dep.deps(), nil, errPart, errDep)
+	self = &out.node
 	out.compute = func(tc *task.Context, p int) stream[T] {
 		return func(yield func([]T) bool) error {
-			seen := newKeyed[T, struct{}]()
-			err := dep.read(tc, p, out.batchSize(), func(b []T) bool {
-				for _, x := range b {
-					seen.slot(x)
-				}
-				return true
-			})
+			seen, err := distinctOf(tc, self, func(yield func([]T) bool) error { return dep.read(tc, p, out.batchSize(), yield) })
 			if err != nil {
 				return err
 			}
-			return out.batches(tc, slices.Values(seen.keys), yield)
+			defer seen.Close()
+			var keys iter.Seq[T] = func(yield func(T) bool) {
+				err = combined(self, seen, nil, func(x T, _ bool) bool { return yield(x) })
+			}
+			if berr := out.batches(tc, keys, yield); berr != nil {
+				return berr
+			}
+			return err
 		}
 	}
 	return out
+}
+
+// distinctOf gathers the distinct elements of in, spilling them as they
+// outgrow the task's share of memory.
+func distinctOf[T comparable](tc *task.Context, n *node, in stream[T]) (*spill.Map[T, bool], error) {
+	seen, err := newCombiner[T](tc, n, func(a, b bool) bool { return a })
+	if err != nil {
+		return nil, err
+	}
+	var full error
+	err = in(func(b []T) bool {
+		var grew int64
+		for _, x := range b {
+			if _, added := seen.Slot(x); added {
+				grew += seen.EntryBytes(x, true)
+			}
+		}
+		full = seen.Account(grew)
+		return full == nil
+	})
+	if err = cmp.Or(err, full); err != nil {
+		seen.Close()
+		return nil, err
+	}
+	return seen, nil
 }
 
 // SortBy sorts the elements by key(x), ascending or descending, into
@@ -315,39 +370,49 @@ func (rs *rangeSampler[T, K]) partitioner() *shuffle.Range[K] {
 }
 
 // sortedPartition reads reduce partition p of a sort's shuffle, sorts it
-// by key and yields it in batches.
+// by key and yields it in batches. What does not fit in the task's share
+// of memory is sorted in runs on disk, merged as the output streams.
 func sortedPartition[T any, K cmp.Ordered](tc *task.Context, out *RDD[T], dep *shuffleDep[T], p int, key func(T) K, ascending bool) stream[T] {
 	return func(yield func([]T) bool) error {
-		type keyed struct {
-			k K
-			v T
+		order := func(a, b Pair[K, T]) int { return cmp.Compare(a.Key, b.Key) }
+		if !ascending {
+			order = func(a, b Pair[K, T]) int { return cmp.Compare(b.Key, a.Key) }
 		}
-		var items []keyed
-		var keys []K
-		err := dep.read(tc, p, out.batchSize(), func(b []T) bool {
-			keys = keysOf(&out.node, key, b, keys[:0])
-			for i, x := range b {
-				items = append(items, keyed{keys[i], x})
-			}
-			return true
-		})
+		sorter, err := spill.NewSorter(tc, order)
 		if err != nil {
+			return fmt.Errorf("%s: %w", &out.node, err)
+		}
+		defer sorter.Close()
+		var (
+			keys  []K
+			items []Pair[K, T]
+			full  error
+		)
+		err = dep.read(tc, p, out.batchSize(), func(b []T) bool {
+			keys = keysOf(&out.node, key, b, keys[:0])
+			items = items[:0]
+			for i, x := range b {
+				items = append(items, Pair[K, T]{keys[i], x})
+			}
+			full = sorter.Add(items)
+			return full == nil
+		})
+		if err = cmp.Or(err, full); err != nil {
 			return err
 		}
-		slices.SortFunc(items, func(a, b keyed) int {
-			if ascending {
-				return cmp.Compare(a.k, b.k)
-			}
-			return cmp.Compare(b.k, a.k)
-		})
+		var merged error
 		values := func(yield func(T) bool) {
-			for _, it := range items {
-				if !yield(it.v) {
+			for it, err := range sorter.All() {
+				if err != nil {
+					merged = err
+					return
+				}
+				if !yield(it.Value) {
 					return
 				}
 			}
 		}
-		return out.batches(tc, values, yield)
+		return cmp.Or(out.batches(tc, values, yield), merged)
 	}
 }
 

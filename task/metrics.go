@@ -18,6 +18,14 @@ type Metrics struct {
 	ShuffleReadBytes    int64
 	ShuffleWriteRecords int64
 	ShuffleWriteBytes   int64
+	// MemoryBytesSpilled and DiskBytesSpilled are what the task's
+	// operators spilled, as it was in memory (estimated) and as written
+	// to disk (Spark's "Spill (Memory)" and "Spill (Disk)").
+	MemoryBytesSpilled int64
+	DiskBytesSpilled   int64
+	// PeakExecutionMemory is the most execution memory the task held at
+	// once.
+	PeakExecutionMemory int64
 }
 
 // taskCounters are a running task's Metrics. Counters are atomic:
@@ -27,6 +35,7 @@ type taskCounters struct {
 	outputRecords, outputBytes             atomic.Int64
 	shuffleReadRecords, shuffleReadBytes   atomic.Int64
 	shuffleWriteRecords, shuffleWriteBytes atomic.Int64
+	memorySpilled, diskSpilled             atomic.Int64
 }
 
 // AddInput counts records and bytes the task read from a source or a
@@ -55,6 +64,13 @@ func (tc *Context) AddShuffleWrite(records, bytes int64) {
 	tc.counters.shuffleWriteBytes.Add(bytes)
 }
 
+// AddSpill counts data the task's operators spilled: its estimated size
+// in memory and its size on disk.
+func (tc *Context) AddSpill(memoryBytes, diskBytes int64) {
+	tc.counters.memorySpilled.Add(memoryBytes)
+	tc.counters.diskSpilled.Add(diskBytes)
+}
+
 // Metrics returns what the task counted so far.
 func (tc *Context) Metrics() Metrics {
 	c := &tc.counters
@@ -63,5 +79,7 @@ func (tc *Context) Metrics() Metrics {
 		OutputRecords: c.outputRecords.Load(), OutputBytes: c.outputBytes.Load(),
 		ShuffleReadRecords: c.shuffleReadRecords.Load(), ShuffleReadBytes: c.shuffleReadBytes.Load(),
 		ShuffleWriteRecords: c.shuffleWriteRecords.Load(), ShuffleWriteBytes: c.shuffleWriteBytes.Load(),
+		MemoryBytesSpilled: c.memorySpilled.Load(), DiskBytesSpilled: c.diskSpilled.Load(),
+		PeakExecutionMemory: tc.memory.peak.Load(),
 	}
 }

@@ -139,6 +139,9 @@ type TaskMetrics struct {
 	ShuffleReadBytes    int64 `json:"shuffleReadBytes"`
 	ShuffleWriteRecords int64 `json:"shuffleWriteRecords"`
 	ShuffleWriteBytes   int64 `json:"shuffleWriteBytes"`
+	MemoryBytesSpilled  int64 `json:"memoryBytesSpilled"`
+	DiskBytesSpilled    int64 `json:"diskBytesSpilled"`
+	PeakExecutionMemory int64 `json:"peakExecutionMemory"`
 }
 
 // StageKind says what the tasks of a stage compute.

@@ -65,6 +65,8 @@ func MetricsMessage(m task.Metrics) *rpc.TaskMetrics {
 		OutputRecords: m.OutputRecords, OutputBytes: m.OutputBytes,
 		ShuffleReadRecords: m.ShuffleReadRecords, ShuffleReadBytes: m.ShuffleReadBytes,
 		ShuffleWriteRecords: m.ShuffleWriteRecords, ShuffleWriteBytes: m.ShuffleWriteBytes,
+		MemoryBytesSpilled: m.MemoryBytesSpilled, DiskBytesSpilled: m.DiskBytesSpilled,
+		PeakExecutionMemory: m.PeakExecutionMemory,
 	}
 }
 
@@ -75,5 +77,7 @@ func MetricsOf(m *rpc.TaskMetrics) task.Metrics {
 		OutputRecords: m.GetOutputRecords(), OutputBytes: m.GetOutputBytes(),
 		ShuffleReadRecords: m.GetShuffleReadRecords(), ShuffleReadBytes: m.GetShuffleReadBytes(),
 		ShuffleWriteRecords: m.GetShuffleWriteRecords(), ShuffleWriteBytes: m.GetShuffleWriteBytes(),
+		MemoryBytesSpilled: m.GetMemoryBytesSpilled(), DiskBytesSpilled: m.GetDiskBytesSpilled(),
+		PeakExecutionMemory: m.GetPeakExecutionMemory(),
 	}
 }

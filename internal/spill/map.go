@@ -1,0 +1,239 @@
+package spill
+
+import (
+	"cmp"
+	"fmt"
+	"iter"
+	"slices"
+
+	"github.com/ember-go/ember/internal/codec"
+)
+
+// Map combines values by key when the keys may not fit in memory, as
+// Spark's ExternalAppendOnlyMap: it keeps what fits in its task's share of
+// the budget, and when the share is used up writes its entries to a run
+// file sorted by key hash, then starts afresh. Reading merges the runs by
+// hash and combines the values of each key across them. It is not safe
+// for concurrent use.
+//
+// The caller updates values in place: Slot finds a key's value in Vals,
+// and Account, called after a batch of updates with the bytes they added,
+// may spill, after which the slots found before are void.
+type Map[K comparable, C any] struct {
+	mem     tracker
+	hash    func(K) uint64
+	combine func(C, C) C
+	c       *codec.Codec[Entry[K, C]]
+	keySize *Sizer[K]
+	valSize *Sizer[C]
+
+	index map[K]int
+	keys  []K
+	vals  []C
+	runs  []*run
+}
+
+// NewMap returns an empty Map that spills through mem, finds keys' runs
+// by hash and merges two values of a key with combine. K and C must have
+// Arrow codecs.
+func NewMap[K comparable, C any](mem Memory, hash func(K) uint64, combine func(C, C) C) (*Map[K, C], error) {
+	c, err := codec.For[Entry[K, C]]()
+	if err != nil {
+		return nil, err
+	}
+	return &Map[K, C]{mem: tracker{mem: mem}, hash: hash, combine: combine, c: c,
+		keySize: NewSizer[K](), valSize: NewSizer[C](), index: make(map[K]int)}, nil
+}
+
+// entryOverhead is what an entry costs beyond its key and value: its
+// index in the hash map and the map's own slack.
+const entryOverhead = 24
+
+// Slot returns the index in Vals of k's value, adding k with the zero
+// value if it is new.
+func (m *Map[K, C]) Slot(k K) (i int, added bool) {
+	if i, ok := m.index[k]; ok {
+		return i, false
+	}
+	i = len(m.keys)
+	m.index[k] = i
+	m.keys = append(m.keys, k)
+	var zero C
+	m.vals = append(m.vals, zero)
+	return i, true
+}
+
+// Vals returns the values, indexed by Slot.
+func (m *Map[K, C]) Vals() []C { return m.vals }
+
+// EntryBytes estimates what a new entry of k and c costs.
+func (m *Map[K, C]) EntryBytes(k K, c C) int64 {
+	return 2*m.keySize.Of(k) + m.valSize.Of(c) + entryOverhead
+}
+
+// Len is the number of keys in memory.
+func (m *Map[K, C]) Len() int { return len(m.keys) }
+
+// Spills is how many runs the map wrote.
+func (m *Map[K, C]) Spills() int { return len(m.runs) }
+
+// Account counts n more bytes held, after updates; if the budget refuses
+// them, the map spills its entries to a run.
+func (m *Map[K, C]) Account(n int64) error {
+	if m.mem.grow(n) || len(m.keys) == 0 {
+		return nil
+	}
+	return m.spill()
+}
+
+// spill writes the entries to a run sorted by key hash and empties the
+// map.
+func (m *Map[K, C]) spill() error {
+	dir, err := m.mem.mem.SpillDir()
+	if err != nil {
+		return err
+	}
+	r, disk, err := writeRun(m.c, dir, m.sorted())
+	if err != nil {
+		return err
+	}
+	m.mem.mem.AddSpill(m.mem.used, disk)
+	m.runs = append(m.runs, r)
+	m.index = make(map[K]int)
+	m.keys, m.vals = nil, nil
+	m.mem.release()
+	return nil
+}
+
+// sorted returns the entries in memory ordered by key hash.
+func (m *Map[K, C]) sorted() []Entry[K, C] {
+	type hashed struct {
+		h uint64
+		i int
+	}
+	order := make([]hashed, len(m.keys))
+	for i, k := range m.keys {
+		order[i] = hashed{m.hash(k), i}
+	}
+	slices.SortFunc(order, func(a, b hashed) int { return cmp.Compare(a.h, b.h) })
+	out := make([]Entry[K, C], len(order))
+	for j, o := range order {
+		out[j] = Entry[K, C]{m.keys[o.i], m.vals[o.i]}
+	}
+	return out
+}
+
+// TooLargeError is the error of a key whose values, combined, do not fit
+// in the task's share of the budget, though the map spilled all it could.
+type TooLargeError[K, C any] struct {
+	Key   K
+	Value C     // combined so far
+	Bytes int64 // what it takes, estimated
+	Share int64 // of the budget the task held when refused
+}
+
+func (e *TooLargeError[K, C]) Error() string {
+	return fmt.Sprintf("the values of one key take %d bytes, more than the task's share of the memory budget (%d bytes)", e.Bytes, e.Share)
+}
+
+// All yields every key with its values combined: in the order keys came
+// if the map never spilled, else in hash order. A key whose combined
+// value does not fit in the budget ends it with a *TooLargeError.
+func (m *Map[K, C]) All() iter.Seq2[Entry[K, C], error] {
+	return func(yield func(Entry[K, C], error) bool) {
+		if len(m.runs) == 0 {
+			for i, k := range m.keys {
+				if !yield(Entry[K, C]{k, m.vals[i]}, nil) {
+					return
+				}
+			}
+			return
+		}
+		if err := m.narrow(); err != nil {
+			yield(Entry[K, C]{}, err)
+			return
+		}
+		sources := make([]iter.Seq2[[]Entry[K, C], error], 0, len(m.runs)+1)
+		for _, r := range m.runs {
+			sources = append(sources, readRun(r, m.c))
+		}
+		sources = append(sources, inMemory(m.sorted()))
+		m.index, m.keys, m.vals = nil, nil, nil // now in the last source
+		for e, err := range m.combined(sources) {
+			if !yield(e, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// combined merges sources sorted by key hash, combining the values of
+// equal keys. The values of one hash are held at once, within the budget.
+func (m *Map[K, C]) combined(sources []iter.Seq2[[]Entry[K, C], error]) iter.Seq2[Entry[K, C], error] {
+	byHash := func(a, b Entry[K, C]) int { return cmp.Compare(m.hash(a.Key), m.hash(b.Key)) }
+	return func(yield func(Entry[K, C], error) bool) {
+		var (
+			group []Entry[K, C] // of the current hash, keys distinct
+			sizes []int64
+			h     uint64
+			held  int64
+		)
+		flush := func() bool {
+			for _, e := range group {
+				if !yield(e, nil) {
+					return false
+				}
+			}
+			group, sizes = group[:0], sizes[:0]
+			m.mem.used -= held
+			held = 0
+			return true
+		}
+		for e, err := range merge(sources, byHash) {
+			if err != nil {
+				yield(Entry[K, C]{}, err)
+				return
+			}
+			if eh := m.hash(e.Key); len(group) == 0 || eh != h {
+				if !flush() {
+					return
+				}
+				h = eh
+			}
+			i := slices.IndexFunc(group, func(g Entry[K, C]) bool { return g.Key == e.Key })
+			if i < 0 {
+				group = append(group, e)
+				sizes = append(sizes, 0)
+				i = len(group) - 1
+			} else {
+				group[i].Value = m.combine(group[i].Value, e.Value)
+			}
+			// What a key holds is measured exactly: one key's values
+			// alone may be what does not fit.
+			size := Exact(group[i].Value)
+			grew := size - sizes[i]
+			sizes[i] = size
+			held += grew
+			if !m.mem.grow(grew) {
+				yield(Entry[K, C]{}, &TooLargeError[K, C]{Key: e.Key, Value: group[i].Value, Bytes: size, Share: m.mem.reserved})
+				return
+			}
+		}
+		flush()
+	}
+}
+
+// narrow merges runs into fewer until at most maxMergeWidth are left.
+func (m *Map[K, C]) narrow() (err error) {
+	m.runs, err = narrowRuns(m.mem.mem, m.c, m.runs, m.combined)
+	return err
+}
+
+// Close drops what the map holds: its memory and its run files.
+func (m *Map[K, C]) Close() {
+	for _, r := range m.runs {
+		r.remove()
+	}
+	m.runs, m.index, m.keys, m.vals = nil, nil, nil, nil
+	m.mem.release()
+}

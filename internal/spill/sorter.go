@@ -1,0 +1,225 @@
+package spill
+
+import (
+	"container/heap"
+	"iter"
+	"slices"
+
+	"github.com/ember-go/ember/internal/codec"
+)
+
+// Sorter sorts elements of T that may not fit in memory: it keeps what
+// fits in its task's share of the budget, sorts and writes it to a run
+// file when the share is used up, and merges the runs with what is left
+// in memory when read. It is not safe for concurrent use.
+type Sorter[T any] struct {
+	mem  tracker
+	cmp  func(a, b T) int
+	c    *codec.Codec[T]
+	size *Sizer[T]
+	buf  []T
+	runs []*run
+}
+
+// NewSorter returns an empty Sorter that orders by cmp and spills through
+// mem. T must have an Arrow codec.
+func NewSorter[T any](mem Memory, cmp func(a, b T) int) (*Sorter[T], error) {
+	c, err := codec.For[T]()
+	if err != nil {
+		return nil, err
+	}
+	return &Sorter[T]{mem: tracker{mem: mem}, cmp: cmp, c: c, size: NewSizer[T]()}, nil
+}
+
+// Add adds xs, spilling what the sorter holds if their memory is refused.
+func (s *Sorter[T]) Add(xs []T) error {
+	var n int64
+	for _, x := range xs {
+		n += s.size.Of(x)
+	}
+	s.buf = append(s.buf, xs...)
+	// The slice grows by doubling: count its spare capacity too.
+	if s.mem.grow(n+int64(len(xs))*s.size.fixed/2) || len(s.buf) <= len(xs) {
+		return nil
+	}
+	return s.spill()
+}
+
+// Spills is how many runs the sorter wrote.
+func (s *Sorter[T]) Spills() int { return len(s.runs) }
+
+// spill sorts what is in memory and writes it as a run.
+func (s *Sorter[T]) spill() error {
+	dir, err := s.mem.mem.SpillDir()
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(s.buf, s.cmp)
+	r, disk, err := writeRun(s.c, dir, s.buf)
+	if err != nil {
+		return err
+	}
+	s.mem.mem.AddSpill(s.mem.used, disk)
+	s.runs = append(s.runs, r)
+	s.buf = nil
+	s.mem.release()
+	return nil
+}
+
+// All yields the elements in order: from memory alone if nothing was
+// spilled, else merged from the runs and memory. Elements equal by cmp
+// come in the order they were added.
+func (s *Sorter[T]) All() iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		slices.SortStableFunc(s.buf, s.cmp)
+		if len(s.runs) == 0 {
+			for _, x := range s.buf {
+				if !yield(x, nil) {
+					return
+				}
+			}
+			return
+		}
+		if err := s.narrow(); err != nil {
+			var zero T
+			yield(zero, err)
+			return
+		}
+		sources := make([]iter.Seq2[[]T, error], 0, len(s.runs)+1)
+		for _, r := range s.runs {
+			sources = append(sources, readRun(r, s.c))
+		}
+		sources = append(sources, inMemory(s.buf))
+		for x, err := range merge(sources, s.cmp) {
+			if !yield(x, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// narrow merges runs into longer ones until at most maxMergeWidth are
+// left, so that a merge keeps few files open and little in memory.
+func (s *Sorter[T]) narrow() (err error) {
+	s.runs, err = narrowRuns(s.mem.mem, s.c, s.runs, func(sources []iter.Seq2[[]T, error]) iter.Seq2[T, error] {
+		return merge(sources, s.cmp)
+	})
+	return err
+}
+
+// Close drops what the sorter holds: its memory and its run files.
+func (s *Sorter[T]) Close() {
+	for _, r := range s.runs {
+		r.remove()
+	}
+	s.runs, s.buf = nil, nil
+	s.mem.release()
+}
+
+// inMemory is a sorted source already in memory.
+func inMemory[T any](xs []T) iter.Seq2[[]T, error] {
+	return func(yield func([]T, error) bool) {
+		if len(xs) > 0 {
+			yield(xs, nil)
+		}
+	}
+}
+
+// merge yields the elements of sorted sources in order; of equal
+// elements, those of earlier sources come first.
+func merge[T any](sources []iter.Seq2[[]T, error], cmp func(a, b T) int) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		h := &cursors[T]{cmp: cmp}
+		defer h.stop()
+		for i, src := range sources {
+			c := &cursor[T]{src: i}
+			c.next, c.close = iter.Pull2(src)
+			h.all = append(h.all, c)
+			if err := c.advance(); err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			if c.ok() {
+				h.live = append(h.live, c)
+			}
+		}
+		heap.Init(h)
+		for h.Len() > 0 {
+			c := h.live[0]
+			if !yield(c.head(), nil) {
+				return
+			}
+			c.i++
+			if err := c.advance(); err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			if c.ok() {
+				heap.Fix(h, 0)
+			} else {
+				heap.Pop(h)
+			}
+		}
+	}
+}
+
+// cursor reads a sorted source a batch at a time.
+type cursor[T any] struct {
+	src   int // its index among the sources, which breaks ties
+	next  func() ([]T, error, bool)
+	close func()
+	buf   []T
+	i     int
+	done  bool
+}
+
+// advance loads the next batch once the current one is used up.
+func (c *cursor[T]) advance() error {
+	for !c.done && c.i >= len(c.buf) {
+		buf, err, ok := c.next()
+		if !ok {
+			c.done, c.buf = true, nil
+			return nil
+		}
+		if err != nil {
+			c.done = true
+			return err
+		}
+		c.buf, c.i = buf, 0
+	}
+	return nil
+}
+
+func (c *cursor[T]) ok() bool { return c.i < len(c.buf) }
+func (c *cursor[T]) head() T  { return c.buf[c.i] }
+
+// cursors is a heap of cursors by their heads.
+type cursors[T any] struct {
+	cmp  func(a, b T) int
+	live []*cursor[T]
+	all  []*cursor[T]
+}
+
+func (h *cursors[T]) Len() int { return len(h.live) }
+func (h *cursors[T]) Less(i, j int) bool {
+	if c := h.cmp(h.live[i].head(), h.live[j].head()); c != 0 {
+		return c < 0
+	}
+	return h.live[i].src < h.live[j].src
+}
+func (h *cursors[T]) Swap(i, j int) { h.live[i], h.live[j] = h.live[j], h.live[i] }
+func (h *cursors[T]) Push(x any)    { h.live = append(h.live, x.(*cursor[T])) }
+func (h *cursors[T]) Pop() any {
+	c := h.live[len(h.live)-1]
+	h.live = h.live[:len(h.live)-1]
+	return c
+}
+
+// stop ends the sources' readers, closing their files.
+func (h *cursors[T]) stop() {
+	for _, c := range h.all {
+		c.close()
+	}
+}
