@@ -62,11 +62,11 @@ func keyError[K, C any](n *node, err error, count func(C) int) error {
 	if !errors.As(err, &big) {
 		return err
 	}
-	values := ""
+	values := "values"
 	if count != nil {
-		values = fmt.Sprintf(" %d values,", count(big.Value))
+		values = fmt.Sprintf("%d values", count(big.Value))
 	}
-	return task.Permanent(fmt.Errorf("%s: key %v has%s %s, more than fits in the task's share of the memory budget (%s; memory.limit, or the executors' --memory): "+
+	return task.Permanent(fmt.Errorf("%s: key %v has %s taking %s, more than fits in the task's share of the memory budget (%s; memory.limit, or the executors' --memory): "+
 		"spread the key (salt it) or combine its values (ReduceByKey, AggregateByKey) instead of gathering them: %w",
 		n, big.Key, values, bytesize.Format(big.Bytes), bytesize.Format(big.Share), ErrKeyTooLarge))
 }

@@ -149,16 +149,22 @@ func (m *Map[K, C]) All() iter.Seq2[Entry[K, C], error] {
 			}
 			return
 		}
+		// What is left in memory goes to a run too: the merge then holds
+		// only the values of one hash at a time, which it accounts.
+		if len(m.keys) > 0 {
+			if err := m.spill(); err != nil {
+				yield(Entry[K, C]{}, err)
+				return
+			}
+		}
 		if err := m.narrow(); err != nil {
 			yield(Entry[K, C]{}, err)
 			return
 		}
-		sources := make([]iter.Seq2[[]Entry[K, C], error], 0, len(m.runs)+1)
+		sources := make([]iter.Seq2[[]Entry[K, C], error], 0, len(m.runs))
 		for _, r := range m.runs {
 			sources = append(sources, readRun(r, m.c))
 		}
-		sources = append(sources, inMemory(m.sorted()))
-		m.index, m.keys, m.vals = nil, nil, nil // now in the last source
 		for e, err := range m.combined(sources) {
 			if !yield(e, err) || err != nil {
 				return

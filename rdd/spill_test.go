@@ -1,0 +1,214 @@
+package rdd_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ember-go/ember/rdd"
+)
+
+// spillSession is a local session with the smallest memory budget, and
+// the directory its tasks spill in; it records how much its tasks spilled.
+type spillSession struct {
+	*rdd.Session
+	dir string
+
+	mu      sync.Mutex
+	spilled int64 // bytes written to disk by spills
+}
+
+func newSpillSession(t *testing.T) *spillSession {
+	dir := t.TempDir()
+	s := &spillSession{dir: dir}
+	s.Session = newSession(t, rdd.WithMaster("local[2]"), rdd.WithConf("memory.limit", "8m"), rdd.WithConf("shuffle.dir", dir))
+	s.OnStageEvent(func(ev rdd.StageEvent) {
+		if ev.Kind == rdd.TaskEnded && ev.Task != nil {
+			s.mu.Lock()
+			s.spilled += ev.Task.Metrics.DiskBytesSpilled
+			s.mu.Unlock()
+		}
+	})
+	return s
+}
+
+// takeSpilled returns the bytes spilled since the last call.
+func (s *spillSession) takeSpilled() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.spilled
+	s.spilled = 0
+	return n
+}
+
+// leftovers lists the spill directories that outlived their tasks.
+func (s *spillSession) leftovers() []string {
+	dirs, _ := filepath.Glob(filepath.Join(s.dir, "spill-*"))
+	return dirs
+}
+
+// skewedPairs makes n pairs over about keys keys, with one in hot on key
+// 0 (none if hot is 0).
+func skewedPairs(seed uint64, n, keys, hot int) []rdd.Pair[int64, int64] {
+	r := rand.New(rand.NewPCG(seed, 7))
+	out := make([]rdd.Pair[int64, int64], n)
+	for i := range out {
+		k := r.Int64N(int64(keys))
+		if hot > 0 && r.IntN(hot) == 0 {
+			k = 0
+		}
+		out[i] = rdd.Pair[int64, int64]{Key: k, Value: r.Int64N(1000)}
+	}
+	return out
+}
+
+// Every wide operator gives the right answer with a budget far smaller
+// than its data, spilling on the way, and leaves no spill file behind.
+func TestWideOperatorsSpill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spills a few hundred MB")
+	}
+	ctx := context.Background()
+	s := newSpillSession(t)
+	const n = 600_000
+	// The left side is skewed: a fifth of it on one key.
+	left, right := skewedPairs(1, n, n, 5), skewedPairs(2, n/2, n, 0)
+	// Eight partitions, of which the first two are empty.
+	a := rdd.Parallelize(s.Session, append(make([]rdd.Pair[int64, int64], 0), left...), 6)
+	a = rdd.Parallelize(s.Session, []rdd.Pair[int64, int64]{}, 2).Union(a)
+	b := rdd.Parallelize(s.Session, right, 5)
+
+	sums := map[int64]int64{}
+	groups := map[int64][]int64{}
+	for _, kv := range left {
+		sums[kv.Key] += kv.Value
+		groups[kv.Key] = append(groups[kv.Key], kv.Value)
+	}
+	rightGroups := map[int64][]int64{}
+	for _, kv := range right {
+		rightGroups[kv.Key] = append(rightGroups[kv.Key], kv.Value)
+	}
+	check := func(what string, ok bool) {
+		t.Helper()
+		if !ok {
+			t.Errorf("%s: wrong answer with a tiny budget", what)
+		}
+		if spilled := s.takeSpilled(); spilled == 0 && what != "CountByKey" { // its 8 partitions fit
+			t.Errorf("%s: spilled nothing with an 8 MiB budget", what)
+		}
+		if left := s.leftovers(); len(left) > 0 {
+			t.Errorf("%s: spill directories left behind: %v", what, left)
+		}
+	}
+
+	got, err := rdd.CollectAsMap(ctx, rdd.ReduceByKey(a, func(x, y int64) int64 { return x + y }, 2))
+	check("ReduceByKey", err == nil && maps.Equal(got, sums))
+
+	folded, err := rdd.CollectAsMap(ctx, rdd.FoldByKey(a, 0, func(x, y int64) int64 { return x + y }, 2))
+	check("FoldByKey", err == nil && maps.Equal(folded, sums))
+
+	counts, err := rdd.CountByKey(ctx, a)
+	want := map[int64]int64{}
+	for k, vs := range groups {
+		want[k] = int64(len(vs))
+	}
+	check("CountByKey", err == nil && maps.Equal(counts, want))
+
+	keys, err := rdd.Distinct(rdd.Keys(a), 2).Collect(ctx)
+	slices.Sort(keys)
+	check("Distinct", err == nil && slices.Equal(keys, slices.Sorted(maps.Keys(groups))))
+
+	grouped, err := rdd.GroupByKey(a, 2).Collect(ctx)
+	sameGroups := err == nil && len(grouped) == len(groups)
+	for _, g := range grouped {
+		slices.Sort(g.Value)
+		sameGroups = sameGroups && slices.Equal(g.Value, slices.Sorted(slices.Values(groups[g.Key])))
+	}
+	check("GroupByKey", sameGroups)
+
+	joined, err := rdd.Join(a, b, 2).Count(ctx)
+	var wantJoined int64
+	for k, vs := range groups {
+		wantJoined += int64(len(vs) * len(rightGroups[k]))
+	}
+	check("Join", err == nil && joined == wantJoined)
+
+	outer, err := rdd.FullOuterJoin(a, b, 2).Count(ctx)
+	wantOuter := wantJoined
+	for k, vs := range groups {
+		if len(rightGroups[k]) == 0 {
+			wantOuter += int64(len(vs))
+		}
+	}
+	for k, ws := range rightGroups {
+		if len(groups[k]) == 0 {
+			wantOuter += int64(len(ws))
+		}
+	}
+	check("FullOuterJoin", err == nil && outer == wantOuter)
+
+	rest, err := rdd.SubtractByKey(a, b, 2).Count(ctx)
+	var wantRest int64
+	for k, vs := range groups {
+		if len(rightGroups[k]) == 0 {
+			wantRest += int64(len(vs))
+		}
+	}
+	check("SubtractByKey", err == nil && rest == wantRest)
+
+	common, err := rdd.Intersection(rdd.Keys(a), rdd.Keys(b), 2).Count(ctx)
+	var wantCommon int64
+	for k := range groups {
+		if len(rightGroups[k]) > 0 {
+			wantCommon++
+		}
+	}
+	check("Intersection", err == nil && common == wantCommon)
+
+	sorted, err := rdd.SortBy(rdd.Values(a), func(v int64) int64 { return -v }, true, 2).Collect(ctx)
+	wantSorted := make([]int64, 0, len(left))
+	for _, kv := range left {
+		wantSorted = append(wantSorted, kv.Value)
+	}
+	slices.SortFunc(wantSorted, func(x, y int64) int { return cmp.Compare(y, x) })
+	check("SortBy", err == nil && slices.Equal(sorted, wantSorted))
+}
+
+// One key whose values alone exceed the budget fails with an error that
+// names the RDD, the key and its values, instead of exhausting memory.
+func TestOneKeyLargerThanTheBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spills a few hundred MB")
+	}
+	s := newSpillSession(t)
+	ones := rdd.Map(rdd.Range(s.Session, 0, 3_000_000, 4), func(i int64) rdd.Pair[string, int64] {
+		return rdd.Pair[string, int64]{Key: "hot", Value: i}
+	})
+	_, err := rdd.GroupByKey(ones, 2).Count(context.Background())
+	if !errors.Is(err, rdd.ErrKeyTooLarge) {
+		t.Fatalf("a key of 3,000,000 values in an 8 MiB budget: %v; want ErrKeyTooLarge", err)
+	}
+	for _, want := range []string{"GroupByKey", "spill_test.go:", "key hot", "values", "memory.limit"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if left := s.leftovers(); len(left) > 0 {
+		t.Errorf("spill directories left behind: %v", left)
+	}
+	if entries, _ := os.ReadDir(s.dir); len(entries) > 0 {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "spill-") {
+				t.Errorf("left in the spill directory: %s", e.Name())
+			}
+		}
+	}
+}
