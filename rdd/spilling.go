@@ -75,4 +75,3 @@ func keyError[K, C any](n *node, err error, count func(C) int) error {
 // key's values at once (GroupByKey, CoGroup, the joins) and finds them
 // larger than the task's share of the memory budget.
 var ErrKeyTooLarge = errors.New("one key's values exceed the memory budget")
-

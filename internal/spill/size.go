@@ -130,4 +130,3 @@ func hasRefs(t reflect.Type, depth int) bool {
 	}
 	return false
 }
-

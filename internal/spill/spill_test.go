@@ -35,7 +35,7 @@ func (b *budget) Free(n int64) {
 	b.got -= n
 }
 func (b *budget) SpillDir() (string, error) { return b.dir, nil }
-func (b *budget) AddSpill(m, d int64)        { b.spilledMem += m; b.spilledDsk += d }
+func (b *budget) AddSpill(m, d int64)       { b.spilledMem += m; b.spilledDsk += d }
 
 func (b *budget) files() int {
 	entries, _ := os.ReadDir(b.dir)
