@@ -9,11 +9,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/ember-go/ember/internal/bytesize"
 	"github.com/ember-go/ember/internal/codec"
 	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/internal/spill"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/storage"
 	"github.com/ember-go/ember/task"
@@ -44,6 +47,7 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 		return actionError(action, r, err)
 	}
 	defer done()
+	limit := newResultLimit(r.s.cfg.MaxResultSize)
 	jobID := int(r.s.nextJobID.Add(1))
 	r.s.status.JobStarted(jobID, action, r.String())
 	defer func() { r.s.status.JobEnded(jobID, err) }()
@@ -55,6 +59,9 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 			return inTask(func() (any, error) { return fn(tc, p, r.resultStream(tc, p)) })
 		},
 		Result: func(i int, res any) error {
+			if err := limit.add(res); err != nil {
+				return err
+			}
 			rec.delivered(i, res.(R))
 			return each(i, res.(R))
 		},
@@ -70,6 +77,40 @@ func runJob[T, R any](ctx context.Context, r *RDD[T], action string, parts []int
 	}
 	return nil
 }
+
+// resultLimit bounds the bytes of the results an action brings to the
+// driver (driver.maxResultSize), as Spark does: a job whose results add
+// up to more fails before they exhaust the driver's memory.
+type resultLimit struct {
+	max     int64 // negative: no bound
+	mu      sync.Mutex
+	bytes   int64
+	results int
+}
+
+func newResultLimit(max int64) *resultLimit { return &resultLimit{max: max} }
+
+// add counts a task's result, measured as it is held in memory.
+func (l *resultLimit) add(res any) error {
+	if l.max < 0 {
+		return nil
+	}
+	size := spill.Exact(res)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bytes += size
+	l.results++
+	if l.bytes > l.max {
+		return task.Permanent(fmt.Errorf("%w: the results of %d tasks take %s, more than driver.maxResultSize (%s): "+
+			"bring less to the driver (Take, an aggregation, or a Save… action), or raise the bound",
+			ErrResultTooLarge, l.results, bytesize.Format(l.bytes), bytesize.Format(l.max)))
+	}
+	return nil
+}
+
+// ErrResultTooLarge is wrapped by the error of an action whose results
+// exceed driver.maxResultSize.
+var ErrResultTooLarge = errors.New("results too large for the driver")
 
 // jobRecord is a job of a pipeline as executors in other processes see
 // it: described to them when the engine asks, with what it delivered

@@ -212,3 +212,35 @@ func TestOneKeyLargerThanTheBudget(t *testing.T) {
 		}
 	}
 }
+
+// An action whose results add up to more than driver.maxResultSize fails
+// saying so, before the driver holds them all; Take still works.
+func TestMaxResultSize(t *testing.T) {
+	s := newSession(t, rdd.WithMaster("local[2]"), rdd.WithConf("driver.maxResultSize", "1m"))
+	ctx := context.Background()
+	big := rdd.Range(s, 0, 1_000_000, 8) // 8 MB of int64
+	_, err := big.Collect(ctx)
+	if !errors.Is(err, rdd.ErrResultTooLarge) || !strings.Contains(err.Error(), "driver.maxResultSize (1m)") {
+		t.Fatalf("collecting 8 MB with a 1 MiB bound: %v", err)
+	}
+	if xs, err := big.Take(ctx, 10); err != nil || len(xs) != 10 {
+		t.Errorf("Take(10): %v, %v", xs, err)
+	}
+	if n, err := big.Count(ctx); err != nil || n != 1_000_000 {
+		t.Errorf("Count: %d, %v", n, err)
+	}
+	unbounded := newSession(t, rdd.WithMaster("local[2]"), rdd.WithConf("driver.maxResultSize", "off"))
+	if xs, err := rdd.Range(unbounded, 0, 1_000_000, 8).Collect(ctx); err != nil || len(xs) != 1_000_000 {
+		t.Errorf("without a bound: %d elements, %v", len(xs), err)
+	}
+	for _, bad := range []string{"-5", "lots"} {
+		if _, err := rdd.NewSession(rdd.WithMaster("local"), rdd.WithConf("driver.maxResultSize", bad)); err == nil || !strings.Contains(err.Error(), "driver.maxResultSize") {
+			t.Errorf("driver.maxResultSize %q: %v", bad, err)
+		}
+	}
+	for _, bad := range []string{"1m", "-1", "x"} {
+		if _, err := rdd.NewSession(rdd.WithMaster("local"), rdd.WithConf("memory.limit", bad)); err == nil || !strings.Contains(err.Error(), "memory.limit") {
+			t.Errorf("memory.limit %q: %v", bad, err)
+		}
+	}
+}
