@@ -58,36 +58,29 @@ func (r *RDD[T]) cached(tc *task.Context, p int, level storage.Level) stream[T] 
 	blocks := tc.Env.Blocks
 	id := storage.RDDBlock(r.id, p)
 	return func(yield func([]T) bool) error {
-		_, recs, ok, err := blocks.Get(id)
-		if errors.Is(err, storage.ErrBlockLost) {
+		ok, err := r.readCached(tc, id, yield)
+		if errors.Is(err, storage.ErrBlockLost) && !ok {
 			// Computed again below, and cached anew.
 			slog.Warn("ember: a cached partition was lost; recomputing it", "rdd", r.String(), "partition", p, "err", err)
-			ok, err = false, nil
+			err = nil
 		}
-		if err != nil {
+		if ok || err != nil {
 			return err
 		}
-		if !ok {
-			recs, ok = r.remoteCached(tc, id)
-		}
-		if ok {
+		if recs, ok := r.remoteCached(tc, id); ok {
 			defer releaseAll(recs)
-			var rows int64
-			for _, rec := range recs {
-				rows += rec.NumRows()
-			}
-			tc.AddInput(rows, storage.RecordsSize(recs))
+			tc.AddInput(rowsOf(recs), storage.RecordsSize(recs))
 			return r.yieldRecords(recs, yield)
 		}
+		keep := &partitionKeeper{tc: tc, blocks: blocks, id: id, schema: r.codec.Schema(), level: level}
+		defer keep.drop()
 		enc := r.codec.NewEncoder(nil)
 		defer enc.Release()
-		var out []arrow.Record
-		defer func() { releaseAll(out) }()
 		complete := true
 		err = r.computed(tc, p)(func(b []T) bool {
 			enc.Append(b...)
 			if enc.Len() >= recordRows {
-				out = append(out, enc.NewRecord())
+				keep.add(enc.NewRecord())
 			}
 			if !yield(b) {
 				complete = false
@@ -98,19 +91,142 @@ func (r *RDD[T]) cached(tc *task.Context, p int, level storage.Level) stream[T] 
 		if err != nil || !complete {
 			return err
 		}
-		if enc.Len() > 0 || len(out) == 0 {
-			out = append(out, enc.NewRecord())
+		if enc.Len() > 0 || keep.empty() {
+			keep.add(enc.NewRecord())
 		}
 		// The partition was computed and passed on: a failure to keep it
 		// (a full disk while spilling) costs a recomputation later, not
 		// this task.
-		if _, err := blocks.Put(id, r.codec.Schema(), out, level); err != nil {
+		if err := keep.store(); err != nil {
 			slog.Warn("ember: could not cache a partition", "rdd", r.String(), "partition", p, "level", level.String(), "err", err)
-		} else {
-			mem, disk, _ := blocks.Sizes(id)
+		} else if mem, disk, ok := blocks.Sizes(id); ok {
 			tc.NoteStored(task.StoredBlock{ID: string(id), Memory: mem, Disk: disk})
 		}
 		return nil
+	}
+}
+
+// readCached yields block id if this executor holds it, a record at a
+// time; ok says it did. A block lost before any of it was yielded reports
+// ErrBlockLost with ok false, to be recomputed.
+func (r *RDD[T]) readCached(tc *task.Context, id storage.BlockID, yield func([]T) bool) (ok bool, err error) {
+	_, recs, ok, err := tc.Env.Blocks.Records(id)
+	if err != nil || !ok {
+		return false, err
+	}
+	yielded := false
+	for rec, err := range recs {
+		if err != nil {
+			return yielded, err
+		}
+		tc.AddInput(rec.NumRows(), storage.RecordsSize([]arrow.Record{rec}))
+		yielded = true
+		err = r.yieldRecords([]arrow.Record{rec}, yield)
+		rec.Release()
+		if err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+func rowsOf(recs []arrow.Record) int64 {
+	var rows int64
+	for _, rec := range recs {
+		rows += rec.NumRows()
+	}
+	return rows
+}
+
+// partitionKeeper gathers the records of a partition being cached within
+// the task's share of memory: past it, a level with Disk streams the
+// records to a block file, and any other gives up caching the partition,
+// which is then recomputed when needed (as Spark drops a MemoryOnly block
+// that does not fit).
+type partitionKeeper struct {
+	tc     *task.Context
+	blocks *storage.Manager
+	id     storage.BlockID
+	schema *arrow.Schema
+	level  storage.Level
+
+	recs     []arrow.Record
+	held     int64 // reserved for recs
+	file     *storage.BlockWriter
+	given    bool // up: the partition is not cached
+	fileErr  error
+	anything bool
+}
+
+func (k *partitionKeeper) empty() bool { return !k.anything }
+
+// add keeps rec, which it owns from now on.
+func (k *partitionKeeper) add(rec arrow.Record) {
+	k.anything = true
+	switch {
+	case k.given || k.fileErr != nil:
+		rec.Release()
+		return
+	case k.file != nil:
+		k.toFile(rec)
+		return
+	}
+	size := storage.RecordsSize([]arrow.Record{rec})
+	got := k.tc.Reserve(size)
+	k.held += got
+	k.recs = append(k.recs, rec)
+	if got == size {
+		return
+	}
+	// Refused: out of memory, onto disk or given up.
+	if !k.level.Disk {
+		k.drop()
+		k.given = true
+		return
+	}
+	k.file, k.fileErr = k.blocks.NewBlockWriter(k.id, k.schema, k.level)
+	recs := k.recs
+	k.recs = nil
+	for _, r := range recs {
+		k.toFile(r)
+	}
+	k.tc.Free(k.held)
+	k.held = 0
+}
+
+func (k *partitionKeeper) toFile(rec arrow.Record) {
+	if k.fileErr == nil {
+		k.fileErr = k.file.Write(rec)
+	}
+	rec.Release()
+}
+
+// store hands the partition to the block manager.
+func (k *partitionKeeper) store() error {
+	switch {
+	case k.given:
+		return nil
+	case k.fileErr != nil:
+		return k.fileErr
+	case k.file != nil:
+		f := k.file
+		k.file = nil
+		_, err := f.Commit()
+		return err
+	}
+	_, err := k.blocks.Put(k.id, k.schema, k.recs, k.level)
+	return err
+}
+
+// drop releases what the keeper holds.
+func (k *partitionKeeper) drop() {
+	releaseAll(k.recs)
+	k.recs = nil
+	k.tc.Free(k.held)
+	k.held = 0
+	if k.file != nil {
+		k.file.Abort()
+		k.file = nil
 	}
 }
 

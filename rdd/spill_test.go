@@ -244,3 +244,32 @@ func TestMaxResultSize(t *testing.T) {
 		}
 	}
 }
+
+// A cached partition larger than the task's share of memory goes to disk
+// (MemoryAndDisk) or is not cached (MemoryOnly, recomputed when needed):
+// never out of memory.
+func TestCacheLargerThanTheBudget(t *testing.T) {
+	s := newSpillSession(t)
+	ctx := context.Background()
+	const n = 2_000_000 // 8 MB in each of two partitions
+	want := int64(n) * (n - 1) / 2 * 3
+	for _, tc := range []struct {
+		level    rdd.StorageLevel
+		computed int64 // times each element is computed over two jobs
+	}{{rdd.MemoryAndDisk, 1}, {rdd.DiskOnly, 1}, {rdd.MemoryOnly, 2}} {
+		computed := rdd.NewAccumulator[int64](s.Session, "computed")
+		r := rdd.Map(rdd.Range(s.Session, 0, n, 2), func(i int64) int64 {
+			computed.Add(1)
+			return i * 3
+		}).Persist(tc.level)
+		for job := range 2 {
+			if got, err := rdd.Sum(ctx, r); err != nil || got != want {
+				t.Fatalf("%v, job %d: sum %d, %v; want %d", tc.level, job, got, err, want)
+			}
+		}
+		if got := computed.Value(); got != tc.computed*n {
+			t.Errorf("%v: elements computed %d times over two jobs, want %d", tc.level, got, tc.computed*n)
+		}
+		r.Unpersist()
+	}
+}

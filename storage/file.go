@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -25,72 +26,72 @@ import (
 // The file is not synced: blocks never outlive the process that wrote them,
 // so durability across a power failure would buy nothing.
 func writeBlockFile(dir string, id BlockID, schema *arrow.Schema, records []arrow.Record, mem memory.Allocator) (tmp string, size int64, err error) {
-	f, err := os.CreateTemp(dir, string(id)+"-*.tmp")
-	if err != nil {
-		return "", 0, err
-	}
-	name := f.Name()
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(name)
-			tmp, size = "", 0
-		}
-	}()
-
-	pw := &positionWriter{w: bufio.NewWriterSize(f, 64<<10)}
-	w, err := ipc.NewFileWriter(pw, ipc.WithSchema(schema), ipc.WithLZ4(), ipc.WithAllocator(mem))
+	w, err := newBlockFile(dir, id, schema, mem)
 	if err != nil {
 		return "", 0, err
 	}
 	for _, rec := range records {
-		if err := w.Write(rec); err != nil {
+		if err := w.write(rec); err != nil {
+			w.abort()
 			return "", 0, err
 		}
 	}
-	if err := w.Close(); err != nil {
+	return w.finish()
+}
+
+// blockFile is a block file being written, record by record, under a
+// temporary name.
+type blockFile struct {
+	f  *os.File
+	pw *positionWriter
+	w  *ipc.FileWriter
+}
+
+func newBlockFile(dir string, id BlockID, schema *arrow.Schema, mem memory.Allocator) (*blockFile, error) {
+	f, err := os.CreateTemp(dir, string(id)+"-*.tmp")
+	if err != nil {
+		return nil, err
+	}
+	pw := &positionWriter{w: bufio.NewWriterSize(f, 64<<10)}
+	w, err := ipc.NewFileWriter(pw, ipc.WithSchema(schema), ipc.WithLZ4(), ipc.WithAllocator(mem))
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &blockFile{f: f, pw: pw, w: w}, nil
+}
+
+func (b *blockFile) write(rec arrow.Record) error { return b.w.Write(rec) }
+
+// finish completes the file and returns its temporary name and size.
+func (b *blockFile) finish() (tmp string, size int64, err error) {
+	err = b.w.Close()
+	if err == nil {
+		err = b.pw.w.Flush()
+	}
+	if cerr := b.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(b.f.Name())
 		return "", 0, err
 	}
-	if err := pw.w.Flush(); err != nil {
-		return "", 0, err
-	}
-	return name, pw.pos, nil
+	return b.f.Name(), b.pw.pos, nil
+}
+
+// abort removes the file.
+func (b *blockFile) abort() {
+	b.w.Close()
+	b.f.Close()
+	os.Remove(b.f.Name())
 }
 
 // readBlockFile reads every record of the block file at path. The records
 // are allocated from mem and owned by the caller. The file's schema must equal
 // schema.
 func readBlockFile(path string, schema *arrow.Schema, mem memory.Allocator) (records []arrow.Record, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-
-	// The IPC reader panics on some malformed input. A damaged block file
-	// must fail the read, not the process.
-	defer func() {
-		if r := recover(); r != nil {
-			releaseAll(records)
-			records = nil
-			err = fmt.Errorf("malformed block file %s: %v", path, r)
-		}
-	}()
-
-	r, err := ipc.NewFileReader(f, ipc.WithSchema(schema), ipc.WithAllocator(mem))
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-
-	n := r.NumRecords()
-	records = make([]arrow.Record, 0, n)
-	for i := range n {
-		// RecordAt, unlike Record, hands ownership to the caller, so the
-		// records stay valid after the reader is closed.
-		rec, err := r.RecordAt(i)
+	for rec, err := range blockFileRecords(path, schema, mem) {
 		if err != nil {
 			releaseAll(records)
 			return nil, err
@@ -98,6 +99,54 @@ func readBlockFile(path string, schema *arrow.Schema, mem memory.Allocator) (rec
 		records = append(records, rec)
 	}
 	return records, nil
+}
+
+// blockFileRecords yields the records of the block file at path one at a
+// time, each owned by the caller. The file's schema must equal schema.
+func blockFileRecords(path string, schema *arrow.Schema, mem memory.Allocator) iter.Seq2[arrow.Record, error] {
+	return func(yield func(arrow.Record, error) bool) {
+		f, err := os.Open(path)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer f.Close()
+		r, err := openBlockFile(f, path, schema, mem)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer r.Close()
+		for i := range r.NumRecords() {
+			rec, err := recordAt(r, i, path)
+			if !yield(rec, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// openBlockFile opens the IPC reader of a block file; the IPC reader
+// panics on some malformed input, which must fail the read, not the
+// process.
+func openBlockFile(f *os.File, path string, schema *arrow.Schema, mem memory.Allocator) (r *ipc.FileReader, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r, err = nil, fmt.Errorf("malformed block file %s: %v", path, v)
+		}
+	}()
+	return ipc.NewFileReader(f, ipc.WithSchema(schema), ipc.WithAllocator(mem))
+}
+
+// recordAt reads record i, which RecordAt, unlike Record, hands to the
+// caller, valid after the reader is closed.
+func recordAt(r *ipc.FileReader, i int, path string) (rec arrow.Record, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			rec, err = nil, fmt.Errorf("malformed block file %s: %v", path, v)
+		}
+	}()
+	return r.RecordAt(i)
 }
 
 // positionWriter lets the IPC file writer, which needs an io.WriteSeeker only

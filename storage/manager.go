@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -474,6 +475,12 @@ func (m *Manager) putDisk(b *block, records []arrow.Record) (PutResult, error) {
 		return PutResult{}, fmt.Errorf("storage: put %s: %w", b.id, err)
 	}
 
+	return m.install(b, tmp, size)
+}
+
+// install renames the block file tmp into place as b's, replacing any
+// block stored under b's id.
+func (m *Manager) install(b *block, tmp string, size int64) (PutResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -658,4 +665,145 @@ func releaseAll(records []arrow.Record) {
 	for _, rec := range records {
 		rec.Release()
 	}
+}
+
+// Records returns the schema of block id and its records, yielded one at a
+// time, each retained for the caller, who must release it; ok is false
+// when the block is stored nowhere. Unlike Get, a block only on disk is
+// read a record at a time and not cached in memory again, so that a block
+// larger than memory streams through. A block file that vanished or is
+// damaged fails with ErrBlockLost, and the block is dropped.
+func (m *Manager) Records(id BlockID) (schema *arrow.Schema, records iter.Seq2[arrow.Record, error], ok bool, err error) {
+	if _, _, err := ParseRDDBlock(id); err != nil {
+		return nil, nil, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, nil, false, ErrClosed
+	}
+	b := m.blocks[id]
+	if b == nil {
+		return nil, nil, false, nil
+	}
+	if b.records != nil {
+		if b.elem != nil {
+			m.lru.MoveToFront(b.elem)
+		}
+		return b.schema, retained(retainAll(b.records)), true, nil
+	}
+	return b.schema, m.fileRecords(b), true, nil
+}
+
+// retained yields records the caller has a reference to each of; those
+// not yielded, when the caller stops, are released.
+func retained(recs []arrow.Record) iter.Seq2[arrow.Record, error] {
+	return func(yield func(arrow.Record, error) bool) {
+		for i, rec := range recs {
+			if !yield(rec, nil) {
+				releaseAll(recs[i+1:])
+				return
+			}
+		}
+	}
+}
+
+// fileRecords yields the records of b's file, one at a time.
+func (m *Manager) fileRecords(b *block) iter.Seq2[arrow.Record, error] {
+	return func(yield func(arrow.Record, error) bool) {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			yield(nil, ErrClosed)
+			return
+		}
+		m.inflight.Add(1)
+		m.mu.Unlock()
+		defer m.inflight.Done()
+		for rec, err := range blockFileRecords(m.path(b.id), b.schema, m.mem) {
+			if err != nil {
+				m.mu.Lock()
+				if m.blocks[b.id] == b {
+					m.removeLocked(b.id)
+				}
+				m.mu.Unlock()
+				yield(nil, fmt.Errorf("storage: read %s: %w: %w", b.id, ErrBlockLost, err))
+				return
+			}
+			if !yield(rec, nil) {
+				return
+			}
+		}
+	}
+}
+
+// BlockWriter writes a block to the disk store a record at a time, for a
+// block too large to hold in memory while it is made.
+type BlockWriter struct {
+	m     *Manager
+	b     *block
+	file  *blockFile
+	ended bool
+}
+
+// NewBlockWriter starts writing block id, of schema, to disk; Commit
+// stores it at level (as on disk only), Abort drops it.
+func (m *Manager) NewBlockWriter(id BlockID, schema *arrow.Schema, level Level) (*BlockWriter, error) {
+	rdd, part, err := ParseRDDBlock(id)
+	if err != nil {
+		return nil, err
+	}
+	if !level.Disk {
+		return nil, fmt.Errorf("storage: write %s: level %s keeps nothing on disk", id, level)
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	m.inflight.Add(1)
+	m.mu.Unlock()
+	f, err := newBlockFile(m.dir, id, schema, m.mem)
+	if err != nil {
+		m.inflight.Done()
+		return nil, fmt.Errorf("storage: write %s: %w", id, err)
+	}
+	b := &block{id: id, rdd: rdd, partition: part, level: level, schema: schema}
+	return &BlockWriter{m: m, b: b, file: f}, nil
+}
+
+// Write appends a record to the block.
+func (w *BlockWriter) Write(rec arrow.Record) error {
+	if !rec.Schema().Equal(w.b.schema) {
+		return fmt.Errorf("storage: write %s: a record does not have the block's schema", w.b.id)
+	}
+	if err := w.file.write(rec); err != nil {
+		return fmt.Errorf("storage: write %s: %w", w.b.id, err)
+	}
+	return nil
+}
+
+// Commit completes the block and stores it, replacing any stored under
+// its id.
+func (w *BlockWriter) Commit() (PutResult, error) {
+	if w.ended {
+		return PutResult{}, fmt.Errorf("storage: write %s: already ended", w.b.id)
+	}
+	w.ended = true
+	defer w.m.inflight.Done()
+	tmp, size, err := w.file.finish()
+	if err != nil {
+		return PutResult{}, fmt.Errorf("storage: write %s: %w", w.b.id, err)
+	}
+	return w.m.install(w.b, tmp, size)
+}
+
+// Abort drops the block being written.
+func (w *BlockWriter) Abort() {
+	if w.ended {
+		return
+	}
+	w.ended = true
+	w.file.abort()
+	w.m.inflight.Done()
 }
