@@ -512,6 +512,7 @@ func newShuffleDep[T, M any](parent *RDD[T], nReduce int,
 		if err != nil {
 			return shuffle.MapStatus{}, err
 		}
+		w.UseMemory(tc)
 		bufs := make([][]M, nReduce)
 		var werr error
 		flush := func(red int) {

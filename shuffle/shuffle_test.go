@@ -857,3 +857,52 @@ func testDictionaryRoundTrip(t *testing.T) {
 		t.Errorf("read %q, want %q", got, want)
 	}
 }
+
+// grant is a Memory of a fixed size.
+type grant struct{ left, held int64 }
+
+func (g *grant) Reserve(n int64) int64 {
+	n = min(n, g.left)
+	g.left -= n
+	g.held += n
+	return n
+}
+func (g *grant) Free(n int64) { g.left += n; g.held -= n }
+
+// A writer spills when its task's memory is refused, long before its
+// fixed threshold, and gives the memory back.
+func TestWriterSpillsWithinItsMemory(t *testing.T) {
+	m := newTestManager(t, LZ4)
+	rng := rand.New(rand.NewPCG(5, 6))
+	w, err := m.NewWriter(1, 0, 1, 2, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := &grant{left: 64 << 10}
+	w.UseMemory(mem)
+	var want int64
+	for i := range 40 {
+		rec := newRecord(memory.DefaultAllocator, randomRows(rng, 1000))
+		want += rec.NumRows()
+		if err := w.Write(i%2, rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+		if mem.held > 64<<10 {
+			t.Fatalf("the writer holds %d bytes of a 64 KiB grant", mem.held)
+		}
+	}
+	if len(w.spills) == 0 {
+		t.Error("a writer with a 64 KiB grant did not spill")
+	}
+	st, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rows[0]+st.Rows[1] != want {
+		t.Errorf("committed %v rows, want %d", st.Rows, want)
+	}
+	if mem.held != 0 {
+		t.Errorf("after Commit the writer still holds %d bytes", mem.held)
+	}
+}

@@ -64,6 +64,26 @@ type Writer struct {
 	rows     []int64          // rows per reduce partition, buffered and spilled
 	buffered int64            // bytes held by buf
 	spills   []*spill
+	mem      Memory // nil: only the threshold bounds buf
+	reserved int64  // of mem, for buf
+}
+
+// Memory is a task's share of its executor's memory budget, which a Writer
+// buffers records within (*task.Context is one).
+type Memory interface {
+	// Reserve asks for n more bytes and returns how many were granted.
+	Reserve(n int64) int64
+	// Free gives back n bytes reserved.
+	Free(n int64)
+}
+
+// UseMemory makes the writer buffer records within what mem grants, as
+// well as under its fixed threshold: a refused reservation spills the
+// buffered records to disk.
+func (w *Writer) UseMemory(mem Memory) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.mem = mem
 }
 
 // spill is a temporary file holding, for each reduce partition, a run of
@@ -139,14 +159,34 @@ func (w *Writer) Write(reduce int, rec arrow.Record) error {
 	rec.Retain()
 	w.buf[reduce] = append(w.buf[reduce], rec)
 	w.rows[reduce] += rec.NumRows()
-	w.buffered += util.TotalRecordSize(rec)
-	if w.buffered > w.threshold {
+	size := util.TotalRecordSize(rec)
+	w.buffered += size
+	if w.buffered > w.threshold || !w.reserveLocked(size) {
 		if err := w.spill(); err != nil {
 			w.finish(fmt.Errorf("shuffle: spill: %w", err))
 			return w.err
 		}
 	}
 	return nil
+}
+
+// reserveLocked reserves n more bytes of the task's memory for buffered
+// records, and reports whether it got them.
+func (w *Writer) reserveLocked(n int64) bool {
+	if w.mem == nil {
+		return true
+	}
+	got := w.mem.Reserve(n)
+	w.reserved += got
+	return got == n
+}
+
+// releaseLocked gives back the memory reserved for buffered records.
+func (w *Writer) releaseLocked() {
+	if w.mem != nil && w.reserved > 0 {
+		w.mem.Free(w.reserved)
+	}
+	w.reserved = 0
 }
 
 // Commit writes the data and index files and installs them. If another
@@ -183,6 +223,7 @@ func (w *Writer) Abort() {
 // resources.
 func (w *Writer) finish(err error) {
 	w.err = err
+	w.releaseLocked()
 	for _, recs := range w.buf {
 		releaseAll(recs)
 	}
@@ -217,6 +258,7 @@ func (w *Writer) spill() error {
 		w.buf[r] = recs[:0]
 	}
 	w.buffered = 0
+	w.releaseLocked()
 	return bw.Flush()
 }
 
