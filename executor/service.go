@@ -111,8 +111,9 @@ func (a *application) heartbeat(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			mem, limit, disk := a.d.blocks.Usage()
+			budget := a.d.budget.Usage()
 			beat := &rpc.ExecutorMessage{Body: &rpc.ExecutorMessage_Heartbeat{Heartbeat: &rpc.Heartbeat{
-				MemoryUsed: mem, MemoryLimit: limit, DiskUsed: disk}}}
+				MemoryUsed: mem, MemoryLimit: limit, DiskUsed: disk, MemoryBudget: budget.Total, ExecutionUsed: budget.Execution}}}
 			if a.send(beat) != nil {
 				return
 			}

@@ -64,7 +64,8 @@ func (s *Session) executorStatus() []status.Executor {
 	out := make([]status.Executor, len(execs))
 	for i, e := range execs {
 		out[i] = status.Executor{Name: e.Name, Address: e.Address, Gossip: e.Gossip, State: e.State, Reason: e.Reason,
-			Cores: e.Cores, MemoryUsed: e.MemoryUsed, MemoryLimit: e.MemoryLimit, DiskUsed: e.DiskUsed}
+			Cores: e.Cores, MemoryUsed: e.MemoryUsed, MemoryLimit: e.MemoryLimit, DiskUsed: e.DiskUsed,
+			MemoryBudget: e.MemoryBudget, ExecutionUsed: e.ExecutionUsed}
 	}
 	return out
 }

@@ -178,7 +178,10 @@ type executorInfo struct {
 	// MemoryUsed, MemoryLimit and DiskUsed are of its block store, as its
 	// last heartbeat said.
 	MemoryUsed, MemoryLimit, DiskUsed int64
-	LastHeard                         time.Time
+	// MemoryBudget and ExecutionUsed are its memory budget and what its
+	// running tasks hold of it.
+	MemoryBudget, ExecutionUsed int64
+	LastHeard                   time.Time
 }
 
 // ExecutorInfos describes the connected executors, sorted by name.
@@ -190,6 +193,7 @@ func (c *clusterBackend) ExecutorInfos() []executorInfo {
 		info := executorInfo{Name: e.name, Addr: e.addr, Cores: e.cores, Running: c.slots.busy(e), LastHeard: time.Unix(0, e.heard.Load())}
 		if hb := e.storage.Load(); hb != nil {
 			info.MemoryUsed, info.MemoryLimit, info.DiskUsed = hb.MemoryUsed, hb.MemoryLimit, hb.DiskUsed
+			info.MemoryBudget, info.ExecutionUsed = hb.MemoryBudget, hb.ExecutionUsed
 		}
 		out = append(out, info)
 	}

@@ -83,6 +83,10 @@ type ExecutorStatus struct {
 	State, Reason                     string
 	Cores                             int
 	MemoryUsed, MemoryLimit, DiskUsed int64
+	// MemoryBudget is the executor's memory budget, which cached blocks
+	// (MemoryUsed) and the execution memory of running tasks
+	// (ExecutionUsed) share.
+	MemoryBudget, ExecutionUsed int64
 }
 
 // Start starts the engine that cfg.Master names: goroutine slots in this
@@ -163,8 +167,10 @@ func (e *localEngine) Cached() []CachedPartition {
 
 func (e *localEngine) Executors() []ExecutorStatus {
 	st := e.blocks.Status()
+	budget := e.budget.Usage()
 	return []ExecutorStatus{{Name: DriverExecutor, State: "active", Cores: e.slots.Slots(),
-		MemoryUsed: st.MemoryUsed, MemoryLimit: st.MemoryLimit, DiskUsed: st.DiskUsed}}
+		MemoryUsed: st.MemoryUsed, MemoryLimit: st.MemoryLimit, DiskUsed: st.DiskUsed,
+		MemoryBudget: budget.Total, ExecutionUsed: budget.Execution}}
 }
 
 func (e *localEngine) Slots() int                          { return e.slots.Slots() }

@@ -284,7 +284,8 @@ func (s *standalone) Executors() []ExecutorStatus {
 	for _, e := range s.backend.ExecutorInfos() {
 		index[e.Name] = len(out)
 		out = append(out, ExecutorStatus{Name: e.Name, Address: e.Addr, State: "active", Cores: e.Cores,
-			MemoryUsed: e.MemoryUsed, MemoryLimit: e.MemoryLimit, DiskUsed: e.DiskUsed})
+			MemoryUsed: e.MemoryUsed, MemoryLimit: e.MemoryLimit, DiskUsed: e.DiskUsed,
+			MemoryBudget: e.MemoryBudget, ExecutionUsed: e.ExecutionUsed})
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -28,11 +28,11 @@ func (b BudgetSize) String() string { return fmt.Sprintf("%d bytes (%s)", b.Tota
 // the budget when none is set (as Spark's spark.memory.fraction): the rest
 // holds what the budget does not count, such as batches in flight,
 // buffers of the network and the runtime, and garbage not yet collected.
-const BudgetFraction = 0.6
+const BudgetFraction = 0.4
 
 // heapFraction is the share of a known process limit given to the Go
 // runtime as its soft limit, leaving room for memory outside the heap.
-const heapFraction = 0.9
+const heapFraction = 0.7
 
 // minHeapLimit is the least soft limit a set budget gives the runtime:
 // below it the collector would run without pause.

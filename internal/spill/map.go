@@ -27,10 +27,11 @@ type Map[K comparable, C any] struct {
 	keySize *Sizer[K]
 	valSize *Sizer[C]
 
-	index map[K]int
-	keys  []K
-	vals  []C
-	runs  []*run
+	index   map[K]int
+	keys    []K
+	vals    []C
+	content int64 // bytes the keys and values refer to, as Account was told
+	runs    []*run
 }
 
 // NewMap returns an empty Map that spills through mem, finds keys' runs
@@ -44,10 +45,6 @@ func NewMap[K comparable, C any](mem Memory, hash func(K) uint64, combine func(C
 	return &Map[K, C]{mem: tracker{mem: mem}, hash: hash, combine: combine, c: c,
 		keySize: NewSizer[K](), valSize: NewSizer[C](), index: make(map[K]int)}, nil
 }
-
-// entryOverhead is what an entry costs beyond its key and value: its
-// index in the hash map and the map's own slack.
-const entryOverhead = 24
 
 // Slot returns the index in Vals of k's value, adding k with the zero
 // value if it is new.
@@ -66,9 +63,20 @@ func (m *Map[K, C]) Slot(k K) (i int, added bool) {
 // Vals returns the values, indexed by Slot.
 func (m *Map[K, C]) Vals() []C { return m.vals }
 
-// EntryBytes estimates what a new entry of k and c costs.
+// EntryBytes estimates the bytes a new entry of k and c refers to beyond
+// itself (the map counts its own slots: see Account).
 func (m *Map[K, C]) EntryBytes(k K, c C) int64 {
-	return 2*m.keySize.Of(k) + m.valSize.Of(c) + entryOverhead
+	return 2*(m.keySize.Of(k)-m.keySize.fixed) + m.valSize.Of(c) - m.valSize.fixed
+}
+
+// footprint is the bytes the map holds: its slices at their capacity, its
+// hash index (a key and an int per entry, at most half empty after
+// growing, and briefly twice over while it grows), and what the keys and
+// values refer to.
+func (m *Map[K, C]) footprint() int64 {
+	slots := int64(cap(m.keys))*m.keySize.fixed + int64(cap(m.vals))*m.valSize.fixed
+	index := int64(len(m.index)) * (m.keySize.fixed + 8 + 1) * 3
+	return slots + index + m.content
 }
 
 // Len is the number of keys in memory.
@@ -77,10 +85,13 @@ func (m *Map[K, C]) Len() int { return len(m.keys) }
 // Spills is how many runs the map wrote.
 func (m *Map[K, C]) Spills() int { return len(m.runs) }
 
-// Account counts n more bytes held, after updates; if the budget refuses
+// Account counts n more bytes that the keys and values refer to, after
+// updates (EntryBytes of the new entries, and what the updates added to
+// values), with what the map's own slots take; if the budget refuses
 // them, the map spills its entries to a run.
 func (m *Map[K, C]) Account(n int64) error {
-	if m.mem.grow(n) || len(m.keys) == 0 {
+	m.content += n
+	if m.mem.grow(m.footprint()-m.mem.used) || len(m.keys) == 0 {
 		return nil
 	}
 	return m.spill()
@@ -100,7 +111,7 @@ func (m *Map[K, C]) spill() error {
 	m.mem.mem.AddSpill(m.mem.used, disk)
 	m.runs = append(m.runs, r)
 	m.index = make(map[K]int)
-	m.keys, m.vals = nil, nil
+	m.keys, m.vals, m.content = nil, nil, 0
 	m.mem.release()
 	return nil
 }

@@ -18,7 +18,9 @@ type Sorter[T any] struct {
 	c    *codec.Codec[T]
 	size *Sizer[T]
 	buf  []T
-	runs []*run
+	// content is the bytes buf's elements refer to beyond themselves.
+	content int64
+	runs    []*run
 }
 
 // NewSorter returns an empty Sorter that orders by cmp and spills through
@@ -33,13 +35,15 @@ func NewSorter[T any](mem Memory, cmp func(a, b T) int) (*Sorter[T], error) {
 
 // Add adds xs, spilling what the sorter holds if their memory is refused.
 func (s *Sorter[T]) Add(xs []T) error {
-	var n int64
-	for _, x := range xs {
-		n += s.size.Of(x)
+	if s.size.refs {
+		for _, x := range xs {
+			s.content += s.size.Of(x) - s.size.fixed
+		}
 	}
 	s.buf = append(s.buf, xs...)
-	// The slice grows by doubling: count its spare capacity too.
-	if s.mem.grow(n+int64(len(xs))*s.size.fixed/2) || len(s.buf) <= len(xs) {
+	// The slice at its capacity, and what its elements refer to.
+	held := int64(cap(s.buf))*s.size.fixed + s.content
+	if s.mem.grow(held-s.mem.used) || len(s.buf) <= len(xs) {
 		return nil
 	}
 	return s.spill()
@@ -61,7 +65,7 @@ func (s *Sorter[T]) spill() error {
 	}
 	s.mem.mem.AddSpill(s.mem.used, disk)
 	s.runs = append(s.runs, r)
-	s.buf = nil
+	s.buf, s.content = nil, 0
 	s.mem.release()
 	return nil
 }

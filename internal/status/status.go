@@ -110,10 +110,14 @@ type Executor struct {
 	Finished int    `json:"finishedTasks"`
 	Failed   int    `json:"failedTasks"`
 	// Storage of cached blocks: memory used and its limit, and disk.
-	MemoryUsed  int64      `json:"memoryUsed"`
-	MemoryLimit int64      `json:"memoryLimit"`
-	DiskUsed    int64      `json:"diskUsed"`
-	Lost        *time.Time `json:"lost,omitempty"`
+	MemoryUsed  int64 `json:"memoryUsed"`
+	MemoryLimit int64 `json:"memoryLimit"`
+	DiskUsed    int64 `json:"diskUsed"`
+	// The memory budget that cached blocks and the execution memory of
+	// running tasks share, and what the tasks hold.
+	MemoryBudget  int64      `json:"memoryBudget"`
+	ExecutionUsed int64      `json:"executionMemoryUsed"`
+	Lost          *time.Time `json:"lost,omitempty"`
 }
 
 // CachedRDD is a persisted RDD as the storage API shows it.
@@ -240,6 +244,9 @@ type Store struct {
 	// Counters resolved once: a task's end touches them all.
 	succeeded, failed  prometheus.Counter
 	recordsBy, bytesBy [4]prometheus.Counter // by ioKinds
+	spilled            *prometheus.CounterVec
+	spilledMemory      prometheus.Counter
+	spilledDisk        prometheus.Counter
 }
 
 // ioKinds label ember_task_records_total and ember_task_bytes_total.
@@ -285,11 +292,21 @@ func NewStore(retainedJobs int, live Live) *Store {
 		}
 		return float64(n)
 	})
+	s.spilled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ember_task_spilled_bytes_total",
+		Help: "Bytes that finished task attempts spilled to disk, as they were in memory (memory, estimated) and as written (disk)."}, []string{"kind"})
+	s.spilledMemory, s.spilledDisk = s.spilled.WithLabelValues("memory"), s.spilled.WithLabelValues("disk")
+	execution := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ember_execution_memory_bytes", Help: "Execution memory that running tasks hold, over all executors."}, func() float64 {
+		var n int64
+		for _, e := range live.Executors() {
+			n += e.ExecutionUsed
+		}
+		return float64(n)
+	})
 	s.succeeded, s.failed = s.tasks.WithLabelValues("succeeded"), s.tasks.WithLabelValues("failed")
 	for i, kind := range ioKinds {
 		s.recordsBy[i], s.bytesBy[i] = s.records.WithLabelValues(kind), s.bytes.WithLabelValues(kind)
 	}
-	s.registry.MustRegister(s.tasks, s.duration, s.jobsRun, s.liveCount, s.lost, s.bytes, s.records, cached,
+	s.registry.MustRegister(s.tasks, s.duration, s.jobsRun, s.liveCount, s.lost, s.bytes, s.records, cached, s.spilled, execution,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return s
 }
@@ -656,6 +673,8 @@ func (s *Store) countIOLocked(m TaskMetrics) {
 			s.bytesBy[i].Add(float64(v[1]))
 		}
 	}
+	s.spilledMemory.Add(float64(m.MemoryBytesSpilled))
+	s.spilledDisk.Add(float64(m.DiskBytesSpilled))
 }
 
 // executor returns the record of the executor named name, made if need
@@ -726,6 +745,9 @@ func (m *TaskMetrics) add(o TaskMetrics) {
 	m.ShuffleReadBytes += o.ShuffleReadBytes
 	m.ShuffleWriteRecords += o.ShuffleWriteRecords
 	m.ShuffleWriteBytes += o.ShuffleWriteBytes
+	m.MemoryBytesSpilled += o.MemoryBytesSpilled
+	m.DiskBytesSpilled += o.DiskBytesSpilled
+	m.PeakExecutionMemory = max(m.PeakExecutionMemory, o.PeakExecutionMemory)
 }
 
 // errorText is err's text, cut to maxErrorText bytes.
