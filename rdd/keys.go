@@ -34,7 +34,7 @@ var keys = []config.Key[Config]{
 		func(c *Config) *string { return &c.ShuffleCompression }),
 	config.Size("storage.memoryLimit", "bytes of cached partitions kept in memory before the least recently used are evicted (local masters): a count, or with a `k`, `m` or `g` suffix",
 		func(c *Config) *int64 { return &c.MemoryLimit }),
-	config.Size("memory.limit", "bytes that tasks' execution memory (sort buffers, hash tables) and cached blocks share in the driver's process, in local mode; operators spill to disk beyond their share. 0: 60% of the process's cgroup limit, GOMEMLIMIT or physical memory, in that order. At least 8m. Executors size theirs from `--memory`",
+	config.Size("memory.limit", "bytes that tasks' execution memory (sort buffers, hash tables) and cached blocks share in the driver's process, in local mode; operators spill to disk beyond their share. 0: 40% of the process's cgroup limit, GOMEMLIMIT or physical memory, in that order. At least 8m. Executors size theirs from `--memory`",
 		func(c *Config) *int64 { return &c.MemoryBudget }),
 	config.SizeOrOff("driver.maxResultSize", "bytes of results an action (Collect, Take, …) may bring to the driver, encoded, before it fails; `off`: no bound",
 		func(c *Config) *int64 { return &c.MaxResultSize }),

@@ -68,7 +68,7 @@ func (e *executorFlags) register(cmd *cobra.Command) {
 	f.StringVar(&e.cfg.AdvertiseHost, "advertise", "", "host other nodes reach this one by (default: the bind host, or a local address)")
 	f.StringVar(&e.cfg.Name, "name", "", "node name, unique in the cluster (default: host, pid and time)")
 	f.IntVar(&e.cfg.Cores, "cores", 0, "task slots offered (default: the CPU count)")
-	f.StringVar(&e.memory, "memory", "0", "memory offered for tasks and cached blocks: the executor's memory budget; 0 sizes it at 60% of the cgroup limit, GOMEMLIMIT or physical memory")
+	f.StringVar(&e.memory, "memory", "0", "memory offered for tasks and cached blocks: the executor's memory budget; 0 sizes it at 40% of the cgroup limit, GOMEMLIMIT or physical memory")
 	f.StringVar(&e.secretFile, "secret-file", "", "file holding the cluster secret (or set EMBER_SECRET)")
 	f.StringVar(&e.cfg.WorkDir, "work-dir", "", "directory for shuffle files and spilled blocks (default: a temporary one)")
 	f.StringVar(&e.cfg.GossipProfile, "gossip-profile", d.GossipProfile, "lan, or local for fast failure detection on one machine")
