@@ -7,12 +7,15 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/ember-go/ember/internal/await"
 	"github.com/ember-go/ember/rdd"
 )
 
@@ -271,5 +274,87 @@ func TestCacheLargerThanTheBudget(t *testing.T) {
 			t.Errorf("%v: elements computed %d times over two jobs, want %d", tc.level, got, tc.computed*n)
 		}
 		r.Unpersist()
+	}
+}
+
+// A task that fails or is cancelled after spilling leaves no spill file.
+func TestSpillFilesGoWithFailedAndCancelledTasks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spills")
+	}
+	s := newSpillSession(t)
+	pairs := func() *rdd.RDD[rdd.Pair[int64, int64]] {
+		return rdd.Map(rdd.Range(s.Session, 0, 2_000_000, 4), func(i int64) rdd.Pair[int64, int64] {
+			return rdd.Pair[int64, int64]{Key: i, Value: i}
+		})
+	}
+	// Fails while it streams its output, after the spills.
+	failing := rdd.Map(rdd.GroupByKey(pairs(), 2), func(g rdd.Pair[int64, []int64]) int64 {
+		if g.Key%1_000 == 999 {
+			panic("failing after the spills")
+		}
+		return g.Key
+	})
+	if _, err := failing.Count(context.Background()); err == nil {
+		t.Fatal("a panicking task did not fail its job")
+	}
+	if s.takeSpilled() == 0 {
+		t.Fatal("the failing job did not spill")
+	}
+	if left := s.leftovers(); len(left) > 0 {
+		t.Errorf("a failed task left spill directories: %v", left)
+	}
+
+	// Cancelled once a task has spilled.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := rdd.SortBy(rdd.Values(pairs()), func(v int64) int64 { return -v }, true, 2).Count(ctx)
+		done <- err
+	}()
+	if !await.Until(60*time.Second, func() bool {
+		for _, d := range s.leftovers() {
+			if runs, _ := filepath.Glob(filepath.Join(d, "run-*")); len(runs) > 0 {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("the sort wrote no spill run within a minute")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("the cancelled sort: %v", err)
+	}
+	if left := s.leftovers(); len(left) > 0 {
+		t.Errorf("a cancelled task left spill directories: %v", left)
+	}
+}
+
+// A disk too small for the spills fails the job with an error naming the
+// file it could not write; the session goes on.
+func TestSpillOntoAFullDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mounts a tmpfs")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (run as root): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	s := newSession(t, rdd.WithMaster("local[2]"), rdd.WithConf("memory.limit", "8m"), rdd.WithConf("shuffle.dir", dir))
+	ctx := context.Background()
+	big := rdd.Map(rdd.Range(s, 0, 3_000_000, 2), func(i int64) int64 { return (i * 7_919) % 3_000_000 })
+	_, err := rdd.SortBy(big, func(v int64) int64 { return v }, true, 2).Count(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("a sort spilling onto a 2 MiB disk: %v; want the full disk named", err)
+	}
+	if n, err := rdd.Range(s, 0, 1000, 2).Count(ctx); err != nil || n != 1000 {
+		t.Errorf("after the full disk: %d, %v", n, err)
 	}
 }
