@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
@@ -38,7 +37,7 @@ type Workload struct {
 }
 
 // Names lists the workloads New knows.
-var Names = []string{"dotproduct", "dotproduct-batches", "wordcount", "sort", "scan-text", "scan-csv", "scan-parquet"}
+var Names = []string{"dotproduct", "dotproduct-batches", "wordcount", "sort", "sort-outofcore", "join", "reducebykey", "scan-text", "scan-csv", "scan-parquet"}
 
 // Default sizes, as the benchmark figures in docs/benchmarks.md use them.
 const (
@@ -57,7 +56,13 @@ func New(ctx context.Context, s *rdd.Session, name string, size int64) (*Workloa
 	case "wordcount":
 		return WordCount(ctx, s, or(size, DefaultTextBytes))
 	case "sort":
-		return Sort(ctx, s, or(size, DefaultElements))
+		return Sort(ctx, s, or(size, DefaultSortElements))
+	case "sort-outofcore":
+		return SortOutOfCore(ctx, or(size, DefaultElements))
+	case "join":
+		return Join(ctx, s, or(size, DefaultJoinKeys))
+	case "reducebykey":
+		return ReduceByKey(ctx, s, or(size, DefaultReduceKeys), or(size, DefaultReduceKeys))
 	case "scan-text", "scan-csv", "scan-parquet":
 		return Scan(ctx, s, strings.TrimPrefix(name, "scan-"), or(size, DefaultScanBytes))
 	}
@@ -201,13 +206,9 @@ func parallelWordCount(parts [][]string) map[string]int64 {
 }
 
 // Sort sorts n random int64s: SortBy on a cached RDD, then Collect, against
-// slices.Sort on a copy.
+// a hand-written parallel sort of a copy.
 func Sort(ctx context.Context, s *rdd.Session, n int64) (*Workload, error) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	data := make([]int64, n)
-	for i := range data {
-		data[i] = rng.Int64()
-	}
+	data := randomInts(n, 1)
 	r := rdd.Parallelize(s, data, 0).Cache()
 	if _, err := r.Count(ctx); err != nil {
 		return nil, err
@@ -217,12 +218,9 @@ func Sort(ctx context.Context, s *rdd.Session, n int64) (*Workload, error) {
 		Engine: func(ctx context.Context) (any, error) {
 			return rdd.SortBy(r, func(x int64) int64 { return x }, true, 0).Collect(ctx)
 		},
-		Baseline: func() any {
-			c := slices.Clone(data)
-			slices.Sort(c)
-			return c
-		},
-		Close: r.Unpersist,
+		Baseline: func() any { return parallelSort(data) },
+		Target:   1.3,
+		Close:    r.Unpersist,
 	}, nil
 }
 

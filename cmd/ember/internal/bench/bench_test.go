@@ -52,6 +52,9 @@ func BenchmarkDotProduct(b *testing.B)        { benchmark(b, "dotproduct") }
 func BenchmarkDotProductBatches(b *testing.B) { benchmark(b, "dotproduct-batches") }
 func BenchmarkWordCount(b *testing.B)         { benchmark(b, "wordcount") }
 func BenchmarkSort(b *testing.B)              { benchmark(b, "sort") }
+func BenchmarkSortOutOfCore(b *testing.B)     { benchmark(b, "sort-outofcore") }
+func BenchmarkJoin(b *testing.B)              { benchmark(b, "join") }
+func BenchmarkReduceByKey(b *testing.B)       { benchmark(b, "reducebykey") }
 func BenchmarkScanText(b *testing.B)          { benchmark(b, "scan-text") }
 func BenchmarkScanCSV(b *testing.B)           { benchmark(b, "scan-csv") }
 func BenchmarkScanParquet(b *testing.B)       { benchmark(b, "scan-parquet") }
@@ -65,7 +68,7 @@ func TestWorkloadsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	sizes := map[string]int64{"dotproduct": 100_003, "dotproduct-batches": 100_003, "wordcount": 1 << 20, "sort": 50_000,
+	sizes := map[string]int64{"dotproduct": 100_003, "dotproduct-batches": 100_003, "wordcount": 1 << 20, "sort": 50_000, "sort-outofcore": 3_000_000, "join": 100_000, "reducebykey": 100_000,
 		"scan-text": 1 << 20, "scan-csv": 1 << 20, "scan-parquet": 1 << 20}
 	for _, name := range Names {
 		t.Run(name, func(t *testing.T) {
