@@ -6,6 +6,7 @@ import (
 
 	"github.com/ember-go/ember/internal/config"
 	"github.com/ember-go/ember/rdd"
+	"github.com/ember-go/ember/storage"
 	"github.com/spf13/cobra"
 )
 
@@ -29,7 +30,7 @@ Examples:
 				fmt.Fprint(out, config.Registered[rdd.Config]().Markdown())
 				return nil
 			}
-			_, settings, err := loadConfig(cmd)
+			cfg, settings, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -38,7 +39,14 @@ Examples:
 			for _, s := range settings {
 				fmt.Fprintf(w, "%s\t%s\t%s\n", s.Key, s.Value, s.Source)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			// What memory.limit comes to in this process, as a local
+			// session would size it (docs/memory.md).
+			budget := storage.SizeBudget(cfg.MemoryBudget)
+			_, err = fmt.Fprintf(out, "\nmemory budget (local mode): %d bytes, %.0f MiB (%s)\n", budget.Total, float64(budget.Total)/(1<<20), budget.Source)
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&markdown, "markdown", false, "print the documentation's table of keys instead")

@@ -112,6 +112,12 @@ func TestConfigCommand(t *testing.T) {
 			t.Errorf("ember config lacks %q:\n%s", want, out)
 		}
 	}
+	if out, err := runCLI(t, "config", "--conf", "memory.limit=300m"); err != nil || !strings.Contains(out, "memory budget (local mode): 314572800 bytes, 300 MiB (set)") {
+		t.Errorf("ember config with memory.limit: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "config", "--conf", "memory.limit=1m"); err == nil || !strings.Contains(err.Error(), "memory.limit") {
+		t.Errorf("a budget under 8 MiB: %v", err)
+	}
 	if _, err := runCLI(t, "config", "--conf", "storage.memoryLimit=4XB"); err == nil || !strings.Contains(err.Error(), "storage.memoryLimit") ||
 		!strings.Contains(err.Error(), "flag --conf") {
 		t.Errorf("a bad value: %v", err)
