@@ -1,8 +1,8 @@
-// Command outofcore runs a sort, a join or a group-by over more data than
+// Command job runs a sort, a join or a group-by over more data than
 // its memory holds, and checks the answer without bringing the data to the
 // driver. The out-of-core test runs it inside a memory cgroup.
 //
-//	outofcore MASTER sort|join|group N
+//	job MASTER sort|join|group N
 package main
 
 import (
@@ -80,7 +80,7 @@ var groupJob = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) ([2]i
 func main() {
 	rdd.Init()
 	if len(os.Args) != 4 {
-		fmt.Fprintln(os.Stderr, "usage: outofcore MASTER sort|join|group N")
+		fmt.Fprintln(os.Stderr, "usage: job MASTER sort|join|group N")
 		os.Exit(2)
 	}
 	n, err := strconv.ParseInt(os.Args[3], 10, 64)

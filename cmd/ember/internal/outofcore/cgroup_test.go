@@ -1,4 +1,4 @@
-package main
+package outofcore
 
 import (
 	"bytes"
@@ -129,8 +129,8 @@ func TestOutOfCoreInAMemoryCgroup(t *testing.T) {
 	}
 	const limit = 256 << 20
 	cg := newMemoryCgroup(t, limit)
-	bin := filepath.Join(t.TempDir(), "outofcore")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/outofcore").CombinedOutput(); err != nil {
+	bin := filepath.Join(t.TempDir(), "job")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/job").CombinedOutput(); err != nil {
 		t.Fatalf("build the out-of-core job: %v\n%s", err, out)
 	}
 	type job struct {
