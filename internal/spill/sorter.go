@@ -58,7 +58,7 @@ func (s *Sorter[T]) spill() error {
 	if err != nil {
 		return err
 	}
-	slices.SortStableFunc(s.buf, s.cmp)
+	slices.SortFunc(s.buf, s.cmp)
 	r, disk, err := writeRun(s.c, dir, s.buf)
 	if err != nil {
 		return err
@@ -72,10 +72,10 @@ func (s *Sorter[T]) spill() error {
 
 // All yields the elements in order: from memory alone if nothing was
 // spilled, else merged from the runs and memory. Elements equal by cmp
-// come in the order they were added.
+// come in no particular order.
 func (s *Sorter[T]) All() iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
-		slices.SortStableFunc(s.buf, s.cmp)
+		slices.SortFunc(s.buf, s.cmp)
 		if len(s.runs) == 0 {
 			for _, x := range s.buf {
 				if !yield(x, nil) {
