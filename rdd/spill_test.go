@@ -81,7 +81,7 @@ func TestWideOperatorsSpill(t *testing.T) {
 	}
 	ctx := context.Background()
 	s := newSpillSession(t)
-	const n = 600_000
+	const n = 400_000
 	// The left side is skewed: a fifth of it on one key.
 	left, right := skewedPairs(1, n, n, 5), skewedPairs(2, n/2, n, 0)
 	// Eight partitions, of which the first two are empty.
@@ -117,6 +117,23 @@ func TestWideOperatorsSpill(t *testing.T) {
 
 	folded, err := rdd.CollectAsMap(ctx, rdd.FoldByKey(a, 0, func(x, y int64) int64 { return x + y }, 2))
 	check("FoldByKey", err == nil && maps.Equal(folded, sums))
+
+	aggregated, err := rdd.CollectAsMap(ctx, rdd.AggregateByKey(a, []int64(nil),
+		func(acc []int64, v int64) []int64 { return append(acc, v) },
+		func(x, y []int64) []int64 { return append(x, y...) }, 2))
+	sameAggregates := err == nil && len(aggregated) == len(groups)
+	for k, vs := range aggregated {
+		sameAggregates = sameAggregates && len(vs) == len(groups[k])
+	}
+	check("AggregateByKey", sameAggregates)
+
+	combinedCounts, err := rdd.CollectAsMap(ctx, rdd.CombineByKey(a, func(int64) int64 { return 1 },
+		func(c, _ int64) int64 { return c + 1 }, func(x, y int64) int64 { return x + y }, 2))
+	sameCounts := err == nil && len(combinedCounts) == len(groups)
+	for k, c := range combinedCounts {
+		sameCounts = sameCounts && c == int64(len(groups[k]))
+	}
+	check("CombineByKey", sameCounts)
 
 	counts, err := rdd.CountByKey(ctx, a)
 	want := map[int64]int64{}
@@ -158,6 +175,24 @@ func TestWideOperatorsSpill(t *testing.T) {
 	}
 	check("FullOuterJoin", err == nil && outer == wantOuter)
 
+	leftJoined, err := rdd.LeftOuterJoin(a, b, 2).Count(ctx)
+	wantLeft := wantJoined
+	for k, vs := range groups {
+		if len(rightGroups[k]) == 0 {
+			wantLeft += int64(len(vs))
+		}
+	}
+	check("LeftOuterJoin", err == nil && leftJoined == wantLeft)
+
+	cogrouped, err := rdd.CoGroup(a, b, 2).Count(ctx)
+	wantKeys := int64(len(groups))
+	for k := range rightGroups {
+		if len(groups[k]) == 0 {
+			wantKeys++
+		}
+	}
+	check("CoGroup", err == nil && cogrouped == wantKeys)
+
 	rest, err := rdd.SubtractByKey(a, b, 2).Count(ctx)
 	var wantRest int64
 	for k, vs := range groups {
@@ -166,6 +201,9 @@ func TestWideOperatorsSpill(t *testing.T) {
 		}
 	}
 	check("SubtractByKey", err == nil && rest == wantRest)
+
+	leftKeys, err := rdd.Subtract(rdd.Keys(a), rdd.Keys(b), 2).Count(ctx)
+	check("Subtract", err == nil && leftKeys == wantRest)
 
 	common, err := rdd.Intersection(rdd.Keys(a), rdd.Keys(b), 2).Count(ctx)
 	var wantCommon int64
@@ -176,7 +214,7 @@ func TestWideOperatorsSpill(t *testing.T) {
 	}
 	check("Intersection", err == nil && common == wantCommon)
 
-	sorted, err := rdd.SortBy(rdd.Values(a), func(v int64) int64 { return -v }, true, 2).Collect(ctx)
+	sorted, err := rdd.SortBy(rdd.Values(a), func(v int64) int64 { return -v }, true, 1).Collect(ctx)
 	wantSorted := make([]int64, 0, len(left))
 	for _, kv := range left {
 		wantSorted = append(wantSorted, kv.Value)
