@@ -214,10 +214,11 @@ func TestWideOperatorsSpill(t *testing.T) {
 	}
 	check("Intersection", err == nil && common == wantCommon)
 
-	sorted, err := rdd.SortBy(rdd.Values(a), func(v int64) int64 { return -v }, true, 1).Collect(ctx)
-	wantSorted := make([]int64, 0, len(left))
+	// Twice the values, in one partition: more than the whole budget.
+	sorted, err := rdd.SortBy(rdd.Values(a.Union(a)), func(v int64) int64 { return -v }, true, 1).Collect(ctx)
+	wantSorted := make([]int64, 0, 2*len(left))
 	for _, kv := range left {
-		wantSorted = append(wantSorted, kv.Value)
+		wantSorted = append(wantSorted, kv.Value, kv.Value)
 	}
 	slices.SortFunc(wantSorted, func(x, y int64) int { return cmp.Compare(y, x) })
 	check("SortBy", err == nil && slices.Equal(sorted, wantSorted))
