@@ -397,3 +397,18 @@ func TestSpillOntoAFullDisk(t *testing.T) {
 		t.Errorf("after the full disk: %d, %v", n, err)
 	}
 }
+
+// A map task whose keys barely repeat stops combining them and sends them
+// on; the answer is the same.
+func TestReduceByKeyOfDistinctKeys(t *testing.T) {
+	s := newSession(t, rdd.WithMaster("local[2]"))
+	pairs := skewedPairs(9, 300_000, 1_000_000, 50) // mostly distinct, one hot key
+	want := map[int64]int64{}
+	for _, kv := range pairs {
+		want[kv.Key] += kv.Value
+	}
+	got, err := rdd.CollectAsMap(context.Background(), rdd.ReduceByKey(rdd.Parallelize(s, pairs, 1), func(a, b int64) int64 { return a + b }, 3))
+	if err != nil || !maps.Equal(got, want) {
+		t.Fatalf("ReduceByKey of mostly distinct keys: %d keys, %v; want %d", len(got), err, len(want))
+	}
+}

@@ -77,9 +77,19 @@ func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 			return err
 		}
 		defer acc.Close()
-		var full error
+		var (
+			full    error
+			seen    int
+			passing bool // keys barely repeat: combining here would only cost
+		)
 		err = in(func(b []Pair[K, V]) bool {
+			if passing {
+				passThrough(self, b, create, func(kc Pair[K, C]) { emit(part.Partition(kc.Key), kc) })
+				return true
+			}
 			full = acc.Account(mergeBatch(self, acc, b, create, merge))
+			seen += len(b)
+			passing = seen >= combineProbe && acc.Spills() == 0 && acc.Len() > seen*9/10
 			return full == nil
 		})
 		if err = cmp.Or(err, full); err != nil {
@@ -111,6 +121,21 @@ func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 		}
 	}
 	return out
+}
+
+// combineProbe is how many elements a map task combines before it looks
+// at how often keys repeat: when nine in ten keys so far were new, it
+// stops combining and sends the rest on as they come, since the reduce
+// side combines anyway (as adaptive partial aggregation does in
+// Presto/Trino; Spark always combines).
+const combineProbe = 100_000
+
+// passThrough sends each pair of b on as its own combiner.
+func passThrough[K comparable, V, C any](n *node, b []Pair[K, V], create func(V) C, emit func(Pair[K, C])) {
+	defer n.guard()
+	for _, kv := range b {
+		emit(Pair[K, C]{kv.Key, create(kv.Value)})
+	}
 }
 
 // mergeBatch merges a batch of values into their keys' combiners, and
