@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net"
 	"os"
@@ -233,9 +234,10 @@ func (d *Daemon) startServices() error {
 	return nil
 }
 
-// cachedBlock returns the records of a cached block, for Flight.
-func (d *Daemon) cachedBlock(id string) ([]arrow.Record, bool, error) {
-	_, recs, ok, err := d.blocks.Get(storage.BlockID(id))
+// cachedBlock yields the records of a cached block, for Flight: a block on
+// disk is read a record at a time, however large.
+func (d *Daemon) cachedBlock(id string) (iter.Seq2[arrow.Record, error], bool, error) {
+	_, recs, ok, err := d.blocks.Records(storage.BlockID(id))
 	return recs, ok, err
 }
 

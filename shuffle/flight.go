@@ -26,16 +26,16 @@ import (
 type FlightServer struct {
 	flight.BaseFlightServer
 	m      *Manager
-	cached func(id string) (records []arrow.Record, ok bool, err error)
+	cached func(id string) (records iter.Seq2[arrow.Record, error], ok bool, err error)
 }
 
 // NewFlightServer returns a server for m's blocks.
 func NewFlightServer(m *Manager) *FlightServer { return &FlightServer{m: m} }
 
 // ServeCached makes the server also serve the cached blocks that get
-// returns by id (the caller releases nothing: the server releases the
-// records), for tickets made by CachedTicket.
-func (s *FlightServer) ServeCached(get func(id string) (records []arrow.Record, ok bool, err error)) *FlightServer {
+// returns by id, a record at a time (the server releases each record it
+// is given), for tickets made by CachedTicket.
+func (s *FlightServer) ServeCached(get func(id string) (records iter.Seq2[arrow.Record, error], ok bool, err error)) *FlightServer {
 	s.cached = get
 	return s
 }
@@ -57,14 +57,7 @@ func (s *FlightServer) DoGet(t *flight.Ticket, stream flight.FlightService_DoGet
 		case !ok:
 			return status.Errorf(codes.NotFound, "no cached block %s", id)
 		}
-		return s.send(stream, func(yield func(arrow.Record, error) bool) {
-			for i, rec := range recs {
-				if !yield(rec, nil) {
-					releaseAll(recs[i+1:])
-					return
-				}
-			}
-		})
+		return s.send(stream, recs)
 	}
 	ref, err := ParseTicket(t.GetTicket())
 	if err != nil {
