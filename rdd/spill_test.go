@@ -412,3 +412,42 @@ func TestReduceByKeyOfDistinctKeys(t *testing.T) {
 		t.Fatalf("ReduceByKey of mostly distinct keys: %d keys, %v; want %d", len(got), err, len(want))
 	}
 }
+
+// sortOnCluster sorts n scattered int64s and counts them.
+var sortOnCluster = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) (int64, error) {
+	xs := rdd.Map(rdd.Range(s, 0, n, 4), func(i int64) int64 { return (i * 7_919) % n })
+	return rdd.SortBy(xs, func(x int64) int64 { return x }, true, 2).Count(ctx)
+})
+
+// An executor whose work directory fills up fails the tasks that spill
+// there, with an error naming the file, and stays up to serve the next
+// job.
+func TestExecutorWithAFullDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mounts a tmpfs and starts executor processes")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (run as root): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	// A local cluster's executors work under the temporary directory.
+	t.Setenv("TMPDIR", dir)
+	s := newSession(t, rdd.WithMaster("local-cluster[2,1,16]"), rdd.WithConf("task.maxFailures", "2"))
+	ctx := context.Background()
+	before := s.Executors()
+	_, err := sortOnCluster.Run(ctx, s, 3_000_000)
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("a sort of 24 MB on executors with 4 MiB of disk: %v; want the full disk named", err)
+	}
+	if n, err := sumTo.Run(ctx, s, 1_000); err != nil || n != 1_000*999/2 {
+		t.Errorf("after the full disk: %d, %v", n, err)
+	}
+	if after := s.Executors(); !slices.Equal(after, before) {
+		t.Errorf("executors %v after the full disk, %v before: want the same ones, still up", after, before)
+	}
+}
