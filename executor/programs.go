@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/program"
 	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/shuffle"
@@ -512,7 +513,7 @@ func (w *workerProcess) crashed() (string, bool) {
 		return "", false
 	}
 	ps := w.cmd.ProcessState
-	return ps.String(), ps.Exited() && ps.ExitCode() != 0
+	return ps.String(), program.ExitedByItself(ps)
 }
 
 // stop ends the worker: its input closes, which tells it to exit; it is

@@ -377,15 +377,7 @@ func TestSpillOntoAFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts a tmpfs")
 	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (run as root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	dir := mountTmpfs(t, "2m")
 	s := newSession(t, rdd.WithMaster("local[2]"), rdd.WithConf("memory.limit", "8m"), rdd.WithConf("shuffle.dir", dir))
 	ctx := context.Background()
 	big := rdd.Map(rdd.Range(s, 0, 3_000_000, 2), func(i int64) int64 { return (i * 7_919) % 3_000_000 })
@@ -426,15 +418,7 @@ func TestExecutorWithAFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts a tmpfs and starts executor processes")
 	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (run as root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	dir := mountTmpfs(t, "4m")
 	// A local cluster's executors work under the temporary directory.
 	t.Setenv("TMPDIR", dir)
 	s := newSession(t, rdd.WithMaster("local-cluster[2,1,16]"), rdd.WithConf("task.maxFailures", "2"))
@@ -450,4 +434,20 @@ func TestExecutorWithAFullDisk(t *testing.T) {
 	if after := s.Executors(); !slices.Equal(after, before) {
 		t.Errorf("executors %v after the full disk, %v before: want the same ones, still up", after, before)
 	}
+}
+
+// mountTmpfs mounts a tmpfs of size on a directory of the test's, unmounted
+// when the test ends, or skips the test where it cannot (not root).
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (run as root): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
 }

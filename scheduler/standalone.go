@@ -608,9 +608,7 @@ func (lc *localCluster) whyLost(name string) error {
 	case <-time.After(exitWait):
 		return nil // alive: only its connection was lost
 	}
-	// A crash or os.Exit gives a non-zero status; a signal from outside
-	// (a kill, the kernel's OOM killer) none.
-	if ps := p.cmd.ProcessState; ps.Exited() && ps.ExitCode() != 0 {
+	if ps := p.cmd.ProcessState; program.ExitedByItself(ps) {
 		return fmt.Errorf("%w: process %d ended with %v", ErrExitCausedByTask, ps.Pid(), ps)
 	}
 	return nil

@@ -22,8 +22,6 @@ type BudgetSize struct {
 	HeapLimit int64
 }
 
-func (b BudgetSize) String() string { return fmt.Sprintf("%d bytes (%s)", b.Total, b.Source) }
-
 // BudgetFraction is the share of the process's memory limit that becomes
 // the budget when none is set (as Spark's spark.memory.fraction): the rest
 // holds what the budget does not count, such as batches in flight,

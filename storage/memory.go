@@ -84,9 +84,10 @@ func (m *MemoryManager) AcquireExecution(task uint64, n int64) int64 {
 	free := m.total - m.execution - m.storageUsed
 	evict := m.evict
 	reclaim := min(want-free, m.storageUsed-m.protected)
+	target := m.storageUsed - reclaim
 	m.mu.Unlock()
 	if reclaim > 0 && evict != nil {
-		evict(m.storageUsedNow() - reclaim)
+		evict(target) // without m.mu: the block manager calls back
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -102,12 +103,6 @@ func (m *MemoryManager) wantLocked(task uint64, n int64) int64 {
 	pool := m.total - min(m.storageUsed, m.protected)
 	perTask := pool / int64(len(m.tasks))
 	return max(0, min(n, perTask-m.tasks[task]))
-}
-
-func (m *MemoryManager) storageUsedNow() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.storageUsed
 }
 
 // ReleaseExecution gives back n bytes of task's execution memory.

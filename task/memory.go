@@ -56,18 +56,6 @@ func (tc *Context) Free(n int64) {
 	}
 }
 
-// Budget is the execution memory a task may hope for if it runs alone:
-// the whole budget, or 0 when there is none.
-func (tc *Context) Budget() int64 {
-	if tc.Env == nil || tc.Env.Memory == nil {
-		return 0
-	}
-	return tc.Env.Memory.Total()
-}
-
-// PeakMemory is the most execution memory the task held at once.
-func (tc *Context) PeakMemory() int64 { return tc.memory.peak.Load() }
-
 func (m *taskMemory) attempt() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -51,3 +51,10 @@ var This = sync.OnceValues(func() (Program, error) {
 	}
 	return Program{path, &rpc.BinaryHeader{Sha256: hex.EncodeToString(h.Sum(nil)), Size: n, Goos: runtime.GOOS, Goarch: runtime.GOARCH}}, nil
 })
+
+// ExitedByItself reports whether a child process that ended did so by its
+// own doing: a non-zero exit status, as a crash or os.Exit gives, rather
+// than a signal from outside (a kill, the kernel's OOM killer).
+func ExitedByItself(ps *os.ProcessState) bool {
+	return ps != nil && ps.Exited() && ps.ExitCode() != 0
+}
