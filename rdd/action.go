@@ -212,23 +212,52 @@ func collectPartitions[T, R any](ctx context.Context, r *RDD[T], action string,
 
 // Collect returns all elements, in partition order.
 func (r *RDD[T]) Collect(ctx context.Context) ([]T, error) {
-	parts, err := collectPartitions(ctx, r, "Collect", func(tc *task.Context, p int, in stream[T]) ([]T, error) {
-		var all []T
-		err := in(func(b []T) bool { all = append(all, b...); return true })
-		return all, err
+	parts, err := collectPartitions(ctx, r, "Collect", func(tc *task.Context, p int, in stream[T]) ([][]T, error) {
+		var chunks chunked[T]
+		err := in(func(b []T) bool { chunks.append(b); return true })
+		return chunks.all, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	var n int
 	for _, p := range parts {
-		n += len(p)
+		for _, c := range p {
+			n += len(c)
+		}
 	}
 	all := make([]T, 0, n)
 	for _, p := range parts {
-		all = append(all, p...)
+		for _, c := range p {
+			all = append(all, c...)
+		}
 	}
 	return all, nil
+}
+
+// chunked gathers elements in chunks of growing size, so that what is
+// gathered is copied once, into its chunk, and not again each time a
+// single slice would outgrow its capacity.
+type chunked[T any] struct{ all [][]T }
+
+// maxChunk is the most elements a chunk holds.
+const maxChunk = 1 << 20
+
+func (c *chunked[T]) append(b []T) {
+	for len(b) > 0 {
+		last := len(c.all) - 1
+		if last < 0 || len(c.all[last]) == cap(c.all[last]) {
+			size := 1024
+			if last >= 0 {
+				size = min(2*cap(c.all[last]), maxChunk)
+			}
+			c.all = append(c.all, make([]T, 0, size))
+			last++
+		}
+		n := min(len(b), cap(c.all[last])-len(c.all[last]))
+		c.all[last] = append(c.all[last], b[:n]...)
+		b = b[n:]
+	}
 }
 
 // Count returns the number of elements.

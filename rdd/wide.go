@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"math/rand/v2"
+	"reflect"
 	"sync"
+	"unsafe"
 
 	"github.com/ember-go/ember/internal/codec"
+	"github.com/ember-go/ember/internal/radix"
 	"github.com/ember-go/ember/internal/spill"
 	"github.com/ember-go/ember/scheduler"
 	"github.com/ember-go/ember/shuffle"
@@ -408,6 +412,12 @@ func sortedPartition[T any, K cmp.Ordered](tc *task.Context, out *RDD[T], dep *s
 			return fmt.Errorf("%s: %w", &out.node, err)
 		}
 		defer sorter.Close()
+		if sort := radixByKey[K, T](ascending); sort != nil {
+			sorter.SetSort(sort)
+		}
+		if rows, err := dep.rows(tc, p); err == nil {
+			sorter.Grow(int(min(rows, math.MaxInt32)))
+		}
 		var (
 			keys  []K
 			items []Pair[K, T]
@@ -439,6 +449,27 @@ func sortedPartition[T any, K cmp.Ordered](tc *task.Context, out *RDD[T], dep *s
 		}
 		return cmp.Or(out.batches(tc, values, yield), merged)
 	}
+}
+
+// radixByKey returns a radix sort of pairs by key for keys of a 64-bit
+// integer kind, or nil for other keys. A Pair's key is its first field,
+// which the radix sort reads.
+func radixByKey[K cmp.Ordered, T any](ascending bool) func(xs, scratch []Pair[K, T]) []Pair[K, T] {
+	var mask uint64
+	switch reflect.TypeFor[K]().Kind() {
+	case reflect.Int64, reflect.Int:
+		mask = 1 << 63
+	case reflect.Uint64, reflect.Uint, reflect.Uintptr:
+	default:
+		return nil
+	}
+	if unsafe.Sizeof(*new(K)) != 8 || unsafe.Offsetof(Pair[K, T]{}.Key) != 0 {
+		return nil
+	}
+	if !ascending {
+		mask = ^mask
+	}
+	return func(xs, scratch []Pair[K, T]) []Pair[K, T] { return radix.Sort(xs, scratch, mask) }
 }
 
 // SortByKey sorts pairs by key; see SortBy.
@@ -588,6 +619,19 @@ func newShuffleDep[T, M any](parent *RDD[T], nReduce int,
 
 func (sd *shuffleDep[M]) deps() []scheduler.Dependency {
 	return []scheduler.Dependency{{Parent: sd.parent, Shuffle: sd.dep}}
+}
+
+// rows is how many elements reduce partition p of the shuffle holds, as
+// the map outputs counted them.
+func (sd *shuffleDep[M]) rows(tc *task.Context, p int) (int64, error) {
+	statuses, err := tc.MapOutputs(sd.dep.ID)
+	var n int64
+	for _, st := range statuses {
+		if p < len(st.Rows) {
+			n += st.Rows[p]
+		}
+	}
+	return n, err
 }
 
 // read yields reduce partition p of the shuffle: the blocks of every map

@@ -18,6 +18,8 @@ type Sorter[T any] struct {
 	c    *codec.Codec[T]
 	size *Sizer[T]
 	buf  []T
+	// fast, if set, sorts in place of slices.SortFunc; see SetSort.
+	fast func(xs, scratch []T) []T
 	// content is the bytes buf's elements refer to beyond themselves.
 	content int64
 	runs    []*run
@@ -31,6 +33,29 @@ func NewSorter[T any](mem Memory, cmp func(a, b T) int) (*Sorter[T], error) {
 		return nil, err
 	}
 	return &Sorter[T]{mem: tracker{mem: mem}, cmp: cmp, c: c, size: NewSizer[T]()}, nil
+}
+
+// SetSort makes the sorter sort what it holds with sort, which must
+// order as the sorter's cmp does, may use scratch (as long as xs) as
+// working space, and returns the sorted slice: xs or scratch. The sorter
+// uses it when its share of the budget holds the scratch too, and sorts
+// by comparison otherwise. A radix sort on integer keys is one.
+func (s *Sorter[T]) SetSort(sort func(xs, scratch []T) []T) { s.fast = sort }
+
+// Grow makes room for n more elements at once, if the sorter's share of
+// the budget holds them, so that adding them does not copy what is
+// held as the buffer grows. It is a hint: nothing happens otherwise.
+func (s *Sorter[T]) Grow(n int) {
+	room := cap(s.buf) - len(s.buf)
+	if n <= room {
+		return
+	}
+	more := int64(n-room) * s.size.fixed
+	if s.mem.grow(more) {
+		s.buf = slices.Grow(s.buf, n)
+		return
+	}
+	s.mem.used -= more
 }
 
 // Add adds xs, spilling what the sorter holds if their memory is refused.
@@ -58,7 +83,7 @@ func (s *Sorter[T]) spill() error {
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(s.buf, s.cmp)
+	s.sort()
 	r, disk, err := writeRun(s.c, dir, s.buf)
 	if err != nil {
 		return err
@@ -75,7 +100,7 @@ func (s *Sorter[T]) spill() error {
 // come in no particular order.
 func (s *Sorter[T]) All() iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
-		slices.SortFunc(s.buf, s.cmp)
+		s.sort()
 		if len(s.runs) == 0 {
 			for _, x := range s.buf {
 				if !yield(x, nil) {
@@ -101,6 +126,25 @@ func (s *Sorter[T]) All() iter.Seq2[T, error] {
 		}
 	}
 }
+
+// sort sorts what is in memory: with the fast sort if there is one and
+// the budget holds its scratch space, else by comparison.
+func (s *Sorter[T]) sort() {
+	if s.fast != nil && len(s.buf) >= minFastSort {
+		scratch := int64(len(s.buf)) * s.size.fixed
+		if s.mem.grow(scratch) {
+			s.buf = s.fast(s.buf, make([]T, len(s.buf)))
+			s.mem.used -= scratch // the slice not returned is garbage
+			return
+		}
+		s.mem.used -= scratch
+	}
+	slices.SortFunc(s.buf, s.cmp)
+}
+
+// minFastSort is the fewest elements sorted by the fast sort: below it,
+// its fixed costs exceed a comparison sort's.
+const minFastSort = 1 << 10
 
 // narrow merges runs into longer ones until at most maxMergeWidth are
 // left, so that a merge keeps few files open and little in memory.

@@ -52,12 +52,25 @@ func TestSorterSpillsAndMerges(t *testing.T) {
 		name   string
 		n      int
 		budget int64
-	}{{"in memory", 5_000, 64 << 20}, {"a few runs", 60_000, 1 << 20}, {"more runs than a merge takes", 300_000, 1 << 20}, {"empty", 0, 1 << 20}} {
+		fast   bool // with SetSort and a Grow hint
+	}{{"in memory", 5_000, 64 << 20, false}, {"a few runs", 60_000, 1 << 20, false}, {"more runs than a merge takes", 300_000, 1 << 20, false}, {"empty", 0, 1 << 20, false},
+		{"fast sort in memory", 50_000, 64 << 20, true}, {"fast sort, a few runs", 60_000, 1 << 20, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBudget(t, tc.budget)
 			s, err := NewSorter(b, func(a, b pair) int { return cmp.Compare(a.Key, b.Key) })
 			if err != nil {
 				t.Fatal(err)
+			}
+			fastSorts := 0
+			if tc.fast {
+				// A stable sort into the scratch space, as a radix sort returns it.
+				s.SetSort(func(xs, scratch []pair) []pair {
+					fastSorts++
+					copy(scratch, xs)
+					slices.SortStableFunc(scratch, func(a, b pair) int { return cmp.Compare(a.Key, b.Key) })
+					return scratch
+				})
+				s.Grow(tc.n)
 			}
 			r := rand.New(rand.NewPCG(1, 2))
 			var want []pair
@@ -96,6 +109,11 @@ func TestSorterSpillsAndMerges(t *testing.T) {
 			}
 			if tc.budget < 64<<20 && tc.n > 50_000 && (s.Spills() == 0 || b.spilledDsk == 0) {
 				t.Errorf("%d elements in a 1 MiB budget did not spill", tc.n)
+			}
+			// Spilling, the share is full and holds no scratch space: the
+			// fast sort is for what fits.
+			if tc.fast && tc.budget >= 64<<20 && fastSorts == 0 {
+				t.Error("the fast sort was not used on what fits in memory")
 			}
 			if tc.n == 300_000 && s.Spills() > maxMergeWidth {
 				t.Errorf("%d runs left after the merge narrowed them", s.Spills())
