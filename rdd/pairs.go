@@ -3,6 +3,7 @@ package rdd
 import (
 	"cmp"
 	"context"
+	"fmt"
 
 	"github.com/ember-go/ember/internal/spill"
 	"github.com/ember-go/ember/task"
@@ -74,16 +75,19 @@ func CoGroup[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], num
 // Join returns, for every key in both a and b, each pair of a value from a
 // and a value from b (an inner join).
 func Join[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, Pair[V, W]]] {
-	return coGroup(a, b, "Join", numPartitions, func(k K, vs []V, ws []W, yield func(Pair[K, Pair[V, W]]) bool) bool {
+	match := func(k K, v V, w W, yield func(Pair[K, Pair[V, W]]) bool) bool {
+		return yield(Pair[K, Pair[V, W]]{k, Pair[V, W]{v, w}})
+	}
+	return coGroupOrJoin(a, b, "Join", numPartitions, func(k K, vs []V, ws []W, yield func(Pair[K, Pair[V, W]]) bool) bool {
 		for _, v := range vs {
 			for _, w := range ws {
-				if !yield(Pair[K, Pair[V, W]]{k, Pair[V, W]{v, w}}) {
+				if !match(k, v, w, yield) {
 					return false
 				}
 			}
 		}
 		return true
-	})
+	}, match)
 }
 
 // LeftOuterJoin is Join, plus every pair of a whose key is not in b, paired
@@ -203,6 +207,15 @@ func leftPartitions[T any](a *RDD[T], n int) int {
 
 func coGroup[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], op string, numPartitions int,
 	emit func(k K, vs []V, ws []W, yield func(O) bool) bool) *RDD[O] {
+	return coGroupOrJoin(a, b, op, numPartitions, emit, nil)
+}
+
+// coGroupOrJoin is coGroup; with match, an inner join, which builds a
+// hash table of a reduce partition of a when the task's share of memory
+// holds it and streams b's past it, calling match for every pair of
+// values of a key, and cogroups as coGroup does otherwise.
+func coGroupOrJoin[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], op string, numPartitions int,
+	emit func(k K, vs []V, ws []W, yield func(O) bool) bool, match func(k K, v V, w W, yield func(O) bool) bool) *RDD[O] {
 	n := numPartitions
 	if n <= 0 {
 		n = max(a.nparts, b.nparts, 1)
@@ -214,27 +227,153 @@ func coGroup[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], 
 	out := newRDD[O](a.s, op, n, deps, nil, errPart, errA, errB)
 	out.compute = func(tc *task.Context, p int) stream[O] {
 		return func(yield func([]O) bool) error {
-			byKey, err := newCombiner[K](tc, &out.node, func(a, b Pair[[]V, []W]) Pair[[]V, []W] {
-				return Pair[[]V, []W]{append(a.Key, b.Key...), append(a.Value, b.Value...)}
-			})
-			if err != nil {
+			g := &coGroups[K, V, W]{tc: tc, node: &out.node, bs: out.batchSize()}
+			defer g.close()
+			if match != nil {
+				table, err := g.build(depA, p)
+				if table != nil {
+					defer table.release()
+				}
+				if err != nil {
+					return err
+				}
+				if table != nil {
+					return probe(tc, out, table, depB, p, match, yield)
+				}
+			} else if err := g.gatherA(depA, p); err != nil {
 				return err
 			}
-			defer byKey.Close()
-			err = cmp.Or(gatherSide(tc, byKey, depA, p, out.batchSize(), func(g *Pair[[]V, []W], v V) { g.Key = append(g.Key, v) }),
-				gatherSide(tc, byKey, depB, p, out.batchSize(), func(g *Pair[[]V, []W], w W) { g.Value = append(g.Value, w) }))
-			if err != nil {
+			if err := g.gatherB(depB, p); err != nil {
 				return err
 			}
 			var emitted error
 			results := func(yield func(O) bool) {
-				emitted = combined(&out.node, byKey, func(g Pair[[]V, []W]) int { return len(g.Key) + len(g.Value) },
+				emitted = combined(&out.node, g.byKey, func(g Pair[[]V, []W]) int { return len(g.Key) + len(g.Value) },
 					func(k K, g Pair[[]V, []W]) bool { return emit(k, g.Key, g.Value, yield) })
 			}
 			return cmp.Or(out.batches(tc, results, yield), emitted)
 		}
 	}
 	return out
+}
+
+// coGroups gathers a reduce partition of both sides of a cogroup by key,
+// spilling as the groups outgrow the task's share of memory.
+type coGroups[K comparable, V, W any] struct {
+	tc    *task.Context
+	node  *node
+	bs    int
+	byKey *spill.Map[K, Pair[[]V, []W]] // nil until opened
+	sizeV *spill.Sizer[V]               // of the left side's values, added a batch at a time
+}
+
+func (g *coGroups[K, V, W]) open() error {
+	if g.byKey != nil {
+		return nil
+	}
+	var err error
+	g.byKey, err = newCombiner[K](g.tc, g.node, func(a, b Pair[[]V, []W]) Pair[[]V, []W] {
+		return Pair[[]V, []W]{append(a.Key, b.Key...), append(a.Value, b.Value...)}
+	})
+	g.sizeV = spill.NewSizer[V]()
+	return err
+}
+
+func (g *coGroups[K, V, W]) close() {
+	if g.byKey != nil {
+		g.byKey.Close()
+	}
+}
+
+// gatherA reads reduce partition p of the left side into the groups.
+func (g *coGroups[K, V, W]) gatherA(dep *shuffleDep[Pair[K, V]], p int) error {
+	if err := g.open(); err != nil {
+		return err
+	}
+	return gatherSide(g.tc, g.byKey, dep, p, g.bs, addLeft[V, W])
+}
+
+// gatherB reads reduce partition p of the right side into the groups.
+func (g *coGroups[K, V, W]) gatherB(dep *shuffleDep[Pair[K, W]], p int) error {
+	if err := g.open(); err != nil {
+		return err
+	}
+	return gatherSide(g.tc, g.byKey, dep, p, g.bs, func(grp *Pair[[]V, []W], w W) { grp.Value = append(grp.Value, w) })
+}
+
+func (g *coGroups[K, V, W]) addA(b []Pair[K, V]) error {
+	return gather(g.byKey, g.sizeV, b, addLeft[V, W])
+}
+
+func addLeft[V, W any](grp *Pair[[]V, []W], v V) { grp.Key = append(grp.Key, v) }
+
+// build reads reduce partition p of a join's left side into a hash table
+// and returns it; or, if the table outgrows the task's share of memory,
+// moves it into the groups, gathers the rest there and returns nil.
+func (g *coGroups[K, V, W]) build(dep *shuffleDep[Pair[K, V]], p int) (*joinTable[K, V], error) {
+	rows, _ := dep.rows(g.tc, p)
+	table, err := newJoinTable[K, V](g.tc, rows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", g.node, err)
+	}
+	var full error
+	err = dep.read(g.tc, p, g.bs, func(b []Pair[K, V]) bool {
+		if table != nil && table.add(b) {
+			return true
+		}
+		if table != nil {
+			if full = g.moveIn(table); full != nil {
+				return false
+			}
+			table = nil
+		}
+		full = g.addA(b)
+		return full == nil
+	})
+	if err = cmp.Or(err, full); err != nil && table != nil {
+		table.release()
+		table = nil
+	}
+	return table, err
+}
+
+// moveIn moves a join table's pairs into the groups.
+func (g *coGroups[K, V, W]) moveIn(table *joinTable[K, V]) error {
+	if err := g.open(); err != nil {
+		return err
+	}
+	batch := make([]Pair[K, V], 0, g.bs)
+	var err error
+	table.drain(func(k K, v V) {
+		if batch = append(batch, Pair[K, V]{k, v}); len(batch) == cap(batch) && err == nil {
+			err, batch = g.addA(batch), batch[:0]
+		}
+	})
+	if err == nil && len(batch) > 0 {
+		err = g.addA(batch)
+	}
+	return err
+}
+
+// probe streams reduce partition p of a join's right side past the
+// table of its left side, yielding what match makes of each pair of
+// values of a key.
+func probe[K comparable, V, W, O any](tc *task.Context, out *RDD[O], table *joinTable[K, V], dep *shuffleDep[Pair[K, W]], p int,
+	match func(k K, v V, w W, yield func(O) bool) bool, yield func([]O) bool) error {
+	var err error
+	results := func(yield func(O) bool) {
+		err = dep.read(tc, p, out.batchSize(), func(b []Pair[K, W]) bool {
+			for _, kw := range b {
+				for i := table.last(kw.Key); i >= 0; i = table.prev[i] {
+					if !match(kw.Key, table.vals[i], kw.Value, yield) {
+						return false
+					}
+				}
+			}
+			return true
+		})
+	}
+	return cmp.Or(out.batches(tc, results, yield), err)
 }
 
 // gatherSide reads reduce partition p of one side of a cogroup into the
@@ -244,22 +383,28 @@ func gatherSide[K comparable, V, G any](tc *task.Context, byKey *spill.Map[K, G]
 	values := spill.NewSizer[V]()
 	var full error
 	err := dep.read(tc, p, bs, func(b []Pair[K, V]) bool {
-		var grew int64
-		vals := byKey.Vals()
-		for _, kv := range b {
-			i, added := byKey.Slot(kv.Key)
-			if added {
-				vals = byKey.Vals()
-				var zero G
-				grew += byKey.EntryBytes(kv.Key, zero)
-			}
-			add(&vals[i], kv.Value)
-			grew += values.Of(kv.Value)
-		}
-		full = byKey.Account(grew)
+		full = gather(byKey, values, b, add)
 		return full == nil
 	})
 	return cmp.Or(err, full)
+}
+
+// gather adds a batch of one side of a cogroup to the groups of byKey,
+// with add, spilling them if they outgrow the task's share of memory.
+func gather[K comparable, V, G any](byKey *spill.Map[K, G], values *spill.Sizer[V], b []Pair[K, V], add func(*G, V)) error {
+	var grew int64
+	vals := byKey.Vals()
+	for _, kv := range b {
+		i, added := byKey.Slot(kv.Key)
+		if added {
+			vals = byKey.Vals()
+			var zero G
+			grew += byKey.EntryBytes(kv.Key, zero)
+		}
+		add(&vals[i], kv.Value)
+		grew += values.Of(kv.Value)
+	}
+	return byKey.Account(grew)
 }
 
 // CountByValue counts the occurrences of each distinct element.

@@ -154,12 +154,22 @@ func TestWideOperatorsSpill(t *testing.T) {
 	}
 	check("GroupByKey", sameGroups)
 
-	joined, err := rdd.Join(a, b, 2).Count(ctx)
-	var wantJoined int64
+	// Which value met which: a sum over the matches that changes if one
+	// is paired wrongly, lost or doubled.
+	match := func(k, v, w int64) int64 { return (k + 1) * (v*1_000_003 + w + 1) }
+	joinedSum, err := rdd.Map(rdd.Join(a, b, 2), func(kv rdd.Pair[int64, rdd.Pair[int64, int64]]) int64 {
+		return match(kv.Key, kv.Value.Key, kv.Value.Value)
+	}).Reduce(ctx, func(x, y int64) int64 { return x + y })
+	var wantJoined, wantSum int64
 	for k, vs := range groups {
 		wantJoined += int64(len(vs) * len(rightGroups[k]))
+		for _, v := range vs {
+			for _, w := range rightGroups[k] {
+				wantSum += match(k, v, w)
+			}
+		}
 	}
-	check("Join", err == nil && joined == wantJoined)
+	check("Join", err == nil && joinedSum == wantSum)
 
 	outer, err := rdd.FullOuterJoin(a, b, 2).Count(ctx)
 	wantOuter := wantJoined
