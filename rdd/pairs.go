@@ -3,7 +3,6 @@ package rdd
 import (
 	"cmp"
 	"context"
-	"fmt"
 
 	"github.com/ember-go/ember/internal/spill"
 	"github.com/ember-go/ember/task"
@@ -312,12 +311,9 @@ func addLeft[V, W any](grp *Pair[[]V, []W], v V) { grp.Key = append(grp.Key, v) 
 // moves it into the groups, gathers the rest there and returns nil.
 func (g *coGroups[K, V, W]) build(dep *shuffleDep[Pair[K, V]], p int) (*joinTable[K, V], error) {
 	rows, _ := dep.rows(g.tc, p)
-	table, err := newJoinTable[K, V](g.tc, rows)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", g.node, err)
-	}
+	table := newJoinTable[K, V](g.tc, rows)
 	var full error
-	err = dep.read(g.tc, p, g.bs, func(b []Pair[K, V]) bool {
+	err := dep.read(g.tc, p, g.bs, func(b []Pair[K, V]) bool {
 		if table != nil && table.add(b) {
 			return true
 		}

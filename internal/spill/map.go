@@ -27,7 +27,7 @@ type Map[K comparable, C any] struct {
 	keySize *Sizer[K]
 	valSize *Sizer[C]
 
-	index   map[K]int
+	index   *Index[K]
 	keys    []K
 	vals    []C
 	content int64 // bytes the keys and values refer to, as Account was told
@@ -43,17 +43,18 @@ func NewMap[K comparable, C any](mem Memory, hash func(K) uint64, combine func(C
 		return nil, err
 	}
 	return &Map[K, C]{mem: tracker{mem: mem}, hash: hash, combine: combine, c: c,
-		keySize: NewSizer[K](), valSize: NewSizer[C](), index: make(map[K]int)}, nil
+		keySize: NewSizer[K](), valSize: NewSizer[C](), index: NewIndex[K](0)}, nil
 }
 
 // Slot returns the index in Vals of k's value, adding k with the zero
 // value if it is new.
 func (m *Map[K, C]) Slot(k K) (i int, added bool) {
-	if i, ok := m.index[k]; ok {
-		return i, false
+	slot, found := m.index.Put(k)
+	if found {
+		return int(*slot), false
 	}
 	i = len(m.keys)
-	m.index[k] = i
+	*slot = int32(i)
 	m.keys = append(m.keys, k)
 	var zero C
 	m.vals = append(m.vals, zero)
@@ -70,13 +71,11 @@ func (m *Map[K, C]) EntryBytes(k K, c C) int64 {
 }
 
 // footprint is the bytes the map holds: its slices at their capacity, its
-// hash index (a key and an int per entry, at most half empty after
-// growing, and briefly twice over while it grows), and what the keys and
-// values refer to.
+// hash index (half again while it grows), and what the keys and values
+// refer to.
 func (m *Map[K, C]) footprint() int64 {
 	slots := int64(cap(m.keys))*m.keySize.fixed + int64(cap(m.vals))*m.valSize.fixed
-	index := int64(len(m.index)) * (m.keySize.fixed + 8 + 1) * 3
-	return slots + index + m.content
+	return slots + m.index.Bytes()*3/2 + m.content
 }
 
 // Len is the number of keys in memory.
@@ -110,7 +109,7 @@ func (m *Map[K, C]) spill() error {
 	}
 	m.mem.mem.AddSpill(m.mem.used, disk)
 	m.runs = append(m.runs, r)
-	m.index = make(map[K]int)
+	m.index = NewIndex[K](0)
 	m.keys, m.vals, m.content = nil, nil, 0
 	m.mem.release()
 	return nil

@@ -219,3 +219,38 @@ func TestExactSizes(t *testing.T) {
 		t.Errorf("Sizer[int64] = %d", s.Of(5))
 	}
 }
+
+func TestIndexMatchesAMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 15, 1000, 100_000} {
+		x := NewIndex[int64](n / 3)
+		want := map[int64]int32{}
+		for i := range n {
+			k := r.Int64N(int64(n/2 + 1)) // about half the keys repeat
+			v, found := x.Put(k)
+			if _, ok := want[k]; ok != found {
+				t.Fatalf("n=%d: Put(%d) found=%v, a map says %v", n, k, found, ok)
+			}
+			*v = int32(i)
+			want[k] = int32(i)
+		}
+		if x.Len() != len(want) {
+			t.Fatalf("n=%d: %d keys, want %d", n, x.Len(), len(want))
+		}
+		for k, w := range want {
+			if v, ok := x.Get(k); !ok || v != w {
+				t.Fatalf("n=%d: Get(%d) = %d, %v; want %d", n, k, v, ok, w)
+			}
+		}
+		if _, ok := x.Get(-1); ok {
+			t.Fatalf("n=%d: a key never put was found", n)
+		}
+		got := map[int64]int32{}
+		for k, v := range x.All() {
+			got[k] = v
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("n=%d: All differs from a map", n)
+		}
+	}
+}

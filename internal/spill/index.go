@@ -1,0 +1,104 @@
+package spill
+
+import (
+	"hash/maphash"
+	"iter"
+	"math/bits"
+	"unsafe"
+)
+
+// Index maps keys to int32s (positions in the caller's arrays) in one
+// open-addressing table, with the key in its slot so that a lookup reads
+// one place in memory, and an insert finds its slot once. On the
+// millions of keys of a reduce partition it does half the work of a Go
+// map, which probes once to find a key and again to add it. Its hash is
+// seeded afresh for each index, as a Go map's, so that no set of keys
+// collides by design. It is not safe for concurrent use.
+type Index[K comparable] struct {
+	seed  maphash.Seed
+	slots []indexSlot[K]
+	shift uint // 64 - log2(len(slots))
+	n     int
+}
+
+// indexSlot is a key and its value, if used.
+type indexSlot[K any] struct {
+	key  K
+	v    int32
+	used bool
+}
+
+// NewIndex returns an empty index with room for n keys before it grows.
+func NewIndex[K comparable](n int) *Index[K] {
+	x := &Index[K]{seed: maphash.MakeSeed()}
+	x.resize(n)
+	return x
+}
+
+// Len is the number of keys.
+func (x *Index[K]) Len() int { return x.n }
+
+// Bytes is the memory the table takes.
+func (x *Index[K]) Bytes() int64 { return int64(len(x.slots)) * int64(unsafe.Sizeof(indexSlot[K]{})) }
+
+// SlotBytes is the memory the table takes per key, at most, as it grows
+// by doubling.
+func SlotBytes[K comparable]() int64 { return 8 * int64(unsafe.Sizeof(indexSlot[K]{})) / 3 }
+
+// Get returns k's value, if k is in the index.
+func (x *Index[K]) Get(k K) (int32, bool) {
+	s := &x.slots[x.find(k)]
+	return s.v, s.used
+}
+
+// Put returns a pointer to k's value, adding k if it is new (found
+// false), in which case the caller sets the value. The pointer is valid
+// until the next Put.
+func (x *Index[K]) Put(k K) (v *int32, found bool) {
+	if 4*(x.n+1) > 3*len(x.slots) {
+		x.resize(2 * x.n)
+	}
+	s := &x.slots[x.find(k)]
+	if s.used {
+		return &s.v, true
+	}
+	s.key, s.used = k, true
+	x.n++
+	return &s.v, false
+}
+
+// All yields the keys and their values, in no particular order.
+func (x *Index[K]) All() iter.Seq2[K, int32] {
+	return func(yield func(K, int32) bool) {
+		for _, s := range x.slots {
+			if s.used && !yield(s.key, s.v) {
+				return
+			}
+		}
+	}
+}
+
+// find returns the slot of key k: the one that holds it, or the empty one
+// where it goes.
+func (x *Index[K]) find(k K) uint64 {
+	mask := uint64(len(x.slots) - 1)
+	for j := maphash.Comparable(x.seed, k) >> x.shift; ; j = (j + 1) & mask {
+		if s := &x.slots[j]; !s.used || s.key == k {
+			return j
+		}
+	}
+}
+
+// resize makes room for n keys at most three quarters full (a load at
+// which linear probing reads one or two cache lines) and places the keys
+// again.
+func (x *Index[K]) resize(n int) {
+	size := 1 << bits.Len(uint(max(n*4/3, 16)))
+	old := x.slots
+	x.slots, x.shift = make([]indexSlot[K], size), uint(64-bits.TrailingZeros(uint(size)))
+	for _, s := range old {
+		if s.used {
+			x.slots[x.find(s.key)] = s
+		}
+	}
+}
