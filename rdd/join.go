@@ -15,12 +15,18 @@ import (
 type joinTable[K comparable, V any] struct {
 	tc    *task.Context
 	index *spill.Index[K]
-	vals  []V
-	prev  []int32 // the value before each of its key, or -1
+	rows  []joinRow[V]
 	size  *spill.Sizer[V]
 	// reserved is what the table holds of the budget; used, what it
 	// has accounted of it.
 	reserved, used int64
+}
+
+// joinRow is a value and the one before it of its key, or -1: together,
+// so that following a key's values reads one place in memory per value.
+type joinRow[V any] struct {
+	v    V
+	prev int32
 }
 
 // maxJoinRows bounds the values of one table: its links are int32.
@@ -31,7 +37,7 @@ const maxJoinRows = 1<<31 - 2
 func newJoinTable[K comparable, V any](tc *task.Context, rows int64) *joinTable[K, V] {
 	t := &joinTable[K, V]{tc: tc, size: spill.NewSizer[V]()}
 	if rows > 0 && rows <= maxJoinRows && t.reserve(rows*t.rowBytes(*new(V))) {
-		t.vals, t.prev = make([]V, 0, rows), make([]int32, 0, rows)
+		t.rows = make([]joinRow[V], 0, rows)
 		t.index = spill.NewIndex[K](int(rows))
 	} else {
 		t.index = spill.NewIndex[K](0)
@@ -46,7 +52,7 @@ func (t *joinTable[K, V]) rowBytes(v V) int64 { return t.size.Of(v) + 4 + spill.
 // add adds a batch of pairs if the budget holds them, and reports whether
 // it did: false leaves the table as it was.
 func (t *joinTable[K, V]) add(b []Pair[K, V]) bool {
-	if len(t.vals)+len(b) > maxJoinRows {
+	if len(t.rows)+len(b) > maxJoinRows {
 		return false
 	}
 	var need int64
@@ -61,15 +67,14 @@ func (t *joinTable[K, V]) add(b []Pair[K, V]) bool {
 		if !found {
 			*last = -1
 		}
-		t.prev = append(t.prev, *last)
-		*last = int32(len(t.vals))
-		t.vals = append(t.vals, kv.Value)
+		t.rows = append(t.rows, joinRow[V]{kv.Value, *last})
+		*last = int32(len(t.rows) - 1)
 	}
 	return true
 }
 
-// last returns the index of key k's last value, or -1 if it has none;
-// prev leads from a value to the one before it.
+// last returns the index in rows of key k's last value, or -1 if it has
+// none; each row's prev leads to the one before it.
 func (t *joinTable[K, V]) last(k K) int32 {
 	if i, ok := t.index.Get(k); ok {
 		return i
@@ -80,11 +85,11 @@ func (t *joinTable[K, V]) last(k K) int32 {
 // drain passes every key and value to f and empties the table.
 func (t *joinTable[K, V]) drain(f func(K, V)) {
 	for k, last := range t.index.All() {
-		for i := last; i >= 0; i = t.prev[i] {
-			f(k, t.vals[i])
+		for i := last; i >= 0; i = t.rows[i].prev {
+			f(k, t.rows[i].v)
 		}
 	}
-	t.index, t.vals, t.prev = nil, nil, nil
+	t.index, t.rows = nil, nil
 	t.release()
 }
 

@@ -360,8 +360,8 @@ func probe[K comparable, V, W, O any](tc *task.Context, out *RDD[O], table *join
 	results := func(yield func(O) bool) {
 		err = dep.read(tc, p, out.batchSize(), func(b []Pair[K, W]) bool {
 			for _, kw := range b {
-				for i := table.last(kw.Key); i >= 0; i = table.prev[i] {
-					if !match(kw.Key, table.vals[i], kw.Value, yield) {
+				for i := table.last(kw.Key); i >= 0; i = table.rows[i].prev {
+					if !match(kw.Key, table.rows[i].v, kw.Value, yield) {
 						return false
 					}
 				}

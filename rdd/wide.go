@@ -113,6 +113,9 @@ func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 				return err
 			}
 			defer acc.Close()
+			if rows, err := dep.rows(tc, p); err == nil {
+				acc.Expect(int(min(rows, math.MaxInt32)))
+			}
 			var full error
 			err = dep.read(tc, p, out.batchSize(), func(b []Pair[K, C]) bool {
 				full = acc.Account(combineBatch(self, acc, b, combine))

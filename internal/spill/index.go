@@ -45,6 +45,14 @@ func (x *Index[K]) Bytes() int64 { return int64(len(x.slots)) * int64(unsafe.Siz
 // by doubling.
 func SlotBytes[K comparable]() int64 { return 8 * int64(unsafe.Sizeof(indexSlot[K]{})) / 3 }
 
+// Grow makes room for n keys in all, so that adding them does not place
+// the keys again as the table doubles.
+func (x *Index[K]) Grow(n int) {
+	if 4*n > 3*len(x.slots) {
+		x.resize(n)
+	}
+}
+
 // Get returns k's value, if k is in the index.
 func (x *Index[K]) Get(k K) (int32, bool) {
 	s := &x.slots[x.find(k)]

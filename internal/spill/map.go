@@ -32,6 +32,9 @@ type Map[K comparable, C any] struct {
 	vals    []C
 	content int64 // bytes the keys and values refer to, as Account was told
 	runs    []*run
+	// expect is how many elements the caller expects to add (see
+	// Expect); probed, how many Slot calls have been made of it.
+	expect, probed int
 }
 
 // NewMap returns an empty Map that spills through mem, finds keys' runs
@@ -46,15 +49,35 @@ func NewMap[K comparable, C any](mem Memory, hash func(K) uint64, combine func(C
 		keySize: NewSizer[K](), valSize: NewSizer[C](), index: NewIndex[K](0)}, nil
 }
 
+// Expect tells the map that about n elements will be added. If nearly
+// all of the first ones are new keys, the map makes room for n keys at
+// once rather than growing by doubling, which places every key again.
+func (m *Map[K, C]) Expect(n int) { m.expect, m.probed = n, 0 }
+
+// expectProbe is how many Slot calls tell whether keys repeat.
+const expectProbe = 1 << 16
+
 // Slot returns the index in Vals of k's value, adding k with the zero
 // value if it is new.
 func (m *Map[K, C]) Slot(k K) (i int, added bool) {
+	if m.expect > 0 {
+		m.probed++
+	}
 	slot, found := m.index.Put(k)
 	if found {
 		return int(*slot), false
 	}
 	i = len(m.keys)
 	*slot = int32(i)
+	// Vals may move only when a key is added: callers refresh it then.
+	if m.expect > 0 && m.probed >= expectProbe {
+		if i >= m.probed*9/10 {
+			more := max(m.expect-i, 0)
+			m.keys, m.vals = slices.Grow(m.keys, more), slices.Grow(m.vals, more)
+			m.index.Grow(m.expect)
+		}
+		m.expect = 0
+	}
 	m.keys = append(m.keys, k)
 	var zero C
 	m.vals = append(m.vals, zero)
