@@ -33,15 +33,21 @@ type joinRow[V any] struct {
 const maxJoinRows = 1<<31 - 2
 
 // newJoinTable returns an empty table sized for rows values, as the map
-// outputs counted them, if the budget holds them.
+// outputs counted them, or nil if the budget does not hold that many: the
+// join then cogroups from the start rather than build a table it would
+// have to give up.
 func newJoinTable[K comparable, V any](tc *task.Context, rows int64) *joinTable[K, V] {
 	t := &joinTable[K, V]{tc: tc, size: spill.NewSizer[V]()}
-	if rows > 0 && rows <= maxJoinRows && t.reserve(rows*t.rowBytes(*new(V))) {
-		t.rows = make([]joinRow[V], 0, rows)
-		t.index = spill.NewIndex[K](int(rows))
-	} else {
+	if rows <= 0 {
 		t.index = spill.NewIndex[K](0)
+		return t
 	}
+	if rows > maxJoinRows || !t.reserve(rows*t.rowBytes(*new(V))) {
+		t.release()
+		return nil
+	}
+	t.rows = make([]joinRow[V], 0, rows)
+	t.index = spill.NewIndex[K](int(rows))
 	return t
 }
 
@@ -82,15 +88,17 @@ func (t *joinTable[K, V]) last(k K) int32 {
 	return -1
 }
 
-// drain passes every key and value to f and empties the table.
+// drain passes every key and value to f and empties the table. It gives
+// back the table's memory first, so that f's structure can take it as the
+// table's pairs move there.
 func (t *joinTable[K, V]) drain(f func(K, V)) {
+	t.release()
 	for k, last := range t.index.All() {
 		for i := last; i >= 0; i = t.rows[i].prev {
 			f(k, t.rows[i].v)
 		}
 	}
 	t.index, t.rows = nil, nil
-	t.release()
 }
 
 // reserve accounts n more bytes, reserving from the budget what the

@@ -312,6 +312,9 @@ func addLeft[V, W any](grp *Pair[[]V, []W], v V) { grp.Key = append(grp.Key, v) 
 func (g *coGroups[K, V, W]) build(dep *shuffleDep[Pair[K, V]], p int) (*joinTable[K, V], error) {
 	rows, _ := dep.rows(g.tc, p)
 	table := newJoinTable[K, V](g.tc, rows)
+	if table == nil {
+		return nil, g.gatherA(dep, p)
+	}
 	var full error
 	err := dep.read(g.tc, p, g.bs, func(b []Pair[K, V]) bool {
 		if table != nil && table.add(b) {

@@ -461,3 +461,45 @@ func mountTmpfs(t *testing.T, size string) string {
 	})
 	return dir
 }
+
+// A join's hash table, sized from the row count and the values' fixed
+// size, outgrows the task's share once the values' strings count: its
+// pairs move into the spilling cogroup, and the answer is the same.
+func TestJoinTableGivesWayToTheCogroup(t *testing.T) {
+	ctx := context.Background()
+	s := newSpillSession(t)
+	const n = 40_000
+	left := make([]rdd.Pair[int64, string], n)
+	right := make([]rdd.Pair[int64, int64], n/2)
+	want := int64(0)
+	for i := range left {
+		k := int64(i % (n / 4)) // four values per key
+		left[i] = rdd.Pair[int64, string]{Key: k, Value: strings.Repeat(string(rune('a'+i%26)), 200+i%7)}
+	}
+	for i := range right {
+		right[i] = rdd.Pair[int64, int64]{Key: int64(i * 3 % (n / 2)), Value: int64(i)}
+	}
+	byKey := map[int64][]string{}
+	for _, kv := range left {
+		byKey[kv.Key] = append(byKey[kv.Key], kv.Value)
+	}
+	match := func(k int64, v string, w int64) int64 { return (k + 1) * (int64(len(v))*1_000_003 + int64(v[0]) + w) }
+	for _, kw := range right {
+		for _, v := range byKey[kw.Key] {
+			want += match(kw.Key, v, kw.Value)
+		}
+	}
+	joined := rdd.Join(rdd.Parallelize(s.Session, left, 3), rdd.Parallelize(s.Session, right, 2), 2)
+	got, err := rdd.Map(joined, func(kv rdd.Pair[int64, rdd.Pair[string, int64]]) int64 {
+		return match(kv.Key, kv.Value.Key, kv.Value.Value)
+	}).Reduce(ctx, func(x, y int64) int64 { return x + y })
+	if err != nil || got != want {
+		t.Fatalf("Join of long strings in an 8 MiB budget: %d, %v; want %d", got, err, want)
+	}
+	if s.takeSpilled() == 0 {
+		t.Error("the join spilled nothing: its table never gave way")
+	}
+	if left := s.leftovers(); len(left) > 0 {
+		t.Errorf("spill directories left behind: %v", left)
+	}
+}

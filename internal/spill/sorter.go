@@ -38,8 +38,9 @@ func NewSorter[T any](mem Memory, cmp func(a, b T) int) (*Sorter[T], error) {
 // SetSort makes the sorter sort what it holds with sort, which must
 // order as the sorter's cmp does, may use scratch (as long as xs) as
 // working space, and returns the sorted slice: xs or scratch. The sorter
-// uses it when its share of the budget holds the scratch too, and sorts
-// by comparison otherwise. A radix sort on integer keys is one.
+// uses it when it has not spilled and its share of the budget holds the
+// scratch too, and sorts by comparison otherwise. A radix sort on
+// integer keys is one.
 func (s *Sorter[T]) SetSort(sort func(xs, scratch []T) []T) { s.fast = sort }
 
 // Grow makes room for n more elements at once, if the sorter's share of
@@ -83,7 +84,7 @@ func (s *Sorter[T]) spill() error {
 	if err != nil {
 		return err
 	}
-	s.sort()
+	slices.SortFunc(s.buf, s.cmp)
 	r, disk, err := writeRun(s.c, dir, s.buf)
 	if err != nil {
 		return err
@@ -127,10 +128,13 @@ func (s *Sorter[T]) All() iter.Seq2[T, error] {
 	}
 }
 
-// sort sorts what is in memory: with the fast sort if there is one and
-// the budget holds its scratch space, else by comparison.
+// sort sorts what is in memory before it is read: with the fast sort if
+// there is one, nothing was spilled and the budget holds its scratch
+// space, else by comparison. A sorter that spilled sorts by comparison
+// alone: its share is full, and the copy the fast sort leaves behind for
+// the collector would take the process past its budget.
 func (s *Sorter[T]) sort() {
-	if s.fast != nil && len(s.buf) >= minFastSort {
+	if s.fast != nil && len(s.runs) == 0 && len(s.buf) >= minFastSort {
 		scratch := int64(len(s.buf)) * s.size.fixed
 		if s.mem.grow(scratch) {
 			s.buf = s.fast(s.buf, make([]T, len(s.buf)))
