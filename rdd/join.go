@@ -42,7 +42,8 @@ func newJoinTable[K comparable, V any](tc *task.Context, rows int64) *joinTable[
 		t.index = spill.NewIndex[K](0)
 		return t
 	}
-	if rows > maxJoinRows || !t.reserve(rows*t.rowBytes(*new(V))) {
+	need := rows * t.rowBytes(*new(V))
+	if rows > maxJoinRows || need > tc.Share() || !t.reserve(need) {
 		t.release()
 		return nil
 	}

@@ -98,6 +98,18 @@ func (m *MemoryManager) AcquireExecution(task uint64, n int64) int64 {
 	return grant
 }
 
+// Share is the most execution memory task may hold now: its share of
+// the pool among the running tasks. Whether that much is free, or must
+// first be taken from cached blocks, is not considered.
+func (m *MemoryManager) Share(task uint64) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.tasks[task]; !ok {
+		m.tasks[task] = 0
+	}
+	return m.tasks[task] + m.wantLocked(task, m.total)
+}
+
 // wantLocked is how much of n task may have: what its share leaves.
 func (m *MemoryManager) wantLocked(task uint64, n int64) int64 {
 	pool := m.total - min(m.storageUsed, m.protected)

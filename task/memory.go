@@ -2,6 +2,7 @@ package task
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,17 @@ func (tc *Context) Reserve(n int64) int64 {
 			return n
 		}
 	}
+}
+
+// Share is the most execution memory the task may hold now, its share
+// among the running tasks, so that an operator can choose a plan that
+// fits before it asks (Reserve may take cached blocks to grant a request).
+// Without a budget it is unbounded.
+func (tc *Context) Share() int64 {
+	if tc.Env == nil || tc.Env.Memory == nil {
+		return math.MaxInt64
+	}
+	return tc.Env.Memory.Share(tc.memory.attempt())
 }
 
 // Free gives back n bytes of the execution memory the task reserved.

@@ -27,7 +27,7 @@ type Map[K comparable, C any] struct {
 	keySize *Sizer[K]
 	valSize *Sizer[C]
 
-	index   *Index[K]
+	index   map[K]int
 	keys    []K
 	vals    []C
 	content int64 // bytes the keys and values refer to, as Account was told
@@ -35,6 +35,7 @@ type Map[K comparable, C any] struct {
 	// expect is how many elements the caller expects to add (see
 	// Expect); probed, how many Slot calls have been made of it.
 	expect, probed int
+	sized          int // keys the index was made for by Expect
 }
 
 // NewMap returns an empty Map that spills through mem, finds keys' runs
@@ -46,7 +47,7 @@ func NewMap[K comparable, C any](mem Memory, hash func(K) uint64, combine func(C
 		return nil, err
 	}
 	return &Map[K, C]{mem: tracker{mem: mem}, hash: hash, combine: combine, c: c,
-		keySize: NewSizer[K](), valSize: NewSizer[C](), index: NewIndex[K](0)}, nil
+		keySize: NewSizer[K](), valSize: NewSizer[C](), index: make(map[K]int)}, nil
 }
 
 // Expect tells the map that about n elements will be added. If nearly
@@ -63,25 +64,34 @@ func (m *Map[K, C]) Slot(k K) (i int, added bool) {
 	if m.expect > 0 {
 		m.probed++
 	}
-	slot, found := m.index.Put(k)
-	if found {
-		return int(*slot), false
+	if i, ok := m.index[k]; ok {
+		return i, false
 	}
 	i = len(m.keys)
-	*slot = int32(i)
 	// Vals may move only when a key is added: callers refresh it then.
 	if m.expect > 0 && m.probed >= expectProbe {
 		if i >= m.probed*9/10 {
-			more := max(m.expect-i, 0)
-			m.keys, m.vals = slices.Grow(m.keys, more), slices.Grow(m.vals, more)
-			m.index.Grow(m.expect)
+			m.presize(m.expect)
 		}
 		m.expect = 0
 	}
+	m.index[k] = i
 	m.keys = append(m.keys, k)
 	var zero C
 	m.vals = append(m.vals, zero)
 	return i, true
+}
+
+// presize makes room for n keys in all: the slices grow to n, and the
+// index is rebuilt with room for n, as a Go map cannot grow in place.
+func (m *Map[K, C]) presize(n int) {
+	more := max(n-len(m.keys), 0)
+	m.keys, m.vals = slices.Grow(m.keys, more), slices.Grow(m.vals, more)
+	index := make(map[K]int, n)
+	for i, k := range m.keys {
+		index[k] = i
+	}
+	m.index, m.sized = index, n
 }
 
 // Vals returns the values, indexed by Slot.
@@ -94,11 +104,13 @@ func (m *Map[K, C]) EntryBytes(k K, c C) int64 {
 }
 
 // footprint is the bytes the map holds: its slices at their capacity, its
-// hash index (half again while it grows), and what the keys and values
-// refer to.
+// hash index (a key and an int per entry, at most half empty after
+// growing, and briefly twice over while it grows), and what the keys and
+// values refer to.
 func (m *Map[K, C]) footprint() int64 {
 	slots := int64(cap(m.keys))*m.keySize.fixed + int64(cap(m.vals))*m.valSize.fixed
-	return slots + m.index.Bytes()*3/2 + m.content
+	index := int64(max(len(m.index), m.sized)) * (m.keySize.fixed + 8 + 1) * 3
+	return slots + index + m.content
 }
 
 // Len is the number of keys in memory.
@@ -132,7 +144,7 @@ func (m *Map[K, C]) spill() error {
 	}
 	m.mem.mem.AddSpill(m.mem.used, disk)
 	m.runs = append(m.runs, r)
-	m.index = NewIndex[K](0)
+	m.index, m.sized = make(map[K]int), 0
 	m.keys, m.vals, m.content = nil, nil, 0
 	m.mem.release()
 	return nil
