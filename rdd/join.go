@@ -13,13 +13,10 @@ import (
 // key and merging them) once it does not, as Spark's ShuffledHashJoin
 // gives way to a sort-merge join.
 type joinTable[K comparable, V any] struct {
-	tc    *task.Context
 	index *spill.Index[K]
 	rows  []joinRow[V]
 	size  *spill.Sizer[V]
-	// reserved is what the table holds of the budget; used, what it
-	// has accounted of it.
-	reserved, used int64
+	mem   spill.Reservation
 }
 
 // joinRow is a value and the one before it of its key, or -1: together,
@@ -37,13 +34,13 @@ const maxJoinRows = 1<<31 - 2
 // join then cogroups from the start rather than build a table it would
 // have to give up.
 func newJoinTable[K comparable, V any](tc *task.Context, rows int64) *joinTable[K, V] {
-	t := &joinTable[K, V]{tc: tc, size: spill.NewSizer[V]()}
+	t := &joinTable[K, V]{size: spill.NewSizer[V](), mem: spill.NewReservation(tc)}
 	if rows <= 0 {
 		t.index = spill.NewIndex[K](0)
 		return t
 	}
 	need := rows * t.rowBytes(*new(V))
-	if rows > maxJoinRows || need > tc.Share() || !t.reserve(need) {
+	if rows > maxJoinRows || need > tc.Share() || !t.mem.Try(need) {
 		t.release()
 		return nil
 	}
@@ -66,7 +63,7 @@ func (t *joinTable[K, V]) add(b []Pair[K, V]) bool {
 	for _, kv := range b {
 		need += t.rowBytes(kv.Value)
 	}
-	if !t.reserve(need) {
+	if !t.mem.Try(need) {
 		return false
 	}
 	for _, kv := range b {
@@ -102,21 +99,5 @@ func (t *joinTable[K, V]) drain(f func(K, V)) {
 	t.index, t.rows = nil, nil
 }
 
-// reserve accounts n more bytes, reserving from the budget what the
-// table does not yet hold, and reports whether they fit.
-func (t *joinTable[K, V]) reserve(n int64) bool {
-	if t.used+n > t.reserved {
-		t.reserved += t.tc.Reserve(max(t.used+n-t.reserved, 1<<20, t.reserved/8))
-		if t.used+n > t.reserved {
-			return false
-		}
-	}
-	t.used += n
-	return true
-}
-
 // release gives back what the table holds of the budget.
-func (t *joinTable[K, V]) release() {
-	t.tc.Free(t.reserved)
-	t.reserved, t.used = 0, 0
-}
+func (t *joinTable[K, V]) release() { t.mem.Release() }

@@ -5,10 +5,6 @@ package radix
 
 import "unsafe"
 
-// MinLen is the length below which a radix sort does not pay: its fixed
-// cost (a histogram of 8 × 256 counters) exceeds a comparison sort's.
-const MinLen = 1 << 10
-
 // Sort sorts xs by key(x) = w ^ mask ascending, where w is the uint64 that
 // starts x in memory, and returns the sorted slice, which is xs or
 // scratch. Elements of equal key keep their order. scratch must be at least

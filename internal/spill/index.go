@@ -38,20 +38,9 @@ func NewIndex[K comparable](n int) *Index[K] {
 // Len is the number of keys.
 func (x *Index[K]) Len() int { return x.n }
 
-// Bytes is the memory the table takes.
-func (x *Index[K]) Bytes() int64 { return int64(len(x.slots)) * int64(unsafe.Sizeof(indexSlot[K]{})) }
-
 // SlotBytes is the memory the table takes per key, at most, as it grows
 // by doubling.
 func SlotBytes[K comparable]() int64 { return 8 * int64(unsafe.Sizeof(indexSlot[K]{})) / 3 }
-
-// Grow makes room for n keys in all, so that adding them does not place
-// the keys again as the table doubles.
-func (x *Index[K]) Grow(n int) {
-	if 4*n > 3*len(x.slots) {
-		x.resize(n)
-	}
-}
 
 // Get returns k's value, if k is in the index.
 func (x *Index[K]) Get(k K) (int32, bool) {

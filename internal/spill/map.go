@@ -20,7 +20,7 @@ import (
 // and Account, called after a batch of updates with the bytes they added,
 // may spill, after which the slots found before are void.
 type Map[K comparable, C any] struct {
-	mem     tracker
+	mem     Reservation
 	hash    func(K) uint64
 	combine func(C, C) C
 	c       *codec.Codec[Entry[K, C]]
@@ -46,7 +46,7 @@ func NewMap[K comparable, C any](mem Memory, hash func(K) uint64, combine func(C
 	if err != nil {
 		return nil, err
 	}
-	return &Map[K, C]{mem: tracker{mem: mem}, hash: hash, combine: combine, c: c,
+	return &Map[K, C]{mem: NewReservation(mem), hash: hash, combine: combine, c: c,
 		keySize: NewSizer[K](), valSize: NewSizer[C](), index: make(map[K]int)}, nil
 }
 
@@ -146,7 +146,7 @@ func (m *Map[K, C]) spill() error {
 	m.runs = append(m.runs, r)
 	m.index, m.sized = make(map[K]int), 0
 	m.keys, m.vals, m.content = nil, nil, 0
-	m.mem.release()
+	m.mem.Release()
 	return nil
 }
 
@@ -286,5 +286,5 @@ func (m *Map[K, C]) Close() {
 		r.remove()
 	}
 	m.runs, m.index, m.keys, m.vals = nil, nil, nil, nil
-	m.mem.release()
+	m.mem.Release()
 }

@@ -13,7 +13,7 @@ import (
 // file when the share is used up, and merges the runs with what is left
 // in memory when read. It is not safe for concurrent use.
 type Sorter[T any] struct {
-	mem  tracker
+	mem  Reservation
 	cmp  func(a, b T) int
 	c    *codec.Codec[T]
 	size *Sizer[T]
@@ -32,7 +32,7 @@ func NewSorter[T any](mem Memory, cmp func(a, b T) int) (*Sorter[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sorter[T]{mem: tracker{mem: mem}, cmp: cmp, c: c, size: NewSizer[T]()}, nil
+	return &Sorter[T]{mem: NewReservation(mem), cmp: cmp, c: c, size: NewSizer[T]()}, nil
 }
 
 // SetSort makes the sorter sort what it holds with sort, which must
@@ -51,12 +51,9 @@ func (s *Sorter[T]) Grow(n int) {
 	if n <= room {
 		return
 	}
-	more := int64(n-room) * s.size.fixed
-	if s.mem.grow(more) {
+	if s.mem.Try(int64(n-room) * s.size.fixed) {
 		s.buf = slices.Grow(s.buf, n)
-		return
 	}
-	s.mem.used -= more
 }
 
 // Add adds xs, spilling what the sorter holds if their memory is refused.
@@ -92,7 +89,7 @@ func (s *Sorter[T]) spill() error {
 	s.mem.mem.AddSpill(s.mem.used, disk)
 	s.runs = append(s.runs, r)
 	s.buf, s.content = nil, 0
-	s.mem.release()
+	s.mem.Release()
 	return nil
 }
 
@@ -136,12 +133,11 @@ func (s *Sorter[T]) All() iter.Seq2[T, error] {
 func (s *Sorter[T]) sort() {
 	if s.fast != nil && len(s.runs) == 0 && len(s.buf) >= minFastSort {
 		scratch := int64(len(s.buf)) * s.size.fixed
-		if s.mem.grow(scratch) {
+		if s.mem.Try(scratch) {
 			s.buf = s.fast(s.buf, make([]T, len(s.buf)))
-			s.mem.used -= scratch // the slice not returned is garbage
+			s.mem.Shrink(scratch) // the slice not returned is garbage
 			return
 		}
-		s.mem.used -= scratch
 	}
 	slices.SortFunc(s.buf, s.cmp)
 }
@@ -165,7 +161,7 @@ func (s *Sorter[T]) Close() {
 		r.remove()
 	}
 	s.runs, s.buf = nil, nil
-	s.mem.release()
+	s.mem.Release()
 }
 
 // inMemory is a sorted source already in memory.

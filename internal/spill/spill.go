@@ -51,17 +51,23 @@ const runBatch = 1024
 // merged into fewer, longer runs.
 const maxMergeWidth = 64
 
-// tracker accounts the estimated bytes a structure holds against what it
-// reserved from the budget.
-type tracker struct {
+// Reservation accounts the estimated bytes a structure holds against what
+// it reserved from its task's budget, reserving a chunk at a time so that
+// it does not take the budget's lock for every element. The spilling
+// structures hold one, as may any other structure of an operator.
+type Reservation struct {
 	mem      Memory
 	reserved int64
 	used     int64
 }
 
+// NewReservation returns an empty reservation on mem.
+func NewReservation(mem Memory) Reservation { return Reservation{mem: mem} }
+
 // grow accounts n more bytes and reports whether they fit in what is
-// reserved, reserving more if need be; false means spill.
-func (t *tracker) grow(n int64) bool {
+// reserved, reserving more if need be; false means spill, and leaves the
+// n bytes accounted: they are what the spill frees.
+func (t *Reservation) grow(n int64) bool {
 	t.used += n
 	if t.used <= t.reserved {
 		return true
@@ -71,8 +77,22 @@ func (t *tracker) grow(n int64) bool {
 	return t.used <= t.reserved
 }
 
-// release gives back all that is reserved.
-func (t *tracker) release() {
+// Try accounts n more bytes if they fit in what is reserved, reserving
+// more if need be, and reports whether they did; if not, nothing is
+// accounted.
+func (t *Reservation) Try(n int64) bool {
+	if t.grow(n) {
+		return true
+	}
+	t.used -= n
+	return false
+}
+
+// Shrink accounts n bytes fewer, keeping them reserved.
+func (t *Reservation) Shrink(n int64) { t.used -= n }
+
+// Release gives back all that is reserved.
+func (t *Reservation) Release() {
 	t.mem.Free(t.reserved)
 	t.reserved, t.used = 0, 0
 }
