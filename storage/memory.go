@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"sync"
 )
@@ -13,10 +14,12 @@ import (
 // blocks go to disk, MemoryOnly ones are dropped, to be recomputed), but
 // not below the protected storage share. Each of the N running tasks
 // that hold execution memory may hold at most 1/N of what execution can
-// have; a task refused more spills what it holds to disk.
+// have; a task refused more spills what it holds to disk. As in Spark, a
+// task is also sure of 1/(2N): one that holds less, and whose request
+// other tasks' memory stands in the way of, waits for them to release
+// some (they do as they spill, or end) rather than spill a run of
+// next to nothing.
 //
-// Unlike Spark's, a request never blocks waiting for other tasks to
-// release memory: a task given less than it asked for spills at once.
 // It is safe for concurrent use.
 type MemoryManager struct {
 	total     int64
@@ -26,6 +29,11 @@ type MemoryManager struct {
 	tasks       map[uint64]int64 // execution memory held, by task
 	execution   int64
 	storageUsed int64
+	// released is closed, and replaced, whenever execution memory is
+	// given back: a task waiting for its minimum share waits on it.
+	released chan struct{}
+	// onWait, if set (by tests), is called as a task starts waiting.
+	onWait func(task uint64)
 	// evict, set by the block Manager that shares the pool, evicts
 	// cached blocks until storage holds at most target bytes.
 	evict func(target int64)
@@ -49,7 +57,7 @@ func NewMemoryManager(total int64, storageFraction float64) (*MemoryManager, err
 	if storageFraction < 0 || storageFraction > 1 {
 		return nil, fmt.Errorf("storage: storage fraction %v is not between 0 and 1", storageFraction)
 	}
-	return &MemoryManager{total: total, protected: int64(float64(total) * storageFraction), tasks: make(map[uint64]int64)}, nil
+	return &MemoryManager{total: total, protected: int64(float64(total) * storageFraction), tasks: make(map[uint64]int64), released: make(chan struct{})}, nil
 }
 
 // Total is the size of the budget.
@@ -71,11 +79,43 @@ func (m *MemoryManager) Usage() MemoryUsage {
 // AcquireExecution asks for n more bytes of execution memory for task,
 // and returns how many it was granted, between 0 and n: as many as fit
 // in the task's share and the pool, after evicting cached blocks beyond
-// the protected share if need be.
-func (m *MemoryManager) AcquireExecution(task uint64, n int64) int64 {
+// the protected share if need be. While that would leave the task below
+// its minimum share of 1/(2N) because another task holds more than its
+// 1/N (N grew since it took it), it waits for such tasks to release
+// some, as they do when they spill or end, or for ctx to end (then it
+// grants what it can, perhaps nothing).
+func (m *MemoryManager) AcquireExecution(ctx context.Context, task uint64, n int64) int64 {
 	if n <= 0 {
 		return 0
 	}
+	for {
+		m.reclaim(task, n)
+		m.mu.Lock()
+		want := m.wantLocked(task, n) // others may have moved meanwhile
+		grant := max(0, min(want, m.total-m.execution-m.storageUsed))
+		held := m.tasks[task]
+		if grant == n || held+grant >= m.minShareLocked() || !m.overShareLocked(task) || ctx.Err() != nil {
+			m.tasks[task] += grant
+			m.execution += grant
+			m.mu.Unlock()
+			return grant
+		}
+		released, onWait := m.released, m.onWait
+		m.mu.Unlock()
+		if onWait != nil {
+			onWait(task)
+		}
+		select {
+		case <-released:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// reclaim registers task among the running ones and evicts cached blocks
+// beyond the protected share until a request of n bytes, as much as its
+// share allows, would fit.
+func (m *MemoryManager) reclaim(task uint64, n int64) {
 	m.mu.Lock()
 	if _, ok := m.tasks[task]; !ok {
 		m.tasks[task] = 0
@@ -89,13 +129,6 @@ func (m *MemoryManager) AcquireExecution(task uint64, n int64) int64 {
 	if reclaim > 0 && evict != nil {
 		evict(target) // without m.mu: the block manager calls back
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	want = m.wantLocked(task, n) // others may have moved meanwhile
-	grant := max(0, min(want, m.total-m.execution-m.storageUsed))
-	m.tasks[task] += grant
-	m.execution += grant
-	return grant
 }
 
 // Share is the most execution memory task may hold now: its share of
@@ -112,9 +145,38 @@ func (m *MemoryManager) Share(task uint64) int64 {
 
 // wantLocked is how much of n task may have: what its share leaves.
 func (m *MemoryManager) wantLocked(task uint64, n int64) int64 {
-	pool := m.total - min(m.storageUsed, m.protected)
-	perTask := pool / int64(len(m.tasks))
+	perTask := m.poolLocked() / int64(len(m.tasks))
 	return max(0, min(n, perTask-m.tasks[task]))
+}
+
+// minShareLocked is what each running task is sure of: 1/(2N) of the
+// pool.
+func (m *MemoryManager) minShareLocked() int64 {
+	return m.poolLocked() / int64(2*max(1, len(m.tasks)))
+}
+
+// overShareLocked reports whether a task other than task holds more than
+// its share of 1/N, and so will give memory back.
+func (m *MemoryManager) overShareLocked(task uint64) bool {
+	perTask := m.poolLocked() / int64(len(m.tasks))
+	for t, held := range m.tasks {
+		if t != task && held > perTask {
+			return true
+		}
+	}
+	return false
+}
+
+// poolLocked is what execution may have: the budget less the cached
+// blocks it may not evict.
+func (m *MemoryManager) poolLocked() int64 {
+	return m.total - min(m.storageUsed, m.protected)
+}
+
+// wakeLocked wakes the tasks waiting for their minimum share.
+func (m *MemoryManager) wakeLocked() {
+	close(m.released)
+	m.released = make(chan struct{})
 }
 
 // ReleaseExecution gives back n bytes of task's execution memory.
@@ -128,6 +190,9 @@ func (m *MemoryManager) ReleaseExecution(task uint64, n int64) {
 	n = min(n, held)
 	m.tasks[task] = held - n
 	m.execution -= n
+	if n > 0 {
+		m.wakeLocked()
+	}
 }
 
 // ReleaseTask gives back all of task's execution memory; the task no
@@ -137,6 +202,7 @@ func (m *MemoryManager) ReleaseTask(task uint64) {
 	defer m.mu.Unlock()
 	m.execution -= m.tasks[task]
 	delete(m.tasks, task)
+	m.wakeLocked() // fewer tasks: larger shares
 }
 
 // storageLimit is how many bytes cached blocks may hold now: what

@@ -1,26 +1,28 @@
 package storage
 
 import (
+	"context"
 	"testing"
 
 	"github.com/apache/arrow/go/v15/arrow"
 )
 
 func TestMemoryManagerShares(t *testing.T) {
+	ctx := context.Background()
 	mm, err := NewMemoryManager(100<<20, 0.5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// One task may take the whole pool while no block is cached.
-	if got := mm.AcquireExecution(1, 200<<20); got != 100<<20 {
+	if got := mm.AcquireExecution(ctx, 1, 200<<20); got != 100<<20 {
 		t.Fatalf("a lone task was granted %d of 200 MiB asked, want the whole 100 MiB", got)
 	}
 	mm.ReleaseExecution(1, 60<<20)
 	// With two tasks, each may hold half.
-	if got := mm.AcquireExecution(2, 80<<20); got != 50<<20 {
+	if got := mm.AcquireExecution(ctx, 2, 80<<20); got != 50<<20 {
 		t.Errorf("the second task was granted %d, want 50 MiB (1/N)", got)
 	}
-	if got := mm.AcquireExecution(1, 80<<20); got != 10<<20 {
+	if got := mm.AcquireExecution(ctx, 1, 80<<20); got != 10<<20 {
 		t.Errorf("the first task, holding 40 MiB, was granted %d more, want 10 MiB", got)
 	}
 	mm.ReleaseTask(2)
@@ -41,9 +43,73 @@ func TestMemoryManagerShares(t *testing.T) {
 	}
 }
 
+// A task that holds less than 1/(2N) of the pool, because another took
+// it all while it ran alone, waits for that task to give memory back
+// rather than being granted nothing; a cancelled wait grants what there
+// is.
+func TestMemoryManagerMinimumShare(t *testing.T) {
+	ctx := context.Background()
+	mm, err := NewMemoryManager(64<<20, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mm.AcquireExecution(ctx, 1, 64<<20); got != 64<<20 {
+		t.Fatalf("a lone task was granted %d, want the whole 64 MiB", got)
+	}
+	waiting := make(chan uint64, 4)
+	mm.mu.Lock()
+	mm.onWait = func(task uint64) { waiting <- task }
+	mm.mu.Unlock()
+	granted := make(chan int64)
+	go func() { granted <- mm.AcquireExecution(ctx, 2, 8<<20) }()
+	if task := <-waiting; task != 2 {
+		t.Fatalf("task %d waits, want task 2", task)
+	}
+	select {
+	case got := <-granted:
+		t.Fatalf("task 2 was granted %d while task 1 held the whole pool: want it to wait", got)
+	default:
+	}
+	// Task 1, over its half now, is refused more, spills and gives back.
+	if got := mm.AcquireExecution(ctx, 1, 1<<20); got != 0 {
+		t.Errorf("task 1, over its 1/N, was granted %d more", got)
+	}
+	mm.ReleaseExecution(1, 40<<20)
+	if got := <-granted; got != 8<<20 {
+		t.Errorf("task 2 was granted %d once task 1 released, want 8 MiB", got)
+	}
+
+	// Past their minimum, tasks take what their 1/N leaves, no more.
+	if got := mm.AcquireExecution(ctx, 2, 64<<20); got != 24<<20 {
+		t.Errorf("task 2, at 8 MiB, was granted %d more, want 24 MiB (its half)", got)
+	}
+	if got := mm.AcquireExecution(ctx, 1, 64<<20); got != 8<<20 {
+		t.Errorf("task 1, at 24 MiB, was granted %d more, want the 8 MiB free", got)
+	}
+	// Task 3 arrives: shares are 64/3 MiB and the others hold 32 each:
+	// task 3 waits, and a cancelled wait gives what there is, nothing.
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { granted <- mm.AcquireExecution(cctx, 3, 1<<20) }()
+	if task := <-waiting; task != 3 {
+		t.Fatalf("task %d waits, want task 3", task)
+	}
+	cancel()
+	if got := <-granted; got != 0 {
+		t.Errorf("task 3's cancelled wait granted %d, want 0", got)
+	}
+	// Task 1 ending wakes task 3 with room to spare.
+	go func() { granted <- mm.AcquireExecution(ctx, 3, 1<<20) }()
+	<-waiting
+	mm.ReleaseTask(1)
+	if got := <-granted; got != 1<<20 {
+		t.Errorf("task 3 was granted %d after task 1 ended, want 1 MiB", got)
+	}
+}
+
 // Execution takes memory back from cached blocks down to the protected
 // share: MemoryAndDisk blocks go to disk, MemoryOnly ones are dropped.
 func TestExecutionEvictsStorage(t *testing.T) {
+	ctx := context.Background()
 	mm, err := NewMemoryManager(16<<20, 0.25)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +139,7 @@ func TestExecutionEvictsStorage(t *testing.T) {
 		t.Fatalf("cached %d blocks of %d bytes, %d bytes in all: want the store to fill most of 16 MiB", len(stored), size, used)
 	}
 	// A task asks for everything: it gets all but the protected 4 MiB.
-	got := mm.AcquireExecution(7, 16<<20)
+	got := mm.AcquireExecution(ctx, 7, 16<<20)
 	u := mm.Usage()
 	if got < 16<<20-4<<20-size || u.Storage > 4<<20 || got+u.Storage > 16<<20 {
 		t.Fatalf("granted %d; storage holds %d after eviction: want it at most the protected 4 MiB", got, u.Storage)

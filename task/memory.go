@@ -1,6 +1,7 @@
 package task
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -33,7 +34,11 @@ func (tc *Context) Reserve(n int64) int64 {
 	}
 	m := &tc.memory
 	if tc.Env != nil && tc.Env.Memory != nil {
-		n = tc.Env.Memory.AcquireExecution(m.attempt(), n)
+		ctx := tc.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		n = tc.Env.Memory.AcquireExecution(ctx, m.attempt(), n)
 	}
 	held := m.held.Add(n)
 	for {

@@ -119,10 +119,9 @@ func writable(dir string) bool {
 }
 
 // A sort, a join and a group-by over three times the memory of their
-// cgroup finish with exact answers, in local mode and (the sort and the
-// group-by) on a local cluster whose executors share the cgroup with 40
-// MiB budgets each, and the kernel kills nothing: the budget is sized from
-// the cgroup's limit.
+// cgroup finish with exact answers, in local mode and on a local cluster
+// whose executors share the cgroup with 40 MiB budgets each, and the
+// kernel kills nothing: the budget is sized from the cgroup's limit.
 func TestOutOfCoreInAMemoryCgroup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sorts, joins and groups 800 MB in 256 MiB")
@@ -144,9 +143,8 @@ func TestOutOfCoreInAMemoryCgroup(t *testing.T) {
 	}{
 		{"local[2]", []job{sort, group, join}},
 		// Three processes share the cgroup here, each with its own
-		// runtime: the join, whose hash maps make the most garbage, does
-		// not fit their overhead in 256 MiB (docs/memory.md).
-		{"local-cluster[2,1,40]", []job{sort, group}},
+		// runtime and a budget of its own.
+		{"local-cluster[2,1,40]", []job{sort, group, join}},
 	}
 	for _, run := range runs {
 		master := run.master
