@@ -64,6 +64,23 @@ func (x *Index[K]) Put(k K) (v *int32, found bool) {
 	return &s.v, false
 }
 
+// put adds k, which must be new, and returns a pointer to its value.
+func (x *Index[K]) put(k K) *int32 {
+	v, _ := x.Put(k)
+	return v
+}
+
+// indexSlots is the size of a table with room for n keys.
+func indexSlots(n int) int { return 1 << bits.Len(uint(max(n*4/3, 16))) }
+
+// IndexBytes is the memory an index made for n keys takes.
+func IndexBytes[K comparable](n int) int64 {
+	return int64(indexSlots(n)) * int64(unsafe.Sizeof(indexSlot[K]{}))
+}
+
+// Bytes is the memory the table takes.
+func (x *Index[K]) Bytes() int64 { return int64(len(x.slots)) * int64(unsafe.Sizeof(indexSlot[K]{})) }
+
 // All yields the keys and their values, in no particular order.
 func (x *Index[K]) All() iter.Seq2[K, int32] {
 	return func(yield func(K, int32) bool) {
@@ -90,7 +107,7 @@ func (x *Index[K]) find(k K) uint64 {
 // which linear probing reads one or two cache lines) and places the keys
 // again.
 func (x *Index[K]) resize(n int) {
-	size := 1 << bits.Len(uint(max(n*4/3, 16)))
+	size := indexSlots(n)
 	old := x.slots
 	x.slots, x.shift = make([]indexSlot[K], size), uint(64-bits.TrailingZeros(uint(size)))
 	for _, s := range old {

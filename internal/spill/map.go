@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"iter"
+	"math"
 	"slices"
 
 	"github.com/ember-go/ember/internal/codec"
@@ -27,7 +28,10 @@ type Map[K comparable, C any] struct {
 	keySize *Sizer[K]
 	valSize *Sizer[C]
 
+	// index finds a key's position in keys and vals, until Expect made
+	// table, which holds all the keys expected at once, in its place.
 	index   map[K]int
+	table   *Index[K]
 	keys    []K
 	vals    []C
 	content int64 // bytes the keys and values refer to, as Account was told
@@ -35,7 +39,6 @@ type Map[K comparable, C any] struct {
 	// expect is how many elements the caller expects to add (see
 	// Expect); probed, how many Slot calls have been made of it.
 	expect, probed int
-	sized          int // keys the index was made for by Expect
 }
 
 // NewMap returns an empty Map that spills through mem, finds keys' runs
@@ -51,8 +54,9 @@ func NewMap[K comparable, C any](mem Memory, hash func(K) uint64, combine func(C
 }
 
 // Expect tells the map that about n elements will be added. If nearly
-// all of the first ones are new keys, the map makes room for n keys at
-// once rather than growing by doubling, which places every key again.
+// all of the first ones are new keys, and the budget grants the room at
+// once, the map makes room for n keys rather than growing by doubling,
+// which places every key again.
 func (m *Map[K, C]) Expect(n int) { m.expect, m.probed = n, 0 }
 
 // expectProbe is how many Slot calls tell whether keys repeat.
@@ -61,6 +65,15 @@ const expectProbe = 1 << 16
 // Slot returns the index in Vals of k's value, adding k with the zero
 // value if it is new.
 func (m *Map[K, C]) Slot(k K) (i int, added bool) {
+	if m.table != nil {
+		v, found := m.table.Put(k)
+		if found {
+			return int(*v), false
+		}
+		i = len(m.keys)
+		*v = int32(i)
+		return i, m.add(k)
+	}
 	if m.expect > 0 {
 		m.probed++
 	}
@@ -68,30 +81,49 @@ func (m *Map[K, C]) Slot(k K) (i int, added bool) {
 		return i, false
 	}
 	i = len(m.keys)
-	// Vals may move only when a key is added: callers refresh it then.
 	if m.expect > 0 && m.probed >= expectProbe {
-		if i >= m.probed*9/10 {
+		presize := i >= m.probed*9/10 && m.expect <= math.MaxInt32 && m.mem.Try(m.presizeBytes(m.expect))
+		if presize {
 			m.presize(m.expect)
 		}
 		m.expect = 0
+		if presize {
+			*m.table.put(k) = int32(i)
+			return i, m.add(k)
+		}
 	}
 	m.index[k] = i
+	return i, m.add(k)
+}
+
+// add appends new key k and a zero value for it. Vals may move only
+// when a key is added: callers refresh it then.
+func (m *Map[K, C]) add(k K) bool {
 	m.keys = append(m.keys, k)
 	var zero C
 	m.vals = append(m.vals, zero)
-	return i, true
+	return true
+}
+
+// presizeBytes is what presize(n) adds to the map's footprint, at most.
+func (m *Map[K, C]) presizeBytes(n int) int64 {
+	more := int64(max(n-len(m.keys), 0))
+	return IndexBytes[K](n) + more*(m.keySize.fixed+m.valSize.fixed)
 }
 
 // presize makes room for n keys in all: the slices grow to n, and the
-// index is rebuilt with room for n, as a Go map cannot grow in place.
+// Go map gives way to an Index made for n, which finds and adds a key in
+// one probe where a Go map looks and then adds. (A Go map cannot be
+// grown in place, and an Index that grows by doubling leaves more
+// garbage than one: the Index serves only when its size is known.)
 func (m *Map[K, C]) presize(n int) {
 	more := max(n-len(m.keys), 0)
 	m.keys, m.vals = slices.Grow(m.keys, more), slices.Grow(m.vals, more)
-	index := make(map[K]int, n)
+	m.table = NewIndex[K](n)
 	for i, k := range m.keys {
-		index[k] = i
+		*m.table.put(k) = int32(i)
 	}
-	m.index, m.sized = index, n
+	m.index = nil
 }
 
 // Vals returns the values, indexed by Slot.
@@ -109,7 +141,10 @@ func (m *Map[K, C]) EntryBytes(k K, c C) int64 {
 // values refer to.
 func (m *Map[K, C]) footprint() int64 {
 	slots := int64(cap(m.keys))*m.keySize.fixed + int64(cap(m.vals))*m.valSize.fixed
-	index := int64(max(len(m.index), m.sized)) * (m.keySize.fixed + 8 + 1) * 3
+	index := int64(len(m.index)) * (m.keySize.fixed + 8 + 1) * 3
+	if m.table != nil {
+		index = m.table.Bytes()
+	}
 	return slots + index + m.content
 }
 
@@ -144,7 +179,7 @@ func (m *Map[K, C]) spill() error {
 	}
 	m.mem.mem.AddSpill(m.mem.used, disk)
 	m.runs = append(m.runs, r)
-	m.index, m.sized = make(map[K]int), 0
+	m.index, m.table = make(map[K]int), nil
 	m.keys, m.vals, m.content = nil, nil, 0
 	m.mem.Release()
 	return nil
@@ -285,6 +320,6 @@ func (m *Map[K, C]) Close() {
 	for _, r := range m.runs {
 		r.remove()
 	}
-	m.runs, m.index, m.keys, m.vals = nil, nil, nil, nil
+	m.runs, m.index, m.table, m.keys, m.vals = nil, nil, nil, nil, nil
 	m.mem.Release()
 }

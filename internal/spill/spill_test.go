@@ -254,3 +254,65 @@ func TestIndexMatchesAMap(t *testing.T) {
 		}
 	}
 }
+
+// A map told to expect many rows whose first keys are all new makes room
+// for them at once, in an Index, when the budget grants it, and keeps
+// growing its Go map when the budget does not; either way it combines
+// exactly, and never holds more than the budget.
+func TestMapExpect(t *testing.T) {
+	const rows = 300_000
+	for _, c := range []struct {
+		name    string
+		limit   int64
+		presize bool
+	}{{"room", 64 << 20, true}, {"no room", 8 << 20, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBudget(t, c.limit)
+			m, err := NewMap(b, func(k int64) uint64 { return uint64(k) * 0x9E3779B97F4A7C15 }, func(a, b int64) int64 { return a + b })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			m.Expect(rows)
+			want := map[int64]int64{}
+			r := rand.New(rand.NewPCG(5, 6))
+			for i := range rows {
+				k := int64(i)*7_919%rows + int64(r.IntN(2))*rows // mostly new, some twice
+				want[k]++
+				j, added := m.Slot(k)
+				m.Vals()[j]++
+				if i == expectProbe-1 && (m.table != nil) != c.presize {
+					// Checked before Account, which would spill a map
+					// made too large.
+					t.Fatalf("after %d keys: presized into an index %v, want %v", i+1, m.table != nil, c.presize)
+				}
+				var grew int64
+				if added {
+					grew = m.EntryBytes(k, 0)
+				}
+				if err := m.Account(grew); err != nil {
+					t.Fatal(err)
+				}
+				if b.got > c.limit {
+					t.Fatalf("the map holds %d bytes of a %d budget", b.got, c.limit)
+				}
+			}
+			if c.presize && (m.table == nil || m.Spills() > 0) {
+				t.Errorf("presized map: index %v, %d spills; want the index and none", m.table != nil, m.Spills())
+			}
+			if !c.presize && m.Spills() == 0 {
+				t.Errorf("%d keys in %d bytes did not spill", len(want), c.limit)
+			}
+			got := map[int64]int64{}
+			for e, err := range m.All() {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[e.Key] += e.Value
+			}
+			if !maps.Equal(got, want) {
+				t.Fatalf("%d keys, want %d, or counts differ", len(got), len(want))
+			}
+		})
+	}
+}
