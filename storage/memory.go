@@ -94,7 +94,7 @@ func (m *MemoryManager) AcquireExecution(ctx context.Context, task uint64, n int
 		want := m.wantLocked(task, n) // others may have moved meanwhile
 		grant := max(0, min(want, m.total-m.execution-m.storageUsed))
 		held := m.tasks[task]
-		if grant == n || held+grant >= m.minShareLocked() || !m.overShareLocked(task) || ctx.Err() != nil {
+		if grant == n || held+grant >= m.perTaskLocked()/2 || !m.overShareLocked(task) || ctx.Err() != nil {
 			m.tasks[task] += grant
 			m.execution += grant
 			m.mu.Unlock()
@@ -145,32 +145,26 @@ func (m *MemoryManager) Share(task uint64) int64 {
 
 // wantLocked is how much of n task may have: what its share leaves.
 func (m *MemoryManager) wantLocked(task uint64, n int64) int64 {
-	perTask := m.poolLocked() / int64(len(m.tasks))
-	return max(0, min(n, perTask-m.tasks[task]))
+	return max(0, min(n, m.perTaskLocked()-m.tasks[task]))
 }
 
-// minShareLocked is what each running task is sure of: 1/(2N) of the
-// pool.
-func (m *MemoryManager) minShareLocked() int64 {
-	return m.poolLocked() / int64(2*max(1, len(m.tasks)))
+// perTaskLocked is the most each running task may hold: 1/N of the pool.
+// Half of it, 1/(2N), is what each is sure of.
+func (m *MemoryManager) perTaskLocked() int64 {
+	pool := m.total - min(m.storageUsed, m.protected) // less the cached blocks execution may not evict
+	return pool / int64(max(1, len(m.tasks)))
 }
 
 // overShareLocked reports whether a task other than task holds more than
 // its share of 1/N, and so will give memory back.
 func (m *MemoryManager) overShareLocked(task uint64) bool {
-	perTask := m.poolLocked() / int64(len(m.tasks))
+	perTask := m.perTaskLocked()
 	for t, held := range m.tasks {
 		if t != task && held > perTask {
 			return true
 		}
 	}
 	return false
-}
-
-// poolLocked is what execution may have: the budget less the cached
-// blocks it may not evict.
-func (m *MemoryManager) poolLocked() int64 {
-	return m.total - min(m.storageUsed, m.protected)
 }
 
 // wakeLocked wakes the tasks waiting for their minimum share.

@@ -64,12 +64,6 @@ func (x *Index[K]) Put(k K) (v *int32, found bool) {
 	return &s.v, false
 }
 
-// put adds k, which must be new, and returns a pointer to its value.
-func (x *Index[K]) put(k K) *int32 {
-	v, _ := x.Put(k)
-	return v
-}
-
 // indexSlots is the size of a table with room for n keys.
 func indexSlots(n int) int { return 1 << bits.Len(uint(max(n*4/3, 16))) }
 

@@ -63,16 +63,11 @@ func (m *Map[K, C]) Expect(n int) { m.expect, m.probed = n, 0 }
 const expectProbe = 1 << 16
 
 // Slot returns the index in Vals of k's value, adding k with the zero
-// value if it is new.
+// value if it is new. Vals may move only when a key is added: callers
+// refresh it then.
 func (m *Map[K, C]) Slot(k K) (i int, added bool) {
 	if m.table != nil {
-		v, found := m.table.Put(k)
-		if found {
-			return int(*v), false
-		}
-		i = len(m.keys)
-		*v = int32(i)
-		return i, m.add(k)
+		return m.slotInTable(k)
 	}
 	if m.expect > 0 {
 		m.probed++
@@ -80,29 +75,44 @@ func (m *Map[K, C]) Slot(k K) (i int, added bool) {
 	if i, ok := m.index[k]; ok {
 		return i, false
 	}
-	i = len(m.keys)
-	if m.expect > 0 && m.probed >= expectProbe {
-		presize := i >= m.probed*9/10 && m.expect <= math.MaxInt32 && m.mem.Try(m.presizeBytes(m.expect))
-		if presize {
-			m.presize(m.expect)
-		}
-		m.expect = 0
-		if presize {
-			*m.table.put(k) = int32(i)
-			return i, m.add(k)
-		}
+	// Presizing moves Vals, so it waits for a key to be added.
+	if m.expect > 0 && m.probed >= expectProbe && m.settle() {
+		return m.slotInTable(k)
 	}
+	i = len(m.keys)
 	m.index[k] = i
-	return i, m.add(k)
+	m.add(k)
+	return i, true
 }
 
-// add appends new key k and a zero value for it. Vals may move only
-// when a key is added: callers refresh it then.
-func (m *Map[K, C]) add(k K) bool {
+// slotInTable is Slot once the map has its Index.
+func (m *Map[K, C]) slotInTable(k K) (i int, added bool) {
+	v, found := m.table.Put(k)
+	if !found {
+		*v = int32(len(m.keys))
+		m.add(k)
+	}
+	return int(*v), !found
+}
+
+// settle decides, once the first expectProbe Slot calls are made,
+// whether to make room for all the keys Expect announced: if nine in ten
+// keys so far were new and the budget grants the room. It reports
+// whether it did.
+func (m *Map[K, C]) settle() bool {
+	presize := len(m.keys) >= m.probed*9/10 && m.expect <= math.MaxInt32 && m.mem.Try(m.presizeBytes(m.expect))
+	if presize {
+		m.presize(m.expect)
+	}
+	m.expect = 0
+	return presize
+}
+
+// add appends new key k and a zero value for it.
+func (m *Map[K, C]) add(k K) {
 	m.keys = append(m.keys, k)
 	var zero C
 	m.vals = append(m.vals, zero)
-	return true
 }
 
 // presizeBytes is what presize(n) adds to the map's footprint, at most.
@@ -121,7 +131,8 @@ func (m *Map[K, C]) presize(n int) {
 	m.keys, m.vals = slices.Grow(m.keys, more), slices.Grow(m.vals, more)
 	m.table = NewIndex[K](n)
 	for i, k := range m.keys {
-		*m.table.put(k) = int32(i)
+		v, _ := m.table.Put(k)
+		*v = int32(i)
 	}
 	m.index = nil
 }

@@ -276,12 +276,24 @@ func TestMapExpect(t *testing.T) {
 			m.Expect(rows)
 			want := map[int64]int64{}
 			r := rand.New(rand.NewPCG(5, 6))
+			var keys, vals []int64
 			for i := range rows {
-				k := int64(i)*7_919%rows + int64(r.IntN(2))*rows // mostly new, some twice
+				k := int64(i)*7_919%rows + int64(r.IntN(2))*rows // new, scattered
+				if i%20 == 15 {
+					// One in twenty repeats an earlier key, the
+					// expectProbe-th among them: the map must not move
+					// Vals for it.
+					k = keys[i/2]
+				}
+				keys = append(keys, k)
 				want[k]++
+				// As operators do, keep Vals until a key is added.
 				j, added := m.Slot(k)
-				m.Vals()[j]++
-				if i == expectProbe-1 && (m.table != nil) != c.presize {
+				if added || vals == nil {
+					vals = m.Vals()
+				}
+				vals[j]++
+				if i == expectProbe && (m.table != nil) != c.presize {
 					// Checked before Account, which would spill a map
 					// made too large.
 					t.Fatalf("after %d keys: presized into an index %v, want %v", i+1, m.table != nil, c.presize)
