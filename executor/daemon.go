@@ -70,6 +70,10 @@ type DaemonConfig struct {
 	Logger *slog.Logger
 	// MaxBinarySize bounds a program uploaded by a driver; 0 means 1 GiB.
 	MaxBinarySize int64
+	// UploadIdleTimeout is how long an upload may go without sending a
+	// chunk before it is cut off and its slot freed (two uploads run at
+	// once); 0 means DefaultUploadIdleTimeout.
+	UploadIdleTimeout time.Duration
 	// TLS, if set, secures the RPC server (auth.TLSConfigs makes it), and
 	// ClientTLS the executor's calls to other executors.
 	TLS, ClientTLS *tls.Config
@@ -225,7 +229,7 @@ func (d *Daemon) startServices() error {
 			return err
 		}
 	}
-	if d.programs, err = newPrograms(subdir(d.cfg.WorkDir, "programs"), d.cfg.MaxBinarySize); err != nil {
+	if d.programs, err = newPrograms(subdir(d.cfg.WorkDir, "programs"), d.cfg.MaxBinarySize, d.cfg.UploadIdleTimeout); err != nil {
 		return fmt.Errorf("executor: %w", err)
 	}
 	flight.RegisterFlightServiceServer(d.server, shuffle.NewFlightServer(d.shuffle).ServeCached(d.cachedBlock))

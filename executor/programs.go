@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
+	"debug/macho"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,6 +39,9 @@ import (
 // DefaultMaxBinarySize bounds an uploaded program.
 const DefaultMaxBinarySize = 1 << 30
 
+// DefaultUploadIdleTimeout is how long an upload may stay silent.
+const DefaultUploadIdleTimeout = 30 * time.Second
+
 // Environment of a worker child process, read by rdd.Init through
 // WorkerConfigFromEnv.
 const (
@@ -56,13 +61,17 @@ type programs struct {
 	dir     string
 	ownsDir bool
 	max     int64
+	idle    time.Duration // the longest an upload may go without a chunk
 	uploads chan struct{} // bounds concurrent uploads
 }
 
-func newPrograms(dir string, max int64) (*programs, error) {
-	p := &programs{dir: dir, max: max, uploads: make(chan struct{}, 2)}
+func newPrograms(dir string, max int64, idle time.Duration) (*programs, error) {
+	p := &programs{dir: dir, max: max, idle: idle, uploads: make(chan struct{}, 2)}
 	if p.max <= 0 {
 		p.max = DefaultMaxBinarySize
+	}
+	if p.idle <= 0 {
+		p.idle = DefaultUploadIdleTimeout
 	}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "ember-programs-*")
@@ -101,8 +110,49 @@ func checkPlatform(h *rpc.BinaryHeader) error {
 	return nil
 }
 
+// checkExecutable checks that f holds an executable of this executor's
+// own platform, by its header, whatever platform the upload claims: an
+// ELF file for Linux, Mach-O for macOS, of this machine's architecture.
+func checkExecutable(f *os.File) error {
+	switch runtime.GOOS {
+	case "linux":
+		e, err := elf.NewFile(f)
+		if err != nil {
+			return fmt.Errorf("not an ELF file: %w", err)
+		}
+		if want, ok := elfMachines[runtime.GOARCH]; !ok || e.Machine != want {
+			return fmt.Errorf("an ELF file for %v, this executor runs %s", e.Machine, runtime.GOARCH)
+		}
+		if e.Type != elf.ET_EXEC && e.Type != elf.ET_DYN {
+			return fmt.Errorf("an ELF file of type %v, not an executable", e.Type)
+		}
+		return nil
+	case "darwin":
+		m, err := macho.NewFile(f)
+		if err != nil {
+			return fmt.Errorf("not a Mach-O file: %w", err)
+		}
+		if want := map[string]macho.Cpu{"amd64": macho.CpuAmd64, "arm64": macho.CpuArm64}[runtime.GOARCH]; m.Cpu != want || m.Type != macho.TypeExec {
+			return fmt.Errorf("a Mach-O file for %v of type %v, this executor runs %s executables", m.Cpu, m.Type, runtime.GOARCH)
+		}
+		return nil
+	default:
+		return fmt.Errorf("executors on %s cannot check an executable's header, so they take no uploads", runtime.GOOS)
+	}
+}
+
+// elfMachines is the ELF machine of each Go architecture an executor may
+// run on.
+var elfMachines = map[string]elf.Machine{
+	"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386, "arm": elf.EM_ARM,
+	"riscv64": elf.EM_RISCV, "ppc64le": elf.EM_PPC64, "s390x": elf.EM_S390, "loong64": elf.EM_LOONGARCH,
+}
+
 // Upload receives a driver's program, checks its platform, size and hash,
-// and keeps it under its hash.
+// and keeps it under its hash. An upload that sends nothing for the
+// store's idle timeout is cut off, so that silent uploads cannot hold the
+// slots forever: the chunks are received on a goroutine of their own,
+// which the handler stops waiting for.
 func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
 	p, err := s.d.uploadStore()
 	if err != nil {
@@ -111,7 +161,33 @@ func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
 	if err := p.acquire(stream.Context()); err != nil {
 		return err
 	}
-	defer p.release()
+	progress, done := make(chan struct{}, 1), make(chan error, 1)
+	go func() {
+		var err error
+		defer func() { done <- err }()
+		defer p.release()
+		defer auth.Recover("an upload", &err)
+		err = s.receiveProgram(p, progressStream{stream, progress})
+	}()
+	idle := time.NewTimer(p.idle)
+	defer idle.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+			return stream.SendAndClose(&rpc.UploadReply{})
+		case <-progress:
+			idle.Reset(p.idle)
+		case <-idle.C:
+			return status.Errorf(codes.DeadlineExceeded, "executor %s: the upload sent nothing for %v", s.d.Name(), p.idle)
+		}
+	}
+}
+
+// receiveProgram receives an upload's header and chunks into the store.
+func (s *taskService) receiveProgram(p *programs, stream rpc.Executor_UploadServer) error {
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -122,13 +198,28 @@ func (s *taskService) Upload(stream rpc.Executor_UploadServer) error {
 		return err
 	}
 	if _, err := os.Stat(final); err == nil {
-		return stream.SendAndClose(&rpc.UploadReply{}) // uploaded before
+		return nil // uploaded before
 	}
 	if err := p.receive(stream, first, final); err != nil {
 		return err
 	}
 	s.d.cfg.Logger.Info("program uploaded", "sha256", h.Sha256, "bytes", h.Size)
-	return stream.SendAndClose(&rpc.UploadReply{})
+	return nil
+}
+
+// progressStream signals on progress each time a chunk arrives.
+type progressStream struct {
+	rpc.Executor_UploadServer
+	progress chan<- struct{}
+}
+
+func (s progressStream) Recv() (*rpc.BinaryChunk, error) {
+	c, err := s.Executor_UploadServer.Recv()
+	select {
+	case s.progress <- struct{}{}:
+	default: // a signal is already pending
+	}
+	return c, err
 }
 
 // uploadStore returns where uploaded programs are kept, or the status
@@ -191,6 +282,9 @@ func (p *programs) receive(stream rpc.Executor_UploadServer, first *rpc.BinaryCh
 	defer tmp.Close()
 	if err := receiveVerified(tmp, stream, first); err != nil {
 		return err
+	}
+	if err := checkExecutable(tmp); err != nil {
+		return status.Errorf(codes.FailedPrecondition, "the uploaded program is not an executable for this executor: %v", err)
 	}
 	return install(tmp, final)
 }
@@ -323,20 +417,33 @@ func (d *Daemon) openWorkerStream(ctx context.Context, w *workerProcess, hello *
 // the worker's side other than its end is an error.
 func relay(stream rpc.Executor_ConnectServer, child rpc.Executor_ConnectClient, app *application, cancel context.CancelFunc) error {
 	up := make(chan error, 1)
-	go func() { up <- forwardToDriver(stream, child) }()
+	go func() {
+		var err error
+		defer func() { up <- err }()
+		defer auth.Recover("forwarding to the driver of application "+app.id, &err)
+		err = forwardToDriver(stream, child)
+	}()
 	down := make(chan error, 1)
-	go func() { down <- forwardToWorker(child, stream, app) }()
+	go func() {
+		var err error
+		defer func() { down <- err }()
+		defer auth.Recover("forwarding to the worker of application "+app.id, &err)
+		err = forwardToWorker(child, stream, app)
+	}()
 	select {
 	case err := <-up:
 		if errors.Is(err, io.EOF) {
 			err = nil
 		}
 		return err
-	case <-down:
+	case err := <-down:
 		// Wait for the worker's side too, so that nothing is sent on
 		// the driver's stream once the handler has returned.
 		cancel()
 		<-up
+		if status.Code(err) == codes.InvalidArgument || status.Code(err) == codes.Internal {
+			return err // a malformed message, or a panic forwarding it
+		}
 		return nil
 	}
 }
@@ -364,6 +471,13 @@ func forwardToWorker(child rpc.Executor_ConnectClient, stream rpc.Executor_Conne
 		if err != nil {
 			child.CloseSend()
 			return err
+		}
+		if ok, err := app.admit(m); !ok {
+			if err != nil {
+				child.CloseSend()
+				return err
+			}
+			continue
 		}
 		app.note(m)
 		if err := child.Send(m); err != nil {

@@ -8,12 +8,11 @@ import (
 	"time"
 
 	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/internal/wire"
 	"github.com/ember-go/ember/shuffle"
 	"github.com/ember-go/ember/task"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // taskService is the executor's side of the driver's task streams.
@@ -32,8 +31,8 @@ func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
 		return err
 	}
 	hello := first.GetHello()
-	if hello == nil {
-		return status.Error(codes.InvalidArgument, "the first message of a task stream must be a hello")
+	if err := checkHello(hello); err != nil {
+		return err
 	}
 	app := &application{id: hello.AppId, d: d, stream: stream, defs: make(map[uint64]*rpc.DefineJob),
 		running: make(map[uint64]context.CancelFunc), shuffles: make(map[int]bool), rdds: make(map[int]bool)}
@@ -58,6 +57,12 @@ func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
 		m, err := stream.Recv()
 		if err != nil {
 			return nil // the driver is done or gone: either way the application ends
+		}
+		if ok, err := app.admit(m); !ok {
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		switch b := m.Body.(type) {
 		case *rpc.DriverMessage_Define:
@@ -103,6 +108,7 @@ type application struct {
 // heartbeat tells the driver every interval that the executor is alive,
 // until ctx ends.
 func (a *application) heartbeat(ctx context.Context, interval time.Duration) {
+	defer auth.Recover("the heartbeat of application "+a.id, nil)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -142,6 +148,7 @@ func (a *application) launch(ctx context.Context, m *rpc.LaunchTask) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
+		defer auth.Recover(fmt.Sprintf("task %d", m.TaskId), nil)
 		defer func() { <-a.d.queue }()
 		defer func() {
 			stop()

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -210,12 +212,25 @@ func upload(ctx context.Context, conn *grpc.ClientConn, h *rpc.BinaryHeader, dat
 }
 
 func TestUploadChecks(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the hostile uploads are ELF files")
+	}
 	d := startServiceDaemon(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	program := []byte("#!/bin/sh\nexit 3\n")
-	sum := sha256.Sum256(program)
-	good := &rpc.BinaryHeader{Sha256: hex.EncodeToString(sum[:]), Size: int64(len(program)), Goos: runtime.GOOS, Goarch: runtime.GOARCH}
+	// A real executable of this platform that exits at once: true(1).
+	trueBin, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("no true(1) to upload:", err)
+	}
+	program, err := os.ReadFile(trueBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := headerOf(program)
+	script := []byte("#!/bin/sh\ncat > /tmp/stolen-secret\n")
+	other := slices.Clone(program)
+	other[18] ^= 0xff // e_machine: another architecture
 	with := func(f func(h *rpc.BinaryHeader)) *rpc.BinaryHeader {
 		h := proto.Clone(good).(*rpc.BinaryHeader)
 		f(h)
@@ -236,6 +251,9 @@ func TestUploadChecks(t *testing.T) {
 		"path in hash":   {conn, with(func(h *rpc.BinaryHeader) { h.Sha256 = "../../etc/passwd" }), program, codes.InvalidArgument, "hex digits"},
 		"too long":       {conn, with(func(h *rpc.BinaryHeader) { h.Size = 4 }), program, codes.InvalidArgument, "longer"},
 		"too big":        {conn, with(func(h *rpc.BinaryHeader) { h.Size = 1 << 40 }), program, codes.ResourceExhausted, "up to"},
+		// The platform is claimed, not proved: the file's header decides.
+		"a script":          {conn, headerOf(script), script, codes.FailedPrecondition, "not an ELF file"},
+		"another machine's": {conn, headerOf(other), other, codes.FailedPrecondition, "ELF file for"},
 	} {
 		err := upload(ctx, tc.conn, tc.header, tc.data)
 		if status.Code(err) != tc.code || !strings.Contains(status.Convert(err).Message(), tc.want) {
@@ -259,6 +277,12 @@ func TestUploadChecks(t *testing.T) {
 	if _, err := stream.Recv(); status.Code(err) != codes.FailedPrecondition && status.Code(err) != codes.Internal {
 		t.Errorf("a worker that exits at once: %v", err)
 	}
+}
+
+// headerOf is the upload header of program, claiming this platform.
+func headerOf(program []byte) *rpc.BinaryHeader {
+	sum := sha256.Sum256(program)
+	return &rpc.BinaryHeader{Sha256: hex.EncodeToString(sum[:]), Size: int64(len(program)), Goos: runtime.GOOS, Goarch: runtime.GOARCH}
 }
 
 func TestUploadNeedsASecret(t *testing.T) {

@@ -78,6 +78,7 @@ func (e *executorFlags) register(cmd *cobra.Command) {
 	f.StringVar(&e.tlsCA, "tls-ca", "", "PEM certificate of the CA that signed the cluster's certificates")
 	f.BoolVar(&e.clientAuth, "tls-client-auth", false, "accept only callers with a certificate signed by --tls-ca (mutual TLS)")
 	f.StringVar(&e.cfg.MetricsAddr, "metrics-bind", "", "address to serve Prometheus /metrics on (plain HTTP, no secret; e.g. 127.0.0.1:9100)")
+	f.DurationVar(&e.cfg.UploadIdleTimeout, "upload-idle-timeout", executor.DefaultUploadIdleTimeout, "how long an upload of a driver's program may send nothing before it is cut off")
 	f.BoolVar(&e.cfg.Insecure, "insecure", false, "allow running beyond loopback without a secret: anyone who reaches the ports can run code")
 }
 
@@ -108,6 +109,9 @@ func (e *executorFlags) config() (executor.DaemonConfig, error) {
 	var err error
 	if cfg.Memory, err = bytesize.Parse(e.memory); err != nil {
 		return cfg, fmt.Errorf("--memory: %w", err)
+	}
+	if cfg.UploadIdleTimeout <= 0 {
+		return cfg, fmt.Errorf("--upload-idle-timeout is %v: want a positive duration", cfg.UploadIdleTimeout)
 	}
 	if cfg.Secret, err = auth.ReadSecret(e.secretFile, "--secret-file"); err != nil {
 		return cfg, err

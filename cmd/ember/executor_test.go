@@ -59,6 +59,7 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 type executorProcess struct {
 	cmd    *exec.Cmd
 	gossip string
+	rpc    string
 	exited chan error
 }
 
@@ -105,7 +106,7 @@ func startExecutor(t *testing.T, name, secretFile string, args ...string) *execu
 		if !ok || m == nil {
 			t.Fatalf("executor %s did not start: %q\n%s", name, line, stderr.String())
 		}
-		p.gossip = m[2]
+		p.gossip, p.rpc = m[2], m[3]
 	case <-time.After(60 * time.Second):
 		t.Fatalf("executor %s did not start within 60 s\n%s", name, stderr.String())
 	}

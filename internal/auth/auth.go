@@ -1,8 +1,9 @@
 // Package auth authenticates Ember's RPCs with the cluster secret. Every
 // call carries a short-lived token, an HMAC-SHA256 of its expiry time keyed
-// by the secret; servers check it in gRPC interceptors and answer
-// Unauthenticated to a call without a valid one. The secret itself never
-// travels.
+// by the secret; servers check it when they accept a call's stream, from
+// its headers, and answer Unauthenticated to a call without a valid one
+// before reading any of its message. The secret itself never travels.
+// The package also sets what a server's connections may cost (ServerOptions).
 package auth
 
 import (
@@ -14,17 +15,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 )
 
 // DefaultTTL is how long a token stays valid. Clocks of the nodes may
@@ -138,6 +137,9 @@ func ReadSecret(file, setting string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", setting, err)
 		}
+		if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			slog.Warn("the secret file can be read by others than its owner: chmod 600 it", "file", file, "mode", fi.Mode().Perm().String())
+		}
 		source, text = setting+" "+file, string(b)
 	}
 	secret := []byte(strings.TrimSpace(text))
@@ -168,37 +170,6 @@ func DialOptions(secret []byte, tc *tls.Config) []grpc.DialOption {
 		opts = append(opts, grpc.WithPerRPCCredentials(Credentials(secret)))
 	}
 	return opts
-}
-
-// ServerOptions returns the options of an Ember gRPC server: interceptors
-// that refuse unauthenticated unary and streaming calls (when secret is
-// set), TLS (when tc is set), and the largest message it receives
-// (maxMessage; 0 means MaxMessage).
-func ServerOptions(secret []byte, tc *tls.Config, maxMessage int) []grpc.ServerOption {
-	if maxMessage <= 0 {
-		maxMessage = MaxMessage
-	}
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(MaxMessage)}
-	if tc != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
-	}
-	if len(secret) == 0 {
-		return opts
-	}
-	return append(opts,
-		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if err := check(ctx, secret); err != nil {
-				return nil, err
-			}
-			return h(ctx, req)
-		}),
-		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			if err := check(ss.Context(), secret); err != nil {
-				return err
-			}
-			return h(srv, ss)
-		}),
-	)
 }
 
 // TLSConfigs loads the TLS configuration of a node: its certificate and key
@@ -239,21 +210,4 @@ func TLSConfigs(certFile, keyFile, caFile string, requireClientCert bool) (serve
 		server.ClientAuth, server.ClientCAs = tls.RequireAndVerifyClientCert, pool
 	}
 	return server, client, nil
-}
-
-// check verifies the token of an incoming call.
-func check(ctx context.Context, secret []byte) error {
-	md, _ := metadata.FromIncomingContext(ctx)
-	values := md.Get(header)
-	if len(values) == 0 {
-		return status.Error(codes.Unauthenticated, "ember: no credentials: the call needs the cluster secret")
-	}
-	token, ok := strings.CutPrefix(values[0], "Bearer ")
-	if !ok {
-		return status.Error(codes.Unauthenticated, "ember: malformed credentials")
-	}
-	if err := Verify(secret, token, time.Now()); err != nil {
-		return status.Error(codes.Unauthenticated, "ember: "+err.Error())
-	}
-	return nil
 }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow/flight"
+	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/rpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// The attacks of docs/security.md, mounted against executor processes on
+// loopback.
+
+// attackSecret writes a cluster secret to a 0600 file and returns both.
+func attackSecret(t *testing.T) (file string, secret []byte) {
+	t.Helper()
+	secret = []byte("the secret of the attacked cluster")
+	file = filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file, secret
+}
+
+// dial connects to addr, with the secret's tokens if secret is set.
+func dial(t *testing.T, addr string, secret []byte) *grpc.ClientConn {
+	t.Helper()
+	opts := append(auth.DialOptions(secret, nil), grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(1<<30)))
+	conn, err := grpc.Dial(addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// rss is the resident memory of process pid, in bytes.
+func rss(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("cannot read a process's memory: %v", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if kb, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(kb), "kB")), 10, 64)
+			return n << 10
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// Four unauthenticated calls carrying 250 MiB each are refused from their
+// headers: the executor reads none of their messages, and its memory
+// stays where it was (it grew by 2 GB when the token was checked after
+// the message was read).
+func TestUnauthenticatedCallsCostNoMemory(t *testing.T) {
+	file, _ := attackSecret(t)
+	e := startExecutor(t, "attacked", file)
+	before := rss(t, e.cmd.Process.Pid)
+	conn := dial(t, e.rpc, nil)
+	body := bytes.Repeat([]byte{'x'}, 250<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = flight.NewFlightServiceClient(conn).GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: body})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if status.Code(err) != codes.Unauthenticated {
+			t.Errorf("unauthenticated call %d: %v, want Unauthenticated", i, err)
+		}
+	}
+	after := rss(t, e.cmd.Process.Pid)
+	t.Logf("executor RSS: %d MiB before, %d MiB after 4 unauthenticated calls of 250 MiB", before>>20, after>>20)
+	if after-before > 64<<20 {
+		t.Errorf("the executor grew by %d MiB for calls it refused", (after-before)>>20)
+	}
+}
+
+// A hello asking for a heartbeat every 9223372036855 ms (which overflows
+// a time.Duration) is refused as malformed, and the executor goes on.
+func TestOverflowingHeartbeat(t *testing.T) {
+	file, secret := attackSecret(t)
+	e := startExecutor(t, "attacked", file)
+	conn := dial(t, e.rpc, secret)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hello := func(h *rpc.Hello) error {
+		stream, err := rpc.NewExecutorClient(conn).Connect(ctx)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&rpc.DriverMessage{Body: &rpc.DriverMessage_Hello{Hello: h}}); err != nil {
+			return err
+		}
+		_, err = stream.Recv()
+		return err
+	}
+	err := hello(&rpc.Hello{AppId: "attacker", HeartbeatMs: 9223372036855})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "heartbeat_ms") {
+		t.Fatalf("an overflowing heartbeat: %v, want InvalidArgument naming heartbeat_ms", err)
+	}
+	// Still serving: a driver of another program is told so.
+	if err := hello(&rpc.Hello{AppId: "next", HeartbeatMs: 1000}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("a hello after the attack: %v, want FailedPrecondition (another program)", err)
+	}
+	select {
+	case err := <-e.exited:
+		t.Fatalf("the executor exited: %v", err)
+		e.exited <- err
+	default:
+	}
+}
+
+// Three uploads that send nothing, with a valid token, are cut off after
+// the idle timeout, and an upload after them gets a slot (two run at
+// once; silent ones held them forever).
+func TestSilentUploadsAreCutOff(t *testing.T) {
+	file, secret := attackSecret(t)
+	e := startExecutor(t, "attacked", file, "--upload-idle-timeout", "2s")
+	conn := dial(t, e.rpc, secret)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	silent := make(chan error, 3)
+	for range 3 {
+		up, err := rpc.NewExecutorClient(conn).Upload(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Never sends, never closes: waits for the executor's answer.
+		go func() { silent <- up.RecvMsg(new(rpc.UploadReply)) }()
+	}
+	trueBin, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("no true(1) to upload:", err)
+	}
+	program, err := os.ReadFile(trueBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It waits for at most two silent uploads to be cut off.
+	start := time.Now()
+	uploadCtx, cancelUpload := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelUpload()
+	if err := uploadProgram(uploadCtx, conn, program); err != nil {
+		t.Fatalf("an upload after three silent ones: %v", err)
+	}
+	t.Logf("an upload after three silent ones finished in %v", time.Since(start).Round(time.Millisecond))
+	for range 3 {
+		if err := <-silent; status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "sent nothing") {
+			t.Errorf("a silent upload: %v, want DeadlineExceeded", err)
+		}
+	}
+}
+
+// uploadProgram uploads program as a driver does, claiming this platform.
+func uploadProgram(ctx context.Context, conn *grpc.ClientConn, program []byte) error {
+	up, err := rpc.NewExecutorClient(conn).Upload(ctx)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(program)
+	h := &rpc.BinaryHeader{Sha256: hex.EncodeToString(sum[:]), Size: int64(len(program)), Goos: runtime.GOOS, Goarch: runtime.GOARCH}
+	if err := up.Send(&rpc.BinaryChunk{Header: h, Data: program}); err != nil {
+		_, err = up.CloseAndRecv()
+		return err
+	}
+	_, err = up.CloseAndRecv()
+	return err
+}
