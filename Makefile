@@ -12,7 +12,8 @@ FUZZ_TARGETS = \
 	./scheduler:FuzzParseMaster \
 	./rdd:FuzzWithConf \
 	./internal/bytesize:FuzzParse \
-	./executor:FuzzProgramPath
+	./executor:FuzzProgramPath \
+	./executor:FuzzDriverMessage
 
 .PHONY: test fuzz
 test:
