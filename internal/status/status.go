@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -590,6 +591,7 @@ func (s *Store) Handler() http.Handler {
 
 // Serve listens on host:port, or the next free port up to port+16, or
 // else any free port, and serves h until Close. Server.Addr says where.
+// On a loopback host, h is served through HostGuard.
 func Serve(host string, port int, h http.Handler) (*Server, error) {
 	var lis net.Listener
 	var err error
@@ -603,12 +605,48 @@ func Serve(host string, port int, h http.Handler) (*Server, error) {
 			return nil, fmt.Errorf("status: listen on %s: %w", host, err)
 		}
 	}
+	if loopback(host) {
+		h = HostGuard(host, h)
+	}
 	srv := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, addr: lis.Addr().String(), done: make(chan struct{})}
 	go func() {
 		defer close(srv.done)
 		srv.srv.Serve(lis)
 	}()
 	return srv, nil
+}
+
+// HostGuard serves h only to requests whose Host header names the server
+// as its user reached it: an IP address, localhost, the machine's host
+// name or bind (the host it was told to listen on). Any other name is
+// refused with 421 Misdirected Request: a page of another site that makes
+// its own name resolve to this machine (DNS rebinding) could otherwise
+// read the status API from a browser here.
+func HostGuard(bind string, h http.Handler) http.Handler {
+	machine, _ := os.Hostname()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.Host
+		if hn, _, err := net.SplitHostPort(r.Host); err == nil {
+			name = hn
+		}
+		name = strings.TrimSuffix(strings.Trim(name, "[]"), ".")
+		if net.ParseIP(name) == nil && !strings.EqualFold(name, "localhost") && !strings.EqualFold(name, bind) &&
+			(machine == "" || !strings.EqualFold(name, machine)) {
+			http.Error(w, fmt.Sprintf("ember: this status server does not answer to the host name %q: use its address or localhost", name), http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// loopback reports whether host is a loopback address or localhost: a
+// server there is only reached from this machine, by its local names.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Addr is where the server listens.
