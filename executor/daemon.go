@@ -302,7 +302,8 @@ func (d *Daemon) serve(shuffleCfg shuffle.Config) (net.Listener, error) {
 	}
 	d.rpcAddr = advertised(lis.Addr().(*net.TCPAddr), cfg.AdvertiseHost)
 	d.fetcher = shuffle.NewRemoteFetcher(auth.DialOptions(cfg.Secret, cfg.ClientTLS)...)
-	d.server = grpc.NewServer(auth.ServerOptions(cfg.Secret, cfg.TLS, cfg.MaxMessage)...)
+	d.server = grpc.NewServer(auth.ServerOptions(auth.ServerConfig{Secret: cfg.Secret,
+		Names: serverNames(lis.Addr().(*net.TCPAddr), d.rpcAddr), TLS: cfg.TLS, MaxMessage: cfg.MaxMessage})...)
 	return lis, nil
 }
 
@@ -428,6 +429,33 @@ func advertised(addr *net.TCPAddr, advertiseHost string) string {
 		}
 	}
 	return net.JoinHostPort("127.0.0.1", port)
+}
+
+// serverNames are the addresses callers may dial the RPC server by, which
+// its tokens must be made for: where it is advertised and listens, and for
+// a server listening on every interface, each interface's address, the
+// machine's host name and localhost, at its port.
+func serverNames(addr *net.TCPAddr, advertised string) []string {
+	names := []string{advertised, addr.String()}
+	if !addr.IP.IsUnspecified() {
+		return names
+	}
+	port := strconv.Itoa(addr.Port)
+	hosts := []string{"localhost"}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ip, ok := a.(*net.IPNet); ok {
+				hosts = append(hosts, ip.IP.String())
+			}
+		}
+	}
+	for _, h := range hosts {
+		names = append(names, net.JoinHostPort(h, port))
+	}
+	return names
 }
 
 func splitHostPort(what, addr string) (string, int, error) {

@@ -29,7 +29,7 @@ func serveFlight(t *testing.T, m *Manager) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(auth.ServerOptions(clusterSecret, nil, 0)...)
+	srv := grpc.NewServer(auth.ServerOptions(auth.ServerConfig{Secret: clusterSecret})...)
 	flight.RegisterFlightServiceServer(srv, NewFlightServer(m))
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)

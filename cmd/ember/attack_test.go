@@ -22,6 +22,7 @@ import (
 	"github.com/ember-go/ember/internal/rpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -194,3 +195,74 @@ func uploadProgram(ctx context.Context, conn *grpc.ClientConn, program []byte) e
 	_, err = up.CloseAndRecv()
 	return err
 }
+
+// A token captured from a call (as an insider would, the strongest case of
+// a sniffer) is worth nothing: not again on the same executor, not for
+// another method, not on another executor.
+func TestCapturedTokensCannotBeReplayed(t *testing.T) {
+	file, secret := attackSecret(t)
+	a := startExecutor(t, "attacked-a", file)
+	b := startExecutor(t, "attacked-b", file)
+	rec := &recordingCredentials{PerRPCCredentials: auth.Credentials(secret)}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	info := func(conn *grpc.ClientConn) error {
+		_, err := flight.NewFlightServiceClient(conn).GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD})
+		return err
+	}
+	if err := info(dialWith(t, a.rpc, rec)); status.Code(err) == codes.Unauthenticated {
+		t.Fatalf("the captured call itself: %v", err)
+	}
+	replay := replayedCredentials{header: rec.last()}
+	for name, err := range map[string]error{
+		"the same call again":      info(dialWith(t, a.rpc, replay)),
+		"an upload":                uploadProgram(ctx, dialWith(t, a.rpc, replay), []byte("#!/bin/sh\ncat\n")),
+		"the same call to another": info(dialWith(t, b.rpc, replay)),
+	} {
+		if status.Code(err) != codes.Unauthenticated {
+			t.Errorf("replaying the token for %s: %v, want Unauthenticated", name, err)
+		} else {
+			t.Logf("replaying the token for %s: %v", name, status.Convert(err).Message())
+		}
+	}
+}
+
+// dialWith connects to addr with the given per-call credentials.
+func dialWith(t *testing.T, addr string, creds credentials.PerRPCCredentials) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.Dial(addr, append(auth.DialOptions(nil, nil), grpc.WithPerRPCCredentials(creds))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// recordingCredentials remembers the last token it made.
+type recordingCredentials struct {
+	credentials.PerRPCCredentials
+	mu     sync.Mutex
+	header map[string]string
+}
+
+func (r *recordingCredentials) GetRequestMetadata(ctx context.Context, uri ...string) (map[string]string, error) {
+	md, err := r.PerRPCCredentials.GetRequestMetadata(ctx, uri...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.header = md
+	return md, err
+}
+
+func (r *recordingCredentials) last() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.header
+}
+
+// replayedCredentials sends the same headers on every call.
+type replayedCredentials struct{ header map[string]string }
+
+func (r replayedCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return r.header, nil
+}
+func (replayedCredentials) RequireTransportSecurity() bool { return false }

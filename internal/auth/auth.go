@@ -1,45 +1,27 @@
 // Package auth authenticates Ember's RPCs with the cluster secret. Every
-// call carries a short-lived token, an HMAC-SHA256 of its expiry time keyed
-// by the secret; servers check it when they accept a call's stream, from
-// its headers, and answer Unauthenticated to a call without a valid one
-// before reading any of its message. The secret itself never travels.
-// The package also sets what a server's connections may cost (ServerOptions).
+// call carries a token of its own (NewToken): an HMAC-SHA256, keyed by the
+// secret, over a random nonce, an expiry TTL ahead, the method called, the
+// server's address and the TLS connection. Servers check it when they
+// accept a call's stream, from its headers, and answer Unauthenticated to a
+// call without a valid one before reading any of its message; a token seen
+// before is refused (Verifier), so a captured one is worth nothing. The
+// secret itself never travels. The package also sets what a server's
+// connections may cost (ServerOptions).
 package auth
 
 import (
-	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
-
-// DefaultTTL is how long a token stays valid. Clocks of the nodes may
-// differ by less than this.
-const DefaultTTL = 5 * time.Minute
-
-// MaxTTL bounds how far in the future a token may expire: DefaultTTL plus
-// a minute of clock skew. A token made to last longer is refused, so that a
-// captured one cannot be replayed for long.
-const MaxTTL = DefaultTTL + time.Minute
-
-// header is the metadata key that carries the token.
-const header = "authorization"
-
-// ErrUnauthenticated is wrapped by every verification failure.
-var ErrUnauthenticated = errors.New("unauthenticated")
 
 // Keys splits a secret into its keys, one per line: the first is the one
 // in use, the others are still accepted. A cluster rotates its secret by
@@ -55,69 +37,6 @@ func Keys(secret []byte) [][]byte {
 	}
 	return keys
 }
-
-// NewToken returns a token valid until now+ttl, signed with the secret's
-// first key.
-func NewToken(secret []byte, now time.Time, ttl time.Duration) string {
-	expiry := strconv.FormatInt(now.Add(ttl).Unix(), 10)
-	var key []byte
-	if keys := Keys(secret); len(keys) > 0 {
-		key = keys[0]
-	}
-	return "v1." + expiry + "." + sign(key, expiry)
-}
-
-// Verify checks that token was made with one of secret's keys and has not
-// expired.
-func Verify(secret []byte, token string, now time.Time) error {
-	keys := Keys(secret)
-	if len(keys) == 0 {
-		return fmt.Errorf("%w: the server has no secret", ErrUnauthenticated)
-	}
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 || parts[0] != "v1" {
-		return fmt.Errorf("%w: malformed token", ErrUnauthenticated)
-	}
-	expiry, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: malformed token", ErrUnauthenticated)
-	}
-	signed := false
-	for _, key := range keys {
-		signed = signed || hmac.Equal([]byte(parts[2]), []byte(sign(key, parts[1])))
-	}
-	if !signed {
-		return fmt.Errorf("%w: wrong secret", ErrUnauthenticated)
-	}
-	if now.Unix() > expiry {
-		return fmt.Errorf("%w: token expired %v ago", ErrUnauthenticated, now.Sub(time.Unix(expiry, 0)).Round(time.Second))
-	}
-	if time.Unix(expiry, 0).After(now.Add(MaxTTL)) {
-		return fmt.Errorf("%w: token valid for longer than %v", ErrUnauthenticated, MaxTTL)
-	}
-	return nil
-}
-
-func sign(secret []byte, expiry string) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte("ember-rpc|v1|" + expiry))
-	return hex.EncodeToString(mac.Sum(nil))
-}
-
-// Credentials attaches a fresh token to every call of a client connection:
-// grpc.WithPerRPCCredentials(auth.Credentials(secret)).
-func Credentials(secret []byte) credentials.PerRPCCredentials { return perRPC{secret} }
-
-type perRPC struct{ secret []byte }
-
-func (p perRPC) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
-	return map[string]string{header: "Bearer " + NewToken(p.secret, time.Now(), DefaultTTL)}, nil
-}
-
-// RequireTransportSecurity is false: the token is worth DefaultTTL and
-// proves the secret without revealing it; TLS, where configured, also
-// hides the traffic.
-func (p perRPC) RequireTransportSecurity() bool { return false }
 
 // EnvSecret is the environment variable that holds the cluster secret when
 // no file does.

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 )
@@ -37,17 +37,32 @@ const (
 	KeepaliveMinTime = 10 * time.Second
 )
 
+// ServerConfig is what an Ember gRPC server authenticates with.
+type ServerConfig struct {
+	// Secret holds the keys a call's token may be signed with (see Keys);
+	// empty means calls are not authenticated.
+	Secret []byte
+	// Names are the addresses callers dial the server by (host:port): a
+	// token made for another server is refused. Empty accepts any.
+	Names []string
+	// TLS, if set, is the server's TLS configuration.
+	TLS *tls.Config
+	// MaxMessage bounds a message the server receives; 0 means MaxMessage.
+	MaxMessage int
+}
+
 // ServerOptions returns the options of an Ember gRPC server:
 //   - with a secret, every call's token is checked when its stream is
 //     accepted (grpc.InTapHandle), from its headers alone, so that a
 //     caller without the secret is refused before any of its message is
 //     read: an unauthenticated call costs the server its headers, at most
 //     MaxHeaderBytes;
-//   - TLS, when tc is set;
-//   - the largest message it receives (maxMessage; 0 means MaxMessage),
-//     the limits above, and a handler that panics fails its call with
-//     Internal instead of ending the process.
-func ServerOptions(secret []byte, tc *tls.Config, maxMessage int) []grpc.ServerOption {
+//   - TLS, when c.TLS is set;
+//   - the largest message it receives, the limits above, and a handler
+//     that panics fails its call with Internal instead of ending the
+//     process.
+func ServerOptions(c ServerConfig) []grpc.ServerOption {
+	maxMessage := c.MaxMessage
 	if maxMessage <= 0 {
 		maxMessage = MaxMessage
 	}
@@ -61,28 +76,40 @@ func ServerOptions(secret []byte, tc *tls.Config, maxMessage int) []grpc.ServerO
 		grpc.ChainUnaryInterceptor(recoverUnary),
 		grpc.ChainStreamInterceptor(recoverStream),
 	}
-	if tc != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	if c.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(c.TLS)))
 	}
-	if len(secret) > 0 {
+	if keys := Keys(c.Secret); len(keys) > 0 {
+		v := &Verifier{Keys: keys, Names: c.Names}
 		opts = append(opts, grpc.InTapHandle(func(ctx context.Context, info *tap.Info) (context.Context, error) {
-			return ctx, checkHeader(info.Header, secret)
+			return ctx, v.checkCall(ctx, info)
 		}))
 	}
 	return opts
 }
 
-// checkHeader verifies the token in the headers of an incoming call.
-func checkHeader(md metadata.MD, secret []byte) error {
-	values := md.Get(header)
+// checkCall verifies the token in the headers of an incoming call, for
+// its method, the authority it was sent to and its connection.
+func (v *Verifier) checkCall(ctx context.Context, info *tap.Info) error {
+	values := info.Header.Get(header)
 	if len(values) == 0 {
 		return status.Error(codes.Unauthenticated, "ember: no credentials: the call needs the cluster secret")
 	}
-	token, ok := strings.CutPrefix(values[0], "Bearer ")
+	tok, ok := strings.CutPrefix(values[0], "Bearer ")
 	if !ok {
 		return status.Error(codes.Unauthenticated, "ember: malformed credentials")
 	}
-	if err := Verify(secret, token, time.Now()); err != nil {
+	c := Claims{Method: info.FullMethodName}
+	if a := info.Header.Get(":authority"); len(a) == 1 {
+		c.Target = normalTarget(a[0])
+	}
+	if p, ok := peer.FromContext(ctx); ok {
+		var err error
+		if c.Binding, err = tlsBinding(p.AuthInfo); err != nil {
+			return status.Error(codes.Unauthenticated, "ember: "+err.Error())
+		}
+	}
+	if err := v.Verify(tok, c, time.Now()); err != nil {
 		return status.Error(codes.Unauthenticated, "ember: "+err.Error())
 	}
 	return nil
