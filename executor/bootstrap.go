@@ -96,6 +96,13 @@ func daemonConfigFromEnv() (DaemonConfig, error) {
 		cfg.Memory = n
 	}
 	cfg.Secret = []byte(strings.TrimSpace(os.Getenv(execenv.Secret)))
+	if os.Getenv(execenv.SecretOnStdin) != "" {
+		secret, err := execenv.ReadSecretLine(os.Stdin)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Secret = secret
+	}
 	var err error
 	cfg.TLS, cfg.ClientTLS, err = auth.TLSConfigs(os.Getenv(execenv.TLSCert), os.Getenv(execenv.TLSKey),
 		os.Getenv(execenv.TLSCA), os.Getenv(execenv.TLSClientAuth) == "true")

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/execenv"
 	"github.com/ember-go/ember/internal/program"
 	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
@@ -541,7 +542,7 @@ func (d *Daemon) spawnWorker(path, app string) (*workerProcess, io.Reader, error
 	// The secret goes through the pipe, not the environment, which other
 	// processes of the same user may read; the pipe stays open for the
 	// worker's life.
-	if _, err := fmt.Fprintf(stdin, "%s\n", hex.EncodeToString(d.cfg.Secret)); err != nil {
+	if err := execenv.WriteSecretLine(stdin, d.cfg.Secret); err != nil {
 		stdin.Close()
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -554,7 +555,7 @@ func (d *Daemon) spawnWorker(path, app string) (*workerProcess, io.Reader, error
 // for app, with the environment WorkerConfigFromEnv reads.
 func (d *Daemon) workerCommand(path, app string) *exec.Cmd {
 	cmd := exec.Command(path)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = execenv.ChildEnv(
 		envWorker+"="+app,
 		envWorkerShuffle+"="+d.shuffle.Dir(),
 		envWorkerLocation+"="+d.location,
@@ -668,17 +669,9 @@ func WorkerConfigFromEnv() (WorkerConfig, bool, error) {
 	}
 	c := WorkerConfig{App: app, Name: os.Getenv(envWorkerName), ShuffleDir: os.Getenv(envWorkerShuffle),
 		Location: os.Getenv(envWorkerLocation)}
-	var line []byte
-	for b := make([]byte, 1); ; {
-		// Byte by byte: what follows the line is the executor's to close.
-		if n, err := os.Stdin.Read(b); n == 0 || err != nil || b[0] == '\n' {
-			break
-		}
-		line = append(line, b[0])
-	}
-	secret, err := hex.DecodeString(string(line))
+	secret, err := execenv.ReadSecretLine(os.Stdin)
 	if err != nil {
-		return c, true, fmt.Errorf("executor: malformed secret from the executor: %w", err)
+		return c, true, fmt.Errorf("executor: worker: %w", err)
 	}
 	c.Secret = secret
 	var err1, err2 error

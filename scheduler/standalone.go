@@ -440,7 +440,7 @@ func (s *standalone) startLocal(m Master, secret []byte) error {
 		return fmt.Errorf("local-cluster: %w", err)
 	}
 	s.local = &localCluster{exe: exe, workDir: workDir, limit: maxReplacementsPerExecutor * m.Executors,
-		env: func(name, dir string) []string { return s.localEnv(name, dir, m, secret) }}
+		secret: secret, env: func(name, dir string) []string { return s.localEnv(name, dir, m) }}
 	for range m.Executors {
 		if err := s.local.launch(); err != nil {
 			return err
@@ -450,14 +450,14 @@ func (s *standalone) startLocal(m Master, secret []byte) error {
 }
 
 // localEnv is the environment of a local cluster's executor.
-func (s *standalone) localEnv(name, workDir string, m Master, secret []byte) []string {
-	env := append(os.Environ(),
+func (s *standalone) localEnv(name, workDir string, m Master) []string {
+	env := execenv.ChildEnv(
 		execenv.Executor+"=1",
 		execenv.Join+"="+s.member.Addr(),
 		execenv.Bind+"=127.0.0.1:0",
 		execenv.RPCBind+"=127.0.0.1:0",
 		execenv.Cores+"="+strconv.Itoa(m.Cores),
-		execenv.Secret+"="+string(secret),
+		execenv.SecretOnStdin+"=1",
 		execenv.GossipProfile+"=local",
 		execenv.Name+"="+name,
 		execenv.WatchStdin+"=1",
@@ -494,7 +494,8 @@ type localCluster struct {
 	exe     string
 	workDir string
 	env     func(name, workDir string) []string
-	limit   int // of replacements
+	secret  []byte // given to each executor on its standard input
+	limit   int    // of replacements
 
 	mu       sync.Mutex
 	procs    []*localExecutor
@@ -514,7 +515,7 @@ func (lc *localCluster) launch() error {
 
 func (lc *localCluster) launchLocked() error {
 	name := fmt.Sprintf("executor-%d", lc.started)
-	p, err := startLocalExecutor(name, lc.exe, lc.env(name, filepath.Join(lc.workDir, name)))
+	p, err := startLocalExecutor(name, lc.exe, lc.env(name, filepath.Join(lc.workDir, name)), lc.secret)
 	if err != nil {
 		return fmt.Errorf("local-cluster: start %s: %w", name, err)
 	}
@@ -629,7 +630,7 @@ type localExecutor struct {
 	replaced bool
 }
 
-func startLocalExecutor(name, exe string, env []string) (*localExecutor, error) {
+func startLocalExecutor(name, exe string, env []string, secret []byte) (*localExecutor, error) {
 	cmd := exec.Command(exe)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -638,6 +639,12 @@ func startLocalExecutor(name, exe string, env []string) (*localExecutor, error) 
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := execenv.WriteSecretLine(stdin, secret); err != nil {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
 		return nil, err
 	}
 	p := &localExecutor{name: name, cmd: cmd, stdin: stdin, exited: make(chan struct{})}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -266,3 +267,82 @@ func (r replayedCredentials) GetRequestMetadata(context.Context, ...string) (map
 	return r.header, nil
 }
 func (replayedCredentials) RequireTransportSecurity() bool { return false }
+
+// No child holds the secret in its environment, which other processes of
+// the user can read (/proc/PID/environ): a local cluster's executors get it
+// through a pipe, and the driver's own EMBER_SECRET is not passed on.
+func TestNoSecretInChildrenEnvironment(t *testing.T) {
+	cmd := exec.Command(emberBinary(t), "run", "wordcount", "--master", "local-cluster[2,1]", "--keep-ui", "--no-progress")
+	cmd.Env = append(os.Environ(), auth.EnvSecret+"=a secret the driver was given")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	ended := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "the job ended") {
+				close(ended)
+				break
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the job did not end within 2 minutes")
+	}
+	children := childrenOf(t, cmd.Process.Pid)
+	if len(children) != 2 {
+		t.Fatalf("the driver has %d children, want its 2 executors", len(children))
+	}
+	for _, pid := range children {
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for kv := range strings.SplitSeq(string(env), "\x00") {
+			if strings.HasPrefix(kv, auth.EnvSecret+"=") {
+				t.Errorf("executor %d has %s in its environment", pid, auth.EnvSecret)
+			}
+		}
+		if !strings.Contains(string(env), "EMBER_SECRET_ON_STDIN=1") {
+			t.Errorf("executor %d was not given its secret on its standard input", pid)
+		}
+	}
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	var children []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so after its ")".
+		_, rest, _ := strings.Cut(string(stat), ") ")
+		if f := strings.Fields(rest); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			children = append(children, child)
+		}
+	}
+	return children
+}

@@ -4,7 +4,15 @@
 // it to start a program as an executor of a standalone cluster.
 package execenv
 
-import "github.com/ember-go/ember/internal/auth"
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/ember-go/ember/internal/auth"
+)
 
 // The variables.
 const (
@@ -15,7 +23,12 @@ const (
 	Advertise     = "EMBER_ADVERTISE"       // host others reach it by
 	Cores         = "EMBER_CORES"           // task slots, default the CPU count
 	Memory        = "EMBER_MEMORY"          // e.g. 4g, default 1g
-	Secret        = auth.EnvSecret          // the cluster secret
+	Secret        = auth.EnvSecret          // the cluster secret (never set for a child: see SecretOnStdin)
+	// SecretOnStdin says that the secret is the first line of standard
+	// input, hex-encoded (ReadSecretLine): a parent gives its child the
+	// secret through a pipe, which other processes of the user cannot
+	// read, rather than its environment, which they can (/proc/PID/environ).
+	SecretOnStdin = "EMBER_SECRET_ON_STDIN"
 	Name          = "EMBER_NAME"            // member name
 	WorkDir       = "EMBER_WORK_DIR"        // shuffle files and spilled blocks
 	GossipProfile = "EMBER_GOSSIP_PROFILE"  // lan or local
@@ -28,3 +41,52 @@ const (
 	// a local cluster's executors end with their driver, however it ends.
 	WatchStdin = "EMBER_WATCH_STDIN"
 )
+
+// ChildEnv is the environment of a child process: this process's, without
+// the cluster secret, plus extra.
+func ChildEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, Secret+"=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// WriteSecretLine writes secret to a child's standard input, as
+// ReadSecretLine reads it.
+func WriteSecretLine(w io.Writer, secret []byte) error {
+	_, err := fmt.Fprintf(w, "%s\n", hex.EncodeToString(secret))
+	return err
+}
+
+// maxSecretLine bounds the line ReadSecretLine reads.
+const maxSecretLine = 64 << 10
+
+// ReadSecretLine reads the first line of r, where a parent wrote the
+// secret (WriteSecretLine), one byte at a time: what follows the line is
+// not read, as it is the parent's (an executor closes it to stop a child).
+func ReadSecretLine(r io.Reader) ([]byte, error) {
+	var line []byte
+	for b := make([]byte, 1); ; {
+		n, err := r.Read(b)
+		if n == 1 && b[0] == '\n' {
+			break
+		}
+		if n == 1 {
+			line = append(line, b[0])
+		}
+		if len(line) > maxSecretLine {
+			return nil, fmt.Errorf("the secret line on standard input is longer than %d bytes", maxSecretLine)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the secret on standard input: %w", err)
+		}
+	}
+	secret, err := hex.DecodeString(string(line))
+	if err != nil {
+		return nil, fmt.Errorf("the secret on standard input is malformed: %w", err)
+	}
+	return secret, nil
+}
