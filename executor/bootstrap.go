@@ -103,6 +103,12 @@ func daemonConfigFromEnv() (DaemonConfig, error) {
 		}
 		cfg.Secret = secret
 	}
+	if os.Getenv(execenv.SecretOnStdin) == "" {
+		if _, err := cfg.UseLocalSecret(); err != nil {
+			return cfg, err
+		}
+	}
+	cfg.InsecureTransport = os.Getenv(execenv.InsecureTransport) == "true"
 	var err error
 	cfg.TLS, cfg.ClientTLS, err = auth.TLSConfigs(os.Getenv(execenv.TLSCert), os.Getenv(execenv.TLSKey),
 		os.Getenv(execenv.TLSCA), os.Getenv(execenv.TLSClientAuth) == "true")

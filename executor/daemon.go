@@ -77,6 +77,11 @@ type DaemonConfig struct {
 	// TLS, if set, secures the RPC server (auth.TLSConfigs makes it), and
 	// ClientTLS the executor's calls to other executors.
 	TLS, ClientTLS *tls.Config
+	// InsecureTransport serves and calls plain TCP when TLS and ClientTLS
+	// are nil. Otherwise an executor with a secret and no certificates of
+	// its own speaks mutual TLS with certificates derived from the secret
+	// (auth.ClusterTLS).
+	InsecureTransport bool
 	// Insecure lets an executor that listens beyond loopback run without a
 	// secret: anyone who reaches its ports can then run code on it.
 	Insecure bool
@@ -153,6 +158,9 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.secureTransport(); err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
 	if cfg.Name == "" {
 		cfg.Name = defaultName()
 	}
@@ -205,6 +213,42 @@ func (c DaemonConfig) checkSecret(gossipHost string) error {
 	}
 	c.Logger.Warn("executor started without a secret beyond loopback: anyone who reaches its ports can run code on it")
 	return nil
+}
+
+// UseLocalSecret gives c the secret of the user's loopback cluster
+// (auth.LocalSecret, made if there is none) when c has no secret, listens
+// on loopback only and is not Insecure, and returns the file it is in;
+// "" when c keeps what it has. Another local user can then neither join
+// the cluster nor call its executors, while the user's drivers on this
+// machine read the same file.
+func (c *DaemonConfig) UseLocalSecret() (string, error) {
+	d := c.withDefaults()
+	gossipHost, _, gerr := net.SplitHostPort(d.GossipAddr)
+	rpcHost, _, rerr := net.SplitHostPort(d.RPCAddr)
+	if len(c.Secret) > 0 || c.Insecure || gerr != nil || rerr != nil || !membership.Loopback(gossipHost) || !membership.Loopback(rpcHost) {
+		return "", nil
+	}
+	secret, file, err := auth.LocalSecret()
+	if err != nil {
+		return file, fmt.Errorf("executor: no secret given, and none for this user's loopback cluster: %w", err)
+	}
+	c.Secret = secret
+	return file, nil
+}
+
+// secureTransport gives c TLS from its secret when it has no certificates
+// of its own, unless c.InsecureTransport says plain TCP (and it warns).
+func (c *DaemonConfig) secureTransport() error {
+	switch {
+	case c.TLS != nil || c.ClientTLS != nil || len(c.Secret) == 0:
+		return nil
+	case c.InsecureTransport:
+		c.Logger.Warn("the executor serves and calls plain TCP (insecure transport): its traffic, tasks and data included, can be read on the network")
+		return nil
+	}
+	var err error
+	c.TLS, c.ClientTLS, err = auth.ClusterTLS(c.Secret, time.Now())
+	return err
 }
 
 // defaultName is a member name no other process takes: the host name, the

@@ -22,7 +22,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -68,7 +68,7 @@ func TestDaemonsJoinAndServeBlocks(t *testing.T) {
 	// The advertised RPC address serves Flight to callers with the secret.
 	ref := shuffle.BlockRef{ShuffleID: 1, MapID: 0, ReduceID: 0, Location: execs[0].Meta.RPCAddr}
 	fetch := func(opts ...grpc.DialOption) error {
-		f := shuffle.NewRemoteFetcher(append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		f := shuffle.NewRemoteFetcher(append(opts, grpc.WithTransportCredentials(credentials.NewTLS(clusterTLS(t))))...)
 		defer f.Close()
 		for _, err := range f.Fetch(ctx, ref) {
 			return err
@@ -162,7 +162,7 @@ func TestCloseDespiteAStalledReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := flight.NewClientWithMiddleware(d.RPCAddr(), nil, nil,
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(auth.Credentials(testSecret)))
+		grpc.WithTransportCredentials(credentials.NewTLS(clusterTLS(t))), grpc.WithPerRPCCredentials(auth.Credentials(testSecret)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,9 @@ const (
 	envWorkerName     = "EMBER_WORKER_NAME"     // the executor's name
 	envWorkerCores    = "EMBER_WORKER_CORES"
 	envWorkerMemory   = "EMBER_WORKER_MEMORY"
+	// envWorkerPlain, set, says that the executor calls plain TCP, so
+	// that its worker does too.
+	envWorkerPlain = "EMBER_WORKER_PLAIN_TRANSPORT"
 )
 
 // workerReady is the line a worker prints when it listens.
@@ -563,6 +566,9 @@ func (d *Daemon) workerCommand(path, app string) *exec.Cmd {
 		envWorkerCores+"="+strconv.Itoa(d.cfg.Cores),
 		envWorkerMemory+"="+strconv.FormatInt(d.cfg.Memory, 10),
 	)
+	if d.cfg.ClientTLS == nil {
+		cmd.Env = append(cmd.Env, envWorkerPlain+"=1")
+	}
 	cmd.Stderr = os.Stderr
 	return cmd
 }
@@ -656,6 +662,9 @@ type WorkerConfig struct {
 	Cores      int
 	Memory     int64
 	Secret     []byte
+	// Plain says that the executor calls other executors over plain TCP;
+	// otherwise the worker does with TLS derived from the secret.
+	Plain bool
 }
 
 // WorkerConfigFromEnv returns the configuration an executor gave the
@@ -668,7 +677,7 @@ func WorkerConfigFromEnv() (WorkerConfig, bool, error) {
 		return WorkerConfig{}, false, nil
 	}
 	c := WorkerConfig{App: app, Name: os.Getenv(envWorkerName), ShuffleDir: os.Getenv(envWorkerShuffle),
-		Location: os.Getenv(envWorkerLocation)}
+		Location: os.Getenv(envWorkerLocation), Plain: os.Getenv(envWorkerPlain) != ""}
 	secret, err := execenv.ReadSecretLine(os.Stdin)
 	if err != nil {
 		return c, true, fmt.Errorf("executor: worker: %w", err)
@@ -692,9 +701,18 @@ func StartWorker(ctx context.Context, cfg WorkerConfig, logger *slog.Logger) (*D
 	if logger == nil {
 		logger = slog.Default()
 	}
+	dcfg := DaemonConfig{Name: cfg.Name, RPCAddr: "127.0.0.1:0", Cores: max(cfg.Cores, 1), Memory: cfg.Memory,
+		Secret: cfg.Secret, Logger: logger}
+	if !cfg.Plain && len(cfg.Secret) > 0 {
+		// Its executor dials it on loopback, without TLS; it dials the
+		// other executors, with.
+		var err error
+		if _, dcfg.ClientTLS, err = auth.ClusterTLS(cfg.Secret, time.Now()); err != nil {
+			return nil, fmt.Errorf("executor: worker: %w", err)
+		}
+	}
 	d := &Daemon{
-		cfg: DaemonConfig{Name: cfg.Name, RPCAddr: "127.0.0.1:0", Cores: max(cfg.Cores, 1), Memory: cfg.Memory,
-			Secret: cfg.Secret, Logger: logger},
+		cfg:    dcfg,
 		worker: true, runner: replay.Registered(), served: make(chan error, 1), slots: make(chan struct{}, max(cfg.Cores, 1)),
 	}
 	d.queue = newQueue(d.cfg)

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -82,10 +83,30 @@ func startServiceDaemon(t *testing.T) *Daemon {
 	return d
 }
 
+// clusterTLS is the client TLS that testSecret derives, which the test
+// daemons serve.
+func clusterTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	_, tc, err := auth.ClusterTLS(testSecret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tc
+}
+
+// dialOptions dial a test daemon over its TLS, with the tokens of secret.
+func dialOptions(t *testing.T, secret []byte) []grpc.DialOption {
+	return auth.DialOptions(secret, clusterTLS(t))
+}
+
 // connect opens a task stream to d and says hello.
 func connect(t *testing.T, ctx context.Context, d *Daemon, secret []byte, fingerprint string) (rpc.Executor_ConnectClient, *grpc.ClientConn) {
 	t.Helper()
-	conn, err := grpc.DialContext(ctx, d.RPCAddr(), auth.DialOptions(secret, nil)...)
+	opts := dialOptions(t, secret)
+	if len(d.cfg.Secret) == 0 {
+		opts = auth.DialOptions(secret, nil) // a daemon without a secret serves plain TCP
+	}
+	conn, err := grpc.DialContext(ctx, d.RPCAddr(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +371,7 @@ func TestHostileInput(t *testing.T) {
 	}
 
 	// Tickets that try to name paths.
-	conn, err := grpc.DialContext(ctx, d.RPCAddr(), auth.DialOptions(testSecret, nil)...)
+	conn, err := grpc.DialContext(ctx, d.RPCAddr(), dialOptions(t, testSecret)...)
 	if err != nil {
 		t.Fatal(err)
 	}

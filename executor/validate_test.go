@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/rpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -64,7 +63,7 @@ func TestMalformedMessages(t *testing.T) {
 		}
 	}
 
-	conn, err := grpc.DialContext(ctx, d.RPCAddr(), auth.DialOptions(testSecret, nil)...)
+	conn, err := grpc.DialContext(ctx, d.RPCAddr(), dialOptions(t, testSecret)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,9 @@ type Config struct {
 	// Insecure lets an ember:// session gossip beyond loopback without a
 	// secret ("cluster.insecure").
 	Insecure bool
+	// InsecureTransport calls executors over plain TCP rather than TLS
+	// derived from the secret ("cluster.insecureTransport").
+	InsecureTransport bool
 	// ClusterBind is the driver's gossip address on a cluster master
 	// ("cluster.bind"); executors must reach it.
 	ClusterBind string
@@ -252,6 +255,7 @@ func (c Config) engineConfig() scheduler.EngineConfig {
 			Fingerprint:       registry.fingerprint(),
 			SecretFile:        c.SecretFile,
 			Insecure:          c.Insecure,
+			InsecureTransport: c.InsecureTransport,
 			TLSCert:           c.TLSCert,
 			TLSKey:            c.TLSKey,
 			TLSCA:             c.TLSCA,

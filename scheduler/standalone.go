@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
@@ -45,6 +46,11 @@ type StandaloneConfig struct {
 	// Insecure lets an ember:// driver gossip beyond loopback without a
 	// secret.
 	Insecure bool
+	// InsecureTransport calls executors over plain TCP when no TLS files
+	// are given. Otherwise a driver with a secret speaks mutual TLS with
+	// certificates derived from the secret (auth.ClusterTLS), as the
+	// executors do; a local cluster's executors follow the driver.
+	InsecureTransport bool
 	// TLSCert, TLSKey and TLSCA are PEM files: the CA turns TLS on for
 	// calls to executors; the certificate and key are the driver's, for
 	// executors that require client certificates.
@@ -151,7 +157,7 @@ func startStandalone(ctx context.Context, m Master, dagCfg dagConfig, cfg Standa
 	s.stop = stop
 	s.follow(wctx)
 	if m.Kind == LocalClusterMaster {
-		if err := s.startLocal(m, secret); err != nil {
+		if err := s.startLocal(m, secret, cfg.InsecureTransport); err != nil {
 			return nil, err
 		}
 		if err := s.wait(ctx, m.Executors, cfg.ExecutorWait); err != nil {
@@ -176,7 +182,20 @@ func clusterSecret(m Master, cfg StandaloneConfig) ([]byte, error) {
 		}
 		return []byte(hex.EncodeToString(b)), nil
 	}
-	return auth.ReadSecret(cfg.SecretFile, "cluster.secretFile")
+	secret, err := auth.ReadSecret(cfg.SecretFile, "cluster.secretFile")
+	if err != nil || len(secret) > 0 || cfg.Insecure || !allLoopback(m.Seeds) {
+		return secret, err
+	}
+	// A loopback cluster's executors started without a secret use the
+	// user's: so does its driver.
+	file, err := auth.LocalSecretFile()
+	if err != nil {
+		return nil, nil
+	}
+	if secret, err = auth.ReadSecret(file, "the local secret"); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return secret, err
 }
 
 // newAppID names the application uniquely across sessions and processes:
@@ -222,12 +241,9 @@ func joinGossip(ctx context.Context, m Master, cfg StandaloneConfig, appID strin
 // clusterConfig is the backend's configuration: how to dial executors and
 // what to tell them.
 func clusterConfig(m Master, cfg StandaloneConfig, appID string, secret []byte) (clusterBackendConfig, error) {
-	var clientTLS *tls.Config
-	if m.Kind == StandaloneMaster {
-		var err error
-		if _, clientTLS, err = auth.TLSConfigs(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA, false); err != nil {
-			return clusterBackendConfig{}, err
-		}
+	clientTLS, err := driverTLS(m, cfg, secret)
+	if err != nil {
+		return clusterBackendConfig{}, err
 	}
 	ccfg := clusterBackendConfig{
 		AppID: appID, Fingerprint: cfg.Fingerprint, DialOptions: auth.DialOptions(secret, clientTLS),
@@ -239,6 +255,24 @@ func clusterConfig(m Master, cfg StandaloneConfig, appID string, secret []byte) 
 		ccfg.program = thisProgram
 	}
 	return ccfg, nil
+}
+
+// driverTLS is the TLS configuration of the driver's calls to executors:
+// from the tls.* files when given, else derived from the secret, unless
+// cfg.InsecureTransport says plain TCP (nil).
+func driverTLS(m Master, cfg StandaloneConfig, secret []byte) (*tls.Config, error) {
+	if m.Kind == StandaloneMaster && (cfg.TLSCert != "" || cfg.TLSKey != "" || cfg.TLSCA != "") {
+		_, clientTLS, err := auth.TLSConfigs(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA, false)
+		return clientTLS, err
+	}
+	if len(secret) == 0 || cfg.InsecureTransport {
+		if len(secret) > 0 {
+			slog.Warn("the driver calls executors over plain TCP (cluster.insecureTransport): its tasks and data can be read on the network")
+		}
+		return nil, nil
+	}
+	_, clientTLS, err := auth.ClusterTLS(secret, time.Now())
+	return clientTLS, err
 }
 
 // DefaultExecutorWait is StandaloneConfig.ExecutorWait's default.
@@ -428,7 +462,7 @@ func (s *standalone) addExecutor(ctx context.Context, n membership.Node) error {
 
 // startLocal starts the executor processes of a local cluster: this very
 // program, which rdd.Init turns into an executor.
-func (s *standalone) startLocal(m Master, secret []byte) error {
+func (s *standalone) startLocal(m Master, secret []byte, plain bool) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("local-cluster: cannot find this program to start executors: %w", err)
@@ -440,7 +474,7 @@ func (s *standalone) startLocal(m Master, secret []byte) error {
 		return fmt.Errorf("local-cluster: %w", err)
 	}
 	s.local = &localCluster{exe: exe, workDir: workDir, limit: maxReplacementsPerExecutor * m.Executors,
-		secret: secret, env: func(name, dir string) []string { return s.localEnv(name, dir, m) }}
+		secret: secret, env: func(name, dir string) []string { return s.localEnv(name, dir, m, plain) }}
 	for range m.Executors {
 		if err := s.local.launch(); err != nil {
 			return err
@@ -450,7 +484,7 @@ func (s *standalone) startLocal(m Master, secret []byte) error {
 }
 
 // localEnv is the environment of a local cluster's executor.
-func (s *standalone) localEnv(name, workDir string, m Master) []string {
+func (s *standalone) localEnv(name, workDir string, m Master, plain bool) []string {
 	env := execenv.ChildEnv(
 		execenv.Executor+"=1",
 		execenv.Join+"="+s.member.Addr(),
@@ -458,6 +492,7 @@ func (s *standalone) localEnv(name, workDir string, m Master) []string {
 		execenv.RPCBind+"=127.0.0.1:0",
 		execenv.Cores+"="+strconv.Itoa(m.Cores),
 		execenv.SecretOnStdin+"=1",
+		execenv.InsecureTransport+"="+strconv.FormatBool(plain),
 		execenv.GossipProfile+"=local",
 		execenv.Name+"="+name,
 		execenv.WatchStdin+"=1",

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,10 +44,32 @@ func attackSecret(t *testing.T) (file string, secret []byte) {
 	return file, secret
 }
 
-// dial connects to addr, with the secret's tokens if secret is set.
+// dial connects to addr: with a secret, with its tokens over the TLS the
+// secret derives, as drivers do; without, over plain TCP.
 func dial(t *testing.T, addr string, secret []byte) *grpc.ClientConn {
 	t.Helper()
-	opts := append(auth.DialOptions(secret, nil), grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(1<<30)))
+	var tc *tls.Config
+	if len(secret) > 0 {
+		var err error
+		if _, tc, err = auth.ClusterTLS(secret, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var creds credentials.PerRPCCredentials
+	if len(secret) > 0 {
+		creds = auth.Credentials(secret)
+	}
+	return dialWith(t, addr, tc, creds)
+}
+
+// dialWith connects to addr over TLS if tc is set, with the given per-call
+// credentials if set.
+func dialWith(t *testing.T, addr string, tc *tls.Config, creds credentials.PerRPCCredentials) *grpc.ClientConn {
+	t.Helper()
+	opts := append(auth.DialOptions(nil, tc), grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(1<<30)))
+	if creds != nil {
+		opts = append(opts, grpc.WithPerRPCCredentials(creds))
+	}
 	conn, err := grpc.Dial(addr, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +102,8 @@ func rss(t *testing.T, pid int) int64 {
 // the message was read).
 func TestUnauthenticatedCallsCostNoMemory(t *testing.T) {
 	file, _ := attackSecret(t)
-	e := startExecutor(t, "attacked", file)
+	// Over plain TCP, as TLS would stop the calls before HTTP/2.
+	e := startExecutor(t, "attacked", file, "--insecure-transport")
 	before := rss(t, e.cmd.Process.Pid)
 	conn := dial(t, e.rpc, nil)
 	body := bytes.Repeat([]byte{'x'}, 250<<20)
@@ -198,45 +224,83 @@ func uploadProgram(ctx context.Context, conn *grpc.ClientConn, program []byte) e
 }
 
 // A token captured from a call (as an insider would, the strongest case of
-// a sniffer) is worth nothing: not again on the same executor, not for
-// another method, not on another executor.
+// a sniffer) is worth nothing: not again on the same executor, not on
+// another connection, not for another method, not on another executor;
+// over TLS, and over plain TCP where a sniffer could read it.
 func TestCapturedTokensCannotBeReplayed(t *testing.T) {
 	file, secret := attackSecret(t)
-	a := startExecutor(t, "attacked-a", file)
-	b := startExecutor(t, "attacked-b", file)
-	rec := &recordingCredentials{PerRPCCredentials: auth.Credentials(secret)}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	info := func(conn *grpc.ClientConn) error {
-		_, err := flight.NewFlightServiceClient(conn).GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD})
-		return err
-	}
-	if err := info(dialWith(t, a.rpc, rec)); status.Code(err) == codes.Unauthenticated {
-		t.Fatalf("the captured call itself: %v", err)
-	}
-	replay := replayedCredentials{header: rec.last()}
-	for name, err := range map[string]error{
-		"the same call again":      info(dialWith(t, a.rpc, replay)),
-		"an upload":                uploadProgram(ctx, dialWith(t, a.rpc, replay), []byte("#!/bin/sh\ncat\n")),
-		"the same call to another": info(dialWith(t, b.rpc, replay)),
-	} {
-		if status.Code(err) != codes.Unauthenticated {
-			t.Errorf("replaying the token for %s: %v, want Unauthenticated", name, err)
-		} else {
-			t.Logf("replaying the token for %s: %v", name, status.Convert(err).Message())
-		}
+	for _, transport := range []string{"tls", "plain"} {
+		t.Run(transport, func(t *testing.T) {
+			var args []string
+			var tc *tls.Config
+			if transport == "plain" {
+				args = append(args, "--insecure-transport")
+			} else {
+				var err error
+				if _, tc, err = auth.ClusterTLS(secret, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a := startExecutor(t, "attacked-a", file, args...)
+			b := startExecutor(t, "attacked-b", file, args...)
+			rec := &recordingCredentials{PerRPCCredentials: auth.Credentials(secret)}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			info := func(conn *grpc.ClientConn) error {
+				_, err := flight.NewFlightServiceClient(conn).GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD})
+				return err
+			}
+			if err := info(dialWith(t, a.rpc, tc, rec)); status.Code(err) == codes.Unauthenticated {
+				t.Fatalf("the captured call itself: %v", err)
+			}
+			replay := replayedCredentials{header: rec.last()}
+			for name, err := range map[string]error{
+				"the same call again":      info(dialWith(t, a.rpc, tc, replay)),
+				"an upload":                uploadProgram(ctx, dialWith(t, a.rpc, tc, replay), []byte("#!/bin/sh\ncat\n")),
+				"the same call to another": info(dialWith(t, b.rpc, tc, replay)),
+			} {
+				if status.Code(err) != codes.Unauthenticated {
+					t.Errorf("replaying the token for %s: %v, want Unauthenticated", name, err)
+				} else {
+					t.Logf("replaying the token for %s: %v", name, status.Convert(err).Message())
+				}
+			}
+		})
 	}
 }
 
-// dialWith connects to addr with the given per-call credentials.
-func dialWith(t *testing.T, addr string, creds credentials.PerRPCCredentials) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.Dial(addr, append(auth.DialOptions(nil, nil), grpc.WithPerRPCCredentials(creds))...)
+// By default an executor speaks TLS derived from the secret: a caller over
+// plain TCP, or with the certificates of another secret, does not get past
+// the handshake; one with the secret's certificates but no token is
+// refused its call.
+func TestStrangersDoNotGetPastTLS(t *testing.T) {
+	file, secret := attackSecret(t)
+	e := startExecutor(t, "attacked", file)
+	_, other, err := auth.ClusterTLS([]byte("another cluster's secret, 32 bytes"), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	_, own, err := auth.ClusterTLS(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for name, tc := range map[string]struct {
+		conn *grpc.ClientConn
+		want codes.Code
+	}{
+		"plain TCP":             {dialWith(t, e.rpc, nil, auth.Credentials(secret)), codes.Unavailable},
+		"another secret's TLS":  {dialWith(t, e.rpc, other, auth.Credentials(secret)), codes.Unavailable},
+		"the TLS, but no token": {dialWith(t, e.rpc, own, nil), codes.Unauthenticated},
+	} {
+		_, err := flight.NewFlightServiceClient(tc.conn).GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD})
+		if status.Code(err) != tc.want {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
 }
 
 // recordingCredentials remembers the last token it made.
@@ -345,4 +409,61 @@ func childrenOf(t *testing.T, pid int) []int {
 		}
 	}
 	return children
+}
+
+// An executor on loopback started without a secret uses the user's
+// loopback secret, made in a file only the user reads: a driver of the
+// same user joins, one run as another user (nobody) does not.
+func TestLoopbackClusterHasASecret(t *testing.T) {
+	configDir := t.TempDir()
+	e := startExecutorEnv(t, []string{"XDG_CONFIG_HOME=" + configDir, auth.EnvSecret + "="}, "loopback", "")
+	file := filepath.Join(configDir, "ember", "secret")
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatalf("the executor made no secret: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("the secret file has mode %v, want 0600", fi.Mode().Perm())
+	}
+	run := func(binary, configDir string, uid int) ([]byte, error) {
+		cmd := exec.Command(binary, "run", "dotproduct", "--size", "1000", "--master", "ember://"+e.gossip,
+			"--conf", "cluster.executorWait=3s")
+		cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+configDir, auth.EnvSecret+"=", "HOME="+configDir)
+		if uid != 0 {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+		}
+		return cmd.CombinedOutput()
+	}
+	if out, err := run(emberBinary(t), configDir, 0); err != nil || !strings.Contains(string(out), "999502.0 (plain loop: 999502.0)") {
+		t.Fatalf("a driver of the same user: %v\n%s", err, out)
+	}
+	if os.Getuid() != 0 {
+		t.Skip("running a driver as another user needs root")
+	}
+	// Another user runs a copy of the binary they may read, with a
+	// configuration directory of their own, and no way into this one.
+	open, err := os.MkdirTemp("", "ember-nobody-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(open) })
+	theirs := filepath.Join(open, "config")
+	bin := filepath.Join(open, "ember")
+	data, err := os.ReadFile(emberBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(os.Chmod(open, 0o755), os.Mkdir(theirs, 0o777), os.Chmod(theirs, 0o777), os.WriteFile(bin, data, 0o755)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(bin, theirs, 65534)
+	if err == nil {
+		t.Fatalf("a driver run as nobody joined the cluster:\n%s", out)
+	}
+	t.Logf("a driver run as nobody: %v: %s", err, lastLine(out))
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -79,6 +80,7 @@ func (e *executorFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&e.clientAuth, "tls-client-auth", false, "accept only callers with a certificate signed by --tls-ca (mutual TLS)")
 	f.StringVar(&e.cfg.MetricsAddr, "metrics-bind", "", "address to serve Prometheus /metrics on (plain HTTP, no secret; e.g. 127.0.0.1:9100)")
 	f.DurationVar(&e.cfg.UploadIdleTimeout, "upload-idle-timeout", executor.DefaultUploadIdleTimeout, "how long an upload of a driver's program may send nothing before it is cut off")
+	f.BoolVar(&e.cfg.InsecureTransport, "insecure-transport", false, "serve and call plain TCP instead of TLS derived from the secret: the traffic can be read on the network")
 	f.BoolVar(&e.cfg.Insecure, "insecure", false, "allow running beyond loopback without a secret: anyone who reaches the ports can run code")
 }
 
@@ -115,6 +117,11 @@ func (e *executorFlags) config() (executor.DaemonConfig, error) {
 	}
 	if cfg.Secret, err = auth.ReadSecret(e.secretFile, "--secret-file"); err != nil {
 		return cfg, err
+	}
+	if file, err := cfg.UseLocalSecret(); err != nil {
+		return cfg, err
+	} else if file != "" {
+		slog.Info("no secret given: using this user's loopback cluster secret; drivers of this user on this machine read it too", "file", file)
 	}
 	if cfg.TLS, cfg.ClientTLS, err = auth.TLSConfigs(e.tlsCert, e.tlsKey, e.tlsCA, e.clientAuth); err != nil {
 		return cfg, err

@@ -67,8 +67,15 @@ var startedLine = regexp.MustCompile(`executor (\S+): gossip (\S+), rpc (\S+)`)
 
 func startExecutor(t *testing.T, name, secretFile string, args ...string) *executorProcess {
 	t.Helper()
+	return startExecutorEnv(t, nil, name, secretFile, args...)
+}
+
+// startExecutorEnv starts an executor with env added to the environment.
+func startExecutorEnv(t *testing.T, env []string, name, secretFile string, args ...string) *executorProcess {
+	t.Helper()
 	cmd := exec.Command(emberBinary(t), append([]string{"executor", "--name", name, "--bind", "127.0.0.1:0", "--rpc-bind", "127.0.0.1:0",
 		"--cores", "2", "--memory", "256m", "--secret-file", secretFile, "--gossip-profile", "local", "--work-dir", t.TempDir()}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -10,12 +10,16 @@
 package auth
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -129,4 +133,56 @@ func TLSConfigs(certFile, keyFile, caFile string, requireClientCert bool) (serve
 		server.ClientAuth, server.ClientCAs = tls.RequireAndVerifyClientCert, pool
 	}
 	return server, client, nil
+}
+
+// LocalSecretFile is where a user's loopback cluster keeps the secret
+// that LocalSecret makes: ember/secret under the user's configuration
+// directory (os.UserConfigDir, $XDG_CONFIG_HOME or ~/.config on Linux).
+func LocalSecretFile() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no configuration directory to keep a secret in: %w", err)
+	}
+	return filepath.Join(dir, "ember", "secret"), nil
+}
+
+// LocalSecret returns the secret of the user's loopback cluster, from
+// LocalSecretFile, making it first if there is none: 32 random bytes,
+// hex-encoded, in a file only the user may read (0600, in a 0700
+// directory). Another local user can then not join the cluster nor call
+// its executors. Processes that start at once agree on one secret: the
+// file is made whole under another name and linked into place.
+func LocalSecret() (secret []byte, file string, err error) {
+	if file, err = LocalSecretFile(); err != nil {
+		return nil, "", err
+	}
+	if secret, err = ReadSecret(file, "the local secret"); err == nil && len(secret) == 0 {
+		return nil, file, fmt.Errorf("the local secret %s is empty: remove it, and a new one is made", file)
+	} else if err == nil {
+		return secret, file, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, file, err
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return nil, file, err
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, file, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".secret-*")
+	if err != nil {
+		return nil, file, err
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := fmt.Fprintln(tmp, hex.EncodeToString(b))
+	if err := errors.Join(werr, tmp.Chmod(0o600), tmp.Close()); err != nil {
+		return nil, file, err
+	}
+	if err := os.Link(tmp.Name(), file); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, file, err
+	}
+	secret, err = ReadSecret(file, "the local secret")
+	return secret, file, err
 }

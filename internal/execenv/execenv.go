@@ -16,27 +16,30 @@ import (
 
 // The variables.
 const (
-	Executor      = "EMBER_EXECUTOR"        // non-empty: run as an executor
-	Join          = "EMBER_JOIN"            // gossip seeds, host:port,…
-	Bind          = "EMBER_BIND"            // gossip address, default 0.0.0.0:7946
-	RPCBind       = "EMBER_RPC_BIND"        // RPC address, default 0.0.0.0:7947
-	Advertise     = "EMBER_ADVERTISE"       // host others reach it by
-	Cores         = "EMBER_CORES"           // task slots, default the CPU count
-	Memory        = "EMBER_MEMORY"          // e.g. 4g, default 1g
-	Secret        = auth.EnvSecret          // the cluster secret (never set for a child: see SecretOnStdin)
+	Executor  = "EMBER_EXECUTOR"  // non-empty: run as an executor
+	Join      = "EMBER_JOIN"      // gossip seeds, host:port,…
+	Bind      = "EMBER_BIND"      // gossip address, default 0.0.0.0:7946
+	RPCBind   = "EMBER_RPC_BIND"  // RPC address, default 0.0.0.0:7947
+	Advertise = "EMBER_ADVERTISE" // host others reach it by
+	Cores     = "EMBER_CORES"     // task slots, default the CPU count
+	Memory    = "EMBER_MEMORY"    // e.g. 4g, default 1g
+	Secret    = auth.EnvSecret    // the cluster secret (never set for a child: see SecretOnStdin)
 	// SecretOnStdin says that the secret is the first line of standard
 	// input, hex-encoded (ReadSecretLine): a parent gives its child the
 	// secret through a pipe, which other processes of the user cannot
 	// read, rather than its environment, which they can (/proc/PID/environ).
 	SecretOnStdin = "EMBER_SECRET_ON_STDIN"
-	Name          = "EMBER_NAME"            // member name
-	WorkDir       = "EMBER_WORK_DIR"        // shuffle files and spilled blocks
-	GossipProfile = "EMBER_GOSSIP_PROFILE"  // lan or local
-	LogLevel      = "EMBER_LOG_LEVEL"       // debug, info, warn or error
-	TLSCert       = "EMBER_TLS_CERT"        // PEM files of the executor's TLS
-	TLSKey        = "EMBER_TLS_KEY"         // certificate, key,
-	TLSCA         = "EMBER_TLS_CA"          // and the cluster's CA
-	TLSClientAuth = "EMBER_TLS_CLIENT_AUTH" // "true": require client certificates
+	Name          = "EMBER_NAME"           // member name
+	WorkDir       = "EMBER_WORK_DIR"       // shuffle files and spilled blocks
+	GossipProfile = "EMBER_GOSSIP_PROFILE" // lan or local
+	LogLevel      = "EMBER_LOG_LEVEL"      // debug, info, warn or error
+	// InsecureTransport, "true", serves and calls plain TCP; otherwise an
+	// executor without TLS files speaks TLS derived from the secret.
+	InsecureTransport = "EMBER_INSECURE_TRANSPORT"
+	TLSCert           = "EMBER_TLS_CERT"        // PEM files of the executor's TLS
+	TLSKey            = "EMBER_TLS_KEY"         // certificate, key,
+	TLSCA             = "EMBER_TLS_CA"          // and the cluster's CA
+	TLSClientAuth     = "EMBER_TLS_CLIENT_AUTH" // "true": require client certificates
 	// WatchStdin makes the executor exit when its standard input closes:
 	// a local cluster's executors end with their driver, however it ends.
 	WatchStdin = "EMBER_WATCH_STDIN"
