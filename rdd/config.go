@@ -57,6 +57,11 @@ type Config struct {
 	// process's cgroup limit, GOMEMLIMIT or physical memory. See
 	// docs/memory.md.
 	MemoryBudget int64
+	// MaxLineLength bounds a line of TextFile and CSVFile inputs, in
+	// bytes ("input.maxLineLength"): a longer one fails the task with its
+	// file and offset, rather than growing a buffer without bound (a file
+	// without newlines, a decompression bomb).
+	MaxLineLength int64
 	// MaxResultSize bounds the bytes of results an action brings to the
 	// driver ("driver.maxResultSize"); negative: no bound.
 	MaxResultSize int64
@@ -120,6 +125,8 @@ const (
 	DefaultMaster      = "local[*]"
 	DefaultBatchSize   = 512
 	DefaultMemoryLimit = 1 << 30
+	// DefaultMaxLineLength is Config.MaxLineLength's default.
+	DefaultMaxLineLength = 64 << 20
 	// DefaultMaxResultSize is Spark's spark.driver.maxResultSize.
 	DefaultMaxResultSize = 1 << 30
 	DefaultCompression   = "lz4"
@@ -139,6 +146,7 @@ func DefaultConfig() Config {
 		ShuffleCompression: DefaultCompression,
 		MemoryLimit:        DefaultMemoryLimit,
 		MaxResultSize:      DefaultMaxResultSize,
+		MaxLineLength:      DefaultMaxLineLength,
 		BatchSize:          DefaultBatchSize,
 		ClusterBind:        DefaultClusterBind,
 		ExecutorWait:       DefaultExecutorWait,

@@ -1,6 +1,7 @@
 package rdd
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -49,6 +50,9 @@ func CSVFile[T any](s *Session, path string, opts ...CSVOption) *RDD[T] {
 	if err == nil {
 		parsers, err = csvParsers[T](files, cfg)
 	}
+	for _, p := range parsers {
+		p.maxLine = maxLine(s)
+	}
 	r := newRDD[T](s, "CSVFile", len(files), nil, nil, err)
 	r.compute = func(tc *task.Context, p int) stream[T] {
 		return func(yield func([]T) bool) error {
@@ -68,6 +72,7 @@ func CSVFile[T any](s *Session, path string, opts ...CSVOption) *RDD[T] {
 type csvParser[T any] struct {
 	path    string
 	cfg     csvConfig
+	maxLine int64 // bytes a line may have
 	columns []int // for each settable field of T, its column in the file
 	fields  []csvField
 }
@@ -135,7 +140,8 @@ func (p *csvParser[T]) rows(yield func(T) bool) error {
 		return err
 	}
 	defer f.Close()
-	cr := csv.NewReader(f)
+	lines := &boundedLines{r: f, max: p.maxLine}
+	cr := csv.NewReader(lines)
 	cr.Comma = p.cfg.comma
 	cr.FieldsPerRecord = -1 // checked below, with a clearer message
 	cr.ReuseRecord = true
@@ -325,4 +331,28 @@ func csvText(v reflect.Value) string {
 		return csvText(v.Elem())
 	}
 	return fmt.Sprint(v.Interface())
+}
+
+// boundedLines passes r on, failing once a line runs past max bytes, so
+// that a file without newlines cannot grow the CSV reader's buffers
+// without bound. It counts from the last newline of each read: a line
+// inside one read is bounded by the read's size.
+type boundedLines struct {
+	r        io.Reader
+	max      int64
+	run, pos int64 // bytes since the last newline; bytes read
+}
+
+func (b *boundedLines) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
+		b.run = int64(n - i - 1)
+	} else {
+		b.run += int64(n)
+	}
+	b.pos += int64(n)
+	if b.run > b.max {
+		return n, lineTooLong(b.pos-b.run, b.max)
+	}
+	return n, err
 }

@@ -417,3 +417,51 @@ func TestCSVInputByHeaderName(t *testing.T) {
 		t.Fatalf("an unsupported field: %v", err)
 	}
 }
+
+// A line longer than input.maxLineLength fails its task with the file and
+// where the line starts, in plain and compressed text and in CSV; shorter
+// lines are read whole.
+func TestLinesAreBounded(t *testing.T) {
+	s := newSession(t, rdd.WithConf("input.maxLineLength", "1m"), rdd.WithConf("task.maxFailures", "1"))
+	ctx := context.Background()
+	dir := t.TempDir()
+	long := strings.Repeat("x", 3<<20)
+	under := strings.Repeat("y", 512<<10)
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		var data []byte
+		if strings.HasSuffix(name, ".gz") {
+			var b bytes.Buffer
+			zw := gzip.NewWriter(&b)
+			zw.Write([]byte(text))
+			zw.Close()
+			data = b.Bytes()
+		} else {
+			data = []byte(text)
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, name := range []string{"long.txt", "long.txt.gz"} {
+		path := write(name, "short\n"+under+"\n"+long+"\nafter\n")
+		_, err := rdd.TextFile(s, path, 4).Collect(ctx)
+		if err == nil || !strings.Contains(err.Error(), "longer than 1048576 bytes") || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v, want an error naming the file and the bound", name, err)
+		}
+	}
+	ok := write("fine.txt", "short\n"+under+"\nafter\n")
+	got := collect(t, rdd.TextFile(s, ok, 4))
+	deepEqual(t, "lines under the bound", got, []string{"short", under, "after"})
+
+	type row struct {
+		Name string `ember:"name"`
+		Age  int32  `ember:"age"`
+	}
+	csvPath := write("long.csv", "name,age\nann,3\n"+long+",4\n")
+	_, err := rdd.CSVFile[row](s, csvPath).Collect(ctx)
+	if err == nil || !strings.Contains(err.Error(), "longer than 1048576 bytes") || !strings.Contains(err.Error(), "long.csv") {
+		t.Errorf("CSV: %v, want an error naming the file and the bound", err)
+	}
+}

@@ -36,6 +36,8 @@ var keys = []config.Key[Config]{
 		func(c *Config) *int64 { return &c.MemoryLimit }),
 	config.Size("memory.limit", "bytes that tasks' execution memory (sort buffers, hash tables) and cached blocks share in the driver's process, in local mode; operators spill to disk beyond their share. 0: 40% of the process's cgroup limit, GOMEMLIMIT or physical memory, in that order. At least 8m. Executors size theirs from `--memory`",
 		func(c *Config) *int64 { return &c.MemoryBudget }),
+	config.Size("input.maxLineLength", "bytes a line of a `TextFile` or `CSVFile` input may have: a longer one fails its task with the file and offset, instead of growing a buffer without bound (a file without newlines, a decompression bomb)",
+		func(c *Config) *int64 { return &c.MaxLineLength }),
 	config.SizeOrOff("driver.maxResultSize", "bytes of results an action (Collect, Take, …) may bring to the driver, encoded, before it fails; `off`: no bound",
 		func(c *Config) *int64 { return &c.MaxResultSize }),
 	config.Integer("batch.size", "elements passed at a time through a stage's operators",

@@ -90,7 +90,7 @@ func TextFile(s *Session, path string, minPartitions int) *RDD[string] {
 	r.compute = func(tc *task.Context, p int) stream[string] {
 		return func(yield func([]string) bool) error {
 			var readErr error
-			if err := r.batches(tc, splits[p].lines(&readErr), yield); err != nil {
+			if err := r.batches(tc, splits[p].lines(maxLine(s), &readErr), yield); err != nil {
 				return err
 			}
 			return readErr
@@ -232,17 +232,17 @@ func listFiles(path string) ([]string, error) {
 
 // lines yields the lines that start inside the split. A read error ends
 // the sequence and is stored in *errp.
-func (sp textSplit) lines(errp *error) iter.Seq[string] {
+func (sp textSplit) lines(maxLine int64, errp *error) iter.Seq[string] {
 	return func(yield func(string) bool) {
-		if err := sp.eachLine(yield); err != nil {
+		if err := sp.eachLine(maxLine, yield); err != nil {
 			*errp = fmt.Errorf("reading %s: %w", sp.path, err)
 		}
 	}
 }
 
-func (sp textSplit) eachLine(yield func(string) bool) error {
+func (sp textSplit) eachLine(maxLine int64, yield func(string) bool) error {
 	if compressed(sp.path) {
-		return sp.eachCompressedLine(yield)
+		return sp.eachCompressedLine(maxLine, yield)
 	}
 	f, err := os.Open(sp.path)
 	if err != nil {
@@ -260,9 +260,12 @@ func (sp textSplit) eachLine(yield func(string) bool) error {
 	}
 	br := bufio.NewReaderSize(f, 1<<16)
 	if sp.start > 0 {
-		for {
+		for begin := pos; ; {
 			skipped, err := br.ReadSlice('\n')
 			pos += int64(len(skipped))
+			if pos-begin > maxLine {
+				return lineTooLong(begin, maxLine)
+			}
 			if err == io.EOF {
 				return nil
 			}
@@ -274,7 +277,21 @@ func (sp textSplit) eachLine(yield func(string) bool) error {
 			}
 		}
 	}
-	return scanLines(br, pos, sp.end, yield)
+	return scanLines(br, pos, sp.end, maxLine, yield)
+}
+
+// lineTooLong is the error of a line, starting at byte at, longer than
+// max: permanent, as a retry would meet the same line.
+func lineTooLong(at, max int64) error {
+	return task.Permanent(fmt.Errorf("the line at byte %d is longer than %d bytes (input.maxLineLength)", at, max))
+}
+
+// maxLine is the bound on an input's lines in s.
+func maxLine(s *Session) int64 {
+	if s == nil || s.cfg.MaxLineLength <= 0 {
+		return DefaultMaxLineLength
+	}
+	return s.cfg.MaxLineLength
 }
 
 // fill reads from r until buf is full, r ends (io.EOF) or fails. Unlike
@@ -295,13 +312,16 @@ func fill(r io.Reader, buf []byte) ([]byte, error) {
 const lineChunk = 1 << 20
 
 // scanLines yields the lines of r that start before offset end, r's first
-// byte being at offset pos. It reads about a megabyte at a time into a new
+// byte being at offset pos; a line longer than maxLine is an error. It reads about a megabyte at a time into a new
 // buffer that is never written again, and yields lines as substrings of it
 // (unsafe.String, no copy): no allocation per line, at the price that a
 // line kept keeps its chunk alive.
-func scanLines(r io.Reader, pos, end int64, yield func(string) bool) error {
+func scanLines(r io.Reader, pos, end, maxLine int64, yield func(string) bool) error {
 	var rest []byte // an unfinished line from the previous chunk
 	for pos < end {
+		if int64(len(rest)) > maxLine {
+			return lineTooLong(pos, maxLine)
+		}
 		buf := append(make([]byte, 0, max(lineChunk, 2*len(rest))), rest...)
 		buf, err := fill(r, buf)
 		eof := err == io.EOF
@@ -342,7 +362,7 @@ func compressed(path string) bool {
 }
 
 // eachCompressedLine yields every line of a compressed file.
-func (sp textSplit) eachCompressedLine(yield func(string) bool) error {
+func (sp textSplit) eachCompressedLine(maxLine int64, yield func(string) bool) error {
 	f, err := os.Open(sp.path)
 	if err != nil {
 		return err
@@ -364,7 +384,7 @@ func (sp textSplit) eachCompressedLine(yield func(string) bool) error {
 		defer zr.Close()
 		r = zr
 	}
-	return scanLines(r, 0, math.MaxInt64, yield)
+	return scanLines(r, 0, math.MaxInt64, maxLine, yield)
 }
 
 func sourcePartitions(s *Session, n int) int {
