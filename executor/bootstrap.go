@@ -102,11 +102,8 @@ func daemonConfigFromEnv() (DaemonConfig, error) {
 			return cfg, err
 		}
 		cfg.Secret = secret
-	}
-	if os.Getenv(execenv.SecretOnStdin) == "" {
-		if _, err := cfg.UseLocalSecret(); err != nil {
-			return cfg, err
-		}
+	} else if _, err := cfg.UseLocalSecret(); err != nil {
+		return cfg, err
 	}
 	cfg.InsecureTransport = os.Getenv(execenv.InsecureTransport) == "true"
 	var err error

@@ -196,7 +196,7 @@ func (c DaemonConfig) check() (gossipHost string, gossipPort int, err error) {
 	if err != nil {
 		return "", 0, err
 	}
-	if err := c.checkSecret(gossipHost); err != nil {
+	if err := c.checkSecret(); err != nil {
 		return "", 0, err
 	}
 	return gossipHost, gossipPort, nil
@@ -204,8 +204,8 @@ func (c DaemonConfig) check() (gossipHost string, gossipPort int, err error) {
 
 // checkSecret refuses an executor without a secret that listens beyond
 // loopback, unless c.Insecure says to run it anyway; it then warns.
-func (c DaemonConfig) checkSecret(gossipHost string) error {
-	if len(c.Secret) != 0 || (membership.Loopback(gossipHost) && membership.Loopback(hostOf(c.RPCAddr))) {
+func (c DaemonConfig) checkSecret() error {
+	if len(c.Secret) != 0 || c.loopbackOnly() {
 		return nil
 	}
 	if !c.Insecure {
@@ -222,10 +222,7 @@ func (c DaemonConfig) checkSecret(gossipHost string) error {
 // the cluster nor call its executors, while the user's drivers on this
 // machine read the same file.
 func (c *DaemonConfig) UseLocalSecret() (string, error) {
-	d := c.withDefaults()
-	gossipHost, _, gerr := net.SplitHostPort(d.GossipAddr)
-	rpcHost, _, rerr := net.SplitHostPort(d.RPCAddr)
-	if len(c.Secret) > 0 || c.Insecure || gerr != nil || rerr != nil || !membership.Loopback(gossipHost) || !membership.Loopback(rpcHost) {
+	if len(c.Secret) > 0 || c.Insecure || !c.withDefaults().loopbackOnly() {
 		return "", nil
 	}
 	secret, file, err := auth.LocalSecret()
@@ -234,6 +231,12 @@ func (c *DaemonConfig) UseLocalSecret() (string, error) {
 	}
 	c.Secret = secret
 	return file, nil
+}
+
+// loopbackOnly reports whether c listens on loopback alone, for gossip and
+// for RPC: only local users reach it.
+func (c DaemonConfig) loopbackOnly() bool {
+	return membership.Loopback(hostOf(c.GossipAddr)) && membership.Loopback(hostOf(c.RPCAddr))
 }
 
 // secureTransport gives c TLS from its secret when it has no certificates

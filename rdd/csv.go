@@ -1,7 +1,6 @@
 package rdd
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -331,28 +330,4 @@ func csvText(v reflect.Value) string {
 		return csvText(v.Elem())
 	}
 	return fmt.Sprint(v.Interface())
-}
-
-// boundedLines passes r on, failing once a line runs past max bytes, so
-// that a file without newlines cannot grow the CSV reader's buffers
-// without bound. It counts from the last newline of each read: a line
-// inside one read is bounded by the read's size.
-type boundedLines struct {
-	r        io.Reader
-	max      int64
-	run, pos int64 // bytes since the last newline; bytes read
-}
-
-func (b *boundedLines) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
-		b.run = int64(n - i - 1)
-	} else {
-		b.run += int64(n)
-	}
-	b.pos += int64(n)
-	if b.run > b.max {
-		return n, lineTooLong(b.pos-b.run, b.max)
-	}
-	return n, err
 }

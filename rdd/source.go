@@ -2,6 +2,7 @@ package rdd
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -258,14 +259,11 @@ func (sp textSplit) eachLine(maxLine int64, yield func(string) bool) error {
 	if _, err := f.Seek(pos, io.SeekStart); err != nil {
 		return err
 	}
-	br := bufio.NewReaderSize(f, 1<<16)
+	br := bufio.NewReaderSize(&boundedLines{r: f, max: maxLine, pos: pos}, 1<<16)
 	if sp.start > 0 {
-		for begin := pos; ; {
+		for {
 			skipped, err := br.ReadSlice('\n')
 			pos += int64(len(skipped))
-			if pos-begin > maxLine {
-				return lineTooLong(begin, maxLine)
-			}
 			if err == io.EOF {
 				return nil
 			}
@@ -277,7 +275,32 @@ func (sp textSplit) eachLine(maxLine int64, yield func(string) bool) error {
 			}
 		}
 	}
-	return scanLines(br, pos, sp.end, maxLine, yield)
+	return scanLines(br, pos, sp.end, yield)
+}
+
+// boundedLines passes r on, failing once a line runs past max bytes, so
+// that a file without newlines cannot grow a reader's buffers without
+// bound (TextFile's and CSVFile's). It counts from the last newline of
+// each read: a line inside one read is bounded by the read's size.
+type boundedLines struct {
+	r   io.Reader
+	max int64
+	run int64 // bytes since the last newline
+	pos int64 // the input's offset after the bytes read
+}
+
+func (b *boundedLines) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
+		b.run = int64(n - i - 1)
+	} else {
+		b.run += int64(n)
+	}
+	b.pos += int64(n)
+	if b.run > b.max {
+		return n, lineTooLong(b.pos-b.run, b.max)
+	}
+	return n, err
 }
 
 // lineTooLong is the error of a line, starting at byte at, longer than
@@ -312,16 +335,13 @@ func fill(r io.Reader, buf []byte) ([]byte, error) {
 const lineChunk = 1 << 20
 
 // scanLines yields the lines of r that start before offset end, r's first
-// byte being at offset pos; a line longer than maxLine is an error. It reads about a megabyte at a time into a new
+// byte being at offset pos. It reads about a megabyte at a time into a new
 // buffer that is never written again, and yields lines as substrings of it
 // (unsafe.String, no copy): no allocation per line, at the price that a
 // line kept keeps its chunk alive.
-func scanLines(r io.Reader, pos, end, maxLine int64, yield func(string) bool) error {
+func scanLines(r io.Reader, pos, end int64, yield func(string) bool) error {
 	var rest []byte // an unfinished line from the previous chunk
 	for pos < end {
-		if int64(len(rest)) > maxLine {
-			return lineTooLong(pos, maxLine)
-		}
 		buf := append(make([]byte, 0, max(lineChunk, 2*len(rest))), rest...)
 		buf, err := fill(r, buf)
 		eof := err == io.EOF
@@ -384,7 +404,7 @@ func (sp textSplit) eachCompressedLine(maxLine int64, yield func(string) bool) e
 		defer zr.Close()
 		r = zr
 	}
-	return scanLines(r, 0, math.MaxInt64, maxLine, yield)
+	return scanLines(&boundedLines{r: r, max: maxLine}, 0, math.MaxInt64, yield)
 }
 
 func sourcePartitions(s *Session, n int) int {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
@@ -188,13 +187,7 @@ func clusterSecret(m Master, cfg StandaloneConfig) ([]byte, error) {
 	}
 	// A loopback cluster's executors started without a secret use the
 	// user's: so does its driver.
-	file, err := auth.LocalSecretFile()
-	if err != nil {
-		return nil, nil
-	}
-	if secret, err = auth.ReadSecret(file, "the local secret"); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	secret, _, err = auth.ReadLocalSecret()
 	return secret, err
 }
 

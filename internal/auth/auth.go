@@ -146,6 +146,22 @@ func LocalSecretFile() (string, error) {
 	return filepath.Join(dir, "ember", "secret"), nil
 }
 
+// ReadLocalSecret returns the secret of the user's loopback cluster, from
+// LocalSecretFile, or nil if there is none yet.
+func ReadLocalSecret() (secret []byte, file string, err error) {
+	if file, err = LocalSecretFile(); err != nil {
+		return nil, "", err
+	}
+	secret, err = ReadSecret(file, "the local secret")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, file, nil
+	case err == nil && len(secret) == 0:
+		return nil, file, fmt.Errorf("the local secret %s is empty: remove it, and a new one is made", file)
+	}
+	return secret, file, err
+}
+
 // LocalSecret returns the secret of the user's loopback cluster, from
 // LocalSecretFile, making it first if there is none: 32 random bytes,
 // hex-encoded, in a file only the user may read (0600, in a 0700
@@ -153,16 +169,8 @@ func LocalSecretFile() (string, error) {
 // its executors. Processes that start at once agree on one secret: the
 // file is made whole under another name and linked into place.
 func LocalSecret() (secret []byte, file string, err error) {
-	if file, err = LocalSecretFile(); err != nil {
-		return nil, "", err
-	}
-	if secret, err = ReadSecret(file, "the local secret"); err == nil && len(secret) == 0 {
-		return nil, file, fmt.Errorf("the local secret %s is empty: remove it, and a new one is made", file)
-	} else if err == nil {
-		return secret, file, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, file, err
+	if secret, file, err = ReadLocalSecret(); err != nil || secret != nil {
+		return secret, file, err
 	}
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return nil, file, err

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ember-go/ember/internal/membership"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -605,7 +606,7 @@ func Serve(host string, port int, h http.Handler) (*Server, error) {
 			return nil, fmt.Errorf("status: listen on %s: %w", host, err)
 		}
 	}
-	if loopback(host) {
+	if membership.Loopback(host) {
 		h = HostGuard(host, h)
 	}
 	srv := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, addr: lis.Addr().String(), done: make(chan struct{})}
@@ -637,16 +638,6 @@ func HostGuard(bind string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// loopback reports whether host is a loopback address or localhost: a
-// server there is only reached from this machine, by its local names.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Addr is where the server listens.
