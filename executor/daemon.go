@@ -26,6 +26,7 @@ import (
 	"github.com/ember-go/ember/internal/program"
 	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/internal/status"
 	"github.com/ember-go/ember/shuffle"
 	"github.com/ember-go/ember/storage"
 	"github.com/ember-go/ember/task"
@@ -370,7 +371,19 @@ func (d *Daemon) serveMetrics(addr string) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.registry, promhttp.HandlerOpts{}))
-	d.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = mux
+	if host, _, _ := net.SplitHostPort(lis.Addr().String()); !membership.Loopback(host) {
+		// Beyond loopback, only a reader with the token derived from
+		// the secret, as a driver's UI asks (ember ui-token prints it).
+		token, err := auth.UIToken(d.cfg.Secret)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		h = status.TokenGuard(token, mux)
+		d.cfg.Logger.Info("executor: /metrics listens beyond loopback and answers only with the UI token, as a bearer token (`ember ui-token` prints it)", "addr", lis.Addr().String())
+	}
+	d.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	d.httpAddr, d.httpDone = lis.Addr().String(), make(chan struct{})
 	go func() {
 		defer close(d.httpDone)

@@ -42,7 +42,7 @@ func (m *daemonMetrics) taskEnded(failed bool, d time.Duration, tm task.Metrics)
 	m.tasks.WithLabelValues(outcome).Inc()
 	m.duration.Observe(d.Seconds())
 	if !failed {
-		m.shuffle.WithLabelValues("read").Add(float64(tm.ShuffleReadBytes))
-		m.shuffle.WithLabelValues("write").Add(float64(tm.ShuffleWriteBytes))
+		m.shuffle.WithLabelValues("read").Add(float64(max(tm.ShuffleReadBytes, 0)))
+		m.shuffle.WithLabelValues("write").Add(float64(max(tm.ShuffleWriteBytes, 0)))
 	}
 }

@@ -13,11 +13,11 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
-	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/apache/arrow/go/v15/parquet"
 	"github.com/apache/arrow/go/v15/parquet/compress"
 	"github.com/apache/arrow/go/v15/parquet/file"
 	"github.com/apache/arrow/go/v15/parquet/pqarrow"
+	"github.com/ember-go/ember/internal/saferead"
 	"github.com/ember-go/ember/task"
 )
 
@@ -39,43 +39,79 @@ func ArrowFile[T any](s *Session, path string) *RDD[T] {
 }
 
 // readArrowFile calls each with every record of an Arrow IPC file or
-// stream, until each says stop.
-func readArrowFile(path string, each func(arrow.Record) (bool, error)) (err error) {
+// stream, until each says stop. The file's content is not trusted: its
+// buffers come from an allocator with a budget, its schema's depth is
+// bounded, and a panic of Arrow's reader becomes an error naming it.
+func readArrowFile(path string, each func(arrow.Record) (bool, error)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	defer func() {
-		// Arrow's readers may panic on damaged input.
-		if v := recover(); v != nil {
-			err = damaged(fmt.Errorf("%s: damaged Arrow file: %v", path, v))
-		}
-	}()
-	if fr, ferr := ipc.NewFileReader(f); ferr == nil {
-		defer fr.Close()
-		for i := range fr.NumRecords() {
-			rec, err := fr.Record(i)
-			if err != nil {
-				return damaged(fmt.Errorf("%s: record %d: %w", path, i, err))
-			}
-			if more, err := each(rec); err != nil || !more {
-				return err
-			}
-		}
-		return nil
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	mem := saferead.NewAllocator(readBudget)
+	info, err := f.Stat()
+	if err != nil {
 		return err
 	}
-	sr, err := ipc.NewReader(bufio.NewReaderSize(f, 1<<16))
-	if err != nil {
-		return damaged(fmt.Errorf("%s: neither an Arrow IPC file nor a stream: %w", path, err))
+	err = saferead.Do(path, func() error {
+		if err := saferead.CheckArrowIPC(f, info.Size()); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if fr, ferr := ipc.NewFileReader(f, ipc.WithAllocator(mem)); ferr == nil {
+			defer fr.Close()
+			return eachFileRecord(path, fr, each)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		sr, err := ipc.NewReader(bufio.NewReaderSize(f, 1<<16), ipc.WithAllocator(mem))
+		if err != nil {
+			return damaged(fmt.Errorf("%s: neither an Arrow IPC file nor a stream: %w", path, err))
+		}
+		defer sr.Release()
+		return eachStreamRecord(path, sr, each)
+	})
+	if errors.Is(err, saferead.ErrDamaged) {
+		return damaged(err)
 	}
-	defer sr.Release()
+	return err
+}
+
+// inFile names the file in err, if any.
+func inFile(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+// readBudget is the most memory the reader of one Arrow or Parquet file
+// may hold at once; 0 means saferead.DefaultLimit.
+var readBudget int64
+
+func eachFileRecord(path string, fr *ipc.FileReader, each func(arrow.Record) (bool, error)) error {
+	if err := saferead.CheckSchema(fr.Schema()); err != nil {
+		return damaged(fmt.Errorf("%s: %w", path, err))
+	}
+	for i := range fr.NumRecords() {
+		rec, err := fr.Record(i)
+		if err != nil {
+			return damaged(fmt.Errorf("%s: record %d: %w", path, i, err))
+		}
+		if more, err := each(rec); err != nil || !more {
+			return inFile(path, err)
+		}
+	}
+	return nil
+}
+
+func eachStreamRecord(path string, sr *ipc.Reader, each func(arrow.Record) (bool, error)) error {
+	if err := saferead.CheckSchema(sr.Schema()); err != nil {
+		return damaged(fmt.Errorf("%s: %w", path, err))
+	}
 	for sr.Next() {
 		if more, err := each(sr.Record()); err != nil || !more {
-			return err
+			return inFile(path, err)
 		}
 	}
 	if err := sr.Err(); err != nil {
@@ -168,55 +204,108 @@ func parquetRowGroups(path string) ([]rowGroup, error) {
 	}
 	var groups []rowGroup
 	for _, f := range files {
-		rdr, err := file.OpenParquetFile(f, false)
+		err := openParquet(f, func(pf *parquetFile) error {
+			for g := range pf.NumRowGroups() {
+				groups = append(groups, rowGroup{f, g, max(pf.MetaData().RowGroup(g).TotalCompressedSize(), 0)})
+			}
+			return nil
+		})
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
+			return nil, err
 		}
-		for g := range rdr.NumRowGroups() {
-			groups = append(groups, rowGroup{f, g, rdr.MetaData().RowGroup(g).TotalCompressedSize()})
-		}
-		rdr.Close()
 	}
 	return groups, nil
 }
 
-func (r *RDD[T]) readRowGroup(ctx context.Context, rg rowGroup, yield func([]T) bool) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = damaged(fmt.Errorf("%s: damaged Parquet file: %v", rg.path, v))
+// openParquet opens the Parquet file at path and calls read with it and
+// the allocator its data must come from. The file's content is not
+// trusted, as in readArrowFile: its metadata is read with a budget, its
+// schema's depth is bounded, and a panic of the reader becomes an error
+// naming the file.
+func openParquet(path string, read func(*parquetFile) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	pf := &parquetFile{path: path, f: f, size: info.Size(), mem: saferead.NewAllocator(readBudget)}
+	err = saferead.Do(path, func() error {
+		var err error
+		pf.Reader, err = file.NewParquetReader(f, file.WithReadProps(parquet.NewReaderProperties(pf.mem)))
+		if err != nil {
+			return damaged(fmt.Errorf("%s: %w", path, err))
 		}
-	}()
-	pf, err := file.OpenParquetFile(rg.path, false)
-	if err != nil {
-		return fmt.Errorf("%s: %w", rg.path, err)
+		if err := saferead.CheckParquet(pf.MetaData()); err != nil {
+			return damaged(fmt.Errorf("%s: %w", path, err))
+		}
+		return read(pf)
+	})
+	if errors.Is(err, saferead.ErrDamaged) {
+		return damaged(err)
 	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, memory.DefaultAllocator)
-	if err != nil {
-		return damaged(fmt.Errorf("%s: %w", rg.path, err))
+	return err
+}
+
+// parquetFile is an open Parquet file whose metadata has been checked.
+type parquetFile struct {
+	*file.Reader
+	path string
+	f    *os.File
+	size int64
+	mem  *saferead.Allocator
+}
+
+// checkGroup checks what the reader trusts of row group g before it
+// decodes it.
+func (pf *parquetFile) checkGroup(g int) error {
+	if g >= pf.NumRowGroups() {
+		return fmt.Errorf("%s: has %d row groups, not %d: it changed since the job began", pf.path, pf.NumRowGroups(), g+1)
 	}
-	leaves, err := parquetLeaves(fr.Manifest, r.codec.Schema())
-	if err != nil {
-		return damaged(fmt.Errorf("%s: %w", rg.path, err))
+	if err := saferead.CheckParquetRowGroup(pf.f, pf.size, pf.MetaData(), g, pf.mem.Limit()); err != nil {
+		return damaged(fmt.Errorf("%s: %w", pf.path, err))
 	}
-	rr, err := fr.GetRecordReader(ctx, leaves, []int{rg.group})
-	if err != nil {
-		return fmt.Errorf("%s: %w", rg.path, err)
+	if err := saferead.DecodeNested(pf.Reader, g); err != nil {
+		return damaged(fmt.Errorf("%s: %w", pf.path, err))
 	}
-	defer rr.Release()
-	for rr.Next() {
-		more, err := r.yieldProjected(rr.Record(), yield)
+	return nil
+}
+
+func (r *RDD[T]) readRowGroup(ctx context.Context, rg rowGroup, yield func([]T) bool) error {
+	return openParquet(rg.path, func(pf *parquetFile) error {
+		if err := pf.checkGroup(rg.group); err != nil {
+			return err
+		}
+		fr, err := pqarrow.NewFileReader(pf.Reader, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, pf.mem)
+		if err != nil {
+			return damaged(fmt.Errorf("%s: %w", rg.path, err))
+		}
+		leaves, err := parquetLeaves(fr.Manifest, r.codec.Schema())
+		if err != nil {
+			return damaged(fmt.Errorf("%s: %w", rg.path, err))
+		}
+		rr, err := fr.GetRecordReader(ctx, leaves, []int{rg.group})
 		if err != nil {
 			return fmt.Errorf("%s: %w", rg.path, err)
 		}
-		if !more {
-			return nil
+		defer rr.Release()
+		for rr.Next() {
+			more, err := r.yieldProjected(rr.Record(), yield)
+			if err != nil {
+				return fmt.Errorf("%s: %w", rg.path, err)
+			}
+			if !more {
+				return nil
+			}
 		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return damaged(fmt.Errorf("%s: %w", rg.path, err))
-	}
-	return nil
+		if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+			return damaged(fmt.Errorf("%s: %w", rg.path, err))
+		}
+		return nil
+	})
 }
 
 // parquetLeaves returns the leaf columns of the top-level fields that want

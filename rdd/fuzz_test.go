@@ -1,7 +1,10 @@
 package rdd_test
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,6 +23,49 @@ func FuzzWithConf(f *testing.F) {
 		err := rdd.WithConf(key, value)(&cfg)
 		if err != nil && !strings.Contains(err.Error(), key) && !strings.Contains(err.Error(), fmt.Sprintf("%q", key)) {
 			t.Fatalf("%s=%q: error %q does not name the key", key, value, err)
+		}
+	})
+}
+
+// FuzzArrowFile: any bytes read as an Arrow file give elements or an
+// error naming the file; never a panic, and never more memory than the
+// reading budget.
+func FuzzArrowFile(f *testing.F) {
+	fuzzFile(f, "data.arrow", func(s *rdd.Session, dir string) error {
+		return rdd.Parallelize(s, records(20), 1).SaveAsArrow(context.Background(), dir)
+	}, func(s *rdd.Session, path string) error {
+		_, err := rdd.ArrowFile[record](s, path).Collect(context.Background())
+		return err
+	})
+}
+
+// FuzzParquetFile is FuzzArrowFile for Parquet files.
+func FuzzParquetFile(f *testing.F) {
+	fuzzFile(f, "data.parquet", func(s *rdd.Session, dir string) error {
+		return rdd.Parallelize(s, records(20), 1).SaveAsParquet(context.Background(), dir)
+	}, func(s *rdd.Session, path string) error {
+		_, err := rdd.ParquetFile[record](s, path).Collect(context.Background())
+		return err
+	})
+}
+
+// fuzzFile fuzzes read with files named name, seeded with the one part
+// that save writes, and with a reading budget of 64 MiB.
+func fuzzFile(f *testing.F, name string, save func(*rdd.Session, string) error, read func(*rdd.Session, string) error) {
+	defer rdd.SetReadBudget(rdd.SetReadBudget(64 << 20))
+	s := newSession(f, rdd.WithMaster("local[1]"), rdd.WithConf("task.maxFailures", "1"))
+	seed := onePart(f, func(dir string) error { return save(s, dir) })
+	f.Add(seed)
+	f.Add(seed[:len(seed)/2])
+	stream, body := idStream(f, 50)
+	f.Add(declareBody(stream, body, 1<<40))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := read(s, path); err != nil && !strings.Contains(err.Error(), name) {
+			t.Fatalf("%v does not name the file", err)
 		}
 	})
 }

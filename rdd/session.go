@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/gctune"
+	"github.com/ember-go/ember/internal/membership"
 	"github.com/ember-go/ember/internal/status"
 	"github.com/ember-go/ember/scheduler"
 )
@@ -35,6 +38,8 @@ type session struct {
 	engine scheduler.Engine
 	status *status.Store
 	ui     *status.Server // nil when ui.port is negative
+	// uiToken is what ui asks of its readers; "" on loopback.
+	uiToken string
 	// gcDone ends the session's floor under the Go heap goal (gc.minHeap).
 	gcDone func()
 
@@ -89,14 +94,50 @@ func NewSession(opts ...Option) (*Session, error) {
 	st.engine.OnStageEvent(statusFeed(st.status))
 	st.engine.OnExecutorLost(st.status.ExecutorLost)
 	if cfg.UIPort >= 0 {
-		if st.ui, err = status.Serve(cfg.UIBind, cfg.UIPort, st.status.Handler()); err != nil {
+		if err := st.serveUI(); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("ember: ui.port: %w", err)
+			return nil, err
 		}
-		slog.Debug("ember: status API and metrics", "url", "http://"+st.ui.Addr())
 	}
 	return s, nil
 }
+
+// serveUI starts the status server. Beyond loopback it asks for a token,
+// derived from the cluster secret for an ember:// master (so that every
+// holder of the secret can compute it), else random, and says so.
+func (st *session) serveUI() error {
+	cfg := st.cfg
+	var token string
+	if !membership.Loopback(cfg.UIBind) {
+		var secret []byte
+		if strings.HasPrefix(cfg.Master, "ember://") {
+			var err error
+			if secret, err = auth.ReadSecret(cfg.SecretFile, "cluster.secretFile"); err != nil {
+				return fmt.Errorf("ember: the status server's token: %w", err)
+			}
+		}
+		var err error
+		if token, err = auth.UIToken(secret); err != nil {
+			return fmt.Errorf("ember: the status server's token: %w", err)
+		}
+	}
+	var err error
+	if st.ui, err = status.Serve(cfg.UIBind, cfg.UIPort, st.status.Handler(), token); err != nil {
+		return fmt.Errorf("ember: ui.port: %w", err)
+	}
+	st.uiToken = token
+	if token == "" {
+		slog.Debug("ember: status API and metrics", "url", "http://"+st.ui.Addr())
+		return nil
+	}
+	slog.Warn("ember: the status server listens beyond loopback (ui.bind) and answers only with its token, as a bearer token or in this address",
+		"url", "http://"+st.ui.Addr()+"/?token="+token)
+	return nil
+}
+
+// UIToken returns the token that the status server asks of its readers,
+// or "" when it listens on loopback (or not at all): see ui.bind.
+func (s *Session) UIToken() string { return s.uiToken }
 
 // UIAddr returns where the session serves its status API and metrics
 // (host:port), or "" if it does not.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -389,5 +390,33 @@ func TestStatusCountsTakeAndSample(t *testing.T) {
 	}
 	if kinds["sample"] != 1 || kinds["map"] != 1 || kinds["result"] != 2 {
 		t.Errorf("stage kinds %v, want Take's result stage and the sort's sample, map and result stages", kinds)
+	}
+}
+
+// A status server beyond loopback answers only with the session's token.
+func TestStatusTokenBeyondLoopback(t *testing.T) {
+	s := newSession(t, rdd.WithMaster("local[2]"), rdd.WithConf("ui.bind", "0.0.0.0"))
+	token := s.UIToken()
+	if len(token) != 32 {
+		t.Fatalf("token %q, want 32 hex digits", token)
+	}
+	_, port, _ := net.SplitHostPort(s.UIAddr())
+	url := "http://127.0.0.1:" + port + "/api/v1/jobs"
+	for bearer, want := range map[string]int{"": http.StatusUnauthorized, "Bearer x": http.StatusUnauthorized, "Bearer " + token: http.StatusOK} {
+		req, _ := http.NewRequest("GET", url, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%q: status %d, want %d", bearer, resp.StatusCode, want)
+		}
+	}
+	if loop := newSession(t, rdd.WithMaster("local[1]")); loop.UIToken() != "" {
+		t.Errorf("a loopback status server asks for a token")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/flight"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/ember-go/ember/internal/saferead"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -189,7 +190,7 @@ func (f *RemoteFetcher) get(ctx context.Context, location string, ticket []byte,
 	if err != nil {
 		return errorOf(err)
 	}
-	rdr, err := flight.NewRecordReader(stream)
+	rdr, err := flight.NewRecordReader(checkedStream{stream})
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil // an empty block
@@ -208,6 +209,23 @@ func (f *RemoteFetcher) get(ctx context.Context, location string, ticket []byte,
 		return errorOf(err)
 	}
 	return nil
+}
+
+// checkedStream checks each message of a Flight stream before Arrow's
+// reader trusts the lengths it declares.
+type checkedStream struct {
+	flight.FlightService_DoGetClient
+}
+
+func (s checkedStream) Recv() (*flight.FlightData, error) {
+	fd, err := s.FlightService_DoGetClient.Recv()
+	if err != nil || len(fd.DataHeader) == 0 {
+		return fd, err
+	}
+	if err := saferead.CheckMessage(fd.DataHeader, int64(len(fd.DataBody))); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorruptBlock, err)
+	}
+	return fd, nil
 }
 
 // errorOf maps a Flight call's failure to the package's errors.

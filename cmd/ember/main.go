@@ -5,6 +5,7 @@
 //	ember chaos [--executors N] [--jobs N] [--kills N] [--scenario NAME]
 //	ember executor [--join HOST:PORT,…] [--bind ADDR] [--rpc-bind ADDR] [--cores N] [--memory SIZE] [--secret-file FILE]
 //	ember config [--config FILE]
+//	ember ui-token [--secret-file FILE]
 //	ember version
 //	ember completion bash|zsh|fish|powershell
 //
@@ -82,7 +83,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().String("log-format", "text", "text or json")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return setUpLogging(cmd) }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRun(), newBench(), newExecutor(), newChaos(), newConfig(), newVersion())
+	root.AddCommand(newRun(), newBench(), newExecutor(), newChaos(), newConfig(), newUIToken(), newVersion())
 	return root
 }
 

@@ -123,3 +123,30 @@ func TestConfigCommand(t *testing.T) {
 		t.Errorf("a bad value: %v", err)
 	}
 }
+
+// ember ui-token prints what status servers of the secret's holders ask
+// for: the same for every holder, another for another secret.
+func TestUIToken(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, secret string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	a, b := write("a", "0123456789abcdef0123456789abcdef"), write("b", "fedcba9876543210fedcba9876543210")
+	tokenA, err := runCLI(t, "ui-token", "--secret-file", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := runCLI(t, "ui-token", "--secret-file", a)
+	tokenB, _ := runCLI(t, "ui-token", "--secret-file", b)
+	if len(strings.TrimSpace(tokenA)) != 32 || tokenA != again || tokenA == tokenB || strings.Contains(tokenA, "0123456789abcdef") {
+		t.Errorf("tokens %q, %q (again), %q (another secret)", tokenA, again, tokenB)
+	}
+	t.Setenv("EMBER_SECRET", "")
+	if _, err := runCLI(t, "ui-token"); err == nil || !strings.Contains(err.Error(), "no secret") {
+		t.Errorf("without a secret: %v", err)
+	}
+}

@@ -8,6 +8,7 @@
 package status
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -592,8 +593,9 @@ func (s *Store) Handler() http.Handler {
 
 // Serve listens on host:port, or the next free port up to port+16, or
 // else any free port, and serves h until Close. Server.Addr says where.
-// On a loopback host, h is served through HostGuard.
-func Serve(host string, port int, h http.Handler) (*Server, error) {
+// On a loopback host, h is served through HostGuard; on any other, with a
+// token, through TokenGuard.
+func Serve(host string, port int, h http.Handler, token string) (*Server, error) {
 	var lis net.Listener
 	var err error
 	for p := port; p <= port+16 && port != 0; p++ {
@@ -606,8 +608,11 @@ func Serve(host string, port int, h http.Handler) (*Server, error) {
 			return nil, fmt.Errorf("status: listen on %s: %w", host, err)
 		}
 	}
-	if membership.Loopback(host) {
+	switch {
+	case membership.Loopback(host):
 		h = HostGuard(host, h)
+	case token != "":
+		h = TokenGuard(token, h)
 	}
 	srv := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, addr: lis.Addr().String(), done: make(chan struct{})}
 	go func() {
@@ -639,6 +644,38 @@ func HostGuard(bind string, h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// TokenGuard serves h only to requests that carry token: as a bearer
+// token (`Authorization: Bearer …`, as Prometheus sends it), in the cookie
+// ember_ui_token, or in the query (`?token=…`), which a browser follows
+// once: the answer sets the cookie (HttpOnly, SameSite=Strict) and sends
+// it to the same page without the token in its address. Others get 401.
+func TokenGuard(token string, h http.Handler) http.Handler {
+	want := []byte(token)
+	matches := func(got string) bool { return got != "" && subtle.ConstantTimeCompare([]byte(got), want) == 1 }
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && matches(bearer) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if c, err := r.Cookie(tokenCookie); err == nil && matches(c.Value) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if q := r.URL.Query(); matches(q.Get("token")) {
+			http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			q.Del("token")
+			u := *r.URL
+			u.RawQuery = q.Encode()
+			http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ember"`)
+		http.Error(w, "ember: this status server listens beyond loopback and answers only with its token: open the address its log gives (…/?token=…), or send Authorization: Bearer <token>", http.StatusUnauthorized)
+	})
+}
+
+const tokenCookie = "ember_ui_token"
 
 // Addr is where the server listens.
 func (s *Server) Addr() string { return s.addr }
@@ -695,15 +732,17 @@ func (s *Store) newStageLocked(start StageStart, job int) *Stage {
 func (s *Store) countIOLocked(m TaskMetrics) {
 	for i, v := range [4][2]int64{{m.InputRecords, m.InputBytes}, {m.OutputRecords, m.OutputBytes},
 		{m.ShuffleReadRecords, m.ShuffleReadBytes}, {m.ShuffleWriteRecords, m.ShuffleWriteBytes}} {
-		if v[0] != 0 {
+		// A counter cannot go down (it panics): a negative figure, from a
+		// damaged input's metadata or a hostile executor, is not counted.
+		if v[0] > 0 {
 			s.recordsBy[i].Add(float64(v[0]))
 		}
-		if v[1] != 0 {
+		if v[1] > 0 {
 			s.bytesBy[i].Add(float64(v[1]))
 		}
 	}
-	s.spilledMemory.Add(float64(m.MemoryBytesSpilled))
-	s.spilledDisk.Add(float64(m.DiskBytesSpilled))
+	s.spilledMemory.Add(float64(max(m.MemoryBytesSpilled, 0)))
+	s.spilledDisk.Add(float64(max(m.DiskBytesSpilled, 0)))
 }
 
 // executor returns the record of the executor named name, made if need
