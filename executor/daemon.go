@@ -94,8 +94,8 @@ type DaemonConfig struct {
 	// core. A driver sends no more than the executor's cores.
 	MaxQueued int
 	// MetricsAddr, if set, is where the executor serves Prometheus
-	// /metrics (plain HTTP, read without the secret: keep it on loopback
-	// or a monitoring network).
+	// /metrics, over plain HTTP: beyond loopback, only to readers with the
+	// UI token derived from Secret (auth.UIToken).
 	MetricsAddr string
 	// GCMinHeap is the Go heap goal below which the garbage collector
 	// does not run while the executor serves (see package gctune); 0

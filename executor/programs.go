@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ember-go/ember/internal/auth"
@@ -24,6 +26,7 @@ import (
 	"github.com/ember-go/ember/internal/program"
 	"github.com/ember-go/ember/internal/replay"
 	"github.com/ember-go/ember/internal/rpc"
+	"github.com/ember-go/ember/internal/wire"
 	"github.com/ember-go/ember/shuffle"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -60,17 +63,33 @@ const (
 // workerReady is the line a worker prints when it listens.
 const workerReady = "ember worker listening on "
 
-// programs stores uploaded binaries by SHA-256.
+// programs stores uploaded binaries by SHA-256, each while an application
+// runs it: a program is removed when the last application that ran it
+// ends (one uploaded and never run, when the executor stops or when
+// another application ends after its grace).
 type programs struct {
 	dir     string
 	ownsDir bool
 	max     int64
 	idle    time.Duration // the longest an upload may go without a chunk
 	uploads chan struct{} // bounds concurrent uploads
+
+	mu sync.Mutex
+	// users counts the applications running each program, by hash.
+	users map[string]int
+	// installed holds when each program not yet run was stored: it is
+	// kept for uploadGrace, for the application that uploaded it.
+	installed map[string]time.Time
 }
 
+// uploadGrace is how long a program uploaded and not yet run is kept
+// when another application's end would remove it: a driver uploads, then
+// opens its application at once.
+const uploadGrace = time.Minute
+
 func newPrograms(dir string, max int64, idle time.Duration) (*programs, error) {
-	p := &programs{dir: dir, max: max, idle: idle, uploads: make(chan struct{}, 2)}
+	p := &programs{dir: dir, max: max, idle: idle, uploads: make(chan struct{}, 2),
+		users: make(map[string]int), installed: make(map[string]time.Time)}
 	if p.max <= 0 {
 		p.max = DefaultMaxBinarySize
 	}
@@ -85,13 +104,85 @@ func newPrograms(dir string, max int64, idle time.Duration) (*programs, error) {
 		p.dir, p.ownsDir = d, true
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
+	} else if err := p.removeLeftovers(); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// removeLeftovers removes the programs and partial uploads that a work
+// directory kept from an executor that did not stop cleanly: no
+// application of this one runs them.
+func (p *programs) removeLeftovers() error {
+	entries, err := os.ReadDir(p.dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if _, err := p.path(e.Name()); err == nil || strings.HasPrefix(e.Name(), ".upload-") {
+			errs = append(errs, os.Remove(filepath.Join(p.dir, e.Name())))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (p *programs) close() error {
 	if p.ownsDir {
 		return os.RemoveAll(p.dir)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for sum := range p.installed {
+		errs = append(errs, p.removeLocked(sum))
+	}
+	for sum := range p.users {
+		errs = append(errs, p.removeLocked(sum))
+	}
+	return errors.Join(errs...)
+}
+
+// stored notes that the program sum was just installed.
+func (p *programs) stored(sum string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.users[sum] == 0 {
+		p.installed[sum] = time.Now()
+	}
+}
+
+// use notes that an application runs the program sum, until done is
+// called: then, if no other application runs it, it is removed, with any
+// other program whose grace has passed.
+func (p *programs) use(sum string) (done func()) {
+	p.mu.Lock()
+	p.users[sum]++
+	delete(p.installed, sum)
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.users[sum]--; p.users[sum] <= 0 {
+			delete(p.users, sum)
+			p.removeLocked(sum)
+		}
+		for other, at := range p.installed {
+			if time.Since(at) > uploadGrace {
+				p.removeLocked(other)
+			}
+		}
+	}
+}
+
+func (p *programs) removeLocked(sum string) error {
+	delete(p.installed, sum)
+	path, err := p.path(sum)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }
@@ -201,6 +292,7 @@ func (s *taskService) receiveProgram(p *programs, stream rpc.Executor_UploadServ
 	if err != nil {
 		return err
 	}
+	defer p.stored(h.Sha256)
 	if _, err := os.Stat(final); err == nil {
 		return nil // uploaded before
 	}
@@ -358,6 +450,7 @@ func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rp
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+	defer d.programs.use(hello.Binary.Sha256)()
 	w, err := d.startWorker(ctx, path, app.id)
 	if err != nil {
 		return status.Errorf(codes.Internal, "executor %s: %v", d.Name(), err)
@@ -425,7 +518,7 @@ func relay(stream rpc.Executor_ConnectServer, child rpc.Executor_ConnectClient, 
 		var err error
 		defer func() { up <- err }()
 		defer auth.Recover("forwarding to the driver of application "+app.id, &err)
-		err = forwardToDriver(stream, child)
+		err = forwardToDriver(stream, child, app)
 	}()
 	down := make(chan error, 1)
 	go func() {
@@ -453,12 +546,15 @@ func relay(stream rpc.Executor_ConnectServer, child rpc.Executor_ConnectClient, 
 }
 
 // forwardToDriver sends the driver what the worker says, until either
-// stream fails.
-func forwardToDriver(stream rpc.Executor_ConnectServer, child rpc.Executor_ConnectClient) error {
+// stream fails, counting in the executor's metrics the tasks that end.
+func forwardToDriver(stream rpc.Executor_ConnectServer, child rpc.Executor_ConnectClient, app *application) error {
 	for {
 		m, err := child.Recv()
 		if err != nil {
 			return err
+		}
+		if st := m.GetStatus(); st != nil {
+			app.relayedEnded(st)
 		}
 		if err := stream.Send(m); err != nil {
 			return err
@@ -499,6 +595,19 @@ func (a *application) note(m *rpc.DriverMessage) {
 		if b.Launch.Kind == rpc.LaunchTask_MAP {
 			a.shuffles[int(b.Launch.ShuffleId)] = true
 		}
+		a.relayed[b.Launch.TaskId] = time.Now()
+	}
+}
+
+// relayedEnded counts in the executor's metrics a task that the
+// application's worker ran, as the executor counts its own.
+func (a *application) relayedEnded(st *rpc.TaskStatus) {
+	a.mu.Lock()
+	start, ok := a.relayed[st.TaskId]
+	delete(a.relayed, st.TaskId)
+	a.mu.Unlock()
+	if ok && a.d.metrics != nil {
+		a.d.metrics.taskEnded(st.State == rpc.TaskStatus_FAILED, time.Since(start), wire.MetricsOf(st.Metrics))
 	}
 }
 

@@ -35,7 +35,8 @@ func (s *taskService) Connect(stream rpc.Executor_ConnectServer) error {
 		return err
 	}
 	app := &application{id: hello.AppId, d: d, stream: stream, defs: make(map[uint64]*rpc.DefineJob),
-		running: make(map[uint64]context.CancelFunc), shuffles: make(map[int]bool), rdds: make(map[int]bool)}
+		running: make(map[uint64]context.CancelFunc), shuffles: make(map[int]bool), rdds: make(map[int]bool),
+		relayed: make(map[uint64]time.Time)}
 	if d.runner == nil || hello.Fingerprint != d.runner.Fingerprint() {
 		return s.serveByWorker(stream, hello, app)
 	}
@@ -103,6 +104,9 @@ type application struct {
 	running  map[uint64]context.CancelFunc
 	shuffles map[int]bool // written here, removed when the application ends
 	rdds     map[int]bool // the application's RDDs, whose cached blocks go too
+	// relayed holds when each task launched on the application's worker
+	// began, so that the executor's metrics count the worker's tasks.
+	relayed map[uint64]time.Time
 }
 
 // heartbeat tells the driver every interval that the executor is alive,

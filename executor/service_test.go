@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,10 +24,12 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/flight"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/ember-go/ember/internal/auth"
+	"github.com/ember-go/ember/internal/auth/authtest"
 	"github.com/ember-go/ember/internal/await"
 	"github.com/ember-go/ember/internal/rpc"
 	"github.com/ember-go/ember/internal/wire"
 	"github.com/ember-go/ember/task"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -459,4 +462,50 @@ func TestExecutorMetrics(t *testing.T) {
 	if shuffled != float64(written) || families["ember_executor_task_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount() != 3 {
 		t.Errorf("ember_executor_shuffle_bytes_total{direction=write} = %v, want %d; durations %v", shuffled, written, families["ember_executor_task_duration_seconds"])
 	}
+}
+
+// The tasks of an application that a worker runs count in the executor's
+// metrics, as the executor's own do.
+func TestRelayedTasksCounted(t *testing.T) {
+	d := &Daemon{}
+	d.metrics = newDaemonMetrics(d)
+	app := &application{d: d, shuffles: make(map[int]bool), relayed: make(map[uint64]time.Time)}
+	for id := range uint64(3) {
+		app.note(&rpc.DriverMessage{Body: &rpc.DriverMessage_Launch{Launch: &rpc.LaunchTask{TaskId: id + 1, Kind: rpc.LaunchTask_MAP, ShuffleId: 2}}})
+	}
+	app.relayedEnded(&rpc.TaskStatus{TaskId: 1, Metrics: &rpc.TaskMetrics{ShuffleWriteBytes: 100, ShuffleReadBytes: 7}})
+	app.relayedEnded(&rpc.TaskStatus{TaskId: 2, State: rpc.TaskStatus_FAILED})
+	app.relayedEnded(&rpc.TaskStatus{TaskId: 9}) // never launched here: not counted
+	m := d.metrics
+	if got := testutil.ToFloat64(m.tasks.WithLabelValues("succeeded")); got != 1 {
+		t.Errorf("succeeded %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.tasks.WithLabelValues("failed")); got != 1 {
+		t.Errorf("failed %v, want 1", got)
+	}
+	if w, r := testutil.ToFloat64(m.shuffle.WithLabelValues("write")), testutil.ToFloat64(m.shuffle.WithLabelValues("read")); w != 100 || r != 7 {
+		t.Errorf("shuffle bytes written %v, read %v; want 100, 7", w, r)
+	}
+	if len(app.relayed) != 1 {
+		t.Errorf("%d tasks still noted as running, want 1 (task 3)", len(app.relayed))
+	}
+}
+
+// Beyond loopback an executor's /metrics asks for the UI token.
+func TestMetricsBeyondLoopbackNeedTheToken(t *testing.T) {
+	d, err := StartDaemon(context.Background(), DaemonConfig{
+		Name: "exec", GossipAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", Cores: 1, Memory: 64 << 20,
+		Secret: testSecret, GossipProfile: "local", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		runner: mapRunner{fingerprint: "fp"}, WorkDir: t.TempDir(), MetricsAddr: "0.0.0.0:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	_, port, _ := net.SplitHostPort(d.MetricsAddr())
+	token, err := auth.UIToken(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authtest.RequiresBearer(t, "http://127.0.0.1:"+port+"/metrics", token)
 }

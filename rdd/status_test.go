@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ember-go/ember/internal/auth/authtest"
 	"github.com/ember-go/ember/internal/await"
 	"github.com/ember-go/ember/rdd"
 	"github.com/prometheus/common/expfmt"
@@ -402,20 +403,7 @@ func TestStatusTokenBeyondLoopback(t *testing.T) {
 	}
 	_, port, _ := net.SplitHostPort(s.UIAddr())
 	url := "http://127.0.0.1:" + port + "/api/v1/jobs"
-	for bearer, want := range map[string]int{"": http.StatusUnauthorized, "Bearer x": http.StatusUnauthorized, "Bearer " + token: http.StatusOK} {
-		req, _ := http.NewRequest("GET", url, nil)
-		if bearer != "" {
-			req.Header.Set("Authorization", bearer)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("%q: status %d, want %d", bearer, resp.StatusCode, want)
-		}
-	}
+	authtest.RequiresBearer(t, url, token)
 	if loop := newSession(t, rdd.WithMaster("local[1]")); loop.UIToken() != "" {
 		t.Errorf("a loopback status server asks for a token")
 	}

@@ -78,7 +78,7 @@ func (e *executorFlags) register(cmd *cobra.Command) {
 	f.StringVar(&e.tlsKey, "tls-key", "", "PEM key of --tls-cert")
 	f.StringVar(&e.tlsCA, "tls-ca", "", "PEM certificate of the CA that signed the cluster's certificates")
 	f.BoolVar(&e.clientAuth, "tls-client-auth", false, "accept only callers with a certificate signed by --tls-ca (mutual TLS)")
-	f.StringVar(&e.cfg.MetricsAddr, "metrics-bind", "", "address to serve Prometheus /metrics on (plain HTTP, no secret; e.g. 127.0.0.1:9100)")
+	f.StringVar(&e.cfg.MetricsAddr, "metrics-bind", "", "address to serve Prometheus /metrics on (plain HTTP; beyond loopback it asks for the token `ember ui-token` prints; e.g. 127.0.0.1:9100)")
 	f.DurationVar(&e.cfg.UploadIdleTimeout, "upload-idle-timeout", executor.DefaultUploadIdleTimeout, "how long an upload of a driver's program may send nothing before it is cut off")
 	f.BoolVar(&e.cfg.InsecureTransport, "insecure-transport", false, "serve and call plain TCP instead of TLS derived from the secret: the traffic can be read on the network")
 	f.BoolVar(&e.cfg.Insecure, "insecure", false, "allow running beyond loopback without a secret: anyone who reaches the ports can run code")

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ember-go/ember/cmd/ember/internal/chaos"
+	"github.com/ember-go/ember/internal/await"
 	"github.com/ember-go/ember/internal/membership"
 )
 
@@ -278,7 +279,8 @@ func TestClusterMasters(t *testing.T) {
 	t.Run("local-cluster", func(t *testing.T) { check(t, "local-cluster[3]") })
 
 	t.Run("standalone", func(t *testing.T) {
-		c, err := chaos.StartCluster(context.Background(), emberBinary(t), t.TempDir(), 3, 2)
+		clusterDir := t.TempDir()
+		c, err := chaos.StartCluster(context.Background(), emberBinary(t), clusterDir, 3, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,6 +302,15 @@ func TestClusterMasters(t *testing.T) {
 		cmd.Env = append(os.Environ(), "EMBER_SECRET="+string(secret))
 		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "squares by residue: ok") || !strings.Contains(string(out), "join and sort: ok") || !strings.Contains(string(out), "crashed workers: ok") || strings.Contains(string(out), "ran on 1 executors") {
 			t.Errorf("a shipped program: %v\n%s", err, out)
+		}
+		// Its application over, no executor keeps the program (their
+		// work directories are given with --work-dir).
+		var left []string
+		if !await.Until(30*time.Second, func() bool {
+			left, _ = filepath.Glob(filepath.Join(clusterDir, "executor-*", "programs", "*"))
+			return len(left) == 0
+		}) {
+			t.Errorf("30 s after the shipped program ended, its executors keep %v", left)
 		}
 
 		// A driver with another secret cannot join, and names the seeds.

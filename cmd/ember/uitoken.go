@@ -14,7 +14,7 @@ func newUIToken() *cobra.Command {
 		Use:   "ui-token",
 		Short: "Print the token that status servers beyond loopback ask for",
 		Long: `Print the token that a driver's web UI and an executor's /metrics ask of
-their readers when they listen beyond loopback (ui.bind, --metrics-addr):
+their readers when they listen beyond loopback (ui.bind, --metrics-bind):
 derived one way from the cluster secret, so that it reveals nothing of it.
 Send it as a bearer token (Prometheus: authorization.credentials), or open
 http://HOST:PORT/?token=TOKEN once in a browser.

@@ -1,5 +1,7 @@
-// Package authtest makes the certificates that TLS tests need: a CA, and
-// certificates it signs for 127.0.0.1, written as PEM files.
+// Package authtest helps the tests of authentication: it makes the
+// certificates that TLS tests need (a CA, and certificates it signs for
+// 127.0.0.1, written as PEM files), and checks that a status server asks
+// for its token.
 package authtest
 
 import (
