@@ -4,18 +4,18 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"math"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/apache/arrow/go/v15/parquet"
 	"github.com/apache/arrow/go/v15/parquet/compress"
 	"github.com/apache/arrow/go/v15/parquet/file"
 	"github.com/apache/arrow/go/v15/parquet/metadata"
 	"github.com/apache/arrow/go/v15/parquet/schema"
+	"github.com/apache/thrift/lib/go/thrift"
 	"github.com/golang/snappy"
 	"github.com/klauspost/compress/zstd"
-	"github.com/apache/thrift/lib/go/thrift"
 )
 
 // maxPageHeader is the most bytes a page header may take: far more than
