@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow/flight"
 	"github.com/ember-go/ember/internal/auth"
 	"github.com/ember-go/ember/internal/execenv"
 	"github.com/ember-go/ember/internal/program"
@@ -55,9 +57,7 @@ const (
 	envWorkerName     = "EMBER_WORKER_NAME"     // the executor's name
 	envWorkerCores    = "EMBER_WORKER_CORES"
 	envWorkerMemory   = "EMBER_WORKER_MEMORY"
-	// envWorkerPlain, set, says that the executor calls plain TCP, so
-	// that its worker does too.
-	envWorkerPlain = "EMBER_WORKER_PLAIN_TRANSPORT"
+	envWorkerRelay    = "EMBER_WORKER_RELAY" // where the worker reads remote blocks
 )
 
 // workerReady is the line a worker prints when it listens.
@@ -613,33 +613,63 @@ func (a *application) relayedEnded(st *rpc.TaskStatus) {
 
 // workerProcess is a running worker child.
 type workerProcess struct {
-	cmd    *exec.Cmd
-	stdin  io.Closer
-	conn   *grpc.ClientConn
+	cmd   *exec.Cmd
+	stdin io.Closer
+	// key is the worker's application key (auth.AppKey): what it holds
+	// instead of the cluster secret, and what the executor calls it with.
+	key  []byte
+	conn *grpc.ClientConn
+	// relay serves the worker's reads of remote blocks (see
+	// shuffle.RelayServer), with the executor's credentials.
+	relay  *grpc.Server
 	exited chan struct{}
 }
 
 // startWorker runs the program at path as a worker of this executor and
 // connects to it.
 func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProcess, error) {
-	w, stdout, err := d.spawnWorker(path, app)
+	key, err := auth.AppKey(d.cfg.Secret, app, d.Name())
 	if err != nil {
 		return nil, err
 	}
+	relay, relayAddr, err := d.startRelay(key)
+	if err != nil {
+		return nil, err
+	}
+	w, stdout, err := d.spawnWorker(path, app, key, relayAddr)
+	if err != nil {
+		relay.Stop()
+		return nil, err
+	}
+	w.relay = relay
 	listening := make(chan string, 1)
 	go w.passOutput(stdout, listening)
-	if err := w.connect(ctx, listening, d.cfg.Secret); err != nil {
+	if err := w.connect(ctx, listening); err != nil {
 		w.stop(d.cfg.Logger)
 		return nil, err
 	}
 	return w, nil
 }
 
+// startRelay serves, on loopback, the reads of remote blocks of the worker
+// that holds key: only its calls are taken, and only DoGet.
+func (d *Daemon) startRelay(key []byte) (*grpc.Server, string, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("listen for a worker's relay: %w", err)
+	}
+	addr := lis.Addr().String()
+	srv := grpc.NewServer(auth.ServerOptions(auth.ServerConfig{Secret: key, Names: []string{addr}})...)
+	flight.RegisterFlightServiceServer(srv, shuffle.NewRelayServer(d.fetcher))
+	go srv.Serve(lis)
+	return srv, addr, nil
+}
+
 // spawnWorker starts the program at path as a worker for app and gives it
-// the secret. It returns the worker's standard output, which says where
-// it listens.
-func (d *Daemon) spawnWorker(path, app string) (*workerProcess, io.Reader, error) {
-	cmd := d.workerCommand(path, app)
+// its key and the address of its relay. It returns the worker's standard
+// output, which says where it listens.
+func (d *Daemon) spawnWorker(path, app string, key []byte, relay string) (*workerProcess, io.Reader, error) {
+	cmd := d.workerCommand(path, app, relay)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, nil, err
@@ -651,21 +681,21 @@ func (d *Daemon) spawnWorker(path, app string) (*workerProcess, io.Reader, error
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("start worker: %w", err)
 	}
-	// The secret goes through the pipe, not the environment, which other
+	// The key goes through the pipe, not the environment, which other
 	// processes of the same user may read; the pipe stays open for the
-	// worker's life.
-	if err := execenv.WriteSecretLine(stdin, d.cfg.Secret); err != nil {
+	// worker's life. The worker never has the cluster secret.
+	if err := execenv.WriteSecretLine(stdin, key); err != nil {
 		stdin.Close()
 		cmd.Process.Kill()
 		cmd.Wait()
 		return nil, nil, fmt.Errorf("start worker: %w", err)
 	}
-	return &workerProcess{cmd: cmd, stdin: stdin, exited: make(chan struct{})}, stdout, nil
+	return &workerProcess{cmd: cmd, stdin: stdin, key: key, exited: make(chan struct{})}, stdout, nil
 }
 
 // workerCommand is the command that runs the program at path as a worker
 // for app, with the environment WorkerConfigFromEnv reads.
-func (d *Daemon) workerCommand(path, app string) *exec.Cmd {
+func (d *Daemon) workerCommand(path, app, relay string) *exec.Cmd {
 	cmd := exec.Command(path)
 	cmd.Env = execenv.ChildEnv(
 		envWorker+"="+app,
@@ -674,10 +704,8 @@ func (d *Daemon) workerCommand(path, app string) *exec.Cmd {
 		envWorkerName+"="+d.Name(),
 		envWorkerCores+"="+strconv.Itoa(d.cfg.Cores),
 		envWorkerMemory+"="+strconv.FormatInt(d.cfg.Memory, 10),
+		envWorkerRelay+"="+relay,
 	)
-	if d.cfg.ClientTLS == nil {
-		cmd.Env = append(cmd.Env, envWorkerPlain+"=1")
-	}
 	cmd.Stderr = os.Stderr
 	return cmd
 }
@@ -715,9 +743,9 @@ func awaitReady(rd *bufio.Reader, listening chan<- string) {
 }
 
 // connect waits until the worker listens, at the address that comes on
-// listening, and dials it. It gives up if the worker exits first, does
-// not listen within 30 s, or ctx ends.
-func (w *workerProcess) connect(ctx context.Context, listening <-chan string, secret []byte) error {
+// listening, and dials it with its key. It gives up if the worker exits
+// first, does not listen within 30 s, or ctx ends.
+func (w *workerProcess) connect(ctx context.Context, listening <-chan string) error {
 	var at string
 	select {
 	case at = <-listening:
@@ -729,7 +757,7 @@ func (w *workerProcess) connect(ctx context.Context, listening <-chan string, se
 		return ctx.Err()
 	}
 	var err error
-	w.conn, err = grpc.DialContext(ctx, at, auth.DialOptions(secret, nil)...)
+	w.conn, err = grpc.DialContext(ctx, at, auth.DialOptions(w.key, nil)...)
 	return err
 }
 
@@ -752,6 +780,9 @@ func (w *workerProcess) stop(log *slog.Logger) {
 	if w.conn != nil {
 		w.conn.Close()
 	}
+	if w.relay != nil {
+		w.relay.Stop()
+	}
 	w.stdin.Close()
 	select {
 	case <-w.exited:
@@ -770,32 +801,34 @@ type WorkerConfig struct {
 	Location   string // the executor's RPC address
 	Cores      int
 	Memory     int64
-	Secret     []byte
-	// Plain says that the executor calls other executors over plain TCP;
-	// otherwise the worker does with TLS derived from the secret.
-	Plain bool
+	// Key is the worker's application key (auth.AppKey), which its
+	// executor calls it with and its relay takes: never the secret.
+	Key []byte
+	// Relay is where the worker reads remote blocks: its executor, which
+	// fetches them with its own credentials (shuffle.RelayServer).
+	Relay string
 }
 
 // WorkerConfigFromEnv returns the configuration an executor gave the
 // current process, and false if the process is no worker. It reads the
-// secret from the first line of stdin, where the executor writes it;
-// stdin then stays open until the executor wants the worker gone.
+// key from the first line of stdin, where the executor writes it; stdin
+// then stays open until the executor wants the worker gone.
 func WorkerConfigFromEnv() (WorkerConfig, bool, error) {
 	app := os.Getenv(envWorker)
 	if app == "" {
 		return WorkerConfig{}, false, nil
 	}
 	c := WorkerConfig{App: app, Name: os.Getenv(envWorkerName), ShuffleDir: os.Getenv(envWorkerShuffle),
-		Location: os.Getenv(envWorkerLocation), Plain: os.Getenv(envWorkerPlain) != ""}
-	secret, err := execenv.ReadSecretLine(os.Stdin)
+		Location: os.Getenv(envWorkerLocation), Relay: os.Getenv(envWorkerRelay)}
+	key, err := execenv.ReadSecretLine(os.Stdin)
 	if err != nil {
 		return c, true, fmt.Errorf("executor: worker: %w", err)
 	}
-	c.Secret = secret
+	c.Key = key
 	var err1, err2 error
 	c.Cores, err1 = strconv.Atoi(os.Getenv(envWorkerCores))
 	c.Memory, err2 = strconv.ParseInt(os.Getenv(envWorkerMemory), 10, 64)
-	if err := errors.Join(err1, err2); err != nil || c.ShuffleDir == "" || c.Location == "" {
+	if err := errors.Join(err1, err2); err != nil || c.ShuffleDir == "" || c.Location == "" || c.Relay == "" {
 		return c, true, fmt.Errorf("executor: malformed worker environment: %v", err)
 	}
 	return c, true, nil
@@ -810,16 +843,10 @@ func StartWorker(ctx context.Context, cfg WorkerConfig, logger *slog.Logger) (*D
 	if logger == nil {
 		logger = slog.Default()
 	}
+	// Its executor dials it on loopback, with its key; it reads the
+	// blocks of other executors through its executor's relay.
 	dcfg := DaemonConfig{Name: cfg.Name, RPCAddr: "127.0.0.1:0", Cores: max(cfg.Cores, 1), Memory: cfg.Memory,
-		Secret: cfg.Secret, Logger: logger}
-	if !cfg.Plain && len(cfg.Secret) > 0 {
-		// Its executor dials it on loopback, without TLS; it dials the
-		// other executors, with.
-		var err error
-		if _, dcfg.ClientTLS, err = auth.ClusterTLS(cfg.Secret, time.Now()); err != nil {
-			return nil, fmt.Errorf("executor: worker: %w", err)
-		}
-	}
+		Secret: cfg.Key, Logger: logger}
 	d := &Daemon{
 		cfg:    dcfg,
 		worker: true, runner: replay.Registered(), served: make(chan error, 1), slots: make(chan struct{}, max(cfg.Cores, 1)),
@@ -830,6 +857,8 @@ func StartWorker(ctx context.Context, cfg WorkerConfig, logger *slog.Logger) (*D
 		d.Close()
 		return nil, err
 	}
+	d.fetcher.Close()
+	d.fetcher = shuffle.NewRelayedFetcher(cfg.Relay, auth.DialOptions(cfg.Key, nil)...)
 	d.location = cfg.Location
 	d.env = d.taskEnv()
 	rpc.RegisterExecutorServer(d.server, &taskService{d: d})

@@ -3,6 +3,7 @@ package shuffle
 import (
 	"context"
 	"math/rand/v2"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -63,10 +64,19 @@ func FuzzFetch(f *testing.F) {
 // FuzzParseTicket: a ticket is three non-negative integers or an error,
 // and never names anything else.
 func FuzzParseTicket(f *testing.F) {
-	for _, s := range []string{"shuffle/1/2/3", "shuffle/../../etc/passwd", "shuffle/-1/0/0", "shuffle/01/2/3", "block/rdd_1_2", ""} {
+	for _, s := range []string{"shuffle/1/2/3", "shuffle/../../etc/passwd", "shuffle/-1/0/0", "shuffle/01/2/3", "block/rdd_1_2", "",
+		"via/127.0.0.1:7947|shuffle/1/2/3", "via/[::1]:80|block/x", "via/host:0|x", "via/:80|x", "via/unix:/tmp/s|x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		// A relay's ticket names a host and a port, and gives back the
+		// rest as it was.
+		if loc, inner, err := ParseViaTicket([]byte(s)); err == nil {
+			host, port, perr := net.SplitHostPort(loc)
+			if perr != nil || host == "" || port == "0" || string(ViaTicket(loc, inner)) != s {
+				t.Fatalf("relay ticket %q parsed as %q, %q", s, loc, inner)
+			}
+		}
 		ref, err := ParseTicket([]byte(s))
 		if err != nil {
 			return

@@ -28,3 +28,21 @@ func UIToken(secret []byte) (string, error) {
 	}
 	return hex.EncodeToString(b), nil
 }
+
+// AppKey is the key that the worker running application app for the
+// executor named executor holds instead of the cluster secret: derived one
+// way (HKDF-SHA256) from the secret's first key, the application and the
+// executor, and written as a secret line (hex) so that Keys reads it. It
+// signs the calls between that executor and that worker alone: no other
+// server takes it, and it reveals nothing of the secret.
+func AppKey(secret []byte, app, executor string) ([]byte, error) {
+	keys := Keys(secret)
+	if len(keys) == 0 {
+		return nil, errors.New("auth: no secret to derive an application key from")
+	}
+	b, err := hkdf.Key(sha256.New, keys[0], nil, "ember app key v1\x00"+app+"\x00"+executor, 32)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(hex.EncodeToString(b)), nil
+}
