@@ -72,7 +72,7 @@ var keys = []config.Key[Config]{
 		func(c *Config) *int { return &c.UIPort }),
 	config.Text("ui.bind", "the host the driver's status server listens on (loopback by default); on any other host it answers only with a token, given in the log at start: derived from the secret when the session has one (`ember ui-token` prints it), else random",
 		func(c *Config) *string { return &c.UIBind }),
-	config.SizeOrOff("gc.minHeap", "the Go heap goal below which the garbage collector does not run in the driver's process (executors keep the same default): jobs allocate fast and keep little, and Go's default goal of twice the live heap makes it collect hundreds of times a second; at most half of `GOMEMLIMIT`; `off` leaves the collector alone, as does `GOGC` set in the environment (of the driver or an executor)",
+	config.SizeOrOff("gc.minHeap", "the Go heap goal below which the garbage collector does not run in the driver's process (executors keep the same default): jobs allocate fast and keep little, and Go's default goal of twice the live heap makes it collect hundreds of times a second; at most half of `GOMEMLIMIT` and an eighth of the process's memory limit (its cgroup's); `off` leaves the collector alone, as does `GOGC` set in the environment (of the driver or an executor)",
 		func(c *Config) *int64 { return &c.GCMinHeap }),
 	config.Integer("ui.retainedJobs", "how many jobs the web UI and the status API keep, with their stages and tasks; older finished ones are forgotten",
 		func(c *Config) *int { return &c.UIRetainedJobs }),

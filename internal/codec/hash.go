@@ -59,25 +59,25 @@ func (d *deriver) hash(t reflect.Type) (hashFunc, error) {
 	case reflect.Bool:
 		return func(p unsafe.Pointer) uint64 { return hashBool(*(*bool)(p)) }, nil
 	case reflect.Int8:
-		return func(p unsafe.Pointer) uint64 { return hashWord(uint64(*(*int8)(p))) }, nil
+		return func(p unsafe.Pointer) uint64 { return HashWord(uint64(*(*int8)(p))) }, nil
 	case reflect.Int16:
-		return func(p unsafe.Pointer) uint64 { return hashWord(uint64(*(*int16)(p))) }, nil
+		return func(p unsafe.Pointer) uint64 { return HashWord(uint64(*(*int16)(p))) }, nil
 	case reflect.Int32:
-		return func(p unsafe.Pointer) uint64 { return hashWord(uint64(*(*int32)(p))) }, nil
+		return func(p unsafe.Pointer) uint64 { return HashWord(uint64(*(*int32)(p))) }, nil
 	case reflect.Int64:
-		return func(p unsafe.Pointer) uint64 { return hashWord(uint64(*(*int64)(p))) }, nil
+		return func(p unsafe.Pointer) uint64 { return HashWord(uint64(*(*int64)(p))) }, nil
 	case reflect.Int:
-		return func(p unsafe.Pointer) uint64 { return hashWord(uint64(*(*int)(p))) }, nil
+		return func(p unsafe.Pointer) uint64 { return HashWord(uint64(*(*int)(p))) }, nil
 	case reflect.Uint8:
-		return func(p unsafe.Pointer) uint64 { return hashWord(uint64(*(*uint8)(p))) }, nil
+		return func(p unsafe.Pointer) uint64 { return HashWord(uint64(*(*uint8)(p))) }, nil
 	case reflect.Uint16:
-		return func(p unsafe.Pointer) uint64 { return hashWord(uint64(*(*uint16)(p))) }, nil
+		return func(p unsafe.Pointer) uint64 { return HashWord(uint64(*(*uint16)(p))) }, nil
 	case reflect.Uint32:
-		return func(p unsafe.Pointer) uint64 { return hashWord(uint64(*(*uint32)(p))) }, nil
+		return func(p unsafe.Pointer) uint64 { return HashWord(uint64(*(*uint32)(p))) }, nil
 	case reflect.Uint64:
-		return func(p unsafe.Pointer) uint64 { return hashWord(*(*uint64)(p)) }, nil
+		return func(p unsafe.Pointer) uint64 { return HashWord(*(*uint64)(p)) }, nil
 	case reflect.Uint:
-		return func(p unsafe.Pointer) uint64 { return hashWord(uint64(*(*uint)(p))) }, nil
+		return func(p unsafe.Pointer) uint64 { return HashWord(uint64(*(*uint)(p))) }, nil
 	case reflect.Float32:
 		return func(p unsafe.Pointer) uint64 { return hashFloat(float64(*(*float32)(p))) }, nil
 	case reflect.Float64:
@@ -164,25 +164,25 @@ func hasherOf[K comparable](t reflect.Type, h hashFunc) func(K) uint64 {
 	case reflect.Bool:
 		return func(k K) uint64 { return hashBool(*(*bool)(unsafe.Pointer(&k))) }
 	case reflect.Int8:
-		return func(k K) uint64 { return hashWord(uint64(*(*int8)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return HashWord(uint64(*(*int8)(unsafe.Pointer(&k)))) }
 	case reflect.Int16:
-		return func(k K) uint64 { return hashWord(uint64(*(*int16)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return HashWord(uint64(*(*int16)(unsafe.Pointer(&k)))) }
 	case reflect.Int32:
-		return func(k K) uint64 { return hashWord(uint64(*(*int32)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return HashWord(uint64(*(*int32)(unsafe.Pointer(&k)))) }
 	case reflect.Int64:
-		return func(k K) uint64 { return hashWord(uint64(*(*int64)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return HashWord(uint64(*(*int64)(unsafe.Pointer(&k)))) }
 	case reflect.Int:
-		return func(k K) uint64 { return hashWord(uint64(*(*int)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return HashWord(uint64(*(*int)(unsafe.Pointer(&k)))) }
 	case reflect.Uint8:
-		return func(k K) uint64 { return hashWord(uint64(*(*uint8)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return HashWord(uint64(*(*uint8)(unsafe.Pointer(&k)))) }
 	case reflect.Uint16:
-		return func(k K) uint64 { return hashWord(uint64(*(*uint16)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return HashWord(uint64(*(*uint16)(unsafe.Pointer(&k)))) }
 	case reflect.Uint32:
-		return func(k K) uint64 { return hashWord(uint64(*(*uint32)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return HashWord(uint64(*(*uint32)(unsafe.Pointer(&k)))) }
 	case reflect.Uint64:
-		return func(k K) uint64 { return hashWord(*(*uint64)(unsafe.Pointer(&k))) }
+		return func(k K) uint64 { return HashWord(*(*uint64)(unsafe.Pointer(&k))) }
 	case reflect.Uint:
-		return func(k K) uint64 { return hashWord(uint64(*(*uint)(unsafe.Pointer(&k)))) }
+		return func(k K) uint64 { return HashWord(uint64(*(*uint)(unsafe.Pointer(&k)))) }
 	case reflect.Float32:
 		return func(k K) uint64 { return hashFloat(float64(*(*float32)(unsafe.Pointer(&k)))) }
 	case reflect.Float64:
@@ -203,9 +203,11 @@ func hasherOf[K comparable](t reflect.Type, h hashFunc) func(K) uint64 {
 	}
 }
 
-// hashWord hashes a fixed-width value with the splitmix64 finaliser. Signed
-// values are sign-extended, so that a number hashes alike at every width.
-func hashWord(x uint64) uint64 {
+// HashWord hashes a fixed-width value with the splitmix64 finaliser, whose
+// every output bit depends on every input bit. Signed values are
+// sign-extended by the callers here, so that a number hashes alike at
+// every width; package spill seeds it by xor-ing the value first.
+func HashWord(x uint64) uint64 {
 	x += 0x9e3779b97f4a7c15
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
@@ -224,22 +226,22 @@ func hashFloat(f float64) uint64 {
 	case f != f:
 		f = math.NaN()
 	}
-	return hashWord(math.Float64bits(f))
+	return HashWord(math.Float64bits(f))
 }
 
 // hashBool hashes a bool.
 func hashBool(b bool) uint64 {
 	if b {
-		return hashWord(1)
+		return HashWord(1)
 	}
-	return hashWord(0)
+	return HashWord(0)
 }
 
 // hashTime hashes the instant of t. Equal Times (==) have equal instants.
-func hashTime(t time.Time) uint64 { return hashWord(uint64(t.UnixNano())) }
+func hashTime(t time.Time) uint64 { return HashWord(uint64(t.UnixNano())) }
 
 // combine mixes the hash x of the next part of a value into h. The
 // multiplication makes the result depend on the order of the parts.
 func combine(h, x uint64) uint64 {
-	return hashWord(h*0x9e3779b97f4a7c15 ^ x)
+	return HashWord(h*0x9e3779b97f4a7c15 ^ x)
 }

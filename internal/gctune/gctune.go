@@ -14,7 +14,11 @@
 // goal comes near the floor and not past it. It leaves the collector alone
 // when GOGC is set in the environment or the collector is off, keeps the
 // floor under half of a memory limit (GOMEMLIMIT), and restores the
-// percent it found when the last user stops. While it runs, it owns the
+// percent it found when the last user stops. It also keeps the floor under
+// an eighth of the memory the process may use (its cgroup's limit, as
+// package sysmem finds it): the processes of a small container, a driver
+// and its local executors, share that memory, and each would otherwise
+// hold a floor of garbage. While it runs, it owns the
 // GC percent: a program's own debug.SetGCPercent is overridden at the next
 // collection.
 package gctune
@@ -26,6 +30,8 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+
+	"github.com/ember-go/ember/internal/sysmem"
 )
 
 // DefaultFloor is the heap goal floor Ember's processes keep.
@@ -61,6 +67,7 @@ func Start(floorBytes int64) (stop func()) {
 	mu.Lock()
 	defer mu.Unlock()
 	if len(floors) == 0 {
+		processLimit = limitOfProcess()
 		base = int(read("/gc/gogc:percent"))
 		if base <= 0 {
 			return func() {} // off, or never collecting by percent
@@ -104,7 +111,17 @@ func setFloorLocked() {
 	if limit := int64(read("/gc/gomemlimit:bytes")); limit > 0 && limit < math.MaxInt64 {
 		floor = min(floor, limit/2)
 	}
+	if processLimit > 0 {
+		floor = min(floor, processLimit/8)
+	}
 }
+
+// processLimit is the memory the process may use, found at the first
+// Start.
+var processLimit int64
+
+// limitOfProcess finds processLimit; tests replace it.
+var limitOfProcess = func() int64 { return sysmem.Find().Bytes }
 
 // sentinel is an object whose finalizer runs once per collection.
 type sentinel struct{ _ [64]byte } // large enough to stay out of the tiny allocator

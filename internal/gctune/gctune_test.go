@@ -141,3 +141,30 @@ func TestOffWithoutFloor(t *testing.T) {
 		t.Errorf("GC percent %d with no floor, want %d", p, before)
 	}
 }
+
+// In a process that may use little memory (a small cgroup), the floor is
+// at most an eighth of it.
+func TestFloorUnderTheProcessLimit(t *testing.T) {
+	if os.Getenv("GOGC") != "" {
+		t.Skip("GOGC is set: the tuning stays off")
+	}
+	defer func(f func() int64) { limitOfProcess = f }(limitOfProcess)
+	limitOfProcess = func() int64 { return 256 << 20 }
+	stop := Start(DefaultFloor)
+	mu.Lock()
+	got := floor
+	mu.Unlock()
+	stop()
+	if got != 32<<20 {
+		t.Errorf("floor %d in a 256 MiB process, want 32 MiB", got)
+	}
+	limitOfProcess = func() int64 { return 24 << 30 }
+	stop = Start(DefaultFloor)
+	mu.Lock()
+	got = floor
+	mu.Unlock()
+	stop()
+	if got != DefaultFloor {
+		t.Errorf("floor %d on 24 GiB, want DefaultFloor", got)
+	}
+}
