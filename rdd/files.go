@@ -54,19 +54,23 @@ func readArrowFile(path string, each func(arrow.Record) (bool, error)) error {
 		return err
 	}
 	err = saferead.Do(path, func() error {
-		if err := saferead.CheckArrowIPC(f, info.Size()); err != nil {
+		isFile, err := saferead.CheckArrowIPC(f, info.Size())
+		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
-		if fr, ferr := ipc.NewFileReader(f, ipc.WithAllocator(mem)); ferr == nil {
+		// The reader the check chose, and no other: each trusts only
+		// what the check read.
+		if isFile {
+			fr, err := ipc.NewFileReader(f, ipc.WithAllocator(mem))
+			if err != nil {
+				return damaged(fmt.Errorf("%s: %w", path, err))
+			}
 			defer fr.Close()
 			return eachFileRecord(path, fr, each)
 		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		sr, err := ipc.NewReader(bufio.NewReaderSize(f, 1<<16), ipc.WithAllocator(mem))
+		sr, err := ipc.NewReader(bufio.NewReaderSize(io.NewSectionReader(f, 0, info.Size()), 1<<16), ipc.WithAllocator(mem))
 		if err != nil {
-			return damaged(fmt.Errorf("%s: neither an Arrow IPC file nor a stream: %w", path, err))
+			return damaged(fmt.Errorf("%s: not an Arrow IPC file or stream: %w", path, err))
 		}
 		defer sr.Release()
 		return eachStreamRecord(path, sr, each)

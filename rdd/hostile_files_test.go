@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,6 +18,8 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
 	"github.com/apache/arrow/go/v15/arrow/memory"
+	"github.com/apache/arrow/go/v15/parquet"
+	"github.com/apache/arrow/go/v15/parquet/compress"
 	"github.com/apache/arrow/go/v15/parquet/pqarrow"
 	"github.com/ember-go/ember/rdd"
 )
@@ -226,5 +230,58 @@ func writeDeepParquet(t *testing.T, path string, depth int) {
 	}
 	if err := w.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		t.Fatal(err)
+	}
+}
+
+// Valid files pass the checks: small and all-null pages, Zstandard and
+// gzip, data pages of both versions, nested columns, as pqarrow writes
+// them.
+func TestValidParquetPassesTheChecks(t *testing.T) {
+	s := newSession(t, rdd.WithConf("task.maxFailures", "1"))
+	ctx := context.Background()
+	for _, rows := range []int{1, 10, 300} {
+		data := records(rows)
+		snappy := onePart(t, func(dir string) error { return rdd.Parallelize(s, data, 1).SaveAsParquet(ctx, dir) })
+		tbl, err := pqarrow.ReadTable(ctx, bytes.NewReader(snappy), nil, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name  string
+			codec compress.Compression
+			v2    bool
+		}{{"zstd", compress.Codecs.Zstd, false}, {"zstd-v2", compress.Codecs.Zstd, true}, {"gzip", compress.Codecs.Gzip, false}, {"snappy-v2", compress.Codecs.Snappy, true}} {
+			version := parquet.DataPageV1
+			if c.v2 {
+				version = parquet.DataPageV2
+			}
+			path := filepath.Join(t.TempDir(), c.name+".parquet")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			props := parquet.NewWriterProperties(parquet.WithCompression(c.codec), parquet.WithDataPageVersion(version))
+			if err := pqarrow.WriteTable(tbl, f, 1<<20, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			got, err := rdd.ParquetFile[record](s, path).Collect(ctx)
+			if err != nil {
+				t.Fatalf("%d rows, %s: %v", rows, c.name, err)
+			}
+			// The map column is left out: a map that pqarrow's
+			// ReadTable and WriteTable round-trip comes back with other
+			// values (a1:0 for a1:1 at 10 rows, before these checks
+			// too), which is the business of the interop tests.
+			want := slices.Clone(data)
+			for i := range got {
+				got[i].Attrs = nil
+			}
+			for i := range want {
+				want[i].Attrs = nil
+			}
+			deepEqual(t, fmt.Sprintf("%d rows, %s", rows, c.name), got, want)
+		}
+		tbl.Release()
 	}
 }

@@ -14,16 +14,19 @@ import (
 // every vector of its metadata inside its message, and its schema nests
 // no deeper than MaxDepth. Arrow's reader trusts all of these: a vector's
 // length it takes from the file becomes the length of a slice it makes,
-// so that 400 bytes can ask for 1 TiB. An error wraps ErrDamaged.
-func CheckArrowIPC(r io.ReaderAt, size int64) error {
+// so that 400 bytes can ask for 1 TiB. It says whether the data is in
+// the file format (it begins with the magic); the caller must read it with
+// that format's reader alone, as only what was checked is safe. An error
+// wraps ErrDamaged.
+func CheckArrowIPC(r io.ReaderAt, size int64) (isFile bool, err error) {
 	var head [8]byte
 	if size >= int64(len(head)) {
 		if _, err := r.ReadAt(head[:], 0); err != nil {
-			return fmt.Errorf("%w: %v", ErrDamaged, err)
+			return false, fmt.Errorf("%w: %v", ErrDamaged, err)
 		}
 	}
-	var err error
-	if bytes.HasPrefix(head[:], arrowMagic) {
+	isFile = bytes.HasPrefix(head[:], arrowMagic)
+	if isFile {
 		err = checkArrowFile(r, size)
 	} else {
 		err = checkArrowStream(r, size)
@@ -31,7 +34,7 @@ func CheckArrowIPC(r io.ReaderAt, size int64) error {
 	if err != nil && !errors.Is(err, ErrDamaged) {
 		err = fmt.Errorf("%w: %w", ErrDamaged, err)
 	}
-	return err
+	return isFile, err
 }
 
 var arrowMagic = []byte("ARROW1")
@@ -85,6 +88,9 @@ func checkArrowFile(r io.ReaderAt, size int64) error {
 	if err := checkSchemaTable(schema); err != nil {
 		return fmt.Errorf("footer: %w", err)
 	}
+	// Blocks do not overlap: all of them together fit in the data, so
+	// that blocks naming one message again cannot make the check long.
+	var total int64
 	for _, slot := range []int{2, 3} { // dictionaries, recordBatches
 		at, n, err := root.vector(slot, blockSize)
 		if err != nil {
@@ -97,6 +103,9 @@ func checkArrowFile(r io.ReaderAt, size int64) error {
 			body := int64(binary.LittleEndian.Uint64(b[16:]))
 			if offset < 8 || meta <= 0 || body < 0 || offset > footerAt || meta > footerAt-offset || body > footerAt-offset-meta {
 				return fmt.Errorf("footer: block %d declares %d+%d bytes at %d, outside the file's %d bytes of data", i, meta, body, offset, footerAt)
+			}
+			if total += meta + body; total > footerAt {
+				return fmt.Errorf("footer: its blocks declare more bytes than the file's %d of data", footerAt)
 			}
 			if err := checkFileMessage(r, offset, meta, body); err != nil {
 				return fmt.Errorf("message at %d: %w", offset, err)
@@ -303,8 +312,19 @@ func checkRecordBatch(rb fbTable, body int64) error {
 			return fmt.Errorf("buffer %d declares %d bytes at %d, outside its body of %d", i, length, offset, body)
 		}
 	}
-	if _, _, err := rb.vector(4, 8); err != nil { // variadicBufferCounts
+	// variadicBufferCounts: the reader makes a slice of each count, and
+	// the buffers they count are among the batch's.
+	vat, vn, err := rb.vector(4, 8)
+	if err != nil {
 		return err
+	}
+	var variadic int64
+	for i := range vn {
+		c := int64(binary.LittleEndian.Uint64(rb.buf[vat+i*8:]))
+		if c < 0 || c > int64(n) || variadic+c > int64(n) {
+			return fmt.Errorf("variadic buffer count %d of a batch of %d buffers", c, n)
+		}
+		variadic += c
 	}
 	_, _, err = rb.table(3) // compression
 	return err
@@ -317,13 +337,20 @@ type fbTable struct {
 	pos    int
 	vtable int
 	vsize  int
+	// walk is what is left of the bytes a check may walk: a table costs
+	// 4 and a vector its length, and a buffer whose tables and vectors
+	// do not overlap (as writers make them) never exceeds its length. It
+	// fails a buffer that points at one table or string many times,
+	// whose check, and reading, would cost far more than its size.
+	walk *int64
 }
 
 func rootTable(buf []byte) (fbTable, error) {
 	if len(buf) < 4 {
 		return fbTable{}, fmt.Errorf("metadata of %d bytes", len(buf))
 	}
-	return fbTable{buf: buf}.at(0)
+	walk := int64(len(buf))
+	return fbTable{buf: buf, walk: &walk}.at(0)
 }
 
 // at returns the table that the offset at pos points to.
@@ -343,7 +370,18 @@ func (t fbTable) at(pos int) (fbTable, error) {
 	if vsize < 4 || vt+vsize > int64(len(t.buf)) {
 		return fbTable{}, fmt.Errorf("a vtable of %d bytes at %d, outside its %d bytes of metadata", vsize, vt, len(t.buf))
 	}
-	return fbTable{buf: t.buf, pos: int(target), vtable: int(vt), vsize: int(vsize)}, nil
+	if err := t.spend(4); err != nil {
+		return fbTable{}, err
+	}
+	return fbTable{buf: t.buf, pos: int(target), vtable: int(vt), vsize: int(vsize), walk: t.walk}, nil
+}
+
+// spend takes n from the walk's budget.
+func (t fbTable) spend(n int64) error {
+	if *t.walk -= n; *t.walk < 0 {
+		return fmt.Errorf("metadata of %d bytes that refers to the same tables or strings again and again", len(t.buf))
+	}
+	return nil
 }
 
 // field returns where the field at slot is, if present, checking that
@@ -402,6 +440,9 @@ func (t fbTable) vector(slot, elemSize int) (start, n int, err error) {
 	count := int64(binary.LittleEndian.Uint32(t.buf[v:]))
 	if count*int64(elemSize) > int64(len(t.buf))-v-4 {
 		return 0, 0, fmt.Errorf("a vector of %d elements at %d, more than its %d bytes of metadata hold", count, v, len(t.buf))
+	}
+	if err := t.spend(count * int64(elemSize)); err != nil {
+		return 0, 0, err
 	}
 	return int(v) + 4, int(count), nil
 }

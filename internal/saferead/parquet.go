@@ -70,23 +70,29 @@ func checkColumnChunk(r io.ReaderAt, size int64, col *metadata.ColumnChunkMetaDa
 	// file's end, and stop at the chunk's count of values.
 	end := size
 	var seen int64
+	dictionaries := 0
 	for at := start; at < end && seen < values; {
 		h, n, err := readPageHeader(r, at, end)
 		if err != nil {
 			return fmt.Errorf("page at %d: %v", at, err)
+		}
+		if h.dictionary {
+			dictionaries++
 		}
 		switch {
 		case h.compressed < 0 || h.uncompressed < 0 || h.values < 0:
 			return fmt.Errorf("page at %d declares %d bytes, %d uncompressed, %d values", at, h.compressed, h.uncompressed, h.values)
 		case int64(h.compressed) > end-at-n:
 			return fmt.Errorf("page at %d declares %d bytes, past the end of the file", at, h.compressed)
-		case int64(h.uncompressed) > limit || int64(h.values) > limit/8:
-			return fmt.Errorf("page at %d declares %d bytes uncompressed and %d values, over the reading budget of %d bytes", at, h.uncompressed, h.values, limit)
+		case int64(h.uncompressed) > limit || int64(h.compressed) > limit || int64(h.values) > limit:
+			return fmt.Errorf("page at %d declares %d bytes, %d uncompressed and %d values, over the reading budget of %d bytes", at, h.compressed, h.uncompressed, h.values, limit)
+		case h.dictionary && (dictionaries > 1 || int64(h.values)*24 > limit):
+			// The reader makes a slice of the dictionary's values at
+			// once (24 bytes each for byte arrays).
+			return fmt.Errorf("page at %d: a dictionary of %d values (the chunk's dictionary %d), over the reading budget of %d bytes", at, h.values, dictionaries, limit)
 		}
-		if decode {
-			if err := checkPage(r, at+n, h, col.Compression()); err != nil {
-				return fmt.Errorf("page at %d: %v", at, err)
-			}
+		if err := checkPage(r, at+n, h, col.Compression(), decode); err != nil {
+			return fmt.Errorf("page at %d: %v", at, err)
 		}
 		if !h.dictionary {
 			seen += int64(h.values)
@@ -95,6 +101,13 @@ func checkColumnChunk(r io.ReaderAt, size int64, col *metadata.ColumnChunkMetaDa
 	}
 	return nil
 }
+
+// Page types, from parquet.thrift.
+const (
+	pageData       = 0
+	pageDictionary = 2
+	pageDataV2     = 3
+)
 
 // pageHeader is what the reader trusts of a Parquet PageHeader.
 type pageHeader struct {
@@ -108,9 +121,18 @@ type pageHeader struct {
 }
 
 // readPageHeader decodes the page header at offset at, no further than
-// end, and returns it and its length.
+// end, and returns it and its length. It reads 64 KiB, and up to
+// maxPageHeader only for a header longer than that (large statistics).
 func readPageHeader(r io.ReaderAt, at, end int64) (pageHeader, int64, error) {
-	buf := make([]byte, min(end-at, maxPageHeader))
+	h, n, err := readPageHeaderIn(r, at, min(end-at, 64<<10))
+	if err != nil && end-at > 64<<10 {
+		h, n, err = readPageHeaderIn(r, at, min(end-at, maxPageHeader))
+	}
+	return h, n, err
+}
+
+func readPageHeaderIn(r io.ReaderAt, at, size int64) (pageHeader, int64, error) {
+	buf := make([]byte, size)
 	n, err := r.ReadAt(buf, at)
 	if err != nil && err != io.EOF {
 		return pageHeader{}, 0, err
@@ -118,10 +140,13 @@ func readPageHeader(r io.ReaderAt, at, end int64) (pageHeader, int64, error) {
 	mem := &thrift.TMemoryBuffer{Buffer: bytes.NewBuffer(buf[:n])}
 	p := thrift.NewTCompactProtocolConf(mem, &thrift.TConfiguration{MaxMessageSize: maxPageHeader})
 	var h pageHeader
+	kind, subs := int32(-1), 0
 	err = readStruct(p, func(id int16, t thrift.TType) error {
 		ctx := context.Background()
 		var err error
 		switch {
+		case id == 1 && t == thrift.I32:
+			kind, err = p.ReadI32(ctx)
 		case id == 2 && t == thrift.I32:
 			h.uncompressed, err = p.ReadI32(ctx)
 		case id == 3 && t == thrift.I32:
@@ -129,8 +154,12 @@ func readPageHeader(r io.ReaderAt, at, end int64) (pageHeader, int64, error) {
 		case (id == 5 || id == 7 || id == 8) && t == thrift.STRUCT:
 			// data_page_header, dictionary_page_header and
 			// data_page_header_v2 each count their values first.
+			subs++
 			h.dictionary = id == 7
 			v2 := id == 8
+			if want := map[int16]int32{5: pageData, 7: pageDictionary, 8: pageDataV2}[id]; kind != want {
+				return fmt.Errorf("a page of type %d with the header of type %d", kind, want)
+			}
 			err = readStruct(p, func(id int16, t thrift.TType) error {
 				switch {
 				case id == 1 && t == thrift.I32:
@@ -158,6 +187,11 @@ func readPageHeader(r io.ReaderAt, at, end int64) (pageHeader, int64, error) {
 	})
 	if err != nil {
 		return pageHeader{}, 0, fmt.Errorf("unreadable header: %v", err)
+	}
+	// The reader goes by the type; a page of another type (an index
+	// page), it takes its body for the next header.
+	if subs != 1 || (kind != pageData && kind != pageDictionary && kind != pageDataV2) {
+		return pageHeader{}, 0, fmt.Errorf("a page of type %d with %d headers: Ember reads data and dictionary pages", kind, subs)
 	}
 	return h, int64(n) - int64(mem.RemainingBytes()), nil
 }
@@ -206,10 +240,14 @@ func isList(n schema.Node) bool {
 	return ok || n.ConvertedType() == schema.ConvertedTypes.List
 }
 
-// checkPage decompresses the page whose data begins at offset at, with
-// no more memory than its header declares, and checks that it holds as
-// many bytes as the header says.
-func checkPage(r io.ReaderAt, at int64, h pageHeader, codec compress.Compression) error {
+// checkPage checks the compressed data of the page that begins at offset
+// at against its header. Arrow's codecs allocate what the data says, not
+// what the header does: Snappy's declared length and a Zstandard frame's
+// declared size must match the header, and a frame without one is
+// decompressed here, bounded. With full, any page is decompressed here,
+// with no more memory than its header declares, and must hold as many
+// bytes as it says.
+func checkPage(r io.ReaderAt, at int64, h pageHeader, codec compress.Compression, full bool) error {
 	if h.levels > h.compressed || h.levels > h.uncompressed {
 		return fmt.Errorf("levels of %d bytes in a page of %d", h.levels, h.compressed)
 	}
@@ -221,6 +259,25 @@ func checkPage(r io.ReaderAt, at int64, h pageHeader, codec compress.Compression
 		return err
 	}
 	want := int(h.uncompressed - h.levels)
+	if !full {
+		switch codec {
+		case compress.Codecs.Snappy:
+			if n, err := snappy.DecodedLen(src); err != nil || n != want {
+				return fmt.Errorf("Snappy data that declares %d bytes (%v), not the %d of its header", n, err, want)
+			}
+			return nil
+		case compress.Codecs.Zstd:
+			var zh zstd.Header
+			if err := zh.Decode(src); err == nil && zh.HasFCS {
+				if zh.FrameContentSize != uint64(want) {
+					return fmt.Errorf("a Zstandard frame that declares %d bytes, not the %d of its header", zh.FrameContentSize, want)
+				}
+				return nil
+			}
+		default:
+			return nil // the others decode into the buffer they are given
+		}
+	}
 	var got int
 	var err error
 	switch codec {
@@ -234,7 +291,9 @@ func checkPage(r io.ReaderAt, at int64, h pageHeader, codec compress.Compression
 			zr, err = gzip.NewReader(bytes.NewReader(src))
 		} else {
 			var d *zstd.Decoder
-			if d, err = zstd.NewReader(bytes.NewReader(src), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(want)+1)); err == nil {
+			// The window is the writer's (at least 1 KiB): the output is
+			// bounded below, by want.
+			if d, err = zstd.NewReader(bytes.NewReader(src), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20)); err == nil {
 				defer d.Close()
 				zr = d
 			}

@@ -187,8 +187,9 @@ func CheckParquet(md *metadata.FileMetaData) error {
 			return fmt.Errorf("%w: its ARROW:schema is not base64: %v", ErrDamaged, err)
 		}
 	}
-	if err := CheckArrowIPC(bytes.NewReader(decoded), int64(len(decoded))); err != nil {
-		return fmt.Errorf("its ARROW:schema: %w", err)
+	// The reader takes it as a stream, whatever its first bytes.
+	if err := checkArrowStream(bytes.NewReader(decoded), int64(len(decoded))); err != nil {
+		return fmt.Errorf("%w: its ARROW:schema: %w", ErrDamaged, err)
 	}
 	return nil
 }

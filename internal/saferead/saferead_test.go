@@ -101,17 +101,17 @@ func TestCheckArrowIPC(t *testing.T) {
 		for _, typ := range []arrow.DataType{arrow.PrimitiveTypes.Int64, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"},
 			arrow.MapOf(arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int32), nested(saferead.MaxDepth - 1)} {
 			data := stream(t, typ, file)
-			if err := saferead.CheckArrowIPC(bytes.NewReader(data), int64(len(data))); err != nil {
+			if isFile, err := saferead.CheckArrowIPC(bytes.NewReader(data), int64(len(data))); err != nil || isFile != file {
 				t.Errorf("file=%v %s: %v", file, typ, err)
 			}
 			for _, cut := range []int{len(data) / 3, len(data) - 3} {
-				if err := saferead.CheckArrowIPC(bytes.NewReader(data[:cut]), int64(cut)); !errors.Is(err, saferead.ErrDamaged) {
+				if _, err := saferead.CheckArrowIPC(bytes.NewReader(data[:cut]), int64(cut)); !errors.Is(err, saferead.ErrDamaged) {
 					t.Errorf("file=%v %s cut at %d: %v, want ErrDamaged", file, typ, cut, err)
 				}
 			}
 		}
 		data := stream(t, nested(saferead.MaxDepth+2), file)
-		if err := saferead.CheckArrowIPC(bytes.NewReader(data), int64(len(data))); err == nil || !strings.Contains(err.Error(), "deeper than") {
+		if _, err := saferead.CheckArrowIPC(bytes.NewReader(data), int64(len(data))); err == nil || !strings.Contains(err.Error(), "deeper than") {
 			t.Errorf("file=%v: a schema %d deep: %v", file, saferead.MaxDepth+2, err)
 		}
 	}

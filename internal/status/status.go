@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -613,6 +614,9 @@ func Serve(host string, port int, h http.Handler, token string) (*Server, error)
 		h = HostGuard(host, h)
 	case token != "":
 		h = TokenGuard(token, h)
+	default:
+		lis.Close()
+		return nil, fmt.Errorf("status: %s is not loopback, and the server has no token to ask for", host)
 	}
 	srv := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, addr: lis.Addr().String(), done: make(chan struct{})}
 	go func() {
@@ -665,9 +669,8 @@ func TokenGuard(token string, h http.Handler) http.Handler {
 		if q := r.URL.Query(); matches(q.Get("token")) {
 			http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 			q.Del("token")
-			u := *r.URL
-			u.RawQuery = q.Encode()
-			http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+			u := url.URL{Path: "/" + strings.TrimLeft(r.URL.Path, "/"), RawQuery: q.Encode()}
+			http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther) // never to another host (//evil.example)
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ember"`)
