@@ -349,10 +349,16 @@ func (d *Daemon) serve(shuffleCfg shuffle.Config) (net.Listener, error) {
 		return nil, fmt.Errorf("executor: listen for RPC on %s: %w", cfg.RPCAddr, err)
 	}
 	d.rpcAddr = advertised(lis.Addr().(*net.TCPAddr), cfg.AdvertiseHost)
-	d.fetcher = shuffle.NewRemoteFetcher(auth.DialOptions(cfg.Secret, cfg.ClientTLS)...)
+	d.fetcher = d.newFetcher()
 	d.server = grpc.NewServer(auth.ServerOptions(auth.ServerConfig{Secret: cfg.Secret,
 		Names: serverNames(lis.Addr().(*net.TCPAddr), d.rpcAddr), TLS: cfg.TLS, MaxMessage: cfg.MaxMessage})...)
 	return lis, nil
+}
+
+// newFetcher returns a fetcher of remote blocks with the daemon's
+// credentials.
+func (d *Daemon) newFetcher() *shuffle.RemoteFetcher {
+	return shuffle.NewRemoteFetcher(auth.DialOptions(d.cfg.Secret, d.cfg.ClientTLS)...)
 }
 
 // taskEnv is what tasks run with; it needs d.location.

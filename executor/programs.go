@@ -143,36 +143,46 @@ func (p *programs) close() error {
 	return errors.Join(errs...)
 }
 
-// stored notes that the program sum was just installed.
+// stored notes that the program sum was just installed (or uploaded
+// again while it was kept): it is kept for uploadGrace even if the
+// applications that run it now all end, for the one that uploaded it.
 func (p *programs) stored(sum string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.users[sum] == 0 {
-		p.installed[sum] = time.Now()
-	}
+	p.installed[sum] = time.Now()
 }
 
 // use notes that an application runs the program sum, until done is
-// called: then, if no other application runs it, it is removed, with any
-// other program whose grace has passed.
+// called: then, if no other application runs it and it was not uploaded
+// within uploadGrace, it is removed, with any other program whose grace
+// has passed. use comes before the program is looked for, so that no
+// other application's end removes it in between.
 func (p *programs) use(sum string) (done func()) {
 	p.mu.Lock()
 	p.users[sum]++
-	delete(p.installed, sum)
 	p.mu.Unlock()
 	return func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.users[sum]--; p.users[sum] <= 0 {
 			delete(p.users, sum)
-			p.removeLocked(sum)
+			if !p.inGraceLocked(sum) {
+				p.removeLocked(sum)
+			}
 		}
-		for other, at := range p.installed {
-			if time.Since(at) > uploadGrace {
+		for other := range p.installed {
+			if p.users[other] == 0 && !p.inGraceLocked(other) {
 				p.removeLocked(other)
 			}
 		}
 	}
+}
+
+// inGraceLocked reports whether the program sum was uploaded within
+// uploadGrace.
+func (p *programs) inGraceLocked(sum string) bool {
+	at, ok := p.installed[sum]
+	return ok && time.Since(at) <= uploadGrace
 }
 
 func (p *programs) removeLocked(sum string) error {
@@ -448,9 +458,12 @@ func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rp
 	if err != nil {
 		return err
 	}
+	defer d.programs.use(hello.Binary.Sha256)()
+	if _, err := os.Stat(path); err != nil {
+		return status.Errorf(codes.NotFound, "executor %s does not have program %s: upload it", d.Name(), hello.Binary.Sha256)
+	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	defer d.programs.use(hello.Binary.Sha256)()
 	w, err := d.startWorker(ctx, path, app.id)
 	if err != nil {
 		return status.Errorf(codes.Internal, "executor %s: %v", d.Name(), err)
@@ -471,9 +484,9 @@ func (s *taskService) serveByWorker(stream rpc.Executor_ConnectServer, hello *rp
 	return err
 }
 
-// workerProgram returns the path of the uploaded program that h
-// describes, or the status error that says why this executor cannot run
-// it.
+// workerProgram returns where the uploaded program that h describes is
+// kept, or the status error that says why this executor cannot run it.
+// Whether it is there is for the caller to see, once it uses it.
 func (d *Daemon) workerProgram(h *rpc.BinaryHeader) (string, error) {
 	if len(d.cfg.Secret) == 0 {
 		return "", status.Errorf(codes.PermissionDenied, "executor %s has no cluster secret, so it runs no programs but its own: start it with --secret-file or EMBER_SECRET", d.Name())
@@ -488,9 +501,6 @@ func (d *Daemon) workerProgram(h *rpc.BinaryHeader) (string, error) {
 	path, err := d.programs.path(h.Sha256)
 	if err != nil {
 		return "", status.Error(codes.InvalidArgument, err.Error())
-	}
-	if _, err := os.Stat(path); err != nil {
-		return "", status.Errorf(codes.NotFound, "executor %s does not have program %s: upload it", d.Name(), h.Sha256)
 	}
 	return path, nil
 }
@@ -621,7 +631,7 @@ type workerProcess struct {
 	conn *grpc.ClientConn
 	// relay serves the worker's reads of remote blocks (see
 	// shuffle.RelayServer), with the executor's credentials.
-	relay  *grpc.Server
+	relay  *workerRelay
 	exited chan struct{}
 }
 
@@ -632,13 +642,13 @@ func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProc
 	if err != nil {
 		return nil, err
 	}
-	relay, relayAddr, err := d.startRelay(key)
+	relay, err := d.startRelay(key)
 	if err != nil {
 		return nil, err
 	}
-	w, stdout, err := d.spawnWorker(path, app, key, relayAddr)
+	w, stdout, err := d.spawnWorker(path, app, key, relay.addr)
 	if err != nil {
-		relay.Stop()
+		relay.stop()
 		return nil, err
 	}
 	w.relay = relay
@@ -651,18 +661,33 @@ func (d *Daemon) startWorker(ctx context.Context, path, app string) (*workerProc
 	return w, nil
 }
 
+// workerRelay serves one worker's reads of remote blocks.
+type workerRelay struct {
+	addr string // where it listens, on loopback
+	srv  *grpc.Server
+	// fetcher is the relay's own, with the executor's credentials: the
+	// connections it opens for the worker close with the worker.
+	fetcher *shuffle.RemoteFetcher
+}
+
 // startRelay serves, on loopback, the reads of remote blocks of the worker
 // that holds key: only its calls are taken, and only DoGet.
-func (d *Daemon) startRelay(key []byte) (*grpc.Server, string, error) {
+func (d *Daemon) startRelay(key []byte) (*workerRelay, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, "", fmt.Errorf("listen for a worker's relay: %w", err)
+		return nil, fmt.Errorf("listen for a worker's relay: %w", err)
 	}
-	addr := lis.Addr().String()
-	srv := grpc.NewServer(auth.ServerOptions(auth.ServerConfig{Secret: key, Names: []string{addr}})...)
-	flight.RegisterFlightServiceServer(srv, shuffle.NewRelayServer(d.fetcher))
-	go srv.Serve(lis)
-	return srv, addr, nil
+	r := &workerRelay{addr: lis.Addr().String(), fetcher: d.newFetcher()}
+	r.srv = grpc.NewServer(auth.ServerOptions(auth.ServerConfig{Secret: key, Names: []string{r.addr}})...)
+	flight.RegisterFlightServiceServer(r.srv, shuffle.NewRelayServer(r.fetcher))
+	go r.srv.Serve(lis)
+	return r, nil
+}
+
+// stop stops the relay and closes the connections it opened.
+func (r *workerRelay) stop() {
+	r.srv.Stop()
+	r.fetcher.Close()
 }
 
 // spawnWorker starts the program at path as a worker for app and gives it
@@ -781,7 +806,7 @@ func (w *workerProcess) stop(log *slog.Logger) {
 		w.conn.Close()
 	}
 	if w.relay != nil {
-		w.relay.Stop()
+		w.relay.stop()
 	}
 	w.stdin.Close()
 	select {

@@ -57,11 +57,12 @@ func TestWorkerNeverHoldsTheSecret(t *testing.T) {
 	}
 
 	// The key opens the worker's relay for DoGet, and nothing else.
-	relay, addr, err := d.startRelay(key)
+	relay, err := d.startRelay(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer relay.Stop()
+	defer relay.stop()
+	addr := relay.addr
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	doGet := func(target string, opts []grpc.DialOption, ticket []byte) error {
