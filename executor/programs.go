@@ -144,8 +144,9 @@ func (p *programs) close() error {
 }
 
 // stored notes that the program sum was just installed (or uploaded
-// again while it was kept): it is kept for uploadGrace even if the
-// applications that run it now all end, for the one that uploaded it.
+// again while it was kept): until an application uses it, or for
+// uploadGrace, it is kept even if the applications that run it now all
+// end, for the driver that uploaded it.
 func (p *programs) stored(sum string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -153,13 +154,14 @@ func (p *programs) stored(sum string) {
 }
 
 // use notes that an application runs the program sum, until done is
-// called: then, if no other application runs it and it was not uploaded
-// within uploadGrace, it is removed, with any other program whose grace
-// has passed. use comes before the program is looked for, so that no
+// called: then, if no other application runs it and no upload of it
+// within uploadGrace waits for its application, it is removed, with any
+// other program whose grace has passed. use comes before the program is looked for, so that no
 // other application's end removes it in between.
 func (p *programs) use(sum string) (done func()) {
 	p.mu.Lock()
 	p.users[sum]++
+	delete(p.installed, sum) // the upload waited for this use
 	p.mu.Unlock()
 	return func() {
 		p.mu.Lock()
