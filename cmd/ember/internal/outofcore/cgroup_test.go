@@ -119,10 +119,9 @@ func writable(dir string) bool {
 }
 
 // A sort, a join and a group-by over three times the memory of their
-// cgroup finish with exact answers, in local mode and (the sort and the
-// group-by) on a local cluster whose executors share the cgroup with 40
-// MiB budgets each, and the kernel kills nothing: the budget is sized from
-// the cgroup's limit.
+// cgroup finish with exact answers, in local mode and on a local cluster
+// whose executors share the cgroup with 40 MiB budgets each, and the
+// kernel kills nothing: the budget is sized from the cgroup's limit.
 func TestOutOfCoreInAMemoryCgroup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sorts, joins and groups 800 MB in 256 MiB")
@@ -147,9 +146,7 @@ func TestOutOfCoreInAMemoryCgroup(t *testing.T) {
 		// runtime. The group-by was once killed for memory here: the
 		// driver held 128 MiB of garbage under the collector's floor,
 		// which now stays under an eighth of the cgroup (docs/memory.md).
-		// The join passes here too (238 s, run by hand on 2026-12-04),
-		// but would take CI past its time: it runs in local mode only.
-		{"local-cluster[2,1,40]", []job{sort, group}},
+		{"local-cluster[2,1,40]", []job{sort, group, join}},
 	}
 	for _, run := range runs {
 		master := run.master

@@ -55,12 +55,12 @@ var joinJob = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) ([2]in
 		return rdd.Pair[int64, int64]{Key: scramble(i, n), Value: 1}
 	})
 	joined := rdd.Join(a, b, 8)
-	count, err := joined.Count(ctx)
-	if err != nil {
-		return [2]int64{}, err
-	}
-	sum, err := rdd.Sum(ctx, rdd.Map(joined, func(kv rdd.Pair[int64, rdd.Pair[int64, int64]]) int64 { return kv.Value.Key + kv.Value.Value }))
-	return [2]int64{count, sum}, err
+	// One pass over the join counts its pairs and sums their values.
+	return rdd.Aggregate(ctx, joined, [2]int64{},
+		func(acc [2]int64, kv rdd.Pair[int64, rdd.Pair[int64, int64]]) [2]int64 {
+			return [2]int64{acc[0] + 1, acc[1] + kv.Value.Key + kv.Value.Value}
+		},
+		func(x, y [2]int64) [2]int64 { return [2]int64{x[0] + y[0], x[1] + y[1]} })
 })
 
 var groupJob = rdd.Func(func(ctx context.Context, s *rdd.Session, n int64) ([2]int64, error) {
