@@ -37,6 +37,20 @@
 // Keys (of ReduceByKey, Join, Distinct, CountByValue, …) are compared with
 // Go's ==, as map keys are: a NaN key equals no other key, not even NaN.
 //
+// # Partitioners
+//
+// A wide operation by key sends each pair to the partition its key's hash
+// gives (a HashPartitioner of the partition count). The RDD it makes
+// remembers that (PartitionerOf), and so do Filter, MapValues,
+// FlatMapValues and Cache of it; PartitionBy partitions an RDD by any
+// Partitioner. A wide operation whose input already has the partitioner it
+// needs reads that input where it is, without a shuffle: cache a large
+// RDD partitioned by its keys once, and joins with it move only the other
+// side (see ExamplePartitionBy). Given a partition count of 0, a wide
+// operation takes the partitioner of its inputs, as Spark's
+// defaultPartitioner does; the …With forms (ReduceByKeyWith,
+// GroupByKeyWith, CoGroupWith, JoinWith) take a partitioner.
+//
 // # Errors
 //
 // Every RDD records its creation site, the file:line of the call that built

@@ -144,3 +144,19 @@ func ExampleStatsOf() {
 	fmt.Println(st.Count, st.Mean, st.Stdev(), st.Min, st.Max)
 	// Output: 8 5 2 2 9
 }
+
+// Partitioned once and cached, the users are joined with each day's
+// visits without being shuffled again: only the visits move.
+func ExamplePartitionBy() {
+	ctx := context.Background()
+	s, _ := rdd.NewSession(rdd.WithMaster("local[2]"))
+	defer s.Close()
+
+	users := rdd.Parallelize(s, []rdd.Pair[int, string]{{Key: 1, Value: "ann"}, {Key: 2, Value: "bob"}, {Key: 3, Value: "cy"}}, 2)
+	byID := rdd.PartitionBy(users, rdd.NewHashPartitioner[int](4)).Cache()
+	visits := rdd.Parallelize(s, []rdd.Pair[int, string]{{Key: 2, Value: "/home"}, {Key: 3, Value: "/cart"}, {Key: 2, Value: "/pay"}}, 2)
+	joined := rdd.Join(byID, visits, 0) // byID's partitioner: only visits is shuffled
+	got, _ := rdd.SortByKey(joined, true, 1).Collect(ctx)
+	fmt.Println(len(got), got[0].Key, got[2].Value.Key, rdd.PartitionerOf(joined))
+	// Output: 3 2 cy HashPartitioner(4)
+}

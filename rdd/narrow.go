@@ -154,9 +154,11 @@ func MapPartitions[T, U any](r *RDD[T], f func(partition int, in iter.Seq[T]) it
 	return out
 }
 
-// Filter keeps the elements for which f returns true.
+// Filter keeps the elements for which f returns true. It keeps r's
+// partitioner.
 func (r *RDD[T]) Filter(f func(T) bool) *RDD[T] {
 	out := newRDD[T](r.s, "Filter", r.nparts, oneToOne(r), nil, nilFunc("filter function", f == nil))
+	out.partitioner = r.partitioner
 	out.compute = func(tc *task.Context, p int) stream[T] {
 		in := r.iterator(tc, p)
 		return func(yield func([]T) bool) error {
@@ -188,12 +190,20 @@ func KeyBy[K comparable, T any](r *RDD[T], f func(T) K) *RDD[Pair[K, T]] {
 	return withOp(Map(r, func(x T) Pair[K, T] { return Pair[K, T]{f(x), x} }), "KeyBy")
 }
 
-// MapValues applies f to the value of every pair, keeping its key.
+// MapValues applies f to the value of every pair, keeping its key, and
+// keeps r's partitioner.
 func MapValues[K comparable, V, W any](r *RDD[Pair[K, V]], f func(V) W) *RDD[Pair[K, W]] {
 	if f == nil {
 		return withOp(Map[Pair[K, V], Pair[K, W]](r, nil), "MapValues")
 	}
-	return withOp(Map(r, func(kv Pair[K, V]) Pair[K, W] { return Pair[K, W]{kv.Key, f(kv.Value)} }), "MapValues")
+	return keepPartitioner(r, withOp(Map(r, func(kv Pair[K, V]) Pair[K, W] { return Pair[K, W]{kv.Key, f(kv.Value)} }), "MapValues"))
+}
+
+// keepPartitioner gives out, whose pairs have the keys of r's in the same
+// partitions, r's partitioner.
+func keepPartitioner[K comparable, V, W any](r *RDD[Pair[K, V]], out *RDD[Pair[K, W]]) *RDD[Pair[K, W]] {
+	out.partitioner = r.partitioner
+	return out
 }
 
 // withOp renames the operation of an RDD built through another one, keeping

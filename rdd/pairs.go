@@ -3,6 +3,8 @@ package rdd
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"slices"
 
 	"github.com/ember-go/ember/internal/spill"
 	"github.com/ember-go/ember/task"
@@ -26,19 +28,19 @@ func Values[K comparable, V any](r *RDD[Pair[K, V]]) *RDD[V] {
 }
 
 // FlatMapValues replaces every pair by one pair per value f returns, with
-// the same key.
+// the same key, and keeps r's partitioner.
 func FlatMapValues[K comparable, V, W any](r *RDD[Pair[K, V]], f func(V) []W) *RDD[Pair[K, W]] {
 	if f == nil {
 		return withOp(FlatMap[Pair[K, V], Pair[K, W]](r, nil), "FlatMapValues")
 	}
-	return withOp(FlatMap(r, func(kv Pair[K, V]) []Pair[K, W] {
+	return keepPartitioner(r, withOp(FlatMap(r, func(kv Pair[K, V]) []Pair[K, W] {
 		ws := f(kv.Value)
 		out := make([]Pair[K, W], len(ws))
 		for i, w := range ws {
 			out[i] = Pair[K, W]{kv.Key, w}
 		}
 		return out
-	}), "FlatMapValues")
+	}), "FlatMapValues"))
 }
 
 // CombineByKey is the general per-key aggregation that ReduceByKey and
@@ -66,18 +68,31 @@ func FoldByKey[K comparable, V any](r *RDD[Pair[K, V]], zero V, f func(V, V) V, 
 // CoGroup gathers, for every key of a or b, its values in a and its values
 // in b (either may be empty).
 func CoGroup[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, Pair[[]V, []W]]] {
-	return coGroup(a, b, "CoGroup", numPartitions, func(k K, vs []V, ws []W, yield func(Pair[K, Pair[[]V, []W]]) bool) bool {
+	return CoGroupWith(a, b, defaultPartitioner[K](numPartitions, &a.node, &b.node))
+}
+
+// CoGroupWith is CoGroup into the partitions of part. A side that already
+// has a partitioner equal to part is read where it is, without a shuffle.
+func CoGroupWith[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], part Partitioner[K]) *RDD[Pair[K, Pair[[]V, []W]]] {
+	return coGroupOrJoin(a, b, "CoGroup", part, func(k K, vs []V, ws []W, yield func(Pair[K, Pair[[]V, []W]]) bool) bool {
 		return yield(Pair[K, Pair[[]V, []W]]{k, Pair[[]V, []W]{vs, ws}})
-	})
+	}, nil)
 }
 
 // Join returns, for every key in both a and b, each pair of a value from a
 // and a value from b (an inner join).
 func Join[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], numPartitions int) *RDD[Pair[K, Pair[V, W]]] {
+	return JoinWith(a, b, defaultPartitioner[K](numPartitions, &a.node, &b.node))
+}
+
+// JoinWith is Join into the partitions of part. A side that already has a
+// partitioner equal to part is read where it is, without a shuffle: two
+// RDDs partitioned alike are joined partition by partition.
+func JoinWith[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], part Partitioner[K]) *RDD[Pair[K, Pair[V, W]]] {
 	match := func(k K, v V, w W, yield func(Pair[K, Pair[V, W]]) bool) bool {
 		return yield(Pair[K, Pair[V, W]]{k, Pair[V, W]{v, w}})
 	}
-	return coGroupOrJoin(a, b, "Join", numPartitions, func(k K, vs []V, ws []W, yield func(Pair[K, Pair[V, W]]) bool) bool {
+	return coGroupOrJoin(a, b, "Join", part, func(k K, vs []V, ws []W, yield func(Pair[K, Pair[V, W]]) bool) bool {
 		for _, v := range vs {
 			for _, w := range ws {
 				if !match(k, v, w, yield) {
@@ -168,7 +183,7 @@ func SubtractByKey[K comparable, V, W any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]
 // holds them. It has numPartitions partitions, or a's count if
 // numPartitions <= 0 (as in Spark).
 func Subtract[T comparable](a, b *RDD[T], numPartitions int) *RDD[T] {
-	return coGroup(asKeys(a), asKeys(b), "Subtract", leftPartitions(a, numPartitions), func(x T, as []bool, bs []bool, yield func(T) bool) bool {
+	return unkeyed(coGroup(asKeys(a), asKeys(b), "Subtract", leftPartitions(a, numPartitions), func(x T, as []bool, bs []bool, yield func(T) bool) bool {
 		if len(bs) > 0 {
 			return true
 		}
@@ -178,23 +193,27 @@ func Subtract[T comparable](a, b *RDD[T], numPartitions int) *RDD[T] {
 			}
 		}
 		return true
-	})
+	}))
 }
 
 // Intersection returns each element that is in both a and b, once.
 func Intersection[T comparable](a, b *RDD[T], numPartitions int) *RDD[T] {
-	return coGroup(asKeys(a), asKeys(b), "Intersection", numPartitions, func(x T, as []bool, bs []bool, yield func(T) bool) bool {
+	return unkeyed(coGroup(asKeys(a), asKeys(b), "Intersection", numPartitions, func(x T, as []bool, bs []bool, yield func(T) bool) bool {
 		return len(as) == 0 || len(bs) == 0 || yield(x)
-	})
+	}))
+}
+
+// unkeyed forgets the partitioner of r, whose elements are not pairs of
+// the keys it was partitioned by.
+func unkeyed[T any](r *RDD[T]) *RDD[T] {
+	r.partitioner = nil
+	return r
 }
 
 func asKeys[T comparable](r *RDD[T]) *RDD[Pair[T, bool]] {
 	return Map(r, func(x T) Pair[T, bool] { return Pair[T, bool]{x, true} })
 }
 
-// coGroup shuffles a and b by key into the same partitions, gathers each
-// key's values from both sides, and lets emit turn them into output: the
-// engine of CoGroup, the joins and the set operations.
 // leftPartitions is the partition count of a subtraction from a: n, or
 // a's count if n <= 0.
 func leftPartitions[T any](a *RDD[T], n int) int {
@@ -204,32 +223,38 @@ func leftPartitions[T any](a *RDD[T], n int) int {
 	return max(a.nparts, 1)
 }
 
+// coGroup shuffles a and b by key into the same partitions, gathers each
+// key's values from both sides, and lets emit turn them into output: the
+// engine of CoGroup, the joins and the set operations.
 func coGroup[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], op string, numPartitions int,
 	emit func(k K, vs []V, ws []W, yield func(O) bool) bool) *RDD[O] {
-	return coGroupOrJoin(a, b, op, numPartitions, emit, nil)
+	return coGroupOrJoin(a, b, op, defaultPartitioner[K](numPartitions, &a.node, &b.node), emit, nil)
 }
 
-// coGroupOrJoin is coGroup; with match, an inner join, which builds a
-// hash table of a reduce partition of a when the task's share of memory
-// holds it and streams b's past it, calling match for every pair of
-// values of a key, and cogroups as coGroup does otherwise.
-func coGroupOrJoin[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], op string, numPartitions int,
+// coGroupOrJoin is coGroup into the partitions of part; with match, an
+// inner join, which builds a hash table of a partition of a when the
+// task's share of memory holds it and streams b's past it, calling match
+// for every pair of values of a key, and cogroups as coGroup does
+// otherwise. A side that already has part is read where it is; the other
+// is shuffled. The result has part as its partitioner: an operation whose
+// output is not keyed by K (Subtract, Intersection) clears it.
+func coGroupOrJoin[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K, W]], op string, part Partitioner[K],
 	emit func(k K, vs []V, ws []W, yield func(O) bool) bool, match func(k K, v V, w W, yield func(O) bool) bool) *RDD[O] {
-	n := numPartitions
-	if n <= 0 {
-		n = max(a.nparts, b.nparts, 1)
+	errPart := partitionerErr(part)
+	if errPart != nil {
+		return newRDD[O](a.s, op, max(a.nparts, 1), oneToOne(a, b), nil, errPart)
 	}
-	part, errPart := hashPartitioner[K](n)
-	depA, errA := newShuffleDep(a, n, emitByKey[K, V](part))
-	depB, errB := newShuffleDep(b, n, emitByKey[K, W](part))
-	deps := append(depA.deps(), depB.deps()...)
-	out := newRDD[O](a.s, op, n, deps, nil, errPart, errA, errB)
+	inA, errA := byKey(a, part)
+	inB, errB := byKey(b, part)
+	deps := append(inA.deps(), inB.deps()...)
+	out := newRDD[O](a.s, op, part.NumPartitions(), deps, nil, errA, errB)
+	out.partitioner = part
 	out.compute = func(tc *task.Context, p int) stream[O] {
 		return func(yield func([]O) bool) error {
 			g := &coGroups[K, V, W]{tc: tc, node: &out.node, bs: out.batchSize()}
 			defer g.close()
 			if match != nil {
-				table, err := g.build(depA, p)
+				table, err := g.build(inA, p)
 				if table != nil {
 					defer table.release()
 				}
@@ -237,12 +262,12 @@ func coGroupOrJoin[K comparable, V, W, O any](a *RDD[Pair[K, V]], b *RDD[Pair[K,
 					return err
 				}
 				if table != nil {
-					return probe(tc, out, table, depB, p, match, yield)
+					return probe(tc, out, table, inB, p, match, yield)
 				}
-			} else if err := g.gatherA(depA, p); err != nil {
+			} else if err := g.gatherA(inA, p); err != nil {
 				return err
 			}
-			if err := g.gatherB(depB, p); err != nil {
+			if err := g.gatherB(inB, p); err != nil {
 				return err
 			}
 			var emitted error
@@ -285,7 +310,7 @@ func (g *coGroups[K, V, W]) close() {
 }
 
 // gatherA reads reduce partition p of the left side into the groups.
-func (g *coGroups[K, V, W]) gatherA(dep *shuffleDep[Pair[K, V]], p int) error {
+func (g *coGroups[K, V, W]) gatherA(dep keyedInput[Pair[K, V]], p int) error {
 	if err := g.open(); err != nil {
 		return err
 	}
@@ -293,7 +318,7 @@ func (g *coGroups[K, V, W]) gatherA(dep *shuffleDep[Pair[K, V]], p int) error {
 }
 
 // gatherB reads reduce partition p of the right side into the groups.
-func (g *coGroups[K, V, W]) gatherB(dep *shuffleDep[Pair[K, W]], p int) error {
+func (g *coGroups[K, V, W]) gatherB(dep keyedInput[Pair[K, W]], p int) error {
 	if err := g.open(); err != nil {
 		return err
 	}
@@ -309,7 +334,7 @@ func addLeft[V, W any](grp *Pair[[]V, []W], v V) { grp.Key = append(grp.Key, v) 
 // build reads reduce partition p of a join's left side into a hash table
 // and returns it; or, if the table outgrows the task's share of memory,
 // moves it into the groups, gathers the rest there and returns nil.
-func (g *coGroups[K, V, W]) build(dep *shuffleDep[Pair[K, V]], p int) (*joinTable[K, V], error) {
+func (g *coGroups[K, V, W]) build(dep keyedInput[Pair[K, V]], p int) (*joinTable[K, V], error) {
 	rows, _ := dep.rows(g.tc, p)
 	table := newJoinTable[K, V](g.tc, rows)
 	if table == nil {
@@ -357,7 +382,7 @@ func (g *coGroups[K, V, W]) moveIn(table *joinTable[K, V]) error {
 // probe streams reduce partition p of a join's right side past the
 // table of its left side, yielding what match makes of each pair of
 // values of a key.
-func probe[K comparable, V, W, O any](tc *task.Context, out *RDD[O], table *joinTable[K, V], dep *shuffleDep[Pair[K, W]], p int,
+func probe[K comparable, V, W, O any](tc *task.Context, out *RDD[O], table *joinTable[K, V], dep keyedInput[Pair[K, W]], p int,
 	match func(k K, v V, w W, yield func(O) bool) bool, yield func([]O) bool) error {
 	var err error
 	results := func(yield func(O) bool) {
@@ -378,7 +403,7 @@ func probe[K comparable, V, W, O any](tc *task.Context, out *RDD[O], table *join
 // gatherSide reads reduce partition p of one side of a cogroup into the
 // groups of byKey, with add, spilling as they outgrow the task's share of
 // memory.
-func gatherSide[K comparable, V, G any](tc *task.Context, byKey *spill.Map[K, G], dep *shuffleDep[Pair[K, V]], p, bs int, add func(*G, V)) error {
+func gatherSide[K comparable, V, G any](tc *task.Context, byKey *spill.Map[K, G], dep keyedInput[Pair[K, V]], p, bs int, add func(*G, V)) error {
 	values := spill.NewSizer[V]()
 	var full error
 	err := dep.read(tc, p, bs, func(b []Pair[K, V]) bool {
@@ -409,6 +434,37 @@ func gather[K comparable, V, G any](byKey *spill.Map[K, G], values *spill.Sizer[
 // CountByValue counts the occurrences of each distinct element.
 func CountByValue[T comparable](ctx context.Context, r *RDD[T]) (map[T]int64, error) {
 	return countBy(ctx, r, "CountByValue", func(x T) T { return x })
+}
+
+// Lookup returns the values of key in r, in partition order. If r knows
+// its partitioner, only the partition that holds key is read, as Spark's
+// lookup does; otherwise every partition is.
+func Lookup[K comparable, V any](ctx context.Context, r *RDD[Pair[K, V]], key K) ([]V, error) {
+	var parts []int
+	if p := PartitionerOf(r); p != nil {
+		i := p.Partition(key)
+		if i < 0 || i >= r.nparts {
+			return nil, actionError("Lookup", r, fmt.Errorf("partitioner %v put key %v in partition %d, want one in [0, %d)", p, key, i, r.nparts))
+		}
+		parts = []int{i}
+	}
+	found := make([][]V, max(len(parts), r.nparts))
+	err := runJob(ctx, r, "Lookup", parts, func(tc *task.Context, _ int, in stream[Pair[K, V]]) ([]V, error) {
+		var vs []V
+		err := in(func(b []Pair[K, V]) bool {
+			for _, kv := range b {
+				if kv.Key == key {
+					vs = append(vs, kv.Value)
+				}
+			}
+			return true
+		})
+		return vs, err
+	}, func(i int, vs []V) error { found[i] = vs; return nil })
+	if err != nil {
+		return nil, err
+	}
+	return slices.Concat(found...), nil
 }
 
 // CollectAsMap returns the pairs as a map; of several pairs with the same

@@ -21,15 +21,7 @@ func TestPairOperators(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			left := pairs(c, 11)
-			// One or two values per key, and keys absent from a: joins stay
-			// the size of a however skewed it is.
-			var right []kv
-			for k := range c.keys + 3 {
-				for i := range 1 + k%2 {
-					right = append(right, kv{Key: fmt.Sprintf("k%d", k), Value: int64(10*k + i)})
-				}
-			}
+			left, right := pairs(c, 11), joinSide(c)
 			a := rdd.Parallelize(s, left, c.parts)
 			b := rdd.Parallelize(s, right, 3)
 			groupsA, groupsB := group(left), group(right)
@@ -161,6 +153,19 @@ func TestPairOperators(t *testing.T) {
 			}
 		})
 	}
+}
+
+// joinSide is the right side of joins with pairs(c, …): one or two values
+// per key, and keys absent from the left, so that joins stay the size of
+// the left however skewed it is.
+func joinSide(c dataCase) []kv {
+	var right []kv
+	for k := range c.keys + 3 {
+		for i := range 1 + k%2 {
+			right = append(right, kv{Key: fmt.Sprintf("k%d", k), Value: int64(10*k + i)})
+		}
+	}
+	return right
 }
 
 func group(ps []kv) map[string][]int64 {

@@ -53,6 +53,9 @@ type node struct {
 	// inputBytes, for a source that reads files, is how many bytes
 	// partition p reads.
 	inputBytes func(p int) int64
+	// partitioner, for a key-value RDD that knows how its pairs are
+	// partitioned, is a Partitioner of its key type (see PartitionerOf).
+	partitioner any
 }
 
 // ID returns the RDD's id, unique within its session.

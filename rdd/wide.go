@@ -47,11 +47,18 @@ func (r *RDD[T]) Repartition(numPartitions int) *RDD[T] {
 // associative and commutative. Values are first merged within each map
 // partition (map-side combine), then across partitions.
 func ReduceByKey[K comparable, V any](r *RDD[Pair[K, V]], f func(V, V) V, numPartitions int) *RDD[Pair[K, V]] {
+	return ReduceByKeyWith(r, f, defaultPartitioner[K](numPartitions, &r.node))
+}
+
+// ReduceByKeyWith is ReduceByKey into the partitions of part. If r has a
+// partitioner equal to part, each partition is reduced where it is,
+// without a shuffle.
+func ReduceByKeyWith[K comparable, V any](r *RDD[Pair[K, V]], f func(V, V) V, part Partitioner[K]) *RDD[Pair[K, V]] {
 	var create func(V) V
 	if f != nil {
 		create = func(v V) V { return v }
 	}
-	return combineByKey(r, "ReduceByKey", create, f, f, numPartitions)
+	return combineByKeyWith(r, "ReduceByKey", create, f, f, part)
 }
 
 // AggregateByKey folds the values of each key into an accumulator that
@@ -71,16 +78,36 @@ func AggregateByKey[K comparable, V, A any](r *RDD[Pair[K, V]], zero A, seq func
 // ReduceByKey and AggregateByKey.
 func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 	create func(V) C, merge func(C, V) C, combine func(C, C) C, numPartitions int) *RDD[Pair[K, C]] {
-	n := r.reducePartitions(numPartitions)
-	part, errPart := hashPartitioner[K](n)
+	return combineByKeyWith(r, op, create, merge, combine, defaultPartitioner[K](numPartitions, &r.node))
+}
+
+// combineByKeyWith is combineByKey into the partitions of part. If r has
+// part already, every key is in one partition of r, which is combined
+// where it is, without a shuffle.
+func combineByKeyWith[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
+	create func(V) C, merge func(C, V) C, combine func(C, C) C, part Partitioner[K]) *RDD[Pair[K, C]] {
 	nilErr := errors.Join(nilFunc("merge function", merge == nil || create == nil), nilFunc("combine function", combine == nil))
+	if err := partitionerErr(part); err != nil {
+		return newRDD[Pair[K, C]](r.s, op, max(r.nparts, 1), oneToOne(r), nil, err, nilErr)
+	}
+	if partitionedBy(&r.node, part) {
+		out := newRDD[Pair[K, C]](r.s, op, r.nparts, oneToOne(r), nil, nilErr)
+		out.partitioner = part
+		out.compute = func(tc *task.Context, p int) stream[Pair[K, C]] {
+			return func(yield func([]Pair[K, C]) bool) error {
+				return combineWithin(tc, out, r.iterator(tc, p), create, merge, combine, yield)
+			}
+		}
+		return out
+	}
 	var self *node // the RDD being built, for panic messages
-	dep, errDep := newShuffleDep(r, n, func(tc *task.Context, p int, in stream[Pair[K, V]], emit func(int, Pair[K, C])) error {
+	dep, errDep := newShuffleDep(r, part.NumPartitions(), func(tc *task.Context, p int, in stream[Pair[K, V]], emit func(int, Pair[K, C])) error {
 		acc, err := newCombiner[K](tc, self, combine)
 		if err != nil {
 			return err
 		}
 		defer acc.Close()
+		rt := newRouter(part)
 		var (
 			full    error
 			seen    int
@@ -88,23 +115,25 @@ func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 		)
 		err = in(func(b []Pair[K, V]) bool {
 			if passing {
-				passThrough(self, b, create, func(kc Pair[K, C]) { emit(part.Partition(kc.Key), kc) })
-				return true
+				passThrough(self, b, create, func(kc Pair[K, C]) { emit(rt.route(kc.Key), kc) })
+				return rt.err == nil
 			}
 			full = acc.Account(mergeBatch(self, acc, b, create, merge))
 			seen += len(b)
 			passing = seen >= combineProbe && acc.Spills() == 0 && acc.Len() > seen*9/10
 			return full == nil
 		})
-		if err = cmp.Or(err, full); err != nil {
+		if err = cmp.Or(err, full, rt.err); err != nil {
 			return err
 		}
-		return combined(self, acc, nil, func(k K, c C) bool {
-			emit(part.Partition(k), Pair[K, C]{k, c})
-			return true
+		err = combined(self, acc, nil, func(k K, c C) bool {
+			emit(rt.route(k), Pair[K, C]{k, c})
+			return rt.err == nil
 		})
+		return cmp.Or(err, rt.err)
 	})
-	out := newRDD[Pair[K, C]](r.s, op, n, dep.deps(), nil, errPart, nilErr, errDep)
+	out := newRDD[Pair[K, C]](r.s, op, part.NumPartitions(), dep.deps(), nil, nilErr, errDep)
+	out.partitioner = part
 	self = &out.node
 	out.compute = func(tc *task.Context, p int) stream[Pair[K, C]] {
 		return func(yield func([]Pair[K, C]) bool) error {
@@ -128,6 +157,26 @@ func combineByKey[K comparable, V, C any](r *RDD[Pair[K, V]], op string,
 		}
 	}
 	return out
+}
+
+// combineWithin combines the pairs of one partition that holds all the
+// values of its keys, and yields a pair per key.
+func combineWithin[K comparable, V, C any](tc *task.Context, out *RDD[Pair[K, C]], in stream[Pair[K, V]],
+	create func(V) C, merge func(C, V) C, combine func(C, C) C, yield func([]Pair[K, C]) bool) error {
+	acc, err := newCombiner[K](tc, &out.node, combine)
+	if err != nil {
+		return err
+	}
+	defer acc.Close()
+	var full error
+	err = in(func(b []Pair[K, V]) bool {
+		full = acc.Account(mergeBatch(&out.node, acc, b, create, merge))
+		return full == nil
+	})
+	if err = cmp.Or(err, full); err != nil {
+		return err
+	}
+	return pairBatches(tc, out, acc, nil, yield)
 }
 
 // combineProbe is how many elements a map task combines before it looks
@@ -183,13 +232,26 @@ func combineBatch[K comparable, C any](n *node, acc *spill.Map[K, C], b []Pair[K
 // ReduceByKey or AggregateByKey when the values are to be combined: they
 // combine before the shuffle.
 func GroupByKey[K comparable, V any](r *RDD[Pair[K, V]], numPartitions int) *RDD[Pair[K, []V]] {
-	n := r.reducePartitions(numPartitions)
-	part, errPart := hashPartitioner[K](n)
-	dep, errDep := newShuffleDep(r, n, emitByKey[K, V](part))
-	out := newRDD[Pair[K, []V]](r.s, "GroupByKey", n, dep.deps(), nil, errPart, errDep)
+	return groupByKey(r, defaultPartitioner[K](numPartitions, &r.node))
+}
+
+// GroupByKeyWith is GroupByKey into the partitions of part; if r has a
+// partitioner equal to part, it groups each partition where it is, without
+// a shuffle.
+func GroupByKeyWith[K comparable, V any](r *RDD[Pair[K, V]], part Partitioner[K]) *RDD[Pair[K, []V]] {
+	if err := partitionerErr(part); err != nil {
+		return newRDD[Pair[K, []V]](r.s, "GroupByKey", max(r.nparts, 1), oneToOne(r), nil, err)
+	}
+	return groupByKey(r, part)
+}
+
+func groupByKey[K comparable, V any](r *RDD[Pair[K, V]], part Partitioner[K]) *RDD[Pair[K, []V]] {
+	in, errIn := byKey(r, part)
+	out := newRDD[Pair[K, []V]](r.s, "GroupByKey", part.NumPartitions(), in.deps(), nil, partitionerErr(part), errIn)
+	out.partitioner = part
 	out.compute = func(tc *task.Context, p int) stream[Pair[K, []V]] {
 		return func(yield func([]Pair[K, []V]) bool) error {
-			groups, err := groupShuffle(tc, &out.node, dep, p, out.batchSize())
+			groups, err := groupShuffle(tc, &out.node, in, p, out.batchSize())
 			if err != nil {
 				return err
 			}
@@ -201,20 +263,22 @@ func GroupByKey[K comparable, V any](r *RDD[Pair[K, V]], numPartitions int) *RDD
 }
 
 // emitByKey is a map side that sends every pair to its key's partition.
-func emitByKey[K comparable, V any](part *shuffle.Hash[K]) func(*task.Context, int, stream[Pair[K, V]], func(int, Pair[K, V])) error {
+func emitByKey[K comparable, V any](part Partitioner[K]) func(*task.Context, int, stream[Pair[K, V]], func(int, Pair[K, V])) error {
 	return func(_ *task.Context, _ int, in stream[Pair[K, V]], emit func(int, Pair[K, V])) error {
-		return in(func(b []Pair[K, V]) bool {
+		rt := newRouter(part)
+		err := in(func(b []Pair[K, V]) bool {
 			for _, kv := range b {
-				emit(part.Partition(kv.Key), kv)
+				emit(rt.route(kv.Key), kv)
 			}
-			return true
+			return rt.err == nil
 		})
+		return cmp.Or(err, rt.err)
 	}
 }
 
 // groupShuffle reads one reduce partition of pairs into slices by key,
 // spilling them as they outgrow the task's share of memory.
-func groupShuffle[K comparable, V any](tc *task.Context, n *node, dep *shuffleDep[Pair[K, V]], p, bs int) (*spill.Map[K, []V], error) {
+func groupShuffle[K comparable, V any](tc *task.Context, n *node, dep keyedInput[Pair[K, V]], p, bs int) (*spill.Map[K, []V], error) {
 	groups, err := newCombiner[K](tc, n, func(a, b []V) []V { return append(a, b...) })
 	if err != nil {
 		return nil, err
@@ -226,9 +290,16 @@ func groupShuffle[K comparable, V any](tc *task.Context, n *node, dep *shuffleDe
 	return groups, nil
 }
 
-// Distinct returns each distinct element once.
+// Distinct returns each distinct element once. If r is partitioned by a
+// partitioner (PartitionerOf) into numPartitions partitions (or
+// numPartitions <= 0), equal elements are in one partition already: each
+// partition loses its duplicates where it is, without a shuffle, and the
+// result keeps the partitioner.
 func Distinct[T comparable](r *RDD[T], numPartitions int) *RDD[T] {
 	n := r.reducePartitions(numPartitions)
+	if r.partitioner != nil && n == r.nparts {
+		return distinctWithin(r)
+	}
 	part, errPart := hashPartitioner[T](n)
 	var self *node
 	dep, errDep := newShuffleDep(r, n, func(tc *task.Context, p int, in stream[T], emit func(int, T)) error {
@@ -246,21 +317,37 @@ func Distinct[T comparable](r *RDD[T], numPartitions int) *RDD[T] {
 	self = &out.node
 	out.compute = func(tc *task.Context, p int) stream[T] {
 		return func(yield func([]T) bool) error {
-			seen, err := distinctOf(tc, self, func(yield func([]T) bool) error { return dep.read(tc, p, out.batchSize(), yield) })
-			if err != nil {
-				return err
-			}
-			defer seen.Close()
-			var keys iter.Seq[T] = func(yield func(T) bool) {
-				err = combined(self, seen, nil, func(x T, _ bool) bool { return yield(x) })
-			}
-			if berr := out.batches(tc, keys, yield); berr != nil {
-				return berr
-			}
-			return err
+			return distinctBatches(tc, out, func(yield func([]T) bool) error { return dep.read(tc, p, out.batchSize(), yield) }, yield)
 		}
 	}
 	return out
+}
+
+// distinctWithin is Distinct of an RDD whose equal elements are in one
+// partition.
+func distinctWithin[T comparable](r *RDD[T]) *RDD[T] {
+	out := newRDD[T](r.s, "Distinct", r.nparts, oneToOne(r), nil)
+	out.partitioner = r.partitioner
+	out.compute = func(tc *task.Context, p int) stream[T] {
+		return func(yield func([]T) bool) error { return distinctBatches(tc, out, r.iterator(tc, p), yield) }
+	}
+	return out
+}
+
+// distinctBatches yields the distinct elements of in, in batches.
+func distinctBatches[T comparable](tc *task.Context, out *RDD[T], in stream[T], yield func([]T) bool) error {
+	seen, err := distinctOf(tc, &out.node, in)
+	if err != nil {
+		return err
+	}
+	defer seen.Close()
+	var keys iter.Seq[T] = func(yield func(T) bool) {
+		err = combined(&out.node, seen, nil, func(x T, _ bool) bool { return yield(x) })
+	}
+	if berr := out.batches(tc, keys, yield); berr != nil {
+		return berr
+	}
+	return err
 }
 
 // distinctOf gathers the distinct elements of in, spilling them as they

@@ -1,9 +1,12 @@
 // Package pagerank ranks the pages of a generated link graph with PageRank,
-// the iterative workload of the RDD paper: the links are cached once, and
-// every iteration joins them with the current ranks, sends each page's
-// rank to its neighbours (FlatMap) and sums what every page receives
-// (ReduceByKey). On a cluster the cached links stay on the executors that
-// computed them; a lost executor's share is recomputed from lineage.
+// the iterative workload of the RDD paper: the links are hash-partitioned
+// by page and cached once, and every iteration joins them with the current
+// ranks, sends each page's rank to its neighbours (FlatMap) and sums what
+// every page receives (ReduceByKey). The sums come out of ReduceByKey
+// partitioned as the links are, so the join needs no shuffle: each
+// iteration shuffles only the contributions, never the links. On a cluster
+// the cached links stay on the executors that computed them; a lost
+// executor's share is recomputed from lineage.
 //
 // As in the RDD paper's version, a page that no page links to drops out
 // after the first iteration, so the ranks sum to less than the page count.
@@ -12,6 +15,7 @@ package pagerank
 import (
 	"cmp"
 	"context"
+	"math"
 	"math/rand/v2"
 	"slices"
 
@@ -26,6 +30,10 @@ type Config struct {
 	Partitions int // <= 0: the session's default parallelism
 	Seed       uint64
 	Top        int // how many of the best-ranked pages to return
+	// ShuffleLinks leaves the links without a partitioner, so that every
+	// iteration's join shuffles them again: PageRank as written without
+	// partitioners, for comparison.
+	ShuffleLinks bool
 }
 
 // Default is the configuration `ember run pagerank` starts from.
@@ -55,11 +63,26 @@ func Run(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
 }
 
 func run(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
+	links := Links(s, cfg)
+	defer links.Unpersist()
+	return Summarize(ctx, Iterate(links, cfg), cfg)
+}
+
+// Links is the link graph of cfg, cached: each page with the pages it
+// links to, hash-partitioned by page unless cfg.ShuffleLinks.
+func Links(s *rdd.Session, cfg Config) *rdd.RDD[rdd.Pair[int64, []int64]] {
 	pages := rdd.Range(s, 0, cfg.Pages, cfg.Partitions)
 	links := rdd.Map(pages, func(p int64) rdd.Pair[int64, []int64] {
 		return rdd.Pair[int64, []int64]{Key: p, Value: OutLinks(cfg, p)}
-	}).Cache()
-	defer links.Unpersist()
+	})
+	if !cfg.ShuffleLinks {
+		links = rdd.PartitionBy(links, rdd.NewHashPartitioner[int64](pages.NumPartitions()))
+	}
+	return links.Cache()
+}
+
+// Iterate returns the ranks after cfg.Iterations iterations over links.
+func Iterate(links *rdd.RDD[rdd.Pair[int64, []int64]], cfg Config) *rdd.RDD[Rank] {
 	ranks := rdd.MapValues(links, func([]int64) float64 { return 1 })
 	for range cfg.Iterations {
 		contribs := rdd.FlatMap(rdd.Join(links, ranks, 0), func(p rdd.Pair[int64, rdd.Pair[[]int64, float64]]) []Rank {
@@ -70,9 +93,14 @@ func run(ctx context.Context, s *rdd.Session, cfg Config) (Result, error) {
 			}
 			return out
 		})
-		ranks = rdd.MapValues(rdd.ReduceByKey(contribs, func(a, b float64) float64 { return a + b }, 0),
-			func(sum float64) float64 { return 1 - Damping + Damping*sum })
+		sums := rdd.ReduceByKey(contribs, func(a, b float64) float64 { return a + b }, links.NumPartitions())
+		ranks = rdd.MapValues(sums, func(sum float64) float64 { return 1 - Damping + Damping*sum })
 	}
+	return ranks
+}
+
+// Summarize computes the best-ranked pages and the sum of the ranks.
+func Summarize(ctx context.Context, ranks *rdd.RDD[Rank], cfg Config) (Result, error) {
 	top, err := ranks.TakeOrdered(ctx, cfg.Top, byRank)
 	if err != nil {
 		return Result{}, err
@@ -101,23 +129,32 @@ func OutLinks(cfg Config, p int64) []int64 {
 // Reference is PageRank in plain Go, for checking: the same ranks up to
 // floating-point rounding. Pages nobody links to drop out after the first
 // iteration, as in the engine's version.
-func Reference(cfg Config) Result {
+func Reference(cfg Config) Result { return ReferenceRanks(ReferenceLinks(cfg), cfg) }
+
+// ReferenceLinks is the link graph of cfg in plain Go: the out-links of
+// page p at index p.
+func ReferenceLinks(cfg Config) [][]int64 {
 	links := make([][]int64, cfg.Pages)
 	for p := range cfg.Pages {
 		links[p] = OutLinks(cfg, p)
 	}
-	ranks := map[int64]float64{}
-	for p := range cfg.Pages {
+	return links
+}
+
+// ReferenceRanks is Reference over links made by ReferenceLinks.
+func ReferenceRanks(links [][]int64, cfg Config) Result {
+	ranks := make(map[int64]float64, len(links))
+	for p := range int64(len(links)) {
 		ranks[p] = 1
 	}
 	for range cfg.Iterations {
-		sums := map[int64]float64{}
+		sums := make(map[int64]float64, len(ranks))
 		for p, r := range ranks {
 			for _, q := range links[p] {
 				sums[q] += r / float64(len(links[p]))
 			}
 		}
-		ranks = map[int64]float64{}
+		ranks = make(map[int64]float64, len(sums))
 		for q, sum := range sums {
 			ranks[q] = 1 - Damping + Damping*sum
 		}
@@ -131,4 +168,20 @@ func Reference(cfg Config) Result {
 	slices.SortFunc(all, byRank)
 	res.Top = all[:min(cfg.Top, len(all))]
 	return res
+}
+
+// Close reports whether two results agree up to floating-point rounding:
+// the same pages in the same order, ranks and totals within a relative
+// 1e-9.
+func (r Result) Close(o Result) bool {
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), math.Abs(b)) }
+	if len(r.Top) != len(o.Top) || !near(r.Total, o.Total) {
+		return false
+	}
+	for i := range r.Top {
+		if r.Top[i].Key != o.Top[i].Key || !near(r.Top[i].Value, o.Top[i].Value) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,10 +1,12 @@
 package pagerank_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ember-go/ember/examples/pagerank"
@@ -52,5 +54,54 @@ func TestRanksMatchPlainGo(t *testing.T) {
 	}
 	if fmt.Sprint(onCluster) != fmt.Sprint(got) {
 		t.Errorf("on local-cluster[2]: %v\nlocal: %v", onCluster, got)
+	}
+}
+
+// With the links partitioned, an iteration is one shuffle (of the
+// contributions) and one stage; with them unpartitioned, every iteration
+// shuffles the links again. Both rank alike.
+func TestLinksAreShuffledOnce(t *testing.T) {
+	s, err := rdd.NewSession(rdd.WithMaster("local[2]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var stages atomic.Int64
+	s.OnStageEvent(func(ev rdd.StageEvent) {
+		if ev.Kind == rdd.StageStarted {
+			stages.Add(1)
+		}
+	})
+	ctx := context.Background()
+	var results []pagerank.Result
+	for _, shuffle := range []bool{false, true} {
+		cfg := pagerank.Config{Pages: 3_000, Links: 4, Iterations: 5, Partitions: 4, Seed: 9, Top: 5, ShuffleLinks: shuffle}
+		links := pagerank.Links(s, cfg)
+		if _, err := links.Count(ctx); err != nil {
+			t.Fatal(err)
+		}
+		stages.Store(0)
+		top, err := pagerank.Iterate(links, cfg).TakeOrdered(ctx, cfg.Top, func(a, b pagerank.Rank) int { return cmp.Compare(b.Value, a.Value) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		links.Unpersist()
+		// A map stage per iteration and the result stage; unpartitioned,
+		// another map stage per iteration shuffles the links (and, the
+		// first time, the ranks made from them).
+		want := int64(cfg.Iterations + 1)
+		if shuffle {
+			want = int64(2*cfg.Iterations + 2)
+		}
+		if n := stages.Load(); n != want {
+			t.Errorf("ShuffleLinks %v: %d stages for %d iterations, want %d", shuffle, n, cfg.Iterations, want)
+		}
+		results = append(results, pagerank.Result{Top: top})
+	}
+	for i := range results[0].Top {
+		a, b := results[0].Top[i], results[1].Top[i]
+		if a.Key != b.Key || math.Abs(a.Value-b.Value) > 1e-9*a.Value {
+			t.Errorf("rank %d: %v partitioned, %v not", i, a, b)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ember-go/ember/examples/dotproduct"
+	"github.com/ember-go/ember/examples/pagerank"
 	"github.com/ember-go/ember/examples/wordcount"
 	"github.com/ember-go/ember/rdd"
 )
@@ -37,7 +38,7 @@ type Workload struct {
 }
 
 // Names lists the workloads New knows.
-var Names = []string{"dotproduct", "dotproduct-batches", "wordcount", "sort", "sort-outofcore", "join", "reducebykey", "scan-text", "scan-csv", "scan-parquet"}
+var Names = []string{"dotproduct", "dotproduct-batches", "wordcount", "sort", "sort-outofcore", "join", "reducebykey", "pagerank", "pagerank-shuffled", "scan-text", "scan-csv", "scan-parquet"}
 
 // Default sizes, as the benchmark figures in docs/benchmarks.md use them.
 const (
@@ -63,6 +64,8 @@ func New(ctx context.Context, s *rdd.Session, name string, size int64) (*Workloa
 		return Join(ctx, s, or(size, DefaultJoinKeys))
 	case "reducebykey":
 		return ReduceByKey(ctx, s, or(size, DefaultReduceKeys), or(size, DefaultReduceKeys))
+	case "pagerank", "pagerank-shuffled":
+		return PageRank(ctx, s, or(size, DefaultPages), name == "pagerank-shuffled")
 	case "scan-text", "scan-csv", "scan-parquet":
 		return Scan(ctx, s, strings.TrimPrefix(name, "scan-"), or(size, DefaultScanBytes))
 	}
@@ -224,6 +227,45 @@ func Sort(ctx context.Context, s *rdd.Session, n int64) (*Workload, error) {
 	}, nil
 }
 
+// DefaultPages is the size of the PageRank graphs.
+const DefaultPages = 100_000
+
+// PageRankIterations is how many iterations a PageRank run times.
+const PageRankIterations = 10
+
+// pageRankConfig is the graph of the PageRank benchmarks.
+func pageRankConfig(pages int64, shuffleLinks bool) pagerank.Config {
+	cfg := pagerank.Default()
+	cfg.Pages, cfg.Iterations, cfg.ShuffleLinks = pages, PageRankIterations, shuffleLinks
+	return cfg
+}
+
+// PageRank runs PageRankIterations iterations over a graph of pages whose
+// links the constructor cached: hash-partitioned, so that each iteration
+// shuffles only the ranks' contributions, or with shuffleLinks left
+// unpartitioned, so that each iteration's join shuffles the links again.
+// The baseline iterates over the same links in plain Go maps.
+func PageRank(ctx context.Context, s *rdd.Session, pages int64, shuffleLinks bool) (*Workload, error) {
+	cfg := pageRankConfig(pages, shuffleLinks)
+	links := pagerank.Links(s, cfg)
+	if _, err := links.Count(ctx); err != nil {
+		return nil, err
+	}
+	plain := pagerank.ReferenceLinks(cfg)
+	name := "pagerank"
+	if shuffleLinks {
+		name = "pagerank-shuffled"
+	}
+	return &Workload{
+		Name: name,
+		Engine: func(ctx context.Context) (any, error) {
+			return pagerank.Summarize(ctx, pagerank.Iterate(links, cfg), cfg)
+		},
+		Baseline: func() any { return pagerank.ReferenceRanks(plain, cfg) },
+		Close:    links.Unpersist,
+	}, nil
+}
+
 // Figure is one measured workload.
 type Figure struct {
 	Name             string
@@ -282,6 +324,10 @@ func Agree(got, want any) error {
 	case int64:
 		if g, ok := got.(int64); !ok || g != w {
 			return fmt.Errorf("got %v, want %v", got, w)
+		}
+	case pagerank.Result:
+		if g, ok := got.(pagerank.Result); !ok || !g.Close(w) {
+			return fmt.Errorf("got ranks %v, want %v", got, w)
 		}
 	default:
 		return fmt.Errorf("unexpected baseline answer %T", want)

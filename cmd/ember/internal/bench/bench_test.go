@@ -55,6 +55,8 @@ func BenchmarkSort(b *testing.B)              { benchmark(b, "sort") }
 func BenchmarkSortOutOfCore(b *testing.B)     { benchmark(b, "sort-outofcore") }
 func BenchmarkJoin(b *testing.B)              { benchmark(b, "join") }
 func BenchmarkReduceByKey(b *testing.B)       { benchmark(b, "reducebykey") }
+func BenchmarkPageRank(b *testing.B)          { benchmark(b, "pagerank") }
+func BenchmarkPageRankShuffled(b *testing.B)  { benchmark(b, "pagerank-shuffled") }
 func BenchmarkScanText(b *testing.B)          { benchmark(b, "scan-text") }
 func BenchmarkScanCSV(b *testing.B)           { benchmark(b, "scan-csv") }
 func BenchmarkScanParquet(b *testing.B)       { benchmark(b, "scan-parquet") }
@@ -69,7 +71,7 @@ func TestWorkloadsAgree(t *testing.T) {
 	}
 	defer s.Close()
 	sizes := map[string]int64{"dotproduct": 100_003, "dotproduct-batches": 100_003, "wordcount": 1 << 20, "sort": 50_000, "sort-outofcore": 3_000_000, "join": 100_000, "reducebykey": 100_000,
-		"scan-text": 1 << 20, "scan-csv": 1 << 20, "scan-parquet": 1 << 20}
+		"pagerank": 5_000, "pagerank-shuffled": 5_000, "scan-text": 1 << 20, "scan-csv": 1 << 20, "scan-parquet": 1 << 20}
 	for _, name := range Names {
 		t.Run(name, func(t *testing.T) {
 			w, err := New(ctx, s, name, sizes[name])
@@ -128,7 +130,7 @@ func TestClusterWorkloadsAgree(t *testing.T) {
 		t.Skip("starts executor processes")
 	}
 	cluster, local := clusterSessions(t)
-	sizes := map[string]int64{"dotproduct": 100_003, "wordcount": 1 << 20}
+	sizes := map[string]int64{"dotproduct": 100_003, "wordcount": 1 << 20, "pagerank": 5_000, "pagerank-shuffled": 5_000}
 	for _, name := range ClusterNames {
 		t.Run(name, func(t *testing.T) {
 			f, err := MeasureCluster(context.Background(), cluster, local, name, sizes[name], 2)

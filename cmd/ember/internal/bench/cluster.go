@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/ember-go/ember/examples/dotproduct"
+	"github.com/ember-go/ember/examples/pagerank"
 	"github.com/ember-go/ember/examples/wordcount"
 	"github.com/ember-go/ember/rdd"
 )
 
 // ClusterNames lists the workloads that compare a cluster master with a
 // local one.
-var ClusterNames = []string{"dotproduct", "wordcount", "tasks", "latency"}
+var ClusterNames = []string{"dotproduct", "wordcount", "pagerank", "pagerank-shuffled", "tasks", "latency"}
 
 // Sizes of the cluster workloads.
 const (
@@ -43,6 +44,7 @@ type ClusterRun struct {
 	Dot   float64
 	Words map[string]int64
 	Tasks int64
+	Ranks pagerank.Result
 	Bytes int64 // data each timed job read, if it matters
 }
 
@@ -79,6 +81,16 @@ var Cluster = rdd.Func(func(ctx context.Context, s *rdd.Session, a ClusterArgs) 
 		job = func(ctx context.Context) error {
 			m, err := rdd.CollectAsMap(ctx, wordcount.ByWord(lines, 0))
 			out.Words = m
+			return err
+		}
+	case "pagerank", "pagerank-shuffled":
+		cfg := pageRankConfig(or(a.Size, DefaultPages), a.Workload == "pagerank-shuffled")
+		links := pagerank.Links(s, cfg)
+		if err := fill(ctx, links); err != nil {
+			return out, err
+		}
+		job = func(ctx context.Context) (err error) {
+			out.Ranks, err = pagerank.Summarize(ctx, pagerank.Iterate(links, cfg), cfg)
 			return err
 		}
 	case "tasks":
@@ -165,6 +177,14 @@ func MeasureCluster(ctx context.Context, cluster, local *rdd.Session, workload s
 		}
 		baseline = func() error { return Agree(c.Words, parallelWordCount(parts)) }
 		if err := Agree(l.Words, c.Words); err != nil {
+			return f, err
+		}
+	case "pagerank", "pagerank-shuffled":
+		f.Target = 2
+		cfg := pageRankConfig(or(size, DefaultPages), false)
+		plain := pagerank.ReferenceLinks(cfg)
+		baseline = func() error { return Agree(c.Ranks, pagerank.ReferenceRanks(plain, cfg)) }
+		if err := Agree(l.Ranks, c.Ranks); err != nil {
 			return f, err
 		}
 	case "tasks":
